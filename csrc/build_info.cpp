@@ -1,0 +1,64 @@
+// build_info(): how this extension was compiled and what the CPU offers.
+#include "common.h"
+
+#include <string>
+#ifdef GNTK_HAVE_OPENMP
+#include <omp.h>
+#endif
+
+namespace gntk {
+
+int max_threads() {
+#ifdef GNTK_HAVE_OPENMP
+  return omp_get_max_threads();
+#else
+  return 1;
+#endif
+}
+
+static bool cpu_has(const char* feature) {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_cpu_init();
+  if (std::string(feature) == "avx2") return __builtin_cpu_supports("avx2");
+  if (std::string(feature) == "fma") return __builtin_cpu_supports("fma");
+  if (std::string(feature) == "avx512f") return __builtin_cpu_supports("avx512f");
+#endif
+  return false;
+}
+
+void register_build_info(py::module_& m) {
+  m.def(
+      "build_info",
+      []() {
+        py::dict d;
+        d["compiler"] = GNTK_COMPILER;
+        d["build_type"] = GNTK_BUILD_TYPE;
+        d["flags"] = GNTK_CXX_FLAGS;
+        d["cplusplus"] = static_cast<long>(__cplusplus);
+#ifdef __AVX2__
+        d["simd"] = "avx2+fma";
+#else
+        d["simd"] = "generic";
+#endif
+#ifdef GNTK_HAVE_OPENMP
+        d["openmp"] = true;
+        d["openmp_version"] = static_cast<long>(_OPENMP);
+#else
+        d["openmp"] = false;
+        d["openmp_version"] = 0L;
+#endif
+        d["threads"] = max_threads();
+        py::dict cpu;
+        cpu["avx2"] = cpu_has("avx2");
+        cpu["fma"] = cpu_has("fma");
+        cpu["avx512f"] = cpu_has("avx512f");
+        d["cpu"] = cpu;
+        return d;
+      },
+      "Return a dict describing the build: compiler, build_type, flags, simd, "
+      "openmp (bool), openmp_version, threads (OpenMP max threads) and the "
+      "CPU's features (cpu: avx2, fma, avx512f).");
+  m.def("max_threads", &max_threads, "OpenMP max threads (1 without OpenMP).");
+}
+
+}  // namespace gntk

@@ -1,0 +1,58 @@
+"""gntk_fast: fast kernels for pruned networks and their graphon limits.
+
+Public API (imported lazily, so ``import gntk_fast`` stays cheap)::
+
+    import gntk_fast as gf
+    gf.MLP, gf.fc                     # models (depth = number of hidden layers)
+    gf.prune(model, "synflow", 0.9)   # pruning at initialisation
+    gf.data.load("digits")            # datasets
+    gf.empirical_ntk, gf.empirical_ntk_fn          # finite-width NTK of masked MLPs
+    gf.graphon                        # SAS estimation, distances, graphon objects
+    gf.graphon_ntk                    # analytic infinite-width Graphon NTK
+    gf.spectral_metrics, gf.predicted_loss         # spectra and linearised training
+"""
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+__version__ = "0.1.0"
+
+# public name -> (module, attribute or None for the module itself)
+_LAZY: dict[str, tuple[str, str | None]] = {
+    "MLP": ("gntk_fast.models", "MLP"),
+    "MaskedLinear": ("gntk_fast.models", "MaskedLinear"),
+    "fc": ("gntk_fast.models", "fc"),
+    "prune": ("gntk_fast.pruning", "prune"),
+    "PruneResult": ("gntk_fast.pruning", "PruneResult"),
+    "data": ("gntk_fast.data", None),
+    "pruning": ("gntk_fast.pruning", None),
+    "ntk": ("gntk_fast.ntk", None),
+    "empirical_ntk": ("gntk_fast.ntk", "empirical_ntk"),
+    "empirical_ntk_fn": ("gntk_fast.ntk", "empirical_ntk_fn"),
+    "graphon_ntk": ("gntk_fast.ntk", "graphon_ntk"),
+    "graphon": ("gntk_fast.graphon", None),
+    "spectral_metrics": ("gntk_fast.spectral", "spectral_metrics"),
+    "predicted_loss": ("gntk_fast.spectral", "predicted_loss"),
+    "SpectralMetrics": ("gntk_fast.spectral", "SpectralMetrics"),
+    "experiments": ("gntk_fast.experiments", None),
+    "backends_info": ("gntk_fast._backend", "backends_info"),
+    "build_info": ("gntk_fast._backend", "build_info"),
+}
+
+__all__ = ["__version__", *_LAZY]
+
+
+def __getattr__(name: str) -> Any:
+    try:
+        module_name, attr = _LAZY[name]
+    except KeyError:
+        raise AttributeError(f"module 'gntk_fast' has no attribute {name!r}") from None
+    module = importlib.import_module(module_name)
+    value = module if attr is None else getattr(module, attr)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))

@@ -1,0 +1,118 @@
+"""Input validation helpers shared by every public entry point.
+
+Every helper raises ``ValueError`` or ``TypeError`` whose message starts with
+the offending argument's name, so callers see *which* input is wrong and why.
+"""
+from __future__ import annotations
+
+import math
+import numbers
+from typing import Any, Iterable
+
+import numpy as np
+import torch
+
+__all__ = [
+    "check_choice",
+    "check_int",
+    "check_float",
+    "check_fraction",
+    "check_tensor",
+    "check_finite",
+    "as_float_tensor",
+    "density_from",
+]
+
+
+def check_choice(name: str, value: Any, choices: Iterable[str]) -> str:
+    """``value`` must be one of ``choices`` (strings)."""
+    choices = tuple(choices)
+    if not isinstance(value, str) or value not in choices:
+        raise ValueError(f"{name} must be one of {', '.join(map(repr, choices))}; got {value!r}")
+    return value
+
+
+def check_int(name: str, value: Any, *, min_value: int | None = None, max_value: int | None = None) -> int:
+    """``value`` must be an integer (bools rejected) within [min_value, max_value]."""
+    if isinstance(value, bool) or not isinstance(value, (numbers.Integral, np.integer)):
+        raise TypeError(f"{name} must be an int; got {type(value).__name__} {value!r}")
+    value = int(value)
+    if min_value is not None and value < min_value:
+        raise ValueError(f"{name} must be >= {min_value}; got {value}")
+    if max_value is not None and value > max_value:
+        raise ValueError(f"{name} must be <= {max_value}; got {value}")
+    return value
+
+
+def check_float(
+    name: str,
+    value: Any,
+    *,
+    min_value: float | None = None,
+    max_value: float | None = None,
+    min_inclusive: bool = True,
+    max_inclusive: bool = True,
+) -> float:
+    """``value`` must be a finite real number within the given bounds."""
+    if isinstance(value, bool) or not isinstance(value, (numbers.Real, np.floating, np.integer)):
+        raise TypeError(f"{name} must be a real number; got {type(value).__name__} {value!r}")
+    value = float(value)
+    if not math.isfinite(value):
+        raise ValueError(f"{name} must be finite; got {value}")
+    if min_value is not None and (value < min_value or (not min_inclusive and value == min_value)):
+        op = ">=" if min_inclusive else ">"
+        raise ValueError(f"{name} must be {op} {min_value}; got {value}")
+    if max_value is not None and (value > max_value or (not max_inclusive and value == max_value)):
+        op = "<=" if max_inclusive else "<"
+        raise ValueError(f"{name} must be {op} {max_value}; got {value}")
+    return value
+
+
+def check_fraction(name: str, value: Any, *, allow_one: bool = False) -> float:
+    """A fraction in [0, 1) (or [0, 1] with ``allow_one``)."""
+    return check_float(name, value, min_value=0.0, max_value=1.0, max_inclusive=allow_one)
+
+
+def check_tensor(name: str, x: Any, *, ndim: int | tuple[int, ...] | None = None) -> torch.Tensor:
+    """``x`` must be a torch tensor (numpy arrays are converted) of the given rank."""
+    if isinstance(x, np.ndarray):
+        x = torch.from_numpy(np.ascontiguousarray(x))
+    if not isinstance(x, torch.Tensor):
+        raise TypeError(f"{name} must be a torch.Tensor or numpy array; got {type(x).__name__}")
+    if ndim is not None:
+        dims = (ndim,) if isinstance(ndim, int) else tuple(ndim)
+        if x.ndim not in dims:
+            raise ValueError(f"{name} must have {' or '.join(map(str, dims))} dimensions; got shape {tuple(x.shape)}")
+    return x
+
+
+def check_finite(name: str, x: torch.Tensor) -> torch.Tensor:
+    """``x`` must contain no NaN or infinity."""
+    if x.is_floating_point() or x.is_complex():
+        if not bool(torch.isfinite(x).all()):
+            bad = int((~torch.isfinite(x)).sum())
+            raise ValueError(f"{name} contains {bad} non-finite value(s) (NaN or inf)")
+    return x
+
+
+def as_float_tensor(name: str, x: Any, *, ndim: int | tuple[int, ...] | None = None, dtype=None) -> torch.Tensor:
+    """Tensor check + floating dtype + finiteness, in one call."""
+    x = check_tensor(name, x, ndim=ndim)
+    if not (x.is_floating_point() or x.dtype in (torch.int8, torch.int16, torch.int32, torch.int64, torch.uint8, torch.bool)):
+        raise TypeError(f"{name} must be a real-valued tensor; got dtype {x.dtype}")
+    if dtype is not None:
+        x = x.to(dtype)
+    elif not x.is_floating_point():
+        x = x.to(torch.get_default_dtype())
+    return check_finite(name, x)
+
+
+def density_from(sparsity: float | None = None, compression: float | None = None) -> float:
+    """Kept fraction d from exactly one of ``sparsity`` (d = 1 - s, s in [0, 1)) or
+    ``compression`` (d = 10**-compression, compression >= 0)."""
+    if (sparsity is None) == (compression is None):
+        raise ValueError("give exactly one of sparsity or compression")
+    if sparsity is not None:
+        return 1.0 - check_fraction("sparsity", sparsity)
+    c = check_float("compression", compression, min_value=0.0)
+    return 10.0 ** (-c)

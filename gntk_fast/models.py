@@ -1,0 +1,416 @@
+"""Models: the NTK-parameterized masked MLP and the Synaptic-Flow ``fc`` network.
+
+Depth convention (everywhere in gntk_fast): ``depth`` counts **hidden** layers.
+The paper's and Synaptic-Flow's "L-layer" fc network (L Linear layers) is
+``depth = L - 1`` here.
+
+``MLP`` implements spec graphon-ntk.md section 1::
+
+    h^0 = x,   z^l = weight_scale_l * (W^l * M^l) h^{l-1} + bias_scale_l * b^l,
+    h^l = sigma(z^l) (l = 1..L),   f(x) = z^{L+1}
+
+with NTK parameterization by default (W ~ N(0, 1), weight_scale = 1/sqrt(fan_in),
+no biases). ``MLP.from_sequential`` also records the *standard*
+parameterization (weight_scale = bias_scale = 1) of an ``nn.Sequential`` of
+``nn.Linear`` layers so that the NTK engines can differentiate it exactly.
+"""
+from __future__ import annotations
+
+import math
+from typing import Callable, Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ._validation import check_choice, check_float, check_int, check_tensor
+from .activations import Activation, resolve_activation
+
+__all__ = ["MaskedLinear", "MLP", "fc"]
+
+
+class MaskedLinear(nn.Module):
+    """A linear layer with a boolean mask buffer.
+
+    ``forward(h) = weight_scale * (weight * weight_mask) @ h + bias_scale * bias``
+
+    Attributes
+    ----------
+    weight : Parameter, shape (out_features, in_features)
+    bias : Parameter, shape (out_features,), or None
+    weight_mask : bool buffer, shape (out_features, in_features); True = kept
+    weight_scale, bias_scale : float
+    """
+
+    def __init__(
+        self,
+        in_features: int,
+        out_features: int,
+        bias: bool = False,
+        *,
+        weight_scale: float | None = None,
+        bias_scale: float = 1.0,
+        dtype: torch.dtype | None = None,
+        device=None,
+    ) -> None:
+        super().__init__()
+        self.in_features = int(in_features)
+        self.out_features = int(out_features)
+        self.weight = nn.Parameter(torch.empty(out_features, in_features, dtype=dtype, device=device))
+        self.bias = nn.Parameter(torch.zeros(out_features, dtype=dtype, device=device)) if bias else None
+        self.register_buffer("weight_mask", torch.ones(out_features, in_features, dtype=torch.bool, device=device))
+        self.weight_scale = float(1.0 / math.sqrt(in_features) if weight_scale is None else weight_scale)
+        self.bias_scale = float(bias_scale)
+
+    def effective_weight(self) -> torch.Tensor:
+        """``weight_scale * (weight * weight_mask)``, the matrix applied in forward."""
+        return (self.weight * self.weight_mask) * self.weight_scale
+
+    def forward(self, h: torch.Tensor) -> torch.Tensor:
+        b = None if self.bias is None else self.bias * self.bias_scale
+        return F.linear(h, self.effective_weight(), b)
+
+    def extra_repr(self) -> str:
+        return (
+            f"in_features={self.in_features}, out_features={self.out_features}, "
+            f"bias={self.bias is not None}, weight_scale={self.weight_scale:.4g}, "
+            f"density={self.weight_mask.float().mean().item():.4g}"
+        )
+
+
+def _hidden_widths(width, depth) -> list[int]:
+    if isinstance(width, (list, tuple)):
+        if depth is not None and int(depth) != len(width):
+            raise ValueError(
+                f"depth must be None (or len(width)={len(width)}) when width is a list; got depth={depth}"
+            )
+        return [check_int(f"width[{i}]", w, min_value=1) for i, w in enumerate(width)]
+    w = check_int("width", width, min_value=1)
+    if depth is None:
+        raise ValueError("depth must be given (number of hidden layers) when width is an int")
+    d = check_int("depth", depth, min_value=0)
+    return [w] * d
+
+
+class MLP(nn.Module):
+    """NTK-parameterized fully connected network with boolean weight masks.
+
+    Parameters
+    ----------
+    d_in : int
+        Input dimension d.
+    width : int or list of int
+        Hidden width n (repeated ``depth`` times), or the list of hidden widths
+        ``[n_1, ..., n_L]`` with ``depth=None``.
+    depth : int or None
+        Number of hidden layers L (the paper's "L+1-layer" network).
+    d_out : int
+        Number of outputs k.
+    activation : "relu" | "erf" | "tanh" | "identity" | callable, or a list of
+        L of them (one per hidden layer).
+    bias : bool
+        Add biases ``bias_scale * b`` with b ~ N(0, 1) (default: no biases).
+    parameterization : "ntk" | "standard"
+        "ntk": W ~ N(0, w_std^2)... applied as ``w_std/sqrt(fan_in) * W`` with
+        W ~ N(0, 1). "standard": W ~ N(0, w_std^2/fan_in) applied as is.
+    w_std, b_std : float
+        Weight and bias scales.
+    seed : int or None
+        Seed of the initialisation (a private generator; the global RNG is untouched).
+
+    Shapes: ``forward(x)`` takes (N, d_in) or (d_in,) and returns (N, d_out) or (d_out,).
+    ``layers[l].weight`` is (n_{l+1}, n_l) like torch's Linear; ``masks[l]`` likewise.
+    """
+
+    def __init__(
+        self,
+        d_in: int,
+        width: int | Sequence[int],
+        depth: int | None,
+        d_out: int = 1,
+        activation: str | Callable | Sequence = "relu",
+        bias: bool = False,
+        *,
+        parameterization: str = "ntk",
+        w_std: float = 1.0,
+        b_std: float = 1.0,
+        seed: int | None = None,
+        dtype: torch.dtype | None = None,
+        device=None,
+    ) -> None:
+        super().__init__()
+        d_in = check_int("d_in", d_in, min_value=1)
+        d_out = check_int("d_out", d_out, min_value=1)
+        hidden = _hidden_widths(width, depth)
+        self.parameterization = check_choice("parameterization", parameterization, ("ntk", "standard"))
+        w_std = check_float("w_std", w_std, min_value=0.0, min_inclusive=False)
+        b_std = check_float("b_std", b_std, min_value=0.0)
+        self.widths: list[int] = [d_in, *hidden, d_out]
+        if isinstance(activation, (list, tuple)):
+            if len(activation) != len(hidden):
+                raise ValueError(
+                    f"activation must be one activation or a list of {len(hidden)} (one per hidden layer); "
+                    f"got a list of {len(activation)}"
+                )
+            self.activations: list[Activation] = [
+                resolve_activation(a, f"activation[{i}]") for i, a in enumerate(activation)
+            ]
+        else:
+            act = resolve_activation(activation)
+            self.activations = [act] * len(hidden)
+        gen = torch.Generator(device="cpu")
+        gen.manual_seed(int(seed) if seed is not None else int(torch.randint(0, 2**62, (1,)).item()))
+        self.layers = nn.ModuleList()
+        for n_in, n_out in zip(self.widths[:-1], self.widths[1:]):
+            if self.parameterization == "ntk":
+                ws, w_init_std = w_std / math.sqrt(n_in), 1.0
+                bs, b_init_std = b_std, 1.0
+            else:
+                ws, w_init_std = 1.0, w_std / math.sqrt(n_in)
+                bs, b_init_std = 1.0, b_std
+            layer = MaskedLinear(n_in, n_out, bias, weight_scale=ws, bias_scale=bs, dtype=dtype, device=device)
+            with torch.no_grad():
+                w = torch.randn(n_out, n_in, generator=gen, dtype=layer.weight.dtype) * w_init_std
+                layer.weight.copy_(w)
+                if layer.bias is not None:
+                    layer.bias.copy_(torch.randn(n_out, generator=gen, dtype=layer.bias.dtype) * b_init_std)
+            self.layers.append(layer)
+
+    # ------------------------------------------------------------------ basics
+    @property
+    def d_in(self) -> int:
+        return self.widths[0]
+
+    @property
+    def d_out(self) -> int:
+        return self.widths[-1]
+
+    @property
+    def depth(self) -> int:
+        """Number of hidden layers L."""
+        return len(self.widths) - 2
+
+    @property
+    def activation(self) -> Activation:
+        """The activation when every hidden layer shares one (else a ValueError)."""
+        names = {id(a) for a in self.activations}
+        if len(names) > 1:
+            raise ValueError("this MLP has per-layer activations; use .activations")
+        return self.activations[0] if self.activations else resolve_activation("identity")
+
+    @property
+    def masks(self) -> list[torch.Tensor]:
+        """The boolean mask buffers, one per layer in forward order (views, not copies)."""
+        return [layer.weight_mask for layer in self.layers]
+
+    @property
+    def weights(self) -> list[torch.Tensor]:
+        return [layer.weight for layer in self.layers]
+
+    def set_masks(self, masks: Sequence[torch.Tensor]) -> "MLP":
+        """Copy ``masks`` (one bool/0-1 tensor per layer, shaped like its weight) into the buffers."""
+        if len(masks) != len(self.layers):
+            raise ValueError(f"masks must hold {len(self.layers)} tensors (one per layer); got {len(masks)}")
+        checked = []
+        for i, (m, layer) in enumerate(zip(masks, self.layers)):
+            m = check_tensor(f"masks[{i}]", m, ndim=2)
+            if tuple(m.shape) != tuple(layer.weight.shape):
+                raise ValueError(
+                    f"masks[{i}] must have shape {tuple(layer.weight.shape)} (like layer {i}'s weight); "
+                    f"got {tuple(m.shape)}"
+                )
+            if m.dtype != torch.bool:
+                if m.is_floating_point() and not bool(torch.isfinite(m).all()):
+                    raise ValueError(f"masks[{i}] contains non-finite values")
+                if not bool(((m == 0) | (m == 1)).all()):
+                    raise ValueError(f"masks[{i}] must be boolean or hold only 0 and 1")
+                m = m != 0
+            checked.append(m)
+        with torch.no_grad():
+            for m, layer in zip(checked, self.layers):
+                layer.weight_mask.copy_(m.to(layer.weight_mask.device))
+        return self
+
+    def density(self) -> float:
+        """Fraction of all weights kept."""
+        kept = sum(int(m.sum()) for m in self.masks)
+        total = sum(m.numel() for m in self.masks)
+        return kept / total
+
+    # ----------------------------------------------------------------- forward
+    def check_input(self, x, name: str = "x") -> torch.Tensor:
+        """Validate a batch (N, d_in) or single input (d_in,): tensor, width, finiteness."""
+        x = check_tensor(name, x, ndim=(1, 2))
+        if x.shape[-1] != self.d_in:
+            raise ValueError(f"{name} must have {self.d_in} features (the model's d_in); got shape {tuple(x.shape)}")
+        if not x.is_floating_point():
+            x = x.to(self.layers[0].weight.dtype)
+        if not bool(torch.isfinite(x).all()):
+            raise ValueError(f"{name} contains NaN or infinite values")
+        return x
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.check_input(x)
+        h = x.to(self.layers[0].weight.dtype)
+        for l, layer in enumerate(self.layers):
+            z = layer(h)
+            h = self.activations[l](z) if l < len(self.activations) else z
+        return h
+
+    # ------------------------------------------------------------ conversions
+    @classmethod
+    def from_sequential(cls, module: nn.Module) -> "MLP":
+        """Read an ``nn.Sequential`` of ``nn.Linear`` + elementwise activations.
+
+        Masks are taken from ``weight_orig``/``weight_mask`` (torch.nn.utils.prune)
+        or from a ``weight_mask`` buffer; otherwise all-ones. A leading
+        ``nn.Flatten`` is allowed. The result records the *standard*
+        parameterization (weight_scale = bias_scale = 1), copies weights and
+        biases, and uses each hidden layer's activation module (ReLU/Tanh/Identity
+        map to the named closed forms; other modules are used as callables and
+        differentiated with autograd). Two Linear layers in a row get an
+        identity activation between them.
+        """
+        if not isinstance(module, nn.Module):
+            raise TypeError(f"module must be an nn.Module (an nn.Sequential); got {type(module).__name__}")
+        flat: list[nn.Module] = []
+
+        def walk(m: nn.Module) -> None:
+            if isinstance(m, nn.Sequential):
+                for child in m:
+                    walk(child)
+            else:
+                flat.append(m)
+
+        walk(module)
+        linears: list[nn.Linear] = []
+        acts: list = []
+        pending_act = None
+        for i, m in enumerate(flat):
+            if isinstance(m, nn.Flatten):
+                if linears:
+                    raise ValueError(f"module: nn.Flatten is only allowed before the first Linear (position {i})")
+                continue
+            if isinstance(m, nn.Linear):
+                if linears:
+                    acts.append(pending_act if pending_act is not None else "identity")
+                linears.append(m)
+                pending_act = None
+                continue
+            if isinstance(m, (nn.Dropout, nn.BatchNorm1d, nn.LayerNorm)) or list(m.parameters(recurse=False)):
+                raise ValueError(
+                    f"module: layer {i} ({type(m).__name__}) is not an elementwise activation; "
+                    "only Linear layers and parameter-free elementwise activations are supported"
+                )
+            if not linears:
+                if not any(isinstance(x, nn.Linear) for x in flat):
+                    break
+                raise ValueError(f"module: activation {type(m).__name__} before the first Linear layer")
+            if pending_act is not None:
+                raise ValueError(f"module: two activations in a row at position {i}; compose them into one callable")
+            pending_act = m
+        if not linears:
+            raise ValueError("module contains no nn.Linear layer")
+        if pending_act is not None:
+            raise ValueError("module: an activation after the last Linear layer is not supported (the output must be linear)")
+        widths = [linears[0].in_features] + [lin.out_features for lin in linears]
+        for a, b in zip(linears[:-1], linears[1:]):
+            if a.out_features != b.in_features:
+                raise ValueError(f"module: Linear sizes do not chain ({a.out_features} -> {b.in_features})")
+        has_bias = [lin.bias is not None for lin in linears]
+        ref = linears[0]
+        w0 = ref.weight_orig if hasattr(ref, "weight_orig") else ref.weight
+        model = cls(
+            widths[0],
+            widths[1:-1],
+            None,
+            widths[-1],
+            activation=acts if acts else "relu",
+            bias=any(has_bias),
+            parameterization="standard",
+            seed=0,
+            dtype=w0.dtype,
+            device=w0.device,
+        )
+        with torch.no_grad():
+            for l, (lin, layer) in enumerate(zip(linears, model.layers)):
+                w = lin.weight_orig if hasattr(lin, "weight_orig") else lin.weight
+                mask = getattr(lin, "weight_mask", None)
+                layer.weight.copy_(w.detach())
+                layer.weight_scale = 1.0
+                layer.bias_scale = 1.0
+                if mask is not None:
+                    layer.weight_mask.copy_(mask.detach() != 0)
+                if layer.bias is not None:
+                    if lin.bias is not None:
+                        layer.bias.copy_(lin.bias.detach())
+                    else:
+                        # this layer has no bias in the source: zero and frozen via bias_scale
+                        layer.bias.zero_()
+                        layer.bias_scale = 0.0
+        return model
+
+    def to_sequential(self) -> nn.Sequential:
+        """An equivalent plain ``nn.Sequential`` (masks folded into ``weight_mask`` buffers
+        the torch.nn.utils.prune way: weight_orig parameter + weight_mask buffer)."""
+        from torch.nn.utils import prune as tprune
+
+        mods: list[nn.Module] = []
+        for l, layer in enumerate(self.layers):
+            lin = nn.Linear(layer.in_features, layer.out_features, bias=layer.bias is not None,
+                            dtype=layer.weight.dtype, device=layer.weight.device)
+            with torch.no_grad():
+                lin.weight.copy_(layer.weight * layer.weight_scale)
+                if layer.bias is not None:
+                    lin.bias.copy_(layer.bias * layer.bias_scale)
+            tprune.custom_from_mask(lin, "weight", layer.weight_mask.clone())
+            mods.append(lin)
+            if l < len(self.activations):
+                act = self.activations[l]
+                mods.append(_ActivationModule(act))
+        return nn.Sequential(*mods)
+
+
+class _ActivationModule(nn.Module):
+    def __init__(self, act: Activation) -> None:
+        super().__init__()
+        self.act = act
+
+    def forward(self, z):
+        return self.act(z)
+
+    def extra_repr(self) -> str:
+        return self.act.name
+
+
+def fc(
+    input_dim: int,
+    width: int,
+    depth: int,
+    num_classes: int = 10,
+    *,
+    bias: bool = True,
+    nonlinearity: nn.Module | None = None,
+    seed: int | None = None,
+) -> nn.Sequential:
+    """The Synaptic-Flow ``fc`` model: Flatten, Linear(input_dim, width), ReLU,
+    (depth - 1) x [Linear(width, width), ReLU], Linear(width, num_classes).
+
+    ``depth`` is the number of hidden layers (Synaptic-Flow's ``L = depth + 1``
+    Linear layers). PyTorch default initialisation (kaiming-uniform weights,
+    uniform biases); ``seed`` makes it deterministic without touching the
+    global RNG state.
+    """
+    input_dim = check_int("input_dim", input_dim, min_value=1)
+    width = check_int("width", width, min_value=1)
+    depth = check_int("depth", depth, min_value=1)
+    num_classes = check_int("num_classes", num_classes, min_value=1)
+    act = nonlinearity if nonlinearity is not None else nn.ReLU()
+    with torch.random.fork_rng(devices=[]):
+        if seed is not None:
+            torch.manual_seed(int(seed))
+        layers: list[nn.Module] = [nn.Flatten(), nn.Linear(input_dim, width, bias=bias), act]
+        for _ in range(depth - 1):
+            layers += [nn.Linear(width, width, bias=bias), act]
+        layers.append(nn.Linear(width, num_classes, bias=bias))
+        return nn.Sequential(*layers)
