@@ -1,0 +1,396 @@
+"""Datasets: scikit-learn's digits (embedded, the default) and MNIST from IDX files.
+
+``load(name, split="test", n=None, normalize=True, data_dir=None, seed=None,
+per_class=None)`` returns ``(x, y)``: ``x`` float32 of shape (n, d) (images
+flattened row-major), ``y`` int64 of shape (n,) with labels in 0..9.
+
+Datasets
+--------
+``"digits"`` (d = 64, 1797 images of 8 x 8, 10 classes), from
+    :func:`sklearn.datasets.load_digits` (shipped with scikit-learn, no download).
+    Splits: ``"train"`` (1437) / ``"test"`` (360) is a fixed stratified 80/20
+    split (``sklearn.model_selection.train_test_split(test_size=0.2,
+    stratify=labels, random_state=DIGITS_SPLIT_SEED)`` with
+    ``DIGITS_SPLIT_SEED = 0``); each split is returned in the original dataset
+    order. ``"all"`` is all 1797 images.
+    Pixels are divided by 16 (-> [0, 1]); with ``normalize=True`` they are then
+    standardised with the scalar mean and std of the *train* split's pixels
+    (``DIGITS_MEAN``, ``DIGITS_STD``; same constants for every split, so no
+    test information leaks into the transform).
+``"mnist"`` (d = 784, 28 x 28, 10 classes), from the original IDX files in
+    ``data_dir`` or ``$GNTK_MNIST_DIR``: ``train-images-idx3-ubyte`` +
+    ``train-labels-idx1-ubyte`` (split ``"train"``) and
+    ``t10k-images-idx3-ubyte`` + ``t10k-labels-idx1-ubyte`` (split
+    ``"test"``), each gzip-compressed (``.gz``) or not. ``"all"`` is train
+    followed by test and needs both. Pixels are divided by 255; with
+    ``normalize=True`` they are then standardised with ``MNIST_MEAN = 0.1307``
+    and ``MNIST_STD = 0.3081`` (torchvision's / the pruners' convention).
+
+Subsets (drawn with ``numpy.random.default_rng(seed)``; ``seed=None`` draws
+fresh entropy): ``n`` keeps a uniformly random subset of n images,
+``per_class=k`` a balanced subset of exactly k images of every class (the
+pruners' batch is ``per_class=10``: 100 images for MNIST). The kept images are
+returned in their dataset order.
+"""
+from __future__ import annotations
+
+import gzip
+import os
+import warnings
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from ._validation import check_choice, check_int
+
+__all__ = [
+    "DATASETS",
+    "SPLITS",
+    "MNIST_MEAN",
+    "MNIST_STD",
+    "DIGITS_SPLIT_SEED",
+    "load",
+    "pruning_batch",
+    "num_classes",
+    "input_dim",
+    "available_splits",
+    "mnist_files",
+    "read_idx",
+    "digits_stats",
+]
+
+DATASETS: tuple[str, ...] = ("digits", "mnist")
+SPLITS: tuple[str, ...] = ("train", "test", "all")
+
+MNIST_MEAN = 0.1307
+MNIST_STD = 0.3081
+DIGITS_SPLIT_SEED = 0
+DIGITS_TEST_FRACTION = 0.2
+
+_INPUT_DIM = {"digits": 64, "mnist": 784}
+_NUM_CLASSES = {"digits": 10, "mnist": 10}
+
+IDX_IMAGES_MAGIC = 0x00000803  # unsigned byte, 3 dimensions (n, rows, cols)
+IDX_LABELS_MAGIC = 0x00000801  # unsigned byte, 1 dimension (n,)
+
+# split -> file stem prefix of the original distribution
+_MNIST_PREFIX = {"train": "train", "test": "t10k"}
+
+
+# ------------------------------------------------------------------ metadata
+def num_classes(name: str) -> int:
+    """Number of classes of dataset ``name`` (10 for digits and MNIST)."""
+    return _NUM_CLASSES[check_choice("name", name, DATASETS)]
+
+
+def input_dim(name: str) -> int:
+    """Flattened input dimension d of dataset ``name`` (64 for digits, 784 for MNIST)."""
+    return _INPUT_DIM[check_choice("name", name, DATASETS)]
+
+
+# ----------------------------------------------------------------- IDX files
+def read_idx(path: str | os.PathLike, expected_magic: int | None = None) -> np.ndarray:
+    """Parse one IDX file (gzip-compressed or not) of unsigned bytes.
+
+    The header is a big-endian uint32 magic ``0x000008NN`` (type code 0x08 =
+    unsigned byte, NN = number of dimensions) followed by NN big-endian uint32
+    sizes; the payload must hold exactly the product of the sizes in bytes.
+    Returns a read-only uint8 array of that shape. Any violation (wrong magic,
+    short header, truncated or over-long payload, corrupt gzip) raises a
+    ValueError naming the file and the problem.
+    """
+    path = Path(path)
+    raw = _read_bytes(path)
+    if len(raw) < 4:
+        raise ValueError(f"{path}: not an IDX file (only {len(raw)} bytes, shorter than the 4-byte magic number)")
+    magic = int.from_bytes(raw[:4], "big")
+    if expected_magic is not None and magic != expected_magic:
+        raise ValueError(
+            f"{path}: wrong IDX magic number 0x{magic:08x} (expected 0x{expected_magic:08x}"
+            f" for {_magic_meaning(expected_magic)})"
+        )
+    if magic >> 16 != 0 or (magic >> 8) & 0xFF != 0x08:
+        raise ValueError(
+            f"{path}: wrong IDX magic number 0x{magic:08x} (expected 0x000008NN: unsigned-byte data with NN dimensions)"
+        )
+    ndim = magic & 0xFF
+    if ndim == 0:
+        raise ValueError(f"{path}: IDX header declares 0 dimensions")
+    header = 4 + 4 * ndim
+    if len(raw) < header:
+        raise ValueError(f"{path}: truncated IDX header ({len(raw)} bytes; {ndim} dimensions need {header})")
+    dims = tuple(int(v) for v in np.frombuffer(raw, dtype=">u4", count=ndim, offset=4))
+    expected = int(np.prod(dims, dtype=np.int64))
+    payload = len(raw) - header
+    if payload < expected:
+        raise ValueError(
+            f"{path}: truncated IDX payload: header dims {dims} need {expected} bytes, file holds {payload}"
+        )
+    if payload > expected:
+        raise ValueError(
+            f"{path}: IDX payload size mismatch: header dims {dims} need {expected} bytes, file holds {payload}"
+        )
+    arr = np.frombuffer(raw, dtype=np.uint8, count=expected, offset=header).reshape(dims)
+    return arr
+
+
+def _magic_meaning(magic: int) -> str:
+    return {IDX_IMAGES_MAGIC: "3-d unsigned-byte images", IDX_LABELS_MAGIC: "1-d unsigned-byte labels"}.get(
+        magic, "this file type"
+    )
+
+
+def _read_bytes(path: Path) -> bytes:
+    with open(path, "rb") as fh:
+        head = fh.read(2)
+    if head == b"\x1f\x8b":  # gzip magic, whatever the file name says
+        try:
+            with gzip.open(path, "rb") as fh:
+                return fh.read()
+        except (OSError, EOFError, gzip.BadGzipFile) as exc:
+            raise ValueError(f"{path}: corrupt or truncated gzip stream ({type(exc).__name__}: {exc})") from None
+    if path.suffix == ".gz":
+        raise ValueError(f"{path}: named .gz but is not gzip-compressed (no gzip magic bytes)")
+    return path.read_bytes()
+
+
+def _resolve_mnist_dir(data_dir) -> Path:
+    if data_dir is None:
+        env = os.environ.get("GNTK_MNIST_DIR")
+        if not env:
+            raise FileNotFoundError(
+                "data_dir: MNIST needs a directory of IDX files; pass data_dir=... (CLI: --data-dir) "
+                "or set GNTK_MNIST_DIR"
+            )
+        data_dir = env
+    if not isinstance(data_dir, (str, os.PathLike)):
+        raise TypeError(f"data_dir must be a path (str or os.PathLike); got {type(data_dir).__name__}")
+    d = Path(data_dir).expanduser()
+    if not d.is_dir():
+        raise FileNotFoundError(f"data_dir: MNIST directory {str(d)!r} does not exist or is not a directory")
+    return d
+
+
+def _expected_names(split: str) -> tuple[str, str]:
+    p = _MNIST_PREFIX[split]
+    return f"{p}-images-idx3-ubyte", f"{p}-labels-idx1-ubyte"
+
+
+def _find(d: Path, stem: str) -> Path | None:
+    for cand in (d / f"{stem}.gz", d / stem):
+        if cand.is_file():
+            return cand
+    return None
+
+
+def mnist_files(split: str, data_dir=None) -> tuple[Path, Path]:
+    """Paths of the (images, labels) IDX files of MNIST ``split`` ("train" or "test").
+
+    Looks in ``data_dir`` (or ``$GNTK_MNIST_DIR``) for the original names, with
+    or without ``.gz``. Raises FileNotFoundError naming the expected file names
+    and the directory searched when either is missing.
+    """
+    split = check_choice("split", split, tuple(_MNIST_PREFIX))
+    d = _resolve_mnist_dir(data_dir)
+    found = [_find(d, stem) for stem in _expected_names(split)]
+    if any(f is None for f in found):
+        missing = [stem for stem, f in zip(_expected_names(split), found) if f is None]
+        present = available_splits("mnist", d)
+        raise FileNotFoundError(
+            f"MNIST split {split!r} not found in {str(d)!r}: expected "
+            + " and ".join(f"{s}.gz (or {s})" for s in _expected_names(split))
+            + f"; missing {', '.join(missing)}; splits present: {', '.join(present) if present else 'none'}"
+        )
+    return found[0], found[1]  # type: ignore[return-value]
+
+
+def available_splits(name: str, data_dir=None) -> list[str]:
+    """Splits of ``name`` that can be loaded ("train"/"test"; digits always has both)."""
+    name = check_choice("name", name, DATASETS)
+    if name == "digits":
+        return ["train", "test"]
+    d = _resolve_mnist_dir(data_dir)
+    return [s for s in ("train", "test") if all(_find(d, stem) is not None for stem in _expected_names(s))]
+
+
+@lru_cache(maxsize=4)
+def _mnist_raw_cached(images: str, labels: str, stamp: tuple) -> tuple[np.ndarray, np.ndarray]:
+    x = read_idx(images, IDX_IMAGES_MAGIC)
+    y = read_idx(labels, IDX_LABELS_MAGIC)
+    if x.shape[1:] != (28, 28):
+        raise ValueError(f"{images}: MNIST images must be 28 x 28; header dims are {x.shape}")
+    if x.shape[0] != y.shape[0]:
+        raise ValueError(f"{labels}: {y.shape[0]} labels but {images} holds {x.shape[0]} images")
+    if y.size and int(y.max()) > 9:
+        raise ValueError(f"{labels}: labels must be in 0..9; found {int(y.max())}")
+    return x, y
+
+
+def _mnist_raw(split: str, data_dir) -> tuple[np.ndarray, np.ndarray]:
+    """uint8 images (n, 28, 28) and labels (n,) of one MNIST split (cached by path + mtime + size)."""
+    images, labels = mnist_files(split, data_dir)
+    stamp = tuple((p.stat().st_mtime_ns, p.stat().st_size) for p in (images, labels))
+    return _mnist_raw_cached(str(images.resolve()), str(labels.resolve()), stamp)
+
+
+# -------------------------------------------------------------------- digits
+@lru_cache(maxsize=1)
+def _digits_all() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(pixels in [0, 1] float64 (1797, 64), labels int64, train indices)."""
+    from sklearn.datasets import load_digits
+    from sklearn.model_selection import train_test_split
+
+    bunch = load_digits()
+    x = np.asarray(bunch.data, dtype=np.float64) / 16.0
+    y = np.asarray(bunch.target, dtype=np.int64)
+    idx = np.arange(len(y))
+    train, _ = train_test_split(idx, test_size=DIGITS_TEST_FRACTION, stratify=y, random_state=DIGITS_SPLIT_SEED)
+    train = np.sort(train)
+    x.setflags(write=False)
+    y.setflags(write=False)
+    train.setflags(write=False)
+    return x, y, train
+
+
+def _digits_split(split: str) -> tuple[np.ndarray, np.ndarray]:
+    x, y, train = _digits_all()
+    if split == "all":
+        return x, y
+    is_train = np.zeros(len(y), dtype=bool)
+    is_train[train] = True
+    sel = is_train if split == "train" else ~is_train
+    return x[sel], y[sel]
+
+
+@lru_cache(maxsize=1)
+def digits_stats() -> tuple[float, float]:
+    """Scalar (mean, std) of the digits train split's pixels after dividing by 16."""
+    x, _ = _digits_split("train")
+    return float(x.mean()), float(x.std())
+
+
+# ------------------------------------------------------------------- subsets
+def _subset_indices(y: np.ndarray, n: int | None, per_class: int | None, seed, classes: int) -> np.ndarray | None:
+    if n is None and per_class is None:
+        return None
+    rng = np.random.default_rng(seed)
+    if n is not None:
+        if n > len(y):
+            raise ValueError(f"n={n} is larger than the split ({len(y)} examples)")
+        return np.sort(rng.choice(len(y), size=n, replace=False))
+    picks = []
+    for c in range(classes):
+        members = np.flatnonzero(y == c)
+        if len(members) < per_class:
+            raise ValueError(f"per_class={per_class} but class {c} has only {len(members)} examples in this split")
+        picks.append(rng.choice(members, size=per_class, replace=False))
+    return np.sort(np.concatenate(picks))
+
+
+def _check_seed(seed: Any) -> int | None:
+    if seed is None:
+        return None
+    return check_int("seed", seed, min_value=0)
+
+
+# ---------------------------------------------------------------------- load
+def load(
+    name: str = "digits",
+    split: str = "test",
+    n: int | None = None,
+    normalize: bool = True,
+    data_dir: str | os.PathLike | None = None,
+    seed: int | None = None,
+    per_class: int | None = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Load a dataset as flat float32 inputs and int64 labels.
+
+    Parameters
+    ----------
+    name : "digits" | "mnist"
+    split : "train" | "test" | "all"
+    n : int, optional
+        Keep a uniformly random subset of n examples (1 <= n <= split size).
+    normalize : bool
+        Standardise pixels (see the module docstring); otherwise pixels in [0, 1].
+    data_dir : path, optional
+        MNIST directory (default ``$GNTK_MNIST_DIR``); ignored for digits.
+    seed : int >= 0, optional
+        Seed of the subset draw (``n`` or ``per_class``).
+    per_class : int, optional
+        Keep exactly ``per_class`` random examples of every class (exclusive with ``n``).
+
+    Returns
+    -------
+    x : torch.Tensor, float32, shape (n, d)   (d = 64 for digits, 784 for MNIST)
+    y : torch.Tensor, int64, shape (n,)
+    """
+    name = check_choice("name", name, DATASETS)
+    split = check_choice("split", split, SPLITS)
+    if n is not None:
+        n = check_int("n", n, min_value=1)
+    if per_class is not None:
+        per_class = check_int("per_class", per_class, min_value=1)
+    if n is not None and per_class is not None:
+        raise ValueError(f"n and per_class are exclusive; got n={n} and per_class={per_class}")
+    if not isinstance(normalize, (bool, np.bool_)):
+        raise TypeError(f"normalize must be a bool; got {type(normalize).__name__} {normalize!r}")
+    seed = _check_seed(seed)
+
+    if name == "digits":
+        x, y = _digits_split(split)
+        idx = _subset_indices(y, n, per_class, seed, _NUM_CLASSES[name])
+        if idx is not None:
+            x, y = x[idx], y[idx]
+        x = np.array(x, dtype=np.float64)
+        if normalize:
+            mean, std = digits_stats()
+            x = (x - mean) / std
+        return torch.from_numpy(x.astype(np.float32)), torch.from_numpy(np.array(y, dtype=np.int64))
+
+    parts = ["train", "test"] if split == "all" else [split]
+    raws = [_mnist_raw(s, data_dir) for s in parts]
+    x8 = np.concatenate([r[0] for r in raws]) if len(raws) > 1 else raws[0][0]
+    y8 = np.concatenate([r[1] for r in raws]) if len(raws) > 1 else raws[0][1]
+    idx = _subset_indices(y8, n, per_class, seed, _NUM_CLASSES[name])
+    if idx is not None:
+        x8, y8 = x8[idx], y8[idx]
+    x = x8.reshape(len(x8), -1).astype(np.float32) / np.float32(255.0)
+    if normalize:
+        x = (x - np.float32(MNIST_MEAN)) / np.float32(MNIST_STD)
+    return torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32)), torch.from_numpy(y8.astype(np.int64))
+
+
+def pruning_batch(
+    name: str = "digits",
+    per_class: int = 10,
+    *,
+    split: str | None = None,
+    data_dir: str | os.PathLike | None = None,
+    seed: int | None = None,
+    normalize: bool = True,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The pruners' data batch: ``per_class`` random *training* examples of every
+    class (10 x num_classes = 100 for MNIST), normalised, in one batch.
+
+    ``split=None`` uses "train" when that split is available and otherwise
+    falls back to "test" with a warning (the shared MNIST directory holds only
+    the test split). Returns ``(x, y)`` like :func:`load`.
+    """
+    name = check_choice("name", name, DATASETS)
+    if split is None:
+        present = available_splits(name, data_dir)
+        if "train" in present:
+            split = "train"
+        elif "test" in present:
+            warnings.warn(
+                f"{name}: no training split found; drawing the pruning batch from the test split",
+                stacklevel=2,
+            )
+            split = "test"
+        else:
+            mnist_files("train", data_dir)  # raises FileNotFoundError naming the expected files
+    return load(name, split=split, normalize=normalize, data_dir=data_dir, seed=seed, per_class=per_class)
