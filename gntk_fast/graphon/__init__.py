@@ -1,0 +1,36 @@
+"""Graphon toolkit: graphon objects, SAS estimation, distances between estimates.
+
+Names are imported lazily from their modules (spec graphons.md):
+
+* objects: :class:`ConstantGraphon`, :class:`FunctionGraphon`, :class:`StepGraphon`,
+  :class:`InputGraphon`, :func:`as_graphon`, :func:`from_sas`, :func:`neuron_positions`.
+"""
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_LAZY = {
+    "Graphon": "gntk_fast.graphon.objects",
+    "ConstantGraphon": "gntk_fast.graphon.objects",
+    "FunctionGraphon": "gntk_fast.graphon.objects",
+    "StepGraphon": "gntk_fast.graphon.objects",
+    "InputGraphon": "gntk_fast.graphon.objects",
+    "as_graphon": "gntk_fast.graphon.objects",
+    "from_sas": "gntk_fast.graphon.objects",
+    "neuron_positions": "gntk_fast.graphon.objects",
+}
+
+__all__ = list(_LAZY)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _LAZY:
+        raise AttributeError(f"module 'gntk_fast.graphon' has no attribute {name!r}")
+    value = getattr(importlib.import_module(_LAZY[name]), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))
