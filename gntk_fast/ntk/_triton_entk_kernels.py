@@ -1,0 +1,112 @@
+"""Triton kernels of the masked eNTK layer term (see :mod:`gntk_fast.ntk.triton_entk`).
+
+Two kernels, both "GEMMs over an implicit operand":
+
+``_sparse_entk_kernel`` (the implicit Jacobian GEMM)
+    The kept edges e = (i_e, j_e) of the mask, in CSR order, are the reduction
+    dimension. Output rows r index D rows ``r * KLOOP + c`` (``c`` runs over
+    ``KLOOP`` output channels summed in the kernel: k when traced, 1 when full)
+    and H rows ``r // HDIV`` (HDIV = k when full, 1 when traced). A program
+    owns a BM x BN output tile and, for its share of the edges (split-K over
+    ``tl.program_id(1)``), gathers
+
+        J1[r, e] = D1[r*KLOOP + c, i_e] * H1[r // HDIV, j_e]     (BM x BK)
+        J2[s, e] = D2[s*KLOOP + c, i_e] * H2[s // HDIV, j_e]     (BN x BK)
+
+    and accumulates ``tl.dot(J1, J2^T)`` in fp32. Cost: R1 R2 KLOOP nnz MACs on
+    tensor cores (TF32 when allowed, else exact fp32 "ieee" dot). The
+    (N x nnz) Jacobian only ever exists as one BM x BK register tile.
+
+``_dense_entk_kernel`` (mask all-ones; also the base of the complement trick)
+    T = (D1 D2^T) o (H1[rows] H2[rows]^T): two K loops in one tile, fused
+    Hadamard product in the epilogue. Cost R1 R2 (LD + n_in) MACs.
+
+Tiles to compute are listed explicitly (``TM``, ``TN`` int32 arrays), so the
+symmetric case launches only the upper-triangle tiles.
+"""
+from __future__ import annotations
+
+import triton
+import triton.language as tl
+
+__all__ = ["sparse_entk_kernel", "dense_entk_kernel"]
+
+
+@triton.jit
+def sparse_entk_kernel(
+    D1, H1, D2, H2, EI, EJ, TM, TN, OUT,
+    R1, R2, NNZ, E_PER_SPLIT,
+    sd1, sh1, sd2, sh2, so_split, so_row,
+    KLOOP: tl.constexpr, HDIV: tl.constexpr,
+    BM: tl.constexpr, BN: tl.constexpr, BK: tl.constexpr,
+    PRECISION: tl.constexpr,
+):
+    pid = tl.program_id(0)
+    pid_s = tl.program_id(1)
+    tm = tl.load(TM + pid)
+    tn = tl.load(TN + pid)
+    rm = tm * BM + tl.arange(0, BM)
+    rn = tn * BN + tl.arange(0, BN)
+    mm = rm < R1
+    mn = rn < R2
+    hrow1 = (rm // HDIV).to(tl.int64) * sh1
+    hrow2 = (rn // HDIV).to(tl.int64) * sh2
+    drow1 = (rm * KLOOP).to(tl.int64) * sd1
+    drow2 = (rn * KLOOP).to(tl.int64) * sd2
+    e_start = pid_s * E_PER_SPLIT
+    e_end = tl.minimum(e_start + E_PER_SPLIT, NNZ)
+    acc = tl.zeros((BM, BN), dtype=tl.float32)
+    for e0 in range(e_start, e_end, BK):
+        offs = e0 + tl.arange(0, BK)
+        me = offs < e_end
+        ei = tl.load(EI + offs, mask=me, other=0)
+        ej = tl.load(EJ + offs, mask=me, other=0)
+        m1 = mm[:, None] & me[None, :]
+        m2 = mn[:, None] & me[None, :]
+        h1 = tl.load(H1 + hrow1[:, None] + ej[None, :], mask=m1, other=0.0)
+        h2 = tl.load(H2 + hrow2[:, None] + ej[None, :], mask=m2, other=0.0)
+        for c in range(KLOOP):
+            d1 = tl.load(D1 + drow1[:, None] + c * sd1 + ei[None, :], mask=m1, other=0.0)
+            d2 = tl.load(D2 + drow2[:, None] + c * sd2 + ei[None, :], mask=m2, other=0.0)
+            acc = tl.dot(d1 * h1, tl.trans(d2 * h2), acc, input_precision=PRECISION)
+    optr = OUT + pid_s.to(tl.int64) * so_split + rm.to(tl.int64)[:, None] * so_row + rn[None, :]
+    tl.store(optr, acc, mask=mm[:, None] & mn[None, :])
+
+
+@triton.jit
+def dense_entk_kernel(
+    D1, H1, D2, H2, TM, TN, OUT,
+    R1, R2, LD, NIN,
+    sd1, sh1, sd2, sh2, so_row,
+    HDIV: tl.constexpr,
+    BM: tl.constexpr, BN: tl.constexpr, BK: tl.constexpr,
+    PRECISION: tl.constexpr,
+):
+    pid = tl.program_id(0)
+    tm = tl.load(TM + pid)
+    tn = tl.load(TN + pid)
+    rm = tm * BM + tl.arange(0, BM)
+    rn = tn * BN + tl.arange(0, BN)
+    mm = rm < R1
+    mn = rn < R2
+    kk = tl.arange(0, BK)
+    # G_D = D1 D2^T over the LD columns of the D rows
+    drow1 = rm.to(tl.int64) * sd1
+    drow2 = rn.to(tl.int64) * sd2
+    acc_d = tl.zeros((BM, BN), dtype=tl.float32)
+    for k0 in range(0, LD, BK):
+        mk = (k0 + kk) < LD
+        a = tl.load(D1 + drow1[:, None] + (k0 + kk)[None, :], mask=mm[:, None] & mk[None, :], other=0.0)
+        b = tl.load(D2 + drow2[:, None] + (k0 + kk)[None, :], mask=mn[:, None] & mk[None, :], other=0.0)
+        acc_d = tl.dot(a, tl.trans(b), acc_d, input_precision=PRECISION)
+    # G_H = H1 H2^T over the n_in columns of the H rows
+    hrow1 = (rm // HDIV).to(tl.int64) * sh1
+    hrow2 = (rn // HDIV).to(tl.int64) * sh2
+    acc_h = tl.zeros((BM, BN), dtype=tl.float32)
+    for k0 in range(0, NIN, BK):
+        mk = (k0 + kk) < NIN
+        a = tl.load(H1 + hrow1[:, None] + (k0 + kk)[None, :], mask=mm[:, None] & mk[None, :], other=0.0)
+        b = tl.load(H2 + hrow2[:, None] + (k0 + kk)[None, :], mask=mn[:, None] & mk[None, :], other=0.0)
+        acc_h = tl.dot(a, tl.trans(b), acc_h, input_precision=PRECISION)
+    optr = OUT + rm.to(tl.int64)[:, None] * so_row + rn[None, :]
+    tl.store(optr, acc_d * acc_h, mask=mm[:, None] & mn[None, :])

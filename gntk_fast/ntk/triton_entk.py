@@ -1,0 +1,383 @@
+"""Triton backend of the masked empirical NTK: one layer's bilinear form.
+
+For one layer with mask M (n_out x n_in), backward signals D = delta^l
+(N x k x n_out) and activations H = h^{l-1} (N x n_in), the eNTK term is
+(spec graphon-ntk.md section 1, without the 1/n_{l-1} scale):
+
+    traced: T[a,b]      = sum_{c,i,j} M_ij D1[a,c,i] D2[b,c,i]  H1[a,j] H2[b,j]     (N1, N2)
+    full:   T[a,b,c,c'] = sum_{i,j}   M_ij D1[a,c,i] D2[b,c',i] H1[a,j] H2[b,j]     (N1, N2, k, k)
+
+Algorithm ("implicit Jacobian GEMM", kernels in ``_triton_entk_kernels``)
+-----------------------------------------------------------------------
+The per-layer Jacobian of input a with respect to the kept weights is
+J[a, c, e] = D[a, c, i_e] H[a, j_e] for kept edge e = (i_e, j_e), so T is the
+GEMM J1 J2^T with the nnz kept edges as the reduction dimension. The kernel
+never stores J: each program owns an output tile and gathers BM x BK slices
+of J on the fly from the (small, cache-resident) D and H, feeding tl.dot.
+Work is N1 N2 nnz MACs (traced k > 1: the reduction runs over (c, e); full:
+output rows are (a, c) pairs, the same kernel), i.e. exactly the sparse work,
+on tensor cores. Its roofline is a TF32 matmul of equal size.
+
+* ``mask=None`` (all kept) uses the factorisation
+  T = (D1 D2^T) o (H1 H2^T), fused in one Triton kernel (two K loops, Hadamard
+  epilogue): N^2 (k n_out + n_in) instead of N^2 k n_out n_in work.
+* Density above ``COMPLEMENT_THRESHOLD`` (1/2): T = T_dense - T_{not M}, the
+  sparse kernel walking the *pruned* edges; the work is then proportional to
+  min(nnz, n_out n_in - nnz). The cancellation costs at most a factor
+  1/(2d-1)... in practice ~2x of fp32 round-off at d just above 1/2, far below
+  the 1e-5 tolerance (tested).
+* x2 = None: only the upper-triangle output tiles are launched, then mirrored
+  (the result is exactly symmetric).
+* Split-K over the edges when there are too few output tiles to fill the GPU;
+  partial tiles are summed in a fixed order (deterministic, no atomics).
+* float32 only, fp32 accumulation; ``tf32=True`` lets tl.dot use TF32 tensor
+  cores (~1e-3 relative), otherwise the exact fp32 ("ieee") dot is used.
+* float64: the documented torch fallback
+  :func:`gntk_fast.ntk.triton_entk_fallback.masked_ntk_layer_torch` (blocked
+  over kept edges, memory bounded), which is also the kernel's test twin.
+
+On CPU the kernels run only under ``TRITON_INTERPRET=1`` (set before triton is
+imported); that is how the test suite exercises them without a GPU.
+"""
+from __future__ import annotations
+
+import math
+import weakref
+from collections import Counter
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from .._validation import check_finite, check_tensor
+from .triton_entk_fallback import masked_ntk_layer_torch
+
+__all__ = [
+    "masked_ntk_layer_triton",
+    "prepare_mask",
+    "MaskEdges",
+    "LAUNCHES",
+    "COMPLEMENT_THRESHOLD",
+    "kernels_interpreted",
+]
+
+#: density above which the complement trick is used (work ~ min(nnz, pruned))
+COMPLEMENT_THRESHOLD = 0.5
+
+#: how often each path ran: "sparse", "dense" (Triton kernel launches), "torch_fallback"
+LAUNCHES: Counter = Counter()
+
+
+class DTypeError(TypeError, ValueError):
+    """A tensor has the wrong dtype (a TypeError that is also a ValueError)."""
+
+
+try:  # triton is optional at import time; the call raises a clear error without it
+    from . import _triton_entk_kernels as _K
+
+    _TRITON_ERROR: str | None = None
+except Exception as exc:  # pragma: no cover - only on installs without triton
+    _K = None
+    _TRITON_ERROR = f"{type(exc).__name__}: {exc}"
+
+
+def kernels_interpreted() -> bool:
+    """True when the kernels were built by the Triton CPU interpreter (TRITON_INTERPRET=1
+    was set before this module was imported): they then accept CPU tensors."""
+    if _K is None:
+        return False
+    return type(_K.sparse_entk_kernel).__name__ == "InterpretedFunction"
+
+
+# ----------------------------------------------------------------------------- masks
+@dataclass(frozen=True)
+class MaskEdges:
+    """A mask prepared for the kernel (build once per mask with :func:`prepare_mask`).
+
+    shape:      (n_out, n_in) of the mask
+    nnz:        number of kept weights
+    complement: True when ``rows``/``cols`` list the *pruned* edges (density > 1/2)
+    rows, cols: int32 edge coordinates (CSR / row-major order) that the sparse
+                kernel walks, on the mask's device
+    version:    the mask tensor's ``_version`` when prepared (staleness check)
+    """
+
+    shape: tuple[int, int]
+    nnz: int
+    complement: bool
+    rows: torch.Tensor
+    cols: torch.Tensor
+    version: int = -1
+
+    @property
+    def density(self) -> float:
+        n = self.shape[0] * self.shape[1]
+        return self.nnz / n if n else 0.0
+
+    @property
+    def device(self) -> torch.device:
+        return self.rows.device
+
+
+_CACHE: dict[int, tuple[Any, int, str, MaskEdges]] = {}
+_CACHE_MAX = 64
+
+
+def _check_mask_tensor(mask: Any) -> torch.Tensor:
+    mask = check_tensor("mask", mask, ndim=2)
+    if mask.dtype != torch.bool:
+        raise DTypeError(f"mask must be a bool tensor (True = kept weight); got dtype {mask.dtype}")
+    return mask
+
+
+def prepare_mask(mask: torch.Tensor, *, complement: bool | str = "auto") -> MaskEdges:
+    """Edge lists of a bool mask (n_out, n_in) for :func:`masked_ntk_layer_triton`.
+
+    ``complement="auto"`` lists the pruned edges when the density exceeds
+    :data:`COMPLEMENT_THRESHOLD` (then T = T_dense - T_pruned); True/False force
+    it. Results are cached per mask tensor (keyed by identity, invalidated when
+    the tensor is modified in place), so repeated calls are free.
+    """
+    mask = _check_mask_tensor(mask)
+    if complement not in ("auto", True, False):
+        raise ValueError(f"complement must be 'auto', True or False; got {complement!r}")
+    key = id(mask)
+    hit = _CACHE.get(key)
+    if hit is not None:
+        ref, version, comp_key, edges = hit
+        if ref() is mask and version == mask._version and comp_key == str(complement):
+            return edges
+    n_out, n_in = mask.shape
+    nnz = int(mask.sum())
+    total = n_out * n_in
+    use_comp = (nnz > COMPLEMENT_THRESHOLD * total) if complement == "auto" else bool(complement)
+    walk = ~mask if use_comp else mask
+    rows, cols = torch.nonzero(walk, as_tuple=True)
+    edges = MaskEdges(
+        shape=(int(n_out), int(n_in)),
+        nnz=nnz,
+        complement=use_comp,
+        rows=rows.to(torch.int32).contiguous(),
+        cols=cols.to(torch.int32).contiguous(),
+        version=int(mask._version),
+    )
+    if len(_CACHE) >= _CACHE_MAX:
+        _CACHE.clear()
+    _CACHE[key] = (weakref.ref(mask), int(mask._version), str(complement), edges)
+    return edges
+
+
+# ----------------------------------------------------------------------------- validation
+def _check_pair(Dname: str, Hname: str, D: Any, H: Any) -> tuple[torch.Tensor, torch.Tensor]:
+    D = check_tensor(Dname, D, ndim=3)
+    H = check_tensor(Hname, H, ndim=2)
+    for name, t in ((Dname, D), (Hname, H)):
+        if t.dtype not in (torch.float32, torch.float64):
+            raise DTypeError(f"{name} must be float32 or float64; got dtype {t.dtype}")
+    if D.shape[0] != H.shape[0]:
+        raise ValueError(
+            f"{Dname} and {Hname} must have the same number of rows (inputs); "
+            f"got {Dname} {tuple(D.shape)} and {Hname} {tuple(H.shape)}"
+        )
+    return D, H
+
+
+def _validate(D1, H1, D2, H2, mask, trace, tf32):
+    if not isinstance(trace, bool):
+        raise TypeError(f"trace must be a bool; got {type(trace).__name__}")
+    if not isinstance(tf32, bool):
+        raise TypeError(f"tf32 must be a bool; got {type(tf32).__name__}")
+    D1, H1 = _check_pair("D1", "H1", D1, H1)
+    if (D2 is None) != (H2 is None):
+        raise ValueError("D2 and H2 must be given together (or both None for x2 = x1)")
+    if D2 is not None:
+        D2, H2 = _check_pair("D2", "H2", D2, H2)
+        if tuple(D2.shape[1:]) != tuple(D1.shape[1:]):
+            raise ValueError(f"D2 must have shape (N2, k, n_out) = (N2, {D1.shape[1]}, {D1.shape[2]}); got {tuple(D2.shape)}")
+        if H2.shape[1] != H1.shape[1]:
+            raise ValueError(f"H2 must have {H1.shape[1]} columns (n_in, like H1); got {tuple(H2.shape)}")
+    tensors = [("D1", D1), ("H1", H1)] + ([("D2", D2), ("H2", H2)] if D2 is not None else [])
+    for name, t in tensors[1:]:
+        if t.dtype != D1.dtype:
+            raise DTypeError(f"{name} must have D1's dtype {D1.dtype}; got {t.dtype}")
+        if t.device != D1.device:
+            raise ValueError(f"{name} is on {t.device} but D1 is on {D1.device}; put all inputs on one device")
+    n_out, n_in = D1.shape[2], H1.shape[1]
+    if mask is not None:
+        if isinstance(mask, MaskEdges):
+            shape, mdev = mask.shape, mask.device
+        else:
+            mask = _check_mask_tensor(mask)
+            shape, mdev = tuple(mask.shape), mask.device
+        if tuple(shape) != (n_out, n_in):
+            raise ValueError(f"mask must have shape (n_out, n_in) = ({n_out}, {n_in}); got {tuple(shape)}")
+        if mdev != D1.device:
+            raise ValueError(f"mask is on {mdev} but D1 is on {D1.device}; put all inputs on one device")
+    for name, t in tensors:
+        check_finite(name, t)
+    return D1, H1, D2, H2, mask
+
+
+# ----------------------------------------------------------------------------- launch
+def _config(R1: int, R2: int, device: torch.device) -> dict:
+    """Tile sizes. Interpreter: the smallest legal tl.dot tiles (fast, exercises tails).
+    CUDA: 128x128x32 / 8 warps for large outputs, 64x64x32 / 4 warps otherwise
+    (standard Triton matmul shapes; not tuned on a GPU in this session)."""
+    if device.type != "cuda":
+        return dict(BM=16, BN=16, BK=16, num_warps=4, num_stages=1)
+    if min(R1, R2) >= 1024:
+        return dict(BM=128, BN=128, BK=32, num_warps=8, num_stages=3)
+    return dict(BM=64, BN=64, BK=32, num_warps=4, num_stages=3)
+
+
+def _tiles(R1: int, R2: int, BM: int, BN: int, symmetric: bool, device) -> tuple[torch.Tensor, torch.Tensor]:
+    gm, gn = math.ceil(R1 / BM), math.ceil(R2 / BN)
+    tm = torch.arange(gm).repeat_interleave(gn)
+    tn = torch.arange(gn).repeat(gm)
+    if symmetric:
+        keep = tm <= tn
+        tm, tn = tm[keep], tn[keep]
+    return tm.to(torch.int32).to(device), tn.to(torch.int32).to(device)
+
+
+def _num_splits(n_tiles: int, n_edges: int, R1: int, R2: int, cfg: dict, device) -> int:
+    if device.type != "cuda" or n_edges == 0:
+        return 1
+    sms = torch.cuda.get_device_properties(device).multi_processor_count
+    want = math.ceil(2 * sms / max(1, n_tiles))
+    by_work = max(1, n_edges // (cfg["BK"] * 16))  # >= 16 edge chunks per split
+    by_mem = max(1, (1 << 28) // max(1, R1 * R2))  # partial buffers <= 1 GiB of fp32
+    return int(max(1, min(want, by_work, by_mem, 64)))
+
+
+def _launch(D1, H1, D2, H2, edges: MaskEdges | None, trace: bool, tf32: bool, symmetric: bool,
+            config: dict | None = None) -> torch.Tensor:
+    """Run the kernels on validated float32 inputs; returns the (R1, R2) output matrix."""
+    N1, k, n_out = D1.shape
+    N2 = D2.shape[0]
+    n_in = H1.shape[1]
+    if trace:
+        R1, R2, kloop, hdiv = N1, N2, k, 1
+    else:
+        R1, R2, kloop, hdiv = N1 * k, N2 * k, 1, k
+    device = D1.device
+    cfg = dict(_config(R1, R2, device))
+    if config:
+        cfg.update(config)
+    BM, BN, BK = cfg["BM"], cfg["BN"], cfg["BK"]
+    if symmetric and BM != BN:
+        raise ValueError("symmetric launches need BM == BN")
+    precision = "tf32" if tf32 else "ieee"
+    tm, tn = _tiles(R1, R2, BM, BN, symmetric, device)
+    n_tiles = tm.numel()
+    meta = dict(num_warps=cfg["num_warps"], num_stages=cfg["num_stages"])
+    if edges is None or edges.complement:
+        out = torch.zeros(R1, R2, dtype=torch.float32, device=device)
+        ld = k * n_out if trace else n_out
+        _K.dense_entk_kernel[(n_tiles,)](
+            D1, H1, D2, H2, tm, tn, out,
+            R1, R2, ld, n_in,
+            ld, n_in, ld, n_in, R2,
+            HDIV=hdiv, BM=BM, BN=BN, BK=BK, PRECISION=precision, **meta,
+        )
+        LAUNCHES["dense"] += 1
+        if edges is None:
+            return out
+    else:
+        out = None
+    n_edges = edges.rows.numel()
+    splits = int(cfg.get("splits") or _num_splits(n_tiles, n_edges, R1, R2, cfg, device))
+    per_split = max(BK, math.ceil(math.ceil(n_edges / splits) / BK) * BK)
+    splits = max(1, math.ceil(n_edges / per_split)) if n_edges else 1
+    part = torch.zeros(splits, R1, R2, dtype=torch.float32, device=device)
+    _K.sparse_entk_kernel[(n_tiles, splits)](
+        D1, H1, D2, H2, edges.rows, edges.cols, tm, tn, part,
+        R1, R2, n_edges, per_split,
+        n_out, n_in, n_out, n_in, R1 * R2, R2,
+        KLOOP=kloop, HDIV=hdiv, BM=BM, BN=BN, BK=BK, PRECISION=precision, **meta,
+    )
+    LAUNCHES["sparse"] += 1
+    sparse = part[0] if splits == 1 else part.sum(0)
+    if out is None:
+        return sparse
+    out -= sparse
+    return out
+
+
+def masked_ntk_layer_triton(D1, H1, D2=None, H2=None, mask=None, *, trace=True, tf32=False):
+    """Unscaled masked eNTK layer term on Triton kernels.
+
+    Parameters
+    ----------
+    D1 : (N1, k, n_out) float tensor
+        Backward signals delta^l(x1_a) (df_c/dz^l_i) of the layer's outputs.
+    H1 : (N1, n_in) float tensor
+        The layer's inputs h^{l-1}(x1_a).
+    D2, H2 : (N2, k, n_out), (N2, n_in) or None
+        The same for x2; both None means x2 = x1: only the upper-triangle output
+        tiles are computed and the result is exactly symmetric.
+    mask : (n_out, n_in) bool tensor, :class:`MaskEdges`, or None
+        Kept weights (None: all kept). Pass :func:`prepare_mask`'s result (or the
+        same mask tensor, which is cached) to skip edge-list construction.
+    trace : bool
+        True: sum over the output index c -> (N1, N2). False: (N1, N2, k, k).
+    tf32 : bool
+        Let tl.dot use TF32 tensor cores (about 1e-3 relative error); default
+        is the exact fp32 dot. Ignored for float64.
+
+    Returns
+    -------
+    traced: T[a,b]      = sum_{c,i,j} M_ij D1[a,c,i] D2[b,c,i]  H1[a,j] H2[b,j]
+    full:   T[a,b,c,c'] = sum_{i,j}   M_ij D1[a,c,i] D2[b,c',i] H1[a,j] H2[b,j]
+    in the inputs' dtype (no 1/n_in scale: the caller applies it).
+
+    float32 runs the Triton kernels (CUDA tensors; CPU tensors under
+    TRITON_INTERPRET=1). float64 runs the torch fallback
+    :func:`~gntk_fast.ntk.triton_entk_fallback.masked_ntk_layer_torch`
+    (blocked over kept edges, memory bounded).
+
+    Raises ValueError/TypeError naming the argument for wrong shapes, dtypes,
+    devices or non-finite values.
+    """
+    D1, H1, D2, H2, mask = _validate(D1, H1, D2, H2, mask, trace, tf32)
+    symmetric = D2 is None
+    N1, k, n_out = D1.shape
+    N2 = N1 if symmetric else D2.shape[0]
+    shape = (N1, N2) if trace else (N1, N2, k, k)
+    if D1.dtype == torch.float64:
+        LAUNCHES["torch_fallback"] += 1
+        m = mask
+        if isinstance(m, MaskEdges):
+            m = _edges_to_mask(m)
+        return masked_ntk_layer_torch(D1, H1, D2, H2, m, trace=trace)
+    if _K is None:
+        raise RuntimeError(f"the triton backend is unavailable (triton failed to import: {_TRITON_ERROR})")
+    if D1.device.type != "cuda" and not kernels_interpreted():
+        raise ValueError(
+            f"D1 is on {D1.device}: the triton backend needs CUDA tensors (or TRITON_INTERPRET=1 "
+            "set before gntk_fast.ntk.triton_entk is imported); use backend='cpp' on CPU"
+        )
+    if N1 == 0 or N2 == 0 or k == 0:
+        return torch.zeros(shape, dtype=D1.dtype, device=D1.device)
+    edges = None
+    if mask is not None:
+        edges = mask if isinstance(mask, MaskEdges) else prepare_mask(mask)
+    D1, H1 = D1.contiguous(), H1.contiguous()
+    if symmetric:
+        D2, H2 = D1, H1
+    else:
+        D2, H2 = D2.contiguous(), H2.contiguous()
+    out = _launch(D1, H1, D2, H2, edges, trace, tf32, symmetric)
+    if symmetric:
+        upper = torch.triu(out)
+        out = upper + torch.triu(out, 1).T
+    if not trace:
+        out = out.reshape(N1, k, N2, k).permute(0, 2, 1, 3).contiguous()
+    return out
+
+
+def _edges_to_mask(edges: MaskEdges) -> torch.Tensor:
+    """The bool mask a :class:`MaskEdges` was prepared from."""
+    m = torch.zeros(edges.shape, dtype=torch.bool, device=edges.device)
+    m[edges.rows.long(), edges.cols.long()] = True
+    return ~m if edges.complement else m
