@@ -4,6 +4,8 @@ Names are imported lazily from their modules (spec graphons.md):
 
 * objects: :class:`ConstantGraphon`, :class:`FunctionGraphon`, :class:`StepGraphon`,
   :class:`InputGraphon`, :func:`as_graphon`, :func:`from_sas`, :func:`neuron_positions`.
+* SAS: :func:`sas`, :func:`sas_trials`, :class:`SASResult`, :func:`tv_smooth`
+  (Numba kernels) and :func:`sas_reference` (plain numpy twin).
 """
 from __future__ import annotations
 
@@ -19,6 +21,11 @@ _LAZY = {
     "as_graphon": "gntk_fast.graphon.objects",
     "from_sas": "gntk_fast.graphon.objects",
     "neuron_positions": "gntk_fast.graphon.objects",
+    "SASResult": "gntk_fast.graphon.sas",
+    "sas": "gntk_fast.graphon.sas",
+    "sas_trials": "gntk_fast.graphon.sas",
+    "tv_smooth": "gntk_fast.graphon.sas",
+    "sas_reference": "gntk_fast.graphon.reference",
 }
 
 __all__ = list(_LAZY)
