@@ -308,7 +308,8 @@ class MLP(nn.Module):
                 raise ValueError(f"module: activation {type(m).__name__} before the first Linear layer")
             if pending_act is not None:
                 raise ValueError(f"module: two activations in a row at position {i}; compose them into one callable")
-            pending_act = m
+            # our own to_sequential wrapper: keep the named activation (closed-form derivative)
+            pending_act = m.act if isinstance(m, _ActivationModule) else m
         if not linears:
             raise ValueError("module contains no nn.Linear layer")
         if pending_act is not None:
