@@ -1,0 +1,343 @@
+"""Triton eNTK layer kernel against a plain einsum oracle.
+
+Without a GPU the kernels run under TRITON_INTERPRET=1 on CPU tensors
+(tests/conftest.py sets it before triton is imported); shapes stay tiny.
+Tests marked ``cuda`` compile the real kernels and skip without a GPU.
+"""
+from __future__ import annotations
+
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+pytest.importorskip("triton")
+
+from gntk_fast.ntk import triton_entk as te  # noqa: E402
+from gntk_fast.ntk.triton_entk import (  # noqa: E402
+    LAUNCHES,
+    MaskEdges,
+    masked_ntk_layer_triton,
+    prepare_mask,
+)
+from gntk_fast.ntk.triton_entk_fallback import masked_ntk_layer_torch  # noqa: E402
+
+DEV = torch.device("cuda") if torch.cuda.is_available() else torch.device("cpu")
+
+
+def oracle(D1, H1, D2, H2, mask, trace):
+    """Dense einsum over the expanded mask, in float64."""
+    D1, H1 = D1.double().cpu(), H1.double().cpu()
+    if D2 is None:
+        D2, H2 = D1, H1
+    D2, H2 = D2.double().cpu(), H2.double().cpu()
+    n_out, n_in = D1.shape[2], H1.shape[1]
+    M = torch.ones(n_out, n_in, dtype=torch.float64) if mask is None else mask.cpu().double()
+    if trace:
+        return torch.einsum("ij,aci,bci,aj,bj->ab", M, D1, D2, H1, H2)
+    return torch.einsum("ij,aci,bdi,aj,bj->abcd", M, D1, D2, H1, H2)
+
+
+def rel_err(out, ref):
+    """max |out - ref| / max |ref| (0 when both are 0)."""
+    out = out.double().cpu()
+    scale = ref.abs().max().item()
+    err = (out - ref).abs().max().item()
+    return err / scale if scale > 0 else err
+
+
+def make(N1, N2, k, n_out, n_in, *, seed=0, dtype=torch.float32, sym=False):
+    g = torch.Generator().manual_seed(seed)
+    D1 = torch.randn(N1, k, n_out, generator=g, dtype=torch.float64)
+    H1 = torch.randn(N1, n_in, generator=g, dtype=torch.float64).relu()
+    D2 = torch.randn(N2, k, n_out, generator=g, dtype=torch.float64)
+    H2 = torch.randn(N2, n_in, generator=g, dtype=torch.float64).relu()
+    ts = [t.to(dtype).to(DEV) for t in (D1, H1, D2, H2)]
+    if sym:
+        ts[2] = ts[3] = None
+    return ts
+
+
+def make_mask(kind, n_out, n_in, seed=1):
+    g = torch.Generator().manual_seed(seed)
+    if kind is None:
+        return None
+    if kind == "dense":
+        m = torch.ones(n_out, n_in, dtype=torch.bool)
+    elif kind == "empty":
+        m = torch.zeros(n_out, n_in, dtype=torch.bool)
+    elif kind == "sparse":
+        m = torch.rand(n_out, n_in, generator=g) < 0.3
+    elif kind == "high":  # density > 1/2: complement trick
+        m = torch.rand(n_out, n_in, generator=g) < 0.8
+    elif kind == "dead":  # dead rows and columns
+        m = torch.rand(n_out, n_in, generator=g) < 0.5
+        m[::3] = False
+        m[:, 1::4] = False
+    else:  # pragma: no cover
+        raise AssertionError(kind)
+    return m.to(DEV)
+
+
+SHAPE = dict(N1=5, N2=7, n_out=11, n_in=13)  # divide no tile
+
+
+@pytest.mark.parametrize("k", [1, 3])
+@pytest.mark.parametrize("trace", [True, False])
+@pytest.mark.parametrize("sym", [False, True])
+@pytest.mark.parametrize("kind", ["sparse", "high", "dense", "dead", None])
+def test_float32_matches_oracle(k, trace, sym, kind):
+    D1, H1, D2, H2 = make(SHAPE["N1"], SHAPE["N2"], k, SHAPE["n_out"], SHAPE["n_in"], sym=sym)
+    M = make_mask(kind, SHAPE["n_out"], SHAPE["n_in"])
+    before = LAUNCHES["sparse"] + LAUNCHES["dense"]
+    out = masked_ntk_layer_triton(D1, H1, D2, H2, M, trace=trace)
+    assert LAUNCHES["sparse"] + LAUNCHES["dense"] > before  # a Triton kernel ran
+    N2 = SHAPE["N1"] if sym else SHAPE["N2"]
+    expect_shape = (SHAPE["N1"], N2) if trace else (SHAPE["N1"], N2, k, k)
+    assert out.shape == expect_shape and out.dtype == torch.float32 and out.device.type == DEV.type
+    ref = oracle(D1, H1, D2, H2, M, trace)
+    assert rel_err(out, ref) < 1e-5
+    if sym:  # exactly symmetric: T[a,b,c,c'] = T[b,a,c',c]
+        o = out if trace else out.permute(0, 2, 1, 3).reshape(SHAPE["N1"] * k, -1)
+        assert torch.equal(o, o.T)
+
+
+@pytest.mark.parametrize("k", [1, 3])
+@pytest.mark.parametrize("trace", [True, False])
+@pytest.mark.parametrize("sym", [False, True])
+@pytest.mark.parametrize("kind", ["sparse", "dead", None])
+def test_float64_fallback_matches_oracle(k, trace, sym, kind):
+    D1, H1, D2, H2 = make(5, 7, k, 11, 13, dtype=torch.float64, sym=sym)
+    M = make_mask(kind, 11, 13)
+    before = LAUNCHES["torch_fallback"]
+    out = masked_ntk_layer_triton(D1, H1, D2, H2, M, trace=trace)
+    assert LAUNCHES["torch_fallback"] == before + 1
+    assert out.dtype == torch.float64
+    assert rel_err(out, oracle(D1, H1, D2, H2, M, trace)) < 1e-10
+
+
+def test_fallback_blocks_are_exact():
+    # block_edges=3 forces many edge blocks with a ragged last one
+    D1, H1, D2, H2 = make(4, 6, 2, 9, 10, dtype=torch.float64)
+    M = make_mask("sparse", 9, 10)
+    for trace in (True, False):
+        out = masked_ntk_layer_torch(D1, H1, D2, H2, M, trace=trace, block_edges=3)
+        assert rel_err(out, oracle(D1, H1, D2, H2, M, trace)) < 1e-12
+
+
+@pytest.mark.parametrize("trace", [True, False])
+@pytest.mark.parametrize("sym", [False, True])
+def test_all_false_mask_gives_exact_zeros(trace, sym):
+    D1, H1, D2, H2 = make(5, 7, 2, 11, 13, sym=sym)
+    M = make_mask("empty", 11, 13)
+    out = masked_ntk_layer_triton(D1, H1, D2, H2, M, trace=trace)
+    assert torch.isfinite(out).all()
+    assert torch.count_nonzero(out) == 0
+
+
+def test_complement_and_direct_agree():
+    D1, H1, D2, H2 = make(6, 5, 2, 12, 9)
+    M = make_mask("high", 12, 9)
+    direct = prepare_mask(M, complement=False)
+    comp = prepare_mask(M, complement=True)
+    assert not direct.complement and comp.complement
+    assert direct.rows.numel() == int(M.sum()) and comp.rows.numel() == M.numel() - int(M.sum())
+    ref = oracle(D1, H1, D2, H2, M, True)
+    a = masked_ntk_layer_triton(D1, H1, D2, H2, direct)
+    b = masked_ntk_layer_triton(D1, H1, D2, H2, comp)
+    assert rel_err(a, ref) < 1e-5 and rel_err(b, ref) < 1e-5
+
+
+@pytest.mark.parametrize("trace", [True, False])
+@pytest.mark.parametrize("sym", [False, True])
+def test_split_k_partials(trace, sym):
+    # several edge splits and tiles (R = 3*7 = 21 rows full) through the private launcher
+    D1, H1, D2, H2 = make(7, 9, 3, 10, 12, sym=sym)
+    M = make_mask("sparse", 10, 12)
+    edges = prepare_mask(M)
+    Dx, Hx = (D1, H1) if sym else (D2, H2)
+    raw = te._launch(D1, H1, Dx, Hx, edges, trace, False, sym, config=dict(splits=3))
+    if sym:
+        raw = torch.triu(raw) + torch.triu(raw, 1).T
+    if not trace:
+        raw = raw.reshape(7, 3, -1, 3).permute(0, 2, 1, 3)
+    assert rel_err(raw, oracle(D1, H1, D2, H2, M, trace)) < 1e-5
+
+
+def test_more_than_one_tile_and_chunk():
+    # 40 x 35 output = 3 x 3 tiles of 16; nnz ~ 0.3 * 23 * 29 = 200 edges = 13 chunks
+    D1, H1, D2, H2 = make(40, 35, 1, 23, 29)
+    M = make_mask("sparse", 23, 29)
+    out = masked_ntk_layer_triton(D1, H1, D2, H2, M)
+    assert rel_err(out, oracle(D1, H1, D2, H2, M, True)) < 1e-5
+    sym = masked_ntk_layer_triton(D1, H1, mask=M)
+    assert rel_err(sym, oracle(D1, H1, None, None, M, True)) < 1e-5
+
+
+def test_float32_is_not_the_torch_fallback(monkeypatch):
+    def boom(*a, **kw):
+        raise AssertionError("float32 went through the torch fallback")
+
+    monkeypatch.setattr(te, "masked_ntk_layer_torch", boom)
+    D1, H1, D2, H2 = make(5, 7, 2, 11, 13)
+    M = make_mask("sparse", 11, 13)
+    s0, d0 = LAUNCHES["sparse"], LAUNCHES["dense"]
+    out = masked_ntk_layer_triton(D1, H1, D2, H2, M)
+    assert LAUNCHES["sparse"] == s0 + 1 and LAUNCHES["dense"] == d0
+    masked_ntk_layer_triton(D1, H1, D2, H2, None)
+    assert LAUNCHES["dense"] == d0 + 1
+    assert rel_err(out, oracle(D1, H1, D2, H2, M, True)) < 1e-5
+    with pytest.raises(AssertionError, match="fallback"):
+        masked_ntk_layer_triton(D1.double(), H1.double(), D2.double(), H2.double(), M)
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="interpreter check (CPU tensors)")
+def test_interpreter_runs_kernels_on_cpu_tensors():
+    assert te.kernels_interpreted()
+    D1, H1, _, _ = make(3, 3, 1, 4, 5)
+    assert D1.device.type == "cpu"
+    s0 = LAUNCHES["sparse"]
+    masked_ntk_layer_triton(D1, H1, mask=make_mask("sparse", 4, 5))
+    assert LAUNCHES["sparse"] == s0 + 1
+
+
+def test_cpu_without_interpreter_is_a_clear_error(monkeypatch):
+    monkeypatch.setattr(te, "kernels_interpreted", lambda: False)
+    D1, H1, _, _ = make(3, 3, 1, 4, 5)
+    D1, H1 = D1.cpu(), H1.cpu()
+    with pytest.raises(ValueError, match="D1 is on cpu"):
+        masked_ntk_layer_triton(D1, H1, mask=None)
+
+
+def test_prepare_mask_cache_and_invalidation():
+    M = make_mask("sparse", 8, 9)
+    e1 = prepare_mask(M)
+    assert prepare_mask(M) is e1
+    assert e1.nnz == int(M.sum()) and e1.rows.dtype == torch.int32
+    # CSR (row-major) order
+    flat = e1.rows.long() * 9 + e1.cols.long()
+    assert torch.all(flat[1:] > flat[:-1])
+    M[0, :] = True  # in-place change bumps the version: a fresh edge list
+    e2 = prepare_mask(M)
+    assert e2 is not e1 and e2.nnz == int(M.sum())
+    assert torch.equal(te._edges_to_mask(e2), M)
+
+
+def test_empty_batch_and_noncontiguous_inputs():
+    D1, H1, D2, H2 = make(5, 7, 2, 11, 13)
+    M = make_mask("sparse", 11, 13)
+    out = masked_ntk_layer_triton(D1[:0], H1[:0], D2, H2, M, trace=False)
+    assert out.shape == (0, 7, 2, 2)
+    # transposed storage
+    D1t = D1.transpose(0, 2).contiguous().transpose(0, 2)
+    H1t = H1.T.contiguous().T
+    assert not D1t.is_contiguous() and not H1t.is_contiguous()
+    out = masked_ntk_layer_triton(D1t, H1t, D2, H2, M)
+    assert rel_err(out, oracle(D1, H1, D2, H2, M, True)) < 1e-5
+
+
+# ----------------------------------------------------------------------------- bad inputs
+def _good():
+    D1, H1, D2, H2 = make(4, 3, 2, 6, 5)
+    return dict(D1=D1, H1=H1, D2=D2, H2=H2, mask=make_mask("sparse", 6, 5))
+
+
+@pytest.mark.parametrize(
+    "change, exc, match",
+    [
+        (lambda a: a.update(D1=a["D1"][0]), ValueError, "D1"),
+        (lambda a: a.update(H1=a["H1"][:, :, None]), ValueError, "H1"),
+        (lambda a: a.update(H1=a["H1"][:3]), ValueError, "D1 and H1"),
+        (lambda a: a.update(H2=None), ValueError, "D2 and H2"),
+        (lambda a: a.update(D2=a["D2"][:, :1]), ValueError, "D2"),
+        (lambda a: a.update(H2=a["H2"][:, :4]), ValueError, "H2"),
+        (lambda a: a.update(D1=a["D1"].half()), TypeError, "D1"),
+        (lambda a: a.update(H1=a["H1"].to(torch.int64)), TypeError, "H1"),
+        (lambda a: a.update(D2=a["D2"].double()), TypeError, "D2"),
+        (lambda a: a.update(mask=a["mask"][:, :4]), ValueError, "mask"),
+        (lambda a: a.update(mask=a["mask"].float()), ValueError, "mask"),
+        (lambda a: a.update(mask=a["mask"].float()), TypeError, "mask"),
+        (lambda a: a.update(mask=[[True]]), TypeError, "mask"),
+        (lambda a: a.update(D1="x"), TypeError, "D1"),
+        (lambda a: a["H1"].__setitem__((0, 0), float("nan")), ValueError, "H1"),
+        (lambda a: a["D2"].__setitem__((0, 0, 0), float("inf")), ValueError, "D2"),
+        (lambda a: a.update(mask=prepare_mask(make_mask("sparse", 5, 6))), ValueError, "mask"),
+    ],
+)
+def test_bad_inputs(change, exc, match):
+    args = _good()
+    change(args)
+    with pytest.raises(exc, match=match):
+        masked_ntk_layer_triton(args["D1"], args["H1"], args["D2"], args["H2"], args["mask"])
+
+
+def test_bad_flags():
+    a = _good()
+    with pytest.raises(TypeError, match="trace"):
+        masked_ntk_layer_triton(a["D1"], a["H1"], trace=1)
+    with pytest.raises(TypeError, match="tf32"):
+        masked_ntk_layer_triton(a["D1"], a["H1"], tf32="yes")
+    with pytest.raises(ValueError, match="complement"):
+        prepare_mask(a["mask"], complement="maybe")
+
+
+def test_mask_on_another_device_is_named():
+    if torch.cuda.is_available():
+        a = _good()
+        with pytest.raises(ValueError, match="mask"):
+            masked_ntk_layer_triton(a["D1"], a["H1"], mask=a["mask"].cpu())
+    else:  # a MaskEdges claiming another device
+        a = _good()
+        e = prepare_mask(a["mask"])
+        fake = MaskEdges(e.shape, e.nnz, e.complement, e.rows.to("meta"), e.cols.to("meta"))
+        with pytest.raises(ValueError, match="mask is on meta"):
+            masked_ntk_layer_triton(a["D1"], a["H1"], mask=fake)
+
+
+# ----------------------------------------------------------------------------- property test
+@settings(max_examples=25, deadline=None)
+@given(
+    N1=st.integers(1, 9), N2=st.integers(1, 9), k=st.integers(1, 3),
+    n_out=st.integers(1, 12), n_in=st.integers(1, 12),
+    density=st.floats(0.0, 1.0), trace=st.booleans(), sym=st.booleans(),
+    seed=st.integers(0, 2**16),
+)
+def test_property_matches_oracle(N1, N2, k, n_out, n_in, density, trace, sym, seed):
+    D1, H1, D2, H2 = make(N1, N2, k, n_out, n_in, seed=seed, sym=sym)
+    g = torch.Generator().manual_seed(seed + 1)
+    M = (torch.rand(n_out, n_in, generator=g) < density).to(DEV)
+    out = masked_ntk_layer_triton(D1, H1, D2, H2, M, trace=trace)
+    ref = oracle(D1, H1, D2, H2, M, trace)
+    assert out.shape == ref.shape
+    assert rel_err(out, ref) < 1e-5
+    # linear in the mask: kernel(M) + kernel(~M) = kernel(all kept)
+    rest = masked_ntk_layer_triton(D1, H1, D2, H2, ~M, trace=trace)
+    full = masked_ntk_layer_triton(D1, H1, D2, H2, None, trace=trace)
+    assert rel_err(out + rest, full.double().cpu()) < 1e-5
+
+
+# ----------------------------------------------------------------------------- CUDA only
+@pytest.mark.cuda
+@pytest.mark.parametrize("trace", [True, False])
+@pytest.mark.parametrize("sym", [False, True])
+def test_cuda_large_exact_and_tf32(trace, sym):
+    k = 3 if not trace else 2
+    D1, H1, D2, H2 = make(300, 170, k, 257, 300, sym=sym)
+    M = (torch.rand(257, 300, generator=torch.Generator().manual_seed(3)) < 0.2).cuda()
+    ref = oracle(D1, H1, D2, H2, M, trace)
+    exact = masked_ntk_layer_triton(D1, H1, D2, H2, M, trace=trace)
+    assert rel_err(exact, ref) < 1e-5
+    fast = masked_ntk_layer_triton(D1, H1, D2, H2, M, trace=trace, tf32=True)
+    assert rel_err(fast, ref) < 5e-3
+    high = (torch.rand(257, 300, generator=torch.Generator().manual_seed(4)) < 0.9).cuda()
+    assert rel_err(masked_ntk_layer_triton(D1, H1, D2, H2, high, trace=trace), oracle(D1, H1, D2, H2, high, trace)) < 1e-5
+
+
+@pytest.mark.cuda
+def test_cuda_big_tiles_split_k_and_float64():
+    D1, H1, _, _ = make(1100, 1, 1, 64, 96, sym=True)  # >= 1024 rows: 128-tiles
+    M = (torch.rand(64, 96, generator=torch.Generator().manual_seed(5)) < 0.3).cuda()
+    out = masked_ntk_layer_triton(D1, H1, mask=M)
+    assert rel_err(out, oracle(D1, H1, None, None, M, True)) < 1e-5
+    d64 = masked_ntk_layer_triton(D1.double()[:50], H1.double()[:50], mask=M, trace=False)
+    assert d64.is_cuda and rel_err(d64, oracle(D1[:50], H1[:50], None, None, M, False)) < 1e-10
