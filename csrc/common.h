@@ -11,4 +11,6 @@ namespace py = pybind11;
 int max_threads();
 
 void register_build_info(py::module_& m);
+// Masked empirical-NTK layer kernel (entk.cpp).
+void register_entk(py::module_& m);
 }  // namespace gntk

@@ -1,0 +1,390 @@
+// Masked empirical-NTK layer kernel (spec graphon-ntk.md sections 1, 2).
+//
+// For one layer with mask M (n_out x n_in), backward signals D (N, k, n_out)
+// and activations H (N, n_in) it computes the *unscaled* bilinear form
+//
+//   traced: out[a, b]        = sum_{i,j} M_ij (sum_c D1[a,c,i] D2[b,c,i]) H1[a,j] H2[b,j]
+//   full:   out[a, b, c, c'] = sum_{i,j} M_ij D1[a,c,i] D2[b,c',i] H1[a,j] H2[b,j]
+//
+// without ever forming a Jacobian: work ~ (#pairs) * nnz(M), memory ~ N (n_in + k n_out).
+//
+// Algorithm (chosen by measurement, see gntk_fast/ntk/cpp.py for the numbers):
+//  * compaction: columns j with H1[:, j] == 0 or H2[:, j] == 0 and rows i with
+//    D1[:, :, i] == 0 or D2[:, :, i] == 0 contribute nothing and are dropped;
+//    the kept mask entries of the live rows/columns go into CSR form.
+//  * tiles of input pairs: a block of MA inputs a (two SIMD vectors) times a
+//    block of NB = 6 inputs b. Per tile and per live row i the kernel forms the
+//    row's sparse Gram block  G_i[a, b] = sum_{j kept in row i} H1[a,j] H2[b,j]
+//    as a register-resident outer-product accumulation over the row's kept
+//    columns (one vector load of H1[block, j], NB broadcasts of H2[block, j],
+//    2 NB FMAs per kept weight: FMA-bound, no wasted work on pruned weights),
+//    then folds it into the output with the row's D:
+//      traced: acc[a, b] += G_i[a, b] * sum_c D1[a,c,i] D2[b,c,i]
+//      full:   acc[a, b, c, c'] += (G_i[a, b] D1[a,c,i]) * D2[b,c',i]   (k^2 FMAs per row and pair)
+//    H and D are packed per block so every access is contiguous.
+//  * symmetric case (D2/H2 None): only tiles that hold a pair a <= b are
+//    computed; the lower triangle is mirrored afterwards.
+//  * OpenMP over tiles (dynamic schedule); the GIL is released.
+#include "common.h"
+
+#include <pybind11/numpy.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <cstdlib>
+#include <cstring>
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <vector>
+#ifdef GNTK_HAVE_OPENMP
+#include <omp.h>
+#endif
+
+namespace gntk {
+namespace {
+
+template <typename T>
+struct Simd;
+template <>
+struct Simd<float> {
+  typedef float V __attribute__((vector_size(32), aligned(32)));
+  static constexpr int W = 8;
+};
+template <>
+struct Simd<double> {
+  typedef double V __attribute__((vector_size(32), aligned(32)));
+  static constexpr int W = 4;
+};
+
+constexpr int NB = 6;  // inputs b per tile (broadcast side)
+
+struct AlignedFree {
+  void operator()(void* p) const { std::free(p); }
+};
+
+template <typename T>
+std::unique_ptr<T[], AlignedFree> aligned_zeros(size_t n) {
+  size_t bytes = std::max<size_t>(64, ((n * sizeof(T) + 63) / 64) * 64);
+  void* p = std::aligned_alloc(64, bytes);
+  if (!p) throw std::bad_alloc();
+  std::memset(p, 0, bytes);
+  return std::unique_ptr<T[], AlignedFree>(static_cast<T*>(p));
+}
+
+template <typename T>
+struct LayerProblem {
+  const T* D1;
+  const T* H1;
+  const T* D2;
+  const T* H2;
+  const bool* mask;
+  int64_t N1, N2, k, n_out, n_in;
+  bool symmetric, trace;
+  T* out;
+};
+
+template <typename T>
+void run_layer(const LayerProblem<T>& P) {
+  using V = typename Simd<T>::V;
+  constexpr int W = Simd<T>::W;
+  constexpr int MA = 2 * W;  // inputs a per tile
+  const int64_t N1 = P.N1, N2 = P.N2, k = P.k, n_out = P.n_out, n_in = P.n_in;
+
+  // ---- compaction: live columns / rows
+  std::vector<char> col_live1(n_in, 0), col_live2(n_in, 0);
+  for (int64_t a = 0; a < N1; ++a) {
+    const T* h = P.H1 + a * n_in;
+    for (int64_t j = 0; j < n_in; ++j) col_live1[j] |= (h[j] != T(0));
+  }
+  for (int64_t b = 0; b < N2; ++b) {
+    const T* h = P.H2 + b * n_in;
+    for (int64_t j = 0; j < n_in; ++j) col_live2[j] |= (h[j] != T(0));
+  }
+  std::vector<int32_t> col_of;  // compacted column -> original j
+  std::vector<int32_t> col_new(n_in, -1);
+  for (int64_t j = 0; j < n_in; ++j)
+    if (col_live1[j] && col_live2[j]) {
+      col_new[j] = static_cast<int32_t>(col_of.size());
+      col_of.push_back(static_cast<int32_t>(j));
+    }
+  std::vector<char> row_live1(n_out, 0), row_live2(n_out, 0);
+  for (int64_t a = 0; a < N1; ++a)
+    for (int64_t c = 0; c < k; ++c) {
+      const T* d = P.D1 + (a * k + c) * n_out;
+      for (int64_t i = 0; i < n_out; ++i) row_live1[i] |= (d[i] != T(0));
+    }
+  for (int64_t b = 0; b < N2; ++b)
+    for (int64_t c = 0; c < k; ++c) {
+      const T* d = P.D2 + (b * k + c) * n_out;
+      for (int64_t i = 0; i < n_out; ++i) row_live2[i] |= (d[i] != T(0));
+    }
+  std::vector<int32_t> row_of;   // compacted row -> original i
+  std::vector<int64_t> rowptr{0};
+  std::vector<int32_t> colidx;
+  for (int64_t i = 0; i < n_out; ++i) {
+    if (!(row_live1[i] && row_live2[i])) continue;
+    const bool* m = P.mask + i * n_in;
+    size_t before = colidx.size();
+    for (int64_t j = 0; j < n_in; ++j)
+      if (m[j] && col_new[j] >= 0) colidx.push_back(col_new[j]);
+    if (colidx.size() == before) continue;  // empty row after compaction
+    row_of.push_back(static_cast<int32_t>(i));
+    rowptr.push_back(static_cast<int64_t>(colidx.size()));
+  }
+  const int64_t nc = static_cast<int64_t>(col_of.size());
+  const int64_t nr = static_cast<int64_t>(row_of.size());
+  const int64_t out_per_pair = P.trace ? 1 : k * k;
+  if (nr == 0 || nc == 0) {
+    std::fill(P.out, P.out + N1 * N2 * out_per_pair, T(0));
+    return;
+  }
+
+  // ---- packing: per block of inputs, contiguous rows of H and D
+  const int64_t nA = (N1 + MA - 1) / MA, nB = (N2 + NB - 1) / NB;
+  auto PA = aligned_zeros<T>(static_cast<size_t>(nA * nc * MA));
+  auto PB = aligned_zeros<T>(static_cast<size_t>(nB * nc * NB));
+  auto DA = aligned_zeros<T>(static_cast<size_t>(nA * nr * k * MA));
+  auto DB = aligned_zeros<T>(static_cast<size_t>(nB * nr * k * NB));
+#pragma omp parallel for schedule(static)
+  for (int64_t blk = 0; blk < nA; ++blk) {
+    T* pa = PA.get() + blk * nc * MA;
+    T* da = DA.get() + blk * nr * k * MA;
+    for (int64_t t = 0; t < MA; ++t) {
+      int64_t a = blk * MA + t;
+      if (a >= N1) break;
+      const T* h = P.H1 + a * n_in;
+      for (int64_t jc = 0; jc < nc; ++jc) pa[jc * MA + t] = h[col_of[jc]];
+      for (int64_t c = 0; c < k; ++c) {
+        const T* d = P.D1 + (a * k + c) * n_out;
+        for (int64_t r = 0; r < nr; ++r) da[(r * k + c) * MA + t] = d[row_of[r]];
+      }
+    }
+  }
+#pragma omp parallel for schedule(static)
+  for (int64_t blk = 0; blk < nB; ++blk) {
+    T* pb = PB.get() + blk * nc * NB;
+    T* db = DB.get() + blk * nr * k * NB;
+    for (int64_t t = 0; t < NB; ++t) {
+      int64_t b = blk * NB + t;
+      if (b >= N2) break;
+      const T* h = P.H2 + b * n_in;
+      for (int64_t jc = 0; jc < nc; ++jc) pb[jc * NB + t] = h[col_of[jc]];
+      for (int64_t c = 0; c < k; ++c) {
+        const T* d = P.D2 + (b * k + c) * n_out;
+        for (int64_t r = 0; r < nr; ++r) db[(r * k + c) * NB + t] = d[row_of[r]];
+      }
+    }
+  }
+
+  // ---- tiles
+  std::vector<std::pair<int32_t, int32_t>> tiles;
+  for (int64_t ia = 0; ia < nA; ++ia)
+    for (int64_t ib = 0; ib < nB; ++ib) {
+      if (P.symmetric && ia * MA > ib * NB + NB - 1) continue;  // no pair a <= b in this tile
+      tiles.emplace_back(static_cast<int32_t>(ia), static_cast<int32_t>(ib));
+    }
+  const int64_t ntiles = static_cast<int64_t>(tiles.size());
+  const int32_t* cidx = colidx.data();
+  const int64_t* rptr = rowptr.data();
+  const bool trace = P.trace;
+
+#pragma omp parallel
+  {
+    auto accbuf = aligned_zeros<T>(static_cast<size_t>(NB * MA * out_per_pair));
+#pragma omp for schedule(dynamic, 1)
+    for (int64_t t = 0; t < ntiles; ++t) {
+      const int64_t ia = tiles[t].first, ib = tiles[t].second;
+      const T* pa = PA.get() + ia * nc * MA;
+      const T* pb = PB.get() + ib * nc * NB;
+      const T* da = DA.get() + ia * nr * k * MA;
+      const T* db = DB.get() + ib * nr * k * NB;
+      T* acc = accbuf.get();
+      std::memset(acc, 0, sizeof(T) * NB * MA * out_per_pair);
+      V* accv = reinterpret_cast<V*>(acc);
+      for (int64_t r = 0; r < nr; ++r) {
+        V g[NB][2];
+        for (int b = 0; b < NB; ++b) g[b][0] = g[b][1] = V{};
+        const int64_t pend = rptr[r + 1];
+        for (int64_t p = rptr[r]; p < pend; ++p) {
+          const int64_t jc = cidx[p];
+          const V a0 = *reinterpret_cast<const V*>(pa + jc * MA);
+          const V a1 = *reinterpret_cast<const V*>(pa + jc * MA + W);
+          const T* bj = pb + jc * NB;
+#pragma GCC unroll 6
+          for (int b = 0; b < NB; ++b) {
+            const T s = bj[b];
+            g[b][0] += a0 * s;
+            g[b][1] += a1 * s;
+          }
+        }
+        const T* dar = da + r * k * MA;
+        const T* dbr = db + r * k * NB;
+        if (trace) {
+          V dt[NB][2];
+          {
+            const V d0 = *reinterpret_cast<const V*>(dar);
+            const V d1 = *reinterpret_cast<const V*>(dar + W);
+            for (int b = 0; b < NB; ++b) {
+              dt[b][0] = d0 * dbr[b];
+              dt[b][1] = d1 * dbr[b];
+            }
+          }
+          for (int64_t c = 1; c < k; ++c) {
+            const V d0 = *reinterpret_cast<const V*>(dar + c * MA);
+            const V d1 = *reinterpret_cast<const V*>(dar + c * MA + W);
+            const T* dbc = dbr + c * NB;
+            for (int b = 0; b < NB; ++b) {
+              dt[b][0] += d0 * dbc[b];
+              dt[b][1] += d1 * dbc[b];
+            }
+          }
+          for (int b = 0; b < NB; ++b) {
+            accv[2 * b] += g[b][0] * dt[b][0];
+            accv[2 * b + 1] += g[b][1] * dt[b][1];
+          }
+        } else {
+          // acc layout: [c][c'][b][MA]
+          for (int64_t c = 0; c < k; ++c) {
+            const V d0 = *reinterpret_cast<const V*>(dar + c * MA);
+            const V d1 = *reinterpret_cast<const V*>(dar + c * MA + W);
+            V q[NB][2];
+            for (int b = 0; b < NB; ++b) {
+              q[b][0] = g[b][0] * d0;
+              q[b][1] = g[b][1] * d1;
+            }
+            for (int64_t c2 = 0; c2 < k; ++c2) {
+              const T* dbc = dbr + c2 * NB;
+              V* av = accv + (c * k + c2) * NB * 2;
+              for (int b = 0; b < NB; ++b) {
+                av[2 * b] += q[b][0] * dbc[b];
+                av[2 * b + 1] += q[b][1] * dbc[b];
+              }
+            }
+          }
+        }
+      }
+      // write the tile
+      for (int b = 0; b < NB; ++b) {
+        const int64_t bg = ib * NB + b;
+        if (bg >= N2) break;
+        for (int u = 0; u < MA; ++u) {
+          const int64_t ag = ia * MA + u;
+          if (ag >= N1) break;
+          if (trace) {
+            P.out[ag * N2 + bg] = acc[b * MA + u];
+          } else {
+            T* o = P.out + (ag * N2 + bg) * k * k;
+            for (int64_t c = 0; c < k; ++c)
+              for (int64_t c2 = 0; c2 < k; ++c2) o[c * k + c2] = acc[((c * k + c2) * NB + b) * MA + u];
+          }
+        }
+      }
+    }
+  }
+
+  if (P.symmetric) {
+    // every pair a <= b was computed; mirror it onto a > b
+#pragma omp parallel for schedule(static)
+    for (int64_t a = 1; a < N1; ++a)
+      for (int64_t b = 0; b < a; ++b) {
+        if (trace) {
+          P.out[a * N2 + b] = P.out[b * N2 + a];
+        } else {
+          T* dst = P.out + (a * N2 + b) * k * k;
+          const T* src = P.out + (b * N2 + a) * k * k;
+          for (int64_t c = 0; c < k; ++c)
+            for (int64_t c2 = 0; c2 < k; ++c2) dst[c * k + c2] = src[c2 * k + c];
+        }
+      }
+  }
+}
+
+std::string shape_str(const py::array& a) {
+  std::string s = "(";
+  for (py::ssize_t d = 0; d < a.ndim(); ++d) s += (d ? ", " : "") + std::to_string(a.shape(d));
+  return s + (a.ndim() == 1 ? ",)" : ")");
+}
+
+void require(bool ok, const std::string& msg) {
+  if (!ok) throw std::invalid_argument(msg);
+}
+
+template <typename T>
+py::array run_typed(py::array D1, py::array H1, py::array D2, py::array H2, py::array mask, bool symmetric,
+                    bool trace) {
+  LayerProblem<T> P;
+  P.N1 = D1.shape(0);
+  P.k = D1.shape(1);
+  P.n_out = D1.shape(2);
+  P.n_in = H1.shape(1);
+  P.N2 = D2.shape(0);
+  P.symmetric = symmetric;
+  P.trace = trace;
+  P.D1 = static_cast<const T*>(D1.data());
+  P.H1 = static_cast<const T*>(H1.data());
+  P.D2 = static_cast<const T*>(D2.data());
+  P.H2 = static_cast<const T*>(H2.data());
+  P.mask = static_cast<const bool*>(mask.data());
+  std::vector<py::ssize_t> shape = {P.N1, P.N2};
+  if (!trace) {
+    shape.push_back(P.k);
+    shape.push_back(P.k);
+  }
+  py::array_t<T> out(shape);
+  P.out = static_cast<T*>(out.mutable_data());
+  {
+    py::gil_scoped_release release;
+    run_layer<T>(P);
+  }
+  return std::move(out);
+}
+
+py::array entk_masked_layer(py::array D1, py::array H1, py::object D2o, py::object H2o, py::array mask, bool trace) {
+  const bool symmetric = D2o.is_none() && H2o.is_none();
+  require(D2o.is_none() == H2o.is_none(), "D2 and H2 must both be given or both be None");
+  py::array D2 = symmetric ? D1 : py::array(D2o);
+  py::array H2 = symmetric ? H1 : py::array(H2o);
+  require(D1.ndim() == 3, "D1 must have 3 dimensions (N1, k, n_out); got shape " + shape_str(D1));
+  require(H1.ndim() == 2, "H1 must have 2 dimensions (N1, n_in); got shape " + shape_str(H1));
+  require(D2.ndim() == 3, "D2 must have 3 dimensions (N2, k, n_out); got shape " + shape_str(D2));
+  require(H2.ndim() == 2, "H2 must have 2 dimensions (N2, n_in); got shape " + shape_str(H2));
+  require(mask.ndim() == 2, "mask must have 2 dimensions (n_out, n_in); got shape " + shape_str(mask));
+  const auto N1 = D1.shape(0), k = D1.shape(1), n_out = D1.shape(2), n_in = H1.shape(1), N2 = D2.shape(0);
+  require(H1.shape(0) == N1, "H1 must have N1 = " + std::to_string(N1) + " rows like D1; got shape " + shape_str(H1));
+  require(H2.shape(0) == N2, "H2 must have N2 = " + std::to_string(N2) + " rows like D2; got shape " + shape_str(H2));
+  require(D2.shape(1) == k && D2.shape(2) == n_out,
+          "D2 must have shape (N2, " + std::to_string(k) + ", " + std::to_string(n_out) + ") like D1; got " + shape_str(D2));
+  require(H2.shape(1) == n_in, "H2 must have n_in = " + std::to_string(n_in) + " columns like H1; got shape " + shape_str(H2));
+  require(mask.shape(0) == n_out && mask.shape(1) == n_in,
+          "mask must have shape (" + std::to_string(n_out) + ", " + std::to_string(n_in) + ") = (n_out, n_in); got " +
+              shape_str(mask));
+  require(N1 > 0 && N2 > 0 && k > 0, "D1/D2 must be non-empty; got N1=" + std::to_string(N1) + ", N2=" +
+                                         std::to_string(N2) + ", k=" + std::to_string(k));
+  require(mask.dtype().kind() == 'b', "mask must have dtype bool");
+  const py::array* arrs[5] = {&D1, &H1, &D2, &H2, &mask};
+  const char* names[5] = {"D1", "H1", "D2", "H2", "mask"};
+  for (int i = 0; i < 5; ++i)
+    require((arrs[i]->flags() & py::array::c_style) != 0, std::string(names[i]) + " must be C-contiguous");
+  const bool f32 = D1.dtype().is(py::dtype::of<float>());
+  const bool f64 = D1.dtype().is(py::dtype::of<double>());
+  require(f32 || f64, "D1 must have dtype float32 or float64");
+  for (int i = 1; i < 4; ++i)
+    require(arrs[i]->dtype().is(D1.dtype()), std::string(names[i]) + " must have the same dtype as D1 (" +
+                                                  std::string(f32 ? "float32" : "float64") + ")");
+  if (f32) return run_typed<float>(D1, H1, D2, H2, mask, symmetric, trace);
+  return run_typed<double>(D1, H1, D2, H2, mask, symmetric, trace);
+}
+
+}  // namespace
+
+void register_entk(py::module_& m) {
+  m.def("entk_masked_layer", &entk_masked_layer, py::arg("D1"), py::arg("H1"), py::arg("D2"), py::arg("H2"),
+        py::arg("mask"), py::arg("trace") = true,
+        "Unscaled masked eNTK layer term. D1 (N1, k, n_out), H1 (N1, n_in), D2/H2 the same for the second set "
+        "or None (= the first set, symmetric), mask (n_out, n_in) bool; all C-contiguous, float32 or float64. "
+        "Returns (N1, N2) when trace else (N1, N2, k, k): "
+        "sum_ij M_ij D1[a,c,i] D2[b,c',i] H1[a,j] H2[b,j] (summed over c = c' when traced).");
+}
+
+}  // namespace gntk
