@@ -6,6 +6,11 @@ Names are imported lazily from their modules (spec graphons.md):
   :class:`InputGraphon`, :func:`as_graphon`, :func:`from_sas`, :func:`neuron_positions`.
 * SAS: :func:`sas`, :func:`sas_trials`, :class:`SASResult`, :func:`tv_smooth`
   (Numba kernels) and :func:`sas_reference` (plain numpy twin).
+* distances: :func:`histogram_distance`, :func:`cut_norm` / :func:`cut_distance`
+  (:class:`CutNorm`: value + exact flag), :func:`cut_norm_reference`,
+  :func:`degree_profile_distance`, :func:`hom_distance`.
+* statistics: :func:`hom_densities` (:class:`HomDensities`),
+  :func:`hom_densities_reference`, :func:`degree_profile`.
 """
 from __future__ import annotations
 
@@ -26,6 +31,17 @@ _LAZY = {
     "sas_trials": "gntk_fast.graphon.sas",
     "tv_smooth": "gntk_fast.graphon.sas",
     "sas_reference": "gntk_fast.graphon.reference",
+    "CutNorm": "gntk_fast.graphon.distances",
+    "histogram_distance": "gntk_fast.graphon.distances",
+    "cut_norm": "gntk_fast.graphon.distances",
+    "cut_norm_reference": "gntk_fast.graphon.distances",
+    "cut_distance": "gntk_fast.graphon.distances",
+    "degree_profile_distance": "gntk_fast.graphon.distances",
+    "hom_distance": "gntk_fast.graphon.distances",
+    "HomDensities": "gntk_fast.graphon.stats",
+    "hom_densities": "gntk_fast.graphon.stats",
+    "hom_densities_reference": "gntk_fast.graphon.stats",
+    "degree_profile": "gntk_fast.graphon.stats",
 }
 
 __all__ = list(_LAZY)
