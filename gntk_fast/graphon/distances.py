@@ -175,7 +175,7 @@ def cut_norm(
         val, s, t = _cut_alternating(Dk, restarts, seed)
         method = f"alternating maximisation, {restarts} restarts (lower bound)"
     rows, cols = (t, s) if transposed else (s, t)
-    return CutNorm(val / D.size, bool(exact), rows, cols, method)
+    return CutNorm(float(val) / D.size + 0.0, bool(exact), rows, cols, method)
 
 
 def cut_norm_reference(D: Any) -> float:

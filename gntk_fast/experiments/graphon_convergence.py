@@ -1,0 +1,330 @@
+"""The Graphon Limit Hypothesis experiment: SAS estimates of pruned fc masks
+converging with width (issue 4, deliverable 4).
+
+For every method, width and trial an fc model (Synaptic-Flow's: Flatten,
+Linear(d, n), ReLU, ..., Linear(n, classes), PyTorch init) is pruned with
+``gntk_fast.prune(..., compat="synaptic-flow")`` and every layer's mask is
+estimated by SAS:
+
+* hidden-to-hidden layers (mask index i = 1..depth-1, weights from hidden
+  layer i to hidden layer i+1, shape (n, n)): rows and columns sorted,
+  K x K blocks;
+* the input layer (mask index 0, shape (n, d)): rows sorted, columns kept in
+  pixel order with one column per pixel (``sort_cols=False``, K x d), giving
+  a per-pixel kept-density image.
+
+Estimates are averaged over trials; distances are measured to the widest
+width's averaged estimate. The paper's setting is widths 100/500/1000/2000,
+100 trials, K = 64 (``graphon_convergence(["synflow", ...], [100, 500,
+1000, 2000], 0.9, depth, 100, 64, data="mnist")``).
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+from .._validation import check_choice, check_fraction, check_int
+
+__all__ = ["GraphonConvergence", "graphon_convergence", "trial_seed"]
+
+_HOM = ("edge", "row_cherry", "col_cherry", "path3", "cycle4")
+_ARRAYS = (
+    "H", "H_trials", "input_H", "input_density", "edges", "density", "hist", "hist_norm", "hist_trials",
+    "cut", "cut_exact", "degree_rows", "degree_cols", "hom",
+)
+
+
+def trial_seed(seed: int, width: int, trial: int) -> int:
+    """The model/pruning seed of one trial: a SeedSequence hash of (seed, width, trial),
+    shared by every method so methods prune the same initial models."""
+    return int(np.random.SeedSequence([int(seed), int(width), int(trial)]).generate_state(1, dtype=np.uint32)[0])
+
+
+@dataclass
+class GraphonConvergence:
+    """Results of :func:`graphon_convergence`.
+
+    Axes: M methods, W widths (ascending), L hidden-to-hidden layers, T trials,
+    K blocks, d input pixels.
+
+    Attributes
+    ----------
+    methods, widths, layers : list
+        ``layers[l]`` is the mask index i (weights from hidden layer i to i+1).
+    H : (M, W, L, K, K) trial-averaged SAS estimates (rows = outputs, layer i+1;
+        columns = inputs, layer i).
+    H_trials : (M, W, L, T, K, K) per-trial estimates, or None (``keep_trials=False``).
+    input_H : (M, W, K, d) input-layer estimates (columns = pixels in order).
+    input_density : (M, W, d) kept fraction per pixel (mean over trials).
+    edges : (W, K + 1) block edges as fractions ``floor(b n / K) / n`` per width.
+    density : (M, W, L) mean kept fraction of each hidden layer.
+    hist, hist_norm : (M, W, L) histogram distance of the averaged estimate to
+        the widest width's (raw and divided by K).
+    hist_trials : (M, W, L, T) each trial's estimate's histogram distance to
+        the widest width's averaged estimate (the spread).
+    cut, cut_exact : (M, W, L) cut norm of H - H_widest, and whether exact.
+    degree_rows, degree_cols : (M, W, L) degree-profile distances to the widest.
+    hom : (M, W, L, 5) homomorphism densities of the averaged estimates
+        (edge, row cherry, column cherry, 3-path, 4-cycle).
+    config : dict (sparsity, depth, trials, K, seed, data, d_in, image_shape,
+        compat, scope, iterations).
+    """
+
+    methods: list[str]
+    widths: list[int]
+    layers: list[int]
+    H: np.ndarray
+    H_trials: np.ndarray | None
+    input_H: np.ndarray
+    input_density: np.ndarray
+    edges: np.ndarray
+    density: np.ndarray
+    hist: np.ndarray
+    hist_norm: np.ndarray
+    hist_trials: np.ndarray
+    cut: np.ndarray
+    cut_exact: np.ndarray
+    degree_rows: np.ndarray
+    degree_cols: np.ndarray
+    hom: np.ndarray
+    config: dict[str, Any] = field(default_factory=dict)
+
+    # ------------------------------------------------------------ accessors
+    def _index(self, method: str, width: int, layer: int | None = None) -> tuple[int, ...]:
+        m = self.methods.index(check_choice("method", method, self.methods))
+        if width not in self.widths:
+            raise ValueError(f"width must be one of {self.widths}; got {width}")
+        w = self.widths.index(width)
+        if layer is None:
+            return m, w
+        if layer not in self.layers:
+            raise ValueError(f"layer must be one of {self.layers}; got {layer}")
+        return m, w, self.layers.index(layer)
+
+    def graphon(self, method: str, width: int, layer: int):
+        """The averaged estimate of one hidden layer as a StepGraphon."""
+        from ..graphon.objects import StepGraphon
+
+        m, w, l = self._index(method, width, layer)
+        e = self.edges[w]
+        return StepGraphon(np.clip(self.H[m, w, l], 0, 1), row_edges=e, col_edges=e)
+
+    def input_graphon(self, method: str, width: int):
+        """The averaged input-layer estimate as an InputGraphon (columns = pixels)."""
+        from ..graphon.objects import InputGraphon
+
+        m, w = self._index(method, width)
+        return InputGraphon(np.clip(self.input_H[m, w], 0, 1), row_edges=self.edges[w])
+
+    # ----------------------------------------------------------------- I/O
+    def to_npz(self, path: str | Path) -> Path:
+        """Save as .npz (no pickles; layout in :mod:`gntk_fast.graphon.cli`)."""
+        path = Path(path)
+        arrays: dict[str, np.ndarray] = {
+            "methods": np.array(self.methods, dtype=str),
+            "widths": np.array(self.widths, dtype=np.int64),
+            "layers": np.array(self.layers, dtype=np.int64),
+            "hom_names": np.array(_HOM, dtype=str),
+            "config_json": np.array(json.dumps(self.config)),
+        }
+        for k in _ARRAYS:
+            v = getattr(self, k)
+            if v is not None:
+                arrays[k] = np.asarray(v)
+        for k, v in self.config.items():
+            if isinstance(v, (int, float, str, bool)):
+                arrays[k] = np.array(v)
+            elif k == "image_shape" and v is not None:
+                arrays[k] = np.array(v, dtype=np.int64)
+        np.savez_compressed(path, **arrays)
+        return path
+
+    @classmethod
+    def from_npz(cls, path: str | Path) -> "GraphonConvergence":
+        with np.load(Path(path), allow_pickle=False) as z:
+            kw = {k: (z[k] if k in z.files else None) for k in _ARRAYS}
+            return cls(
+                methods=[str(s) for s in z["methods"]],
+                widths=[int(w) for w in z["widths"]],
+                layers=[int(x) for x in z["layers"]],
+                config=json.loads(str(z["config_json"])),
+                **kw,
+            )
+
+    def summary(self) -> dict[str, Any]:
+        """JSON-ready dict: config and every distance (not the estimates)."""
+        out: dict[str, Any] = {"config": self.config, "methods": self.methods, "widths": self.widths, "layers": self.layers}
+        for k in ("density", "hist", "hist_norm", "cut", "cut_exact", "degree_rows", "degree_cols", "hom"):
+            out[k] = np.asarray(getattr(self, k)).tolist()
+        out["hist_trials_mean"] = self.hist_trials.mean(axis=-1).tolist()
+        out["hist_trials_std"] = self.hist_trials.std(axis=-1).tolist()
+        out["hom_names"] = list(_HOM)
+        return out
+
+    def to_json(self, path: str | Path) -> Path:
+        path = Path(path)
+        path.write_text(json.dumps(self.summary(), indent=2) + "\n")
+        return path
+
+
+def _load_batch(data: Any, seed: int, data_dir: Any):
+    """(x, y, name, image_shape) of the pruning batch."""
+    import torch
+
+    from .. import data as gdata
+
+    if isinstance(data, str):
+        name = check_choice("data", data, ("digits", "mnist"))
+        import warnings
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # MNIST without a train split falls back to test
+            x, y = gdata.pruning_batch(name, seed=seed, data_dir=data_dir)
+        side = 8 if name == "digits" else 28
+        return x, y, name, (side, side)
+    if isinstance(data, (tuple, list)) and len(data) == 2:
+        x, y = data
+        x = torch.as_tensor(x)
+        y = torch.as_tensor(y)
+        if x.ndim < 2 or x.shape[0] == 0:
+            raise ValueError(f"data x must have shape (n, d) with n >= 1; got {tuple(x.shape)}")
+        x = x.reshape(x.shape[0], -1).float()
+        d = x.shape[1]
+        side = int(round(d**0.5))
+        return x, y.long(), "custom", ((side, side) if side * side == d else None)
+    raise TypeError(f"data must be 'digits', 'mnist' or an (x, y) tuple; got {type(data).__name__}")
+
+
+def graphon_convergence(
+    methods: Sequence[str] = ("random", "synflow"),
+    widths: Sequence[int] = (100, 500, 1000, 2000),
+    sparsity: float = 0.9,
+    depth: int = 3,
+    trials: int = 100,
+    K: int = 64,
+    seed: int = 0,
+    data: Any = "mnist",
+    *,
+    scope: str = "global",
+    iterations: int | None = None,
+    smooth: float | None = None,
+    keep_trials: bool = True,
+    data_dir: Any = None,
+    progress: bool | None = None,
+) -> GraphonConvergence:
+    """Prune fc models at several widths and measure how their SAS estimates converge.
+
+    Parameters
+    ----------
+    methods : pruning methods ("random", "magnitude", "snip", "grasp", "synflow").
+    widths : hidden widths n (>= K); distances are to the largest.
+    sparsity : pruned fraction in [0, 1) (Synaptic-Flow semantics, global scope by default).
+    depth : hidden layers (>= 2, so there is a hidden-to-hidden layer); the fc
+        model has depth + 1 Linear layers.
+    trials : independent models per (method, width); trial t of width n uses
+        :func:`trial_seed` (seed, n, t) for both init and pruning.
+    K : SAS blocks per side (rows of the input layer too).
+    data : "mnist" (paper; 100-image pruning batch), "digits" (8 x 8), or (x, y).
+    scope, iterations : passed to :func:`gntk_fast.prune` (compat="synaptic-flow").
+    smooth : optional TV weight applied to each averaged estimate.
+    keep_trials : keep the per-trial estimates (M, W, L, T, K, K).
+    progress : tqdm bar over all trials (default: on).
+    """
+    import torch
+    from tqdm.auto import tqdm
+
+    from ..graphon.distances import cut_norm, degree_profile_distance, histogram_distance
+    from ..graphon.objects import StepGraphon
+    from ..graphon.sas import sas, tv_smooth
+    from ..graphon.stats import hom_densities
+    from ..models import fc
+    from ..pruning import prune
+    from ..pruning.scores import METHODS
+
+    if isinstance(methods, str):
+        methods = [methods]
+    methods = [check_choice("methods", m, METHODS) for m in methods]
+    if not methods or len(set(methods)) != len(methods):
+        raise ValueError(f"methods must be a non-empty list of distinct methods; got {methods}")
+    widths = sorted(check_int("widths", w, min_value=1) for w in widths)
+    if not widths or len(set(widths)) != len(widths):
+        raise ValueError(f"widths must be a non-empty list of distinct ints; got {widths}")
+    sparsity = check_fraction("sparsity", sparsity)
+    depth = check_int("depth", depth, min_value=2)
+    trials = check_int("trials", trials, min_value=1)
+    K = check_int("K", K, min_value=1)
+    seed = check_int("seed", seed, min_value=0)
+    if K > widths[0]:
+        raise ValueError(f"K={K} is larger than the smallest width {widths[0]}; use K <= {widths[0]}")
+    x, y, data_name, image_shape = _load_batch(data, seed, data_dir)
+    d_in = int(x.shape[1])
+    n_classes = int(y.max().item()) + 1 if data_name == "custom" else 10
+    layers = list(range(1, depth))
+    M, W, L, T = len(methods), len(widths), len(layers), trials
+
+    H_tr = np.zeros((M, W, L, T, K, K))
+    in_H = np.zeros((M, W, K, d_in))
+    in_dens = np.zeros((M, W, d_in))
+    dens = np.zeros((M, W, L))
+    edges = np.stack([np.arange(K + 1) * w // K / w for w in widths])
+
+    show = True if progress is None else bool(progress)
+    bar = tqdm(total=M * W * T, desc="graphon convergence", disable=not show)
+    for mi, method in enumerate(methods):
+        for wi, width in enumerate(widths):
+            bar.set_postfix(method=method, width=width)
+            for t in range(T):
+                s = trial_seed(seed, width, t)
+                model = fc(d_in, width, depth, n_classes, seed=s)
+                res = prune(model, method, sparsity, data=(x, y), scope=scope, iterations=iterations,
+                            compat="synaptic-flow", seed=s, progress=False)
+                masks = [m_.detach().cpu().numpy() for m_ in res.masks]
+                est_in = sas(masks[0], K, K_in=d_in, sort_cols=False)
+                in_H[mi, wi] += est_in.H_raw / T
+                in_dens[mi, wi] += est_in.col_degrees / (width * T)
+                for li, layer in enumerate(layers):
+                    est = sas(masks[layer], K)
+                    H_tr[mi, wi, li, t] = est.H_raw
+                    dens[mi, wi, li] += est.density() / T
+                bar.update(1)
+    bar.close()
+
+    H = H_tr.mean(axis=3)
+    if smooth is not None:
+        for idx in np.ndindex(M, W, L):
+            H[idx] = tv_smooth(H[idx], smooth)
+    ref = H[:, -1]  # widest width
+    hist = np.zeros((M, W, L))
+    hist_norm = np.zeros((M, W, L))
+    hist_trials = np.zeros((M, W, L, T))
+    cut = np.zeros((M, W, L))
+    cut_ex = np.zeros((M, W, L), dtype=bool)
+    deg_r = np.zeros((M, W, L))
+    deg_c = np.zeros((M, W, L))
+    hom = np.zeros((M, W, L, len(_HOM)))
+    for m in range(M):
+        for w in range(W):
+            for l in range(L):
+                hist[m, w, l] = histogram_distance(H[m, w, l], ref[m, l])
+                hist_norm[m, w, l] = histogram_distance(H[m, w, l], ref[m, l], normalized=True)
+                hist_trials[m, w, l] = np.sqrt(((H_tr[m, w, l] - ref[m, l]) ** 2).sum(axis=(1, 2)))
+                c = cut_norm(H[m, w, l] - ref[m, l], seed=seed)
+                cut[m, w, l], cut_ex[m, w, l] = c.value, c.exact
+                g = StepGraphon(np.clip(H[m, w, l], 0, 1), edges[w], edges[w])
+                g_ref = StepGraphon(np.clip(ref[m, l], 0, 1), edges[-1], edges[-1])
+                dd = degree_profile_distance(g, g_ref)
+                deg_r[m, w, l], deg_c[m, w, l] = dd["rows"], dd["cols"]
+                hom[m, w, l] = hom_densities(g).as_array()
+    config = {
+        "sparsity": sparsity, "depth": depth, "trials": trials, "K": K, "seed": seed, "data": data_name,
+        "d_in": d_in, "image_shape": list(image_shape) if image_shape else None, "compat": "synaptic-flow",
+        "scope": scope, "iterations": iterations, "smooth": smooth, "num_classes": n_classes,
+    }
+    return GraphonConvergence(
+        methods, widths, layers, H, H_tr if keep_trials else None, in_H, in_dens, edges, dens, hist, hist_norm,
+        hist_trials, cut, cut_ex, deg_r, deg_c, hom, config,
+    )
