@@ -1,0 +1,98 @@
+"""``gntk-fast graphon``: the graphon convergence experiment, its figures and its estimates.
+
+Runs :func:`gntk_fast.experiments.graphon_convergence` (pruned fc models at
+several widths and trials, SAS estimates per layer) and writes to ``--out DIR``:
+
+* ``estimates.npz`` — everything needed downstream (``gntk-fast gntk`` loads
+  it with ``GraphonConvergence.from_npz`` or plain ``np.load(...,
+  allow_pickle=False)``);
+* ``summary.json`` — config and every distance (``GraphonConvergence.summary()``);
+* ``estimates_layer{i}.png`` (methods x widths grid of hidden layer i -> i+1),
+  ``distance_layer{i}.png`` (histogram distance vs width with spread over
+  trials), ``cut_layer{i}.png`` (cut norm vs width), ``input_density.png``
+  (per-pixel kept density of the input layer).
+
+npz layout (M methods, W widths ascending, L hidden-to-hidden layers, T trials,
+K blocks, d input pixels; no pickled objects)
+-------------------------------------------------------------------------------
+``methods`` (M,) str; ``widths`` (W,) int64; ``layers`` (L,) int64 — mask index
+i of each hidden-to-hidden layer (weights from hidden layer i to i+1, shape
+(n, n), i = 1..depth-1; index 0 is the input layer);
+``H`` (M, W, L, K, K) float64 — trial-averaged SAS estimates, rows = outputs
+(layer i+1) sorted by degree descending, columns = inputs (layer i) sorted;
+``H_trials`` (M, W, L, T, K, K) — per-trial estimates (absent with ``--no-trials``);
+``edges`` (W, K+1) — block edges as fractions floor(b n / K) / n (rows and
+columns of a width share them): ``StepGraphon(H[m, w, l], edges[w], edges[w])``;
+``input_H`` (M, W, K, d) — input-layer estimates, rows sorted (edges[w]),
+columns = pixels in pixel order: ``InputGraphon(input_H[m, w], edges[w])``;
+``input_density`` (M, W, d) — per-pixel kept fraction (mean over trials);
+``density`` (M, W, L) — kept fraction per hidden layer;
+``hist``, ``hist_norm`` (M, W, L) — histogram distance of H to the widest
+width's H (raw, / K); ``hist_trials`` (M, W, L, T) — per-trial distances;
+``cut`` (M, W, L) and ``cut_exact`` (bool) — cut norm of H - H_widest;
+``degree_rows``, ``degree_cols`` (M, W, L) — degree-profile distances;
+``hom`` (M, W, L, 5) with ``hom_names`` (5,) — homomorphism densities;
+``config_json`` (0-d str) — the full config as JSON, and its scalars
+(``sparsity``, ``depth``, ``trials``, ``K``, ``seed``, ``data``, ``d_in``,
+``compat``, ``scope``, ``num_classes``) and ``image_shape`` (2,) as arrays.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+HELP = "graphon convergence of pruned fc masks: SAS estimates over widths and trials, distances, figures"
+
+__all__ = ["HELP", "configure", "run", "write_outputs"]
+
+
+def configure(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--methods", nargs="+", default=["random", "synflow"],
+                   help="pruning methods (random magnitude snip grasp synflow); default: random synflow")
+    p.add_argument("--widths", nargs="+", type=int, default=[100, 500, 1000, 2000],
+                   help="hidden widths (distances are to the largest); default: the paper's 100 500 1000 2000")
+    p.add_argument("--sparsity", type=float, default=0.9, help="pruned fraction in [0, 1) (default 0.9)")
+    p.add_argument("--depth", type=int, default=3, help="hidden layers of the fc model, >= 2 (default 3)")
+    p.add_argument("--trials", type=int, default=100, help="trials per method and width (default 100, the paper's)")
+    p.add_argument("--K", type=int, default=64, help="SAS blocks per side (default 64)")
+    p.add_argument("--seed", type=int, default=0, help="base seed (default 0)")
+    p.add_argument("--data", choices=["mnist", "digits"], default="mnist",
+                   help="dataset of the pruning batch and input size (default mnist, 28 x 28)")
+    p.add_argument("--data-dir", default=None, help="MNIST directory (default $GNTK_MNIST_DIR)")
+    p.add_argument("--scope", choices=["global", "layerwise"], default="global", help="pruning scope (default global)")
+    p.add_argument("--iterations", type=int, default=None, help="pruning iterations (default: 100 synflow, 1 others)")
+    p.add_argument("--smooth", type=float, default=None, help="TV smoothing weight of the averaged estimates (larger = smoother)")
+    p.add_argument("--no-trials", action="store_true", help="do not store per-trial estimates in the npz")
+    p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    p.add_argument("--out", required=True, help="output directory (estimates.npz, summary.json, PNG figures)")
+
+
+def write_outputs(result, out: str | Path) -> list[Path]:
+    """Write estimates.npz, summary.json and the figures of ``result`` into ``out``."""
+    from .. import plots
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    written = [result.to_npz(out / "estimates.npz"), result.to_json(out / "summary.json")]
+    for layer in result.layers:
+        written.append(plots.save_figure(plots.plot_estimate_grid(result, layer), out / f"estimates_layer{layer}.png"))
+        written.append(plots.save_figure(plots.plot_distance_curves(result, layer, "hist"), out / f"distance_layer{layer}.png"))
+        written.append(plots.save_figure(plots.plot_distance_curves(result, layer, "cut"), out / f"cut_layer{layer}.png"))
+    written.append(plots.save_figure(plots.plot_input_density(result), out / "input_density.png"))
+    return written
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..experiments.graphon_convergence import graphon_convergence
+
+    result = graphon_convergence(
+        args.methods, args.widths, args.sparsity, args.depth, args.trials, args.K, args.seed, args.data,
+        scope=args.scope, iterations=args.iterations, smooth=args.smooth, keep_trials=not args.no_trials,
+        data_dir=args.data_dir, progress=not args.no_progress,
+    )
+    for p in write_outputs(result, args.out):
+        print(p)
+    s = result.summary()
+    print(json.dumps({"widths": s["widths"], "methods": s["methods"], "layers": s["layers"], "hist": s["hist"]}))
+    return 0
