@@ -26,10 +26,6 @@ _LAZY = {
     "as_graphon": "gntk_fast.graphon.objects",
     "from_sas": "gntk_fast.graphon.objects",
     "neuron_positions": "gntk_fast.graphon.objects",
-    "SASResult": "gntk_fast.graphon.sas",
-    "sas": "gntk_fast.graphon.sas",
-    "sas_trials": "gntk_fast.graphon.sas",
-    "tv_smooth": "gntk_fast.graphon.sas",
     "sas_reference": "gntk_fast.graphon.reference",
     "CutNorm": "gntk_fast.graphon.distances",
     "histogram_distance": "gntk_fast.graphon.distances",
@@ -44,7 +40,12 @@ _LAZY = {
     "degree_profile": "gntk_fast.graphon.stats",
 }
 
-__all__ = list(_LAZY)
+# The function ``sas`` shadows its submodule ``gntk_fast.graphon.sas`` (importing a
+# submodule sets the package attribute), so the SAS names are bound eagerly here;
+# ``from gntk_fast.graphon.sas import SASResult`` keeps working through sys.modules.
+from .sas import SASResult, sas, sas_trials, tv_smooth  # noqa: E402
+
+__all__ = ["SASResult", "sas", "sas_trials", "tv_smooth", *_LAZY]
 
 
 def __getattr__(name: str) -> Any:
