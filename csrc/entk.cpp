@@ -284,7 +284,18 @@ void run_layer(const LayerProblem<T>& P) {
   }
 
   if (P.symmetric) {
-    // every pair a <= b was computed; mirror it onto a > b
+    // every pair a <= b was computed; mirror it onto a > b. In full mode the
+    // diagonal blocks (a, a) are k x k matrices that must be symmetric too:
+    // their (c, c') and (c', c) entries were rounded differently, average them.
+    if (!trace)
+      for (int64_t a = 0; a < N1; ++a) {
+        T* o = P.out + (a * N2 + a) * k * k;
+        for (int64_t c = 0; c < k; ++c)
+          for (int64_t c2 = c + 1; c2 < k; ++c2) {
+            const T v = T(0.5) * (o[c * k + c2] + o[c2 * k + c]);
+            o[c * k + c2] = o[c2 * k + c] = v;
+          }
+      }
 #pragma omp parallel for schedule(static)
     for (int64_t a = 1; a < N1; ++a)
       for (int64_t b = 0; b < a; ++b) {

@@ -53,7 +53,7 @@ def forward_backward(model, x: torch.Tensor, dtype: torch.dtype | None = None):
     ``Ds[l-1]`` = delta^l of shape (N, k, n_l) with ``delta^l[a, c, i] = d f_c(x_a) / d z^l_i``.
     """
     dtype = dtype or model.layers[0].weight.dtype
-    Ws = [layer.effective_weight().detach().to(dtype) for layer in model.layers]
+    Ws = [(layer.weight.detach() * layer.weight_mask).to(dtype) * layer.weight_scale for layer in model.layers]
     h = x.to(dtype)
     Hs, grads = [], []
     L1 = len(model.layers)

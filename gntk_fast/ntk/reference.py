@@ -64,8 +64,15 @@ def prepare_inputs(model, x1, x2, dtype):
     Shared by the reference and the fast path so that both reject the same inputs:
     x1/x2 must be (N, d_in) (or (d_in,)) finite tensors on the model's device.
     """
-    _validate_model(model)
+    from ..models import MLP
+
+    if not isinstance(model, MLP):
+        raise TypeError(f"model must be a gntk_fast.MLP (use MLP.from_sequential for an nn.Sequential); got {type(model).__name__}")
     device = model.layers[0].weight.device
+    for name, x in (("x1", x1), ("x2", x2)):
+        if isinstance(x, torch.Tensor) and x.device != device:
+            raise ValueError(f"{name} is on {x.device} but the model is on {device}; move them to one device")
+    _validate_model(model)
     if dtype is None:
         dtype = model.layers[0].weight.dtype
     if not isinstance(dtype, torch.dtype) or dtype not in (torch.float32, torch.float64):

@@ -1,0 +1,312 @@
+"""empirical_ntk (fast path, every backend) against the torch.func Jacobian reference.
+
+Tolerances (spec graphon-ntk.md 4.4): relative Frobenius 1e-5 in float32, 1e-10 in float64.
+Sizes are odd on purpose (they divide no tile of the C++ or Triton kernels).
+"""
+from __future__ import annotations
+
+import itertools
+
+import pytest
+import torch
+from torch import nn
+from torch.nn.utils import prune as tprune
+
+import gntk_fast as gf
+from gntk_fast.ntk import empirical_ntk, empirical_ntk_fn, empirical_ntk_reference
+
+TOL = {torch.float32: 1e-5, torch.float64: 1e-10}
+
+
+def rel(a, b):
+    """Relative Frobenius error; the absolute error when b is exactly zero."""
+    nb = float(b.double().norm())
+    err = float((a.double() - b.double()).norm())
+    return err / nb if nb > 0 else err
+
+
+def _triton_ok():
+    try:
+        from gntk_fast.ntk.triton_entk import masked_ntk_layer_triton  # noqa: F401
+    except Exception as exc:  # pragma: no cover - depends on the other module
+        return False, f"gntk_fast.ntk.triton_entk unavailable: {exc}"
+    return True, ""
+
+
+BACKENDS = ["cpp", "triton"]
+
+
+def need_backend(backend):
+    if backend == "triton":
+        ok, why = _triton_ok()
+        if not ok:
+            pytest.skip(why)
+    elif backend == "cpp" and not gf._backend.cpp_available():
+        pytest.skip("C++ extension not built")
+
+
+def make_model(act="relu", k=1, widths=(13, 9), d=7, bias=False, dtype=torch.float64, density=0.4, seed=0):
+    m = gf.MLP(d, list(widths), None, k, activation=act, bias=bias, seed=seed, dtype=dtype)
+    g = torch.Generator().manual_seed(seed + 1)
+    m.set_masks([torch.rand(w.shape, generator=g) < density for w in m.weights])
+    return m
+
+
+def inputs(n, d, dtype, seed):
+    g = torch.Generator().manual_seed(seed)
+    return torch.randn(n, d, generator=g, dtype=dtype)
+
+
+def custom_act(z):
+    return torch.sin(z) + 0.5 * z
+
+
+# ----------------------------------------------------------------- agreement
+@pytest.mark.parametrize("act", ["relu", "erf", "tanh", "identity", custom_act])
+@pytest.mark.parametrize("trace", [True, False])
+@pytest.mark.parametrize("trainable", ["mask", "all"])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_cpp_matches_reference(act, trace, trainable, dtype):
+    k = 3
+    m = make_model(act, k=k, bias=True, dtype=dtype)
+    x1, x2 = inputs(19, 7, dtype, 1), inputs(6, 7, dtype, 2)
+    for xb in (None, x2):
+        ours = empirical_ntk(m, x1, xb, trace=trace, trainable=trainable, backend="cpp")
+        ref = empirical_ntk_reference(m, x1, xb, trace=trace, trainable=trainable)
+        n2 = 19 if xb is None else 6
+        assert ours.shape == ((19, n2) if trace else (19, n2, k, k))
+        assert ours.dtype == dtype
+        assert rel(ours, ref) < TOL[dtype]
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("k,trace", [(1, True), (1, False), (10, True), (10, False)])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_backends_k(backend, k, trace, dtype):
+    need_backend(backend)
+    m = make_model("relu", k=k, widths=(21, 11), d=5, dtype=dtype, density=0.3, seed=3)
+    x1, x2 = inputs(9, 5, dtype, 4), inputs(5, 5, dtype, 5)
+    for xb in (None, x2):
+        ours = empirical_ntk(m, x1, xb, trace=trace, backend=backend)
+        ref = empirical_ntk_reference(m, x1, xb, trace=trace)
+        assert rel(ours, ref) < TOL[dtype], (backend, k, trace, xb is None)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_backends_activations_and_all(backend):
+    need_backend(backend)
+    for act, trainable in itertools.product(["erf", "tanh", "identity"], ["mask", "all"]):
+        m = make_model(act, k=2, widths=(10, 12), d=6, bias=True, dtype=torch.float32, seed=7)
+        x1, x2 = inputs(7, 6, torch.float32, 8), inputs(4, 6, torch.float32, 9)
+        ours = empirical_ntk(m, x1, x2, trainable=trainable, backend=backend)
+        ref = empirical_ntk_reference(m, x1, x2, trainable=trainable)
+        assert rel(ours, ref) < 1e-5, (act, trainable)
+
+
+def test_auto_is_cpp_on_cpu_and_torch_backend_is_reference():
+    m = make_model("relu", k=2)
+    x = inputs(8, 7, torch.float64, 0)
+    auto = empirical_ntk(m, x)
+    assert torch.equal(auto, empirical_ntk(m, x, backend="cpp"))
+    assert rel(empirical_ntk(m, x, backend="torch"), empirical_ntk_reference(m, x)) == 0.0
+
+
+def test_trainable_all_differs_from_mask_and_matches_dense_factorisation():
+    m = make_model("relu", k=1, density=0.5)
+    x = inputs(6, 7, torch.float64, 0)
+    a = empirical_ntk(m, x, trainable="all")
+    b = empirical_ntk(m, x, trainable="mask")
+    assert rel(a, b) > 1e-2  # the conventions are different kernels
+    # "all" on the last layer: sum over every (i, j) of D_i H_j = (sum_i D_i)(h.h') / n_in
+    from gntk_fast.ntk.empirical import forward_backward
+
+    Hs, _ = forward_backward(m, x)
+    _, terms = empirical_ntk(m, x, trainable="all", per_layer=True)
+    last = m.layers[-1]
+    assert rel(terms[-1], last.weight_scale**2 * (Hs[-1] @ Hs[-1].T)) < 1e-12
+
+
+# ------------------------------------------------------------ mask structure
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_dense_dead_and_empty_masks(backend):
+    need_backend(backend)
+    dtype = torch.float64 if backend == "cpp" else torch.float32
+    m = make_model("tanh", k=2, widths=(17, 15, 9), d=6, bias=True, dtype=dtype, seed=11)
+    masks = [mk.clone() for mk in m.masks]
+    masks[0][:] = True  # all-dense layer (GEMM path)
+    masks[1][3:7, :] = False  # dead rows
+    masks[1][:, 2:5] = False  # dead columns
+    masks[2][:] = False  # fully pruned layer
+    m.set_masks(masks)
+    x1, x2 = inputs(11, 6, dtype, 12), inputs(3, 6, dtype, 13)
+    for xb in (None, x2):
+        ours, terms = empirical_ntk(m, x1, xb, backend=backend, per_layer=True)
+        ref, rterms = empirical_ntk_reference(m, x1, xb, per_layer=True)
+        assert torch.isfinite(ours).all()
+        assert rel(ours, ref) < TOL[dtype]
+        # the fully pruned layer's weights contribute exactly zero: only its bias term remains
+        from gntk_fast.ntk._layer import delta_gram
+        from gntk_fast.ntk.empirical import forward_backward
+
+        _, D1s = forward_backward(m, x1)
+        D2 = None if xb is None else forward_backward(m, xb)[1][2]
+        bias_term = m.layers[2].bias_scale ** 2 * delta_gram(D1s[2], D2, True)
+        assert torch.equal(terms[2], bias_term) if xb is not None else rel(terms[2], bias_term) < 1e-15
+        for t, r in zip(terms, rterms):
+            assert rel(t, r) < TOL[dtype]
+
+
+def test_fully_pruned_layer_without_bias_is_exactly_zero():
+    m = make_model("relu", k=1, widths=(9, 8), bias=False, density=0.5, seed=2)
+    masks = [mk.clone() for mk in m.masks]
+    masks[1][:] = False
+    m.set_masks(masks)
+    x = inputs(5, 7, torch.float64, 3)
+    total, terms = empirical_ntk(m, x, per_layer=True)
+    assert torch.count_nonzero(terms[1]) == 0
+    # nothing flows through the pruned layer: the layers below it have zero gradient
+    assert torch.count_nonzero(terms[0]) == 0
+    assert torch.isfinite(total).all()
+    assert rel(total, empirical_ntk_reference(m, x)) < 1e-12
+
+
+def test_all_layers_dense_equals_unmasked_model():
+    m = make_model("relu", k=2, density=1.1)  # rand < 1.1: every weight kept
+    assert all(bool(mk.all()) for mk in m.masks)
+    x = inputs(7, 7, torch.float64, 0)
+    ref = empirical_ntk_reference(m, x, trace=False)
+    assert rel(empirical_ntk(m, x, trace=False), ref) < 1e-12
+    assert rel(empirical_ntk(m, x, trace=False, trainable="all"), ref) < 1e-12
+
+
+# ----------------------------------------------------------- from_sequential
+def test_from_sequential_torch_pruned_fc_with_biases():
+    net = gf.fc(12, 16, 2, num_classes=3, bias=True, seed=0).double()
+    linears = [mod for mod in net if isinstance(mod, nn.Linear)]
+    g = torch.Generator().manual_seed(0)
+    for lin in linears:
+        tprune.custom_from_mask(lin, "weight", torch.rand(lin.weight.shape, generator=g) < 0.5)
+    m = gf.MLP.from_sequential(net)
+    x1, x2 = inputs(9, 12, torch.float64, 1), inputs(4, 12, torch.float64, 2)
+    for trainable in ("mask", "all"):
+        ours = empirical_ntk(m, x1, x2, trace=False, trainable=trainable)
+        ref = empirical_ntk_reference(m, x1, x2, trace=False, trainable=trainable)
+        assert rel(ours, ref) < 1e-10
+    # independent check of the bias gradients: autograd on the pruned Sequential itself
+    # (torch.nn.utils.prune: weight = weight_orig * mask, so weight_orig's grad is masked)
+    params = [p for n, p in net.named_parameters()]  # weight_orig (masked grads) and biases
+
+    def grads(x):
+        out = []
+        for c in range(3):
+            gs = torch.autograd.grad(net(x[None])[0, c], params)
+            out.append(torch.cat([gg.reshape(-1) for gg in gs]))
+        return torch.stack(out)  # (k, P)
+
+    J1 = torch.stack([grads(x) for x in x1])
+    J2 = torch.stack([grads(x) for x in x2])
+    direct = torch.einsum("acp,bdp->abcd", J1, J2)
+    assert rel(empirical_ntk(m, x1, x2, trace=False), direct) < 1e-10
+
+
+def test_from_sequential_layer_without_bias_has_frozen_bias():
+    net = nn.Sequential(nn.Linear(5, 8, bias=True), nn.Tanh(), nn.Linear(8, 2, bias=False)).double()
+    m = gf.MLP.from_sequential(net)
+    assert m.layers[1].bias_scale == 0.0
+    x = inputs(6, 5, torch.float64, 0)
+    _, terms = empirical_ntk(m, x, per_layer=True)
+    # last layer: no bias term, weights only = sum_j h_j h'_j (standard parameterization, k=2 traced)
+    from gntk_fast.ntk.empirical import forward_backward
+
+    Hs, _ = forward_backward(m, x)
+    assert rel(terms[1], 2 * Hs[1] @ Hs[1].T) < 1e-12
+    assert rel(empirical_ntk(m, x), empirical_ntk_reference(m, x)) < 1e-12
+
+
+# --------------------------------------------------------- structure & API
+def test_per_layer_sums_to_total_and_symmetry():
+    m = make_model("erf", k=3, bias=True)
+    x = inputs(13, 7, torch.float64, 5)
+    for trace in (True, False):
+        total, terms = empirical_ntk(m, x, trace=trace, per_layer=True)
+        assert len(terms) == len(m.layers)
+        s = sum(terms[1:], terms[0].clone())
+        assert torch.allclose(s, total, rtol=0, atol=1e-13 * float(total.abs().max()))
+        sym = total.T if trace else total.permute(1, 0, 3, 2)
+        assert torch.equal(total, sym)
+        # x2 given equal to x1 gives the same numbers (non-symmetric code path)
+        assert rel(empirical_ntk(m, x, x.clone(), trace=trace), total) < 1e-12
+    # the kernel is PSD
+    ev = torch.linalg.eigvalsh(empirical_ntk(m, x))
+    assert float(ev.min()) > -1e-9 * float(ev.max())
+
+
+def test_single_input_vectors_and_fn_factory():
+    m = make_model("relu", k=2)
+    x1, x2 = inputs(5, 7, torch.float64, 0), inputs(3, 7, torch.float64, 1)
+    fn = empirical_ntk_fn(m, trace=False, trainable="all")
+    assert torch.equal(fn(x1, x2), empirical_ntk(m, x1, x2, trace=False, trainable="all"))
+    assert torch.equal(fn(x1), empirical_ntk(m, x1, trace=False, trainable="all"))
+    one = empirical_ntk(m, x1[0], x2)
+    assert one.shape == (1, 3)
+    assert rel(one, empirical_ntk(m, x1, x2)[:1]) < 1e-12
+
+
+def test_dtype_argument():
+    m = make_model("relu", k=1, dtype=torch.float32)
+    x = inputs(6, 7, torch.float32, 0)
+    t64 = empirical_ntk(m, x, dtype=torch.float64)
+    assert t64.dtype == torch.float64
+    assert rel(t64, empirical_ntk_reference(m, x, dtype=torch.float64)) < 1e-12
+    assert rel(empirical_ntk(m, x), t64) < 1e-5
+
+
+# ------------------------------------------------------------------ bad input
+def test_bad_inputs():
+    m = make_model("relu", k=1)
+    x = inputs(4, 7, torch.float64, 0)
+    with pytest.raises(ValueError, match="x1"):
+        empirical_ntk(m, inputs(4, 6, torch.float64, 0))
+    with pytest.raises(ValueError, match="x2"):
+        empirical_ntk(m, x, inputs(4, 8, torch.float64, 0))
+    bad = x.clone()
+    bad[1, 2] = float("nan")
+    with pytest.raises(ValueError, match="x1"):
+        empirical_ntk(m, bad)
+    bad[1, 2] = float("inf")
+    with pytest.raises(ValueError, match="x2"):
+        empirical_ntk(m, x, bad)
+    for kw, name in [({"trace": "yes"}, "trace"), ({"trainable": "some"}, "trainable"),
+                     ({"backend": "cuda"}, "backend"), ({"dtype": torch.float16}, "dtype"),
+                     ({"per_layer": 1}, "per_layer")]:
+        with pytest.raises(ValueError, match=name):
+            empirical_ntk(m, x, **kw)
+    with pytest.raises(ValueError, match="backend"):
+        empirical_ntk_fn(m, backend="jax")
+    with pytest.raises(TypeError, match="model"):
+        empirical_ntk(nn.Linear(7, 1), x)
+    with pytest.raises(ValueError, match="x1"):
+        empirical_ntk(m, torch.zeros(0, 7, dtype=torch.float64))
+
+
+def test_bad_masks_in_model():
+    x = inputs(4, 7, torch.float64, 0)
+    m = make_model("relu", k=1)
+    m.layers[1].weight_mask = torch.ones(3, 3, dtype=torch.bool)  # wrong shape
+    with pytest.raises(ValueError, match="mask"):
+        empirical_ntk(m, x)
+    m = make_model("relu", k=1)
+    m.layers[0].weight_mask = m.layers[0].weight_mask.float()  # wrong dtype
+    with pytest.raises(ValueError, match="mask"):
+        empirical_ntk(m, x)
+    with pytest.raises(ValueError, match="mask"):
+        empirical_ntk_reference(m, x)
+
+
+def test_device_mismatch():
+    m = make_model("relu", k=1).to("meta")
+    with pytest.raises(ValueError, match="x1"):
+        empirical_ntk(m, inputs(4, 7, torch.float64, 0))
+    m = make_model("relu", k=1)
+    with pytest.raises(ValueError, match="x2"):
+        empirical_ntk(m, inputs(4, 7, torch.float64, 0), torch.zeros(3, 7, dtype=torch.float64, device="meta"))
