@@ -1,6 +1,9 @@
 """Experiments reproducing the paper's studies.
 
-Explicit lazy export list: public name -> module (imported on first use).
+Explicit export list: public name -> module. Names are imported lazily on
+first use, except where a function has the same name as its module (importing
+the submodule would otherwise rebind the package attribute to the module):
+those are bound eagerly below (their modules import only numpy/torch at top level).
 
 * :func:`graphon_convergence` / :class:`GraphonConvergence`
   (:mod:`gntk_fast.experiments.graphon_convergence`): SAS estimates of pruned
@@ -12,11 +15,14 @@ import importlib
 from typing import Any
 
 _LAZY: dict[str, str] = {
-    "graphon_convergence": "gntk_fast.experiments.graphon_convergence",
     "GraphonConvergence": "gntk_fast.experiments.graphon_convergence",
+    "trial_seed": "gntk_fast.experiments.graphon_convergence",
 }
 
-__all__ = list(_LAZY)
+# function named like its module: bound eagerly (see the module docstring)
+from .graphon_convergence import graphon_convergence  # noqa: E402
+
+__all__ = ["graphon_convergence", *_LAZY]
 
 
 def __getattr__(name: str) -> Any:
