@@ -1,0 +1,131 @@
+"""Triton kernel of the analytic Graphon NTK: fused dual activation + node matmul.
+
+For a chunk of P input pairs and one hidden layer, :func:`triton_dual_matmul`
+computes in one kernel
+
+    S[p, a], Sd[p, a] = dual activation of [[Da[ii[p], a], s[p, a]], [s[p, a], Db[jj[p], a]]]
+    out[p, n]         = sum_a S[p, a] * BT[a, n]
+
+(the next layer's pre-activation covariance s~, or the NNGP when BT is the
+read-out vector): the diagonals are gathered in-kernel, S never makes a round
+trip through memory before the matmul, and S, Sd are written once (by the
+programs of the first column block) for the backward pass.
+
+Triton has no atan2/asin that also run under the CPU interpreter, so the
+kernel carries the Cephes arctangent (rational minimax on [0, 0.66] with the
+pi/4 reduction; relative error ~1e-16), used for the relu angle
+theta = atan2(r, c) and for erf's arcsine. Activations: "relu", "erf",
+"identity" (closed forms of :mod:`gntk_fast.ntk.dual`, whose torch versions
+are the reference the tests compare with). float32 and float64; the fp32
+matmul uses IEEE precision (no TF32).
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+import triton
+import triton.language as tl
+
+__all__ = ["triton_dual_matmul", "TRITON_ACTS"]
+
+TRITON_ACTS = {"relu": 0, "erf": 1, "identity": 2}
+
+_PI = math.pi
+
+
+@triton.jit
+def _atan01(a):
+    """atan(a) for 0 <= a <= 1 (Cephes atan.c, double precision coefficients)."""
+    big = a > 0.66
+    x = tl.where(big, (a - 1.0) / (a + 1.0), a)
+    z = x * x
+    num = (((-8.750608600031904122785e-1 * z - 1.615753718733365076637e1) * z - 7.500855792314704667340e1) * z
+           - 1.228866684490136173410e2) * z - 6.485021904942025371773e1
+    den = ((((z + 2.485846490142306297962e1) * z + 1.650270098316988542046e2) * z + 4.328810604912902668951e2) * z
+           + 4.853903996359136964868e2) * z + 1.945506571482613964425e2
+    y = x + x * (z * num / den)
+    return tl.where(big, 0.7853981633974483096 + (y + 3.061616997868382943065e-17), y)
+
+
+@triton.jit
+def _atan2_nonneg(r, c):
+    """atan2(r, c) for r >= 0, in [0, pi]; atan2(0, 0) = 0."""
+    ac = tl.abs(c)
+    hi = tl.maximum(r, ac)
+    lo = tl.minimum(r, ac)
+    a = tl.where(hi > 0, lo / tl.where(hi > 0, hi, 1.0), 0.0)
+    t = _atan01(a)
+    t = tl.where(r > ac, 1.5707963267948966192 - t, t)
+    return tl.where(c < 0, 3.14159265358979323846 - t, t)
+
+
+@triton.jit
+def _dual_mm_kernel(
+    s_ptr, da_ptr, db_ptr, ii_ptr, jj_ptr, bt_ptr, out_ptr, S_ptr, Sd_ptr,
+    P, K, NO,
+    ACT: tl.constexpr, BLOCK_P: tl.constexpr, BLOCK_K: tl.constexpr, BLOCK_N: tl.constexpr,
+):
+    pid_p = tl.program_id(0)
+    pid_n = tl.program_id(1)
+    rp = pid_p * BLOCK_P + tl.arange(0, BLOCK_P)
+    rn = pid_n * BLOCK_N + tl.arange(0, BLOCK_N)
+    mp = rp < P
+    mn = rn < NO
+    ii = tl.load(ii_ptr + rp, mask=mp, other=0)
+    jj = tl.load(jj_ptr + rp, mask=mp, other=0)
+    acc = tl.zeros((BLOCK_P, BLOCK_N), dtype=s_ptr.dtype.element_ty)
+    for k0 in range(0, K, BLOCK_K):
+        rk = k0 + tl.arange(0, BLOCK_K)
+        mk = rk < K
+        m2 = mp[:, None] & mk[None, :]
+        c = tl.load(s_ptr + rp[:, None] * K + rk[None, :], mask=m2, other=0.0)
+        q11 = tl.load(da_ptr + ii[:, None] * K + rk[None, :], mask=m2, other=0.0)
+        q22 = tl.load(db_ptr + jj[:, None] * K + rk[None, :], mask=m2, other=0.0)
+        if ACT == 0:  # relu
+            r = tl.sqrt(tl.maximum(q11 * q22 - c * c, 0.0))
+            pt = 3.14159265358979323846 - _atan2_nonneg(r, c)
+            S = (r + pt * c) * 0.15915494309189533577
+            Sd = tl.where((q11 > 0) & (q22 > 0), pt * 0.15915494309189533577, 0.0)
+        elif ACT == 1:  # erf
+            q = (1.0 + 2.0 * q11) * (1.0 + 2.0 * q22)
+            x = tl.minimum(tl.maximum(2.0 * c / tl.sqrt(q), -1.0), 1.0)
+            ax = tl.abs(x)
+            asn = _atan2_nonneg(ax, tl.sqrt(tl.maximum(1.0 - ax * ax, 0.0)))
+            S = 0.63661977236758134308 * tl.where(x < 0, -asn, asn)
+            Sd = 1.27323954473516268615 / tl.sqrt(tl.maximum(q - 4.0 * c * c, 1.0))
+        else:  # identity
+            S = c
+            Sd = tl.where(m2, 1.0, 0.0).to(c.dtype)
+        S = tl.where(m2, S, 0.0).to(c.dtype)
+        Sd = Sd.to(c.dtype)
+        if pid_n == 0:
+            tl.store(S_ptr + rp[:, None] * K + rk[None, :], S, mask=m2)
+            tl.store(Sd_ptr + rp[:, None] * K + rk[None, :], Sd, mask=m2)
+        b = tl.load(bt_ptr + rk[:, None] * NO + rn[None, :], mask=mk[:, None] & mn[None, :], other=0.0)
+        acc += tl.dot(S, b, input_precision="ieee")
+    tl.store(out_ptr + rp[:, None] * NO + rn[None, :], acc, mask=mp[:, None] & mn[None, :])
+
+
+def triton_dual_matmul(name: str, Da, Db, ii, jj, s, BT, *, block_p: int = 32, block_k: int = 32, block_n: int = 32):
+    """``(S, Sd, S @ BT)`` for the pairs (see module docstring).
+
+    Da (N1, K), Db (N2, K), s (P, K), BT (K, NO) share one float dtype and
+    device; ii, jj are (P,) int64. Returns S, Sd (P, K) and out (P, NO).
+    """
+    if name not in TRITON_ACTS:
+        raise ValueError(f"activation must be one of {sorted(TRITON_ACTS)} for the Triton backend; got {name!r}")
+    s = s.contiguous()
+    Da, Db, BT = Da.contiguous(), Db.contiguous(), BT.contiguous()
+    P, K = s.shape
+    NO = BT.shape[1]
+    S = torch.empty_like(s)
+    Sd = torch.empty_like(s)
+    out = torch.empty(P, NO, dtype=s.dtype, device=s.device)
+    block_n = max(16, min(block_n, triton.next_power_of_2(NO)))
+    grid = (triton.cdiv(P, block_p), triton.cdiv(NO, block_n))
+    _dual_mm_kernel[grid](
+        s, Da, Db, ii.contiguous(), jj.contiguous(), BT, out, S, Sd, P, K, NO,
+        ACT=TRITON_ACTS[name], BLOCK_P=block_p, BLOCK_K=block_k, BLOCK_N=block_n,
+    )
+    return S, Sd, out

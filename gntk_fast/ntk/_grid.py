@@ -1,0 +1,134 @@
+"""Discretisation of the graphons of a network for the analytic Graphon NTK.
+
+``graphons = [W^1, W^2, ..., W^L, W^{L+1}]`` (L + 1 entries, L >= 1 hidden
+layers): the input layer ``W^1(u, v)`` is evaluated at input coordinate
+``v_j = (j - 1/2)/d``; the read-out ``W^{L+1}(u, v)`` at output position
+``u_c = (c - 1/2)/k``. Each entry is anything
+:func:`gntk_fast.graphon.as_graphon` accepts (a number, a callable ``W(u, v)``
+vectorised over numpy arrays, a 2-D block matrix, a SAS estimate, a graphon).
+
+Every hidden layer l gets quadrature positions ``u^l`` (K_l nodes) and weights
+``w^l`` (sum 1), chosen from the graphons that touch it (the rows of W^l, the
+columns of W^{l+1}):
+
+* only constants: one node (u = 1/2, weight 1) - exact;
+* constants and step graphons: the midpoints and widths of the common
+  refinement of their block edges - exact (everything is piecewise constant);
+* any callable graphon: ``K`` Gauss-Legendre nodes on [0, 1]
+  (``quadrature="gauss-legendre"``) or the K-point midpoint rule
+  (``"midpoint"``); step graphons on the same layer are then evaluated at those
+  nodes (an O(1/K) approximation at their block edges).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .._validation import check_choice, check_int
+
+__all__ = ["GraphonGrid", "discretise"]
+
+
+@dataclass
+class GraphonGrid:
+    """The discretised network.
+
+    Attributes
+    ----------
+    A : (K_1, d) float64   W^1(u^1_a, v_j)
+    B : list of L - 1 arrays, B[l-2] of shape (K_l, K_{l-1}) = W^l(u^l_a, u^{l-1}_b)
+    R : (k, K_L) float64   W^{L+1}(u_c, u^L_b)
+    u, w : lists of L arrays (K_l,): positions and weights (sum 1) of hidden layer l
+    rules : list of L str: the rule used on each hidden layer
+    """
+
+    A: np.ndarray
+    B: list
+    R: np.ndarray
+    u: list
+    w: list
+    rules: list
+
+    @property
+    def depth(self) -> int:
+        return len(self.u)
+
+    @property
+    def sizes(self) -> list[int]:
+        return [len(x) for x in self.u]
+
+
+def _graphon_objects(graphons, depth):
+    from ..graphon.objects import as_graphon
+
+    if isinstance(graphons, (str, bytes)) or not hasattr(graphons, "__len__"):
+        raise TypeError(f"graphons must be a list [input, hidden..., read-out]; got {type(graphons).__name__}")
+    graphons = list(graphons)
+    if len(graphons) < 2:
+        raise ValueError(
+            f"graphons must list at least 2 layers (input and read-out, i.e. depth >= 1 hidden layer); got {len(graphons)}"
+        )
+    if depth is not None:
+        depth = check_int("depth", depth, min_value=1)
+        if len(graphons) != depth + 1:
+            raise ValueError(
+                f"graphons must have depth + 1 = {depth + 1} entries (input, {depth - 1} hidden, read-out); got {len(graphons)}"
+            )
+    out = []
+    for i, g in enumerate(graphons):
+        try:
+            out.append(as_graphon(g))
+        except (TypeError, ValueError) as exc:
+            raise type(exc)(f"graphons[{i}]: {exc}") from None
+    return out
+
+
+def _eval(i, g, u, v):
+    try:
+        return np.asarray(g.evaluate(u[:, None], v[None, :]), dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise type(exc)(f"graphons[{i}]: {exc}") from None
+
+
+def discretise(graphons, d: int, *, K: int = 256, quadrature: str = "gauss-legendre", n_outputs: int = 1, depth=None) -> GraphonGrid:
+    """Quadrature positions and graphon values of every layer (see module docstring)."""
+    from ..graphon.objects import ConstantGraphon, InputGraphon, StepGraphon
+
+    K = check_int("K", K, min_value=1)
+    quadrature = check_choice("quadrature", quadrature, ("gauss-legendre", "midpoint"))
+    n_outputs = check_int("n_outputs", n_outputs, min_value=1)
+    d = check_int("d", d, min_value=1)
+    gs = _graphon_objects(graphons, depth)
+    L = len(gs) - 1
+    if isinstance(gs[0], InputGraphon) and gs[0].d != d:
+        raise ValueError(f"x1 has {d} features but graphons[0] is an input graphon over {gs[0].d} pixels")
+
+    us, ws, rules = [], [], []
+    for l in range(1, L + 1):  # hidden layer l: rows of gs[l-1], columns of gs[l]
+        touching = [(gs[l - 1], "rows"), (gs[l], "cols")]
+        if any(not isinstance(g, (ConstantGraphon, StepGraphon)) for g, _ in touching):
+            if quadrature == "gauss-legendre":
+                x, w = np.polynomial.legendre.leggauss(K)
+                us.append(0.5 * (x + 1.0))
+                ws.append(0.5 * w)
+            else:
+                us.append((np.arange(K) + 0.5) / K)
+                ws.append(np.full(K, 1.0 / K))
+            rules.append(f"{quadrature} K={K}")
+            continue
+        edges = [np.array([0.0, 1.0])]
+        for g, side in touching:
+            if isinstance(g, StepGraphon):
+                edges.append(g.row_edges if side == "rows" else g.col_edges)
+        e = np.unique(np.concatenate(edges))
+        us.append(0.5 * (e[:-1] + e[1:]))
+        ws.append(np.diff(e))
+        rules.append("constant (1 node)" if len(e) == 2 else f"step midpoints K={len(e) - 1}")
+
+    v_in = (np.arange(d) + 0.5) / d
+    u_out = (np.arange(n_outputs) + 0.5) / n_outputs
+    A = _eval(0, gs[0], us[0], v_in)
+    B = [_eval(l - 1, gs[l - 1], us[l - 1], us[l - 2]) for l in range(2, L + 1)]
+    R = _eval(L, gs[L], u_out, us[L - 1])
+    return GraphonGrid(A=A, B=B, R=R, u=us, w=ws, rules=rules)

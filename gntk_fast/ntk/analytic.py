@@ -1,0 +1,308 @@
+"""The analytic infinite-width Graphon NTK (spec graphon-ntk.md section 3).
+
+:func:`graphon_ntk` evaluates, for every pair of inputs, the recursion of the
+spec on the quadrature grid of :mod:`gntk_fast.ntk._grid`:
+
+* forward, per hidden layer l = 1..L and node a (position u_a, weight w_a)::
+
+      s~^1_a(x, x')     = (1/d) sum_j W^1(u_a, v_j) x_j x'_j
+      S^l_a, Sd^l_a     = dual activation of [[s~_a(x,x), s~_a(x,x')], [., s~_a(x',x')]]
+      s~^{l+1}_a        = sum_b W^{l+1}(u_a, u_b) w_b S^l_b
+      NNGP (traced)     = sum_c sum_b W^{L+1}(u_c, u_b) w_b S^L_b
+
+* backward: ``G^L_a = Sd^L_a sum_c W^{L+1}(u_c, u_a)`` and
+  ``G^l_a = Sd^l_a sum_b w_b W^{l+1}(u_b, u_a) G^{l+1}_b``;
+* ``trainable="mask"`` (default; only kept weights are parameters, the pruned
+  network)::
+
+      Theta = NNGP + sum_{l=1}^L sum_a w_a G^l_a s~^l_a
+
+  ``trainable="all"`` (every weight trainable with variance W(u, v), the
+  paper's Theorem 1 plus the read-out term)::
+
+      Theta = k * sum_b w_b S^L_b + sum_{l=1}^L [sum_a w_a G^l_a] [sum_b w_b S^{l-1}_b],
+      with "sum_b w_b S^0_b" = x.x'/d.
+
+Shapes: x1 (N1, d), x2 (N2, d) (default x2 = x1); the result is (N1, N2),
+traced over the ``n_outputs`` read-out outputs. The diagonals s~^l(u; x, x)
+(N x K_l per layer) are computed first; the pairs are then processed in
+chunks ("tiles") of ``tile`` pairs, so memory is O(K N + tile K L) beside the output
+(N = 10,000 in float64 is an 800 MB output; ``dtype=torch.float32`` halves it).
+For x2 = None only the pairs i <= j are computed and mirrored.
+
+Backends: ``"torch"`` (vectorised tiles), ``"numba"`` (the same tiles with
+the relu/erf dual fused into one parallel Numba pass: the default CPU path,
+about 3x faster than "torch" at K = 256), ``"triton"`` (fused
+dual-activation + node matmul kernels; CUDA, or the CPU interpreter under
+TRITON_INTERPRET=1; closed-form activations only), ``"reference"`` (the
+per-pair loop of :mod:`gntk_fast.ntk.analytic_reference`), ``"auto"``
+(triton on CUDA tensors when available and the activation has a closed
+form, numba on CPU for relu/erf, else torch).
+"""
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from .._backend import cuda_available, triton_available, triton_interpret
+from .._validation import check_choice, check_int
+from ..activations import resolve_activation
+from ._grid import GraphonGrid, discretise
+from .analytic_reference import check_inputs, graphon_ntk_reference
+from ._dual_numba import NUMBA_DUALS, pair_dual
+from .dual import CLOSED_FORMS, dual_fn
+
+__all__ = ["graphon_ntk", "prepare_grid"]
+
+_TILE_BYTES = 256 << 20  # working memory per tile (all layers' tensors)
+
+
+class _Prepared:
+    """Grid matrices as tensors with the quadrature weights folded in."""
+
+    def __init__(self, grid: GraphonGrid, dtype, device):
+        t = lambda a: torch.as_tensor(np.ascontiguousarray(a), dtype=dtype, device=device)  # noqa: E731
+        self.L = grid.depth
+        self.sizes = grid.sizes
+        self.k = grid.R.shape[0]
+        self.A_T = t(grid.A.T)  # (d, K_1)
+        self.w = [t(w) for w in grid.w]
+        # forward: s~^{l} = S^{l-1} @ Bf^T with Bf = B * w_{l-1}  (K_l, K_{l-1})
+        self.BfT = [t((b * grid.w[i][None, :]).T) for i, b in enumerate(grid.B)]
+        # backward: G^{l-1} = Sd^{l-1} * (G^l @ Bb) with Bb = w_l[:, None] * B
+        self.Bb = [t(grid.w[i + 1][:, None] * b) for i, b in enumerate(grid.B)]
+        self.r_fwd = t(grid.R.sum(0) * grid.w[-1])  # (K_L,)
+        self.r_sum = t(grid.R.sum(0))
+
+
+def prepare_grid(graphons, d: int, *, K: int = 256, quadrature: str = "gauss-legendre", n_outputs: int = 1, depth=None) -> GraphonGrid:
+    """The discretised network that :func:`graphon_ntk` uses (for inspection)."""
+    return discretise(graphons, d, K=K, quadrature=quadrature, n_outputs=n_outputs, depth=depth)
+
+
+def _diagonals(X: torch.Tensor, P: _Prepared, f) -> list[torch.Tensor]:
+    """s~^l(u_a; x, x) for every input and hidden layer: list of L tensors (N, K_l)."""
+    d = X.shape[1]
+    s = (X * X) @ P.A_T / d
+    out = [s]
+    for l in range(1, P.L):
+        S, _ = f(s, s, s)
+        s = S @ P.BfT[l - 1]
+        out.append(s)
+    return out
+
+
+def _chunk(ii, jj, X1, X2, D1, D2, P: _Prepared, f, trainable: str, sym: bool):
+    """Theta and NNGP for the pairs (X1[ii[p]], X2[jj[p]]), p < len(ii): two (P,) tensors.
+
+    ``f(Da, Db, ii, jj, s, BT)`` returns the dual activation ``(S, Sd)`` (P, K)
+    of the pairs from the diagonals Da (N1, K), Db (N2, K) and s (P, K),
+    together with ``S @ BT`` (the next layer's s~, or the NNGP for the read-out).
+    With ``sym`` (x2 = x1) the pairs ii == jj take s~(x, x) from the diagonals bit
+    for bit, so the arc-cosine angle is exactly 0 there (its derivative is
+    infinite at correlation 1: a rounding difference of 1e-16 would cost 1e-8).
+    """
+    d = X1.shape[1]
+    XI, XJ = X1[ii], X2[jj]
+    s = (XI * XJ) @ P.A_T
+    s.div_(d)
+    same = torch.nonzero(ii == jj).squeeze(1) if sym else None
+    pre, dots, means = [], [], []
+    for l in range(P.L):
+        if same is not None and len(same):
+            s[same] = D1[l][ii[same]]
+        last = l + 1 == P.L
+        S, Sd, nxt = f(D1[l], D2[l], ii, jj, s, P.r_fwd[:, None] if last else P.BfT[l])
+        if trainable == "mask":
+            pre.append(s)
+        else:
+            means.append(S @ P.w[l])
+        dots.append(Sd)
+        s = nxt
+    nngp = s[:, 0]
+    G = dots[-1] * P.r_sum
+    if trainable == "mask":
+        theta = nngp.clone()
+        for l in range(P.L - 1, -1, -1):
+            theta += (G * pre[l]) @ P.w[l]
+            if l > 0:
+                G = dots[l - 1] * (G @ P.Bb[l - 1])
+    else:
+        theta = P.k * means[-1]
+        prev = [(XI * XJ).sum(1) / d] + means[:-1]
+        for l in range(P.L - 1, -1, -1):
+            theta += (G @ P.w[l]) * prev[l]
+            if l > 0:
+                G = dots[l - 1] * (G @ P.Bb[l - 1])
+    return theta, nngp
+
+
+def _pair_chunks(n1: int, n2: int, sym: bool, chunk: int, device):
+    """(ii, jj) index tensors of at most ``chunk`` pairs each, covering every pair
+    (i, j) in row-major order (only j >= i when ``sym``)."""
+    rows = torch.arange(n1, dtype=torch.long)
+    cnt = (n2 - rows) if sym else torch.full((n1,), n2, dtype=torch.long)
+    offsets = torch.zeros(n1 + 1, dtype=torch.long)
+    offsets[1:] = torch.cumsum(cnt, 0)
+    total = int(offsets[-1])
+    for c0 in range(0, total, chunk):
+        g = torch.arange(c0, min(total, c0 + chunk), dtype=torch.long)
+        ii = torch.searchsorted(offsets, g, right=True) - 1
+        jj = g - offsets[ii] + (ii if sym else 0)
+        yield ii.to(device), jj.to(device)
+
+
+def _auto_chunk(P: _Prepared, itemsize: int, custom: bool) -> int:
+    """Pairs per chunk from a 256 MB working budget (all layers' (P, K) tensors)."""
+    per_pair = (sum(P.sizes) * 3 + max(P.sizes) * 6) * itemsize
+    c = _TILE_BYTES // max(per_pair, 1)
+    if custom:
+        c = min(c, 2048)
+    return int(max(64, min(c, 1 << 16)))
+
+
+def graphon_ntk(
+    graphons,
+    x1,
+    x2=None,
+    *,
+    activation="relu",
+    trainable: str = "mask",
+    K: int = 256,
+    quadrature: str = "gauss-legendre",
+    return_nngp: bool = False,
+    backend: str = "auto",
+    n_outputs: int = 1,
+    dual: str = "auto",
+    quad_nodes: int = 32,
+    dtype: torch.dtype | None = None,
+    tile: int | None = None,
+    depth: int | None = None,
+    progress: bool | None = None,
+) -> Any:
+    """The analytic Graphon NTK Theta(x1, x2) of a network of graphon layers.
+
+    Parameters
+    ----------
+    graphons : list of L + 1 graphons
+        ``[W^1 (input layer over (u, input coordinate j)), W^2..W^L (hidden),
+        W^{L+1} (read-out over (output c, v))]``. Each entry: a number in
+        [0, 1], a callable ``W(u, v)`` vectorised over numpy arrays, a 2-D
+        block matrix (step graphon, uniform blocks), a SAS estimate or a
+        :mod:`gntk_fast.graphon` object. Neuron i of a layer of n sits at
+        u = (i - 1/2)/n, input coordinate j at v_j = (j - 1/2)/d, output c at
+        (c - 1/2)/k.
+    x1 : (N1, d) tensor or array;  x2 : (N2, d) or None (then x2 = x1).
+    activation : "relu" (default), "erf", "tanh", "identity" or an elementwise callable.
+    trainable : "mask" (only kept weights train; default) or "all" (every
+        weight trains, variance W(u, v); the paper's convention). See module docstring.
+    K : int >= 1
+        Quadrature nodes for layers touched by a callable graphon (step and
+        constant layers use their exact block rule, see :mod:`gntk_fast.ntk._grid`).
+    quadrature : "gauss-legendre" or "midpoint" (for callable graphons).
+    return_nngp : also return the output NNGP kernel (N1, N2) (traced).
+    backend : "auto", "torch", "numba", "triton" or "reference" (see module docstring).
+    n_outputs : k >= 1 read-out outputs; the kernel is traced (summed) over them.
+    dual : "auto" (closed forms for relu/erf/identity, else quadrature),
+        "closed" or "quadrature" (polar Gaussian quadrature, see :mod:`gntk_fast.ntk.dual`).
+    quad_nodes : nodes per arc/radius of that quadrature (default 32).
+    dtype : torch.float64 (default) or torch.float32.
+    tile : pairs of inputs per chunk (default: from a 256 MB working budget).
+    depth : optional number of hidden layers L, checked against len(graphons) - 1.
+    progress : show a tqdm bar over the pairs (default: when there are > 16 chunks).
+
+    Returns
+    -------
+    Theta : (N1, N2) tensor, or (Theta, NNGP) when ``return_nngp``.
+    """
+    backend = check_choice("backend", backend, ("auto", "torch", "numba", "triton", "reference"))
+    trainable = check_choice("trainable", trainable, ("mask", "all"))
+    x1, x2 = check_inputs(x1, x2)
+    act = resolve_activation(activation)
+    f, _ = dual_fn(act, dual, quad_nodes)
+    if dtype is None:
+        dtype = torch.float64
+    if dtype not in (torch.float32, torch.float64):
+        raise ValueError(f"dtype must be torch.float32 or torch.float64; got {dtype}")
+    if backend == "reference":
+        if dtype != torch.float64:
+            raise ValueError("backend='reference' computes in float64 only; pass dtype=None or torch.float64")
+        return graphon_ntk_reference(
+            graphons, x1, x2, activation=act, trainable=trainable, K=K, quadrature=quadrature,
+            return_nngp=return_nngp, n_outputs=n_outputs, dual=dual, quad_nodes=quad_nodes, depth=depth,
+        )
+    closed = dual != "quadrature" and act.name in CLOSED_FORMS
+    device = x1.device
+    if backend == "auto":
+        if device.type == "cuda" and triton_available() and closed:
+            backend = "triton"
+        elif device.type == "cpu" and closed and act.name in NUMBA_DUALS:
+            backend = "numba"
+        else:
+            backend = "torch"
+    if backend == "numba":
+        if device.type != "cpu":
+            raise ValueError(f"backend='numba' needs CPU tensors; got device {device}")
+        if not (closed and act.name in NUMBA_DUALS):
+            raise ValueError(f"backend='numba' supports activations {sorted(NUMBA_DUALS)} (closed forms); got {act.name!r}")
+    if backend == "triton":
+        if not triton_available():
+            raise RuntimeError("backend='triton' needs triton installed")
+        if device.type != "cuda" and not triton_interpret():
+            raise ValueError("backend='triton' needs CUDA tensors (or TRITON_INTERPRET=1 for the CPU interpreter)")
+        if not closed:
+            raise ValueError(f"backend='triton' supports closed-form activations {sorted(CLOSED_FORMS)}; got {act.name!r}")
+
+    grid = discretise(graphons, x1.shape[1], K=K, quadrature=quadrature, n_outputs=n_outputs, depth=depth)
+    P = _Prepared(grid, dtype, device)
+    X1 = x1.to(device=device, dtype=dtype)
+    X2 = X1 if x2 is None else x2.to(device=device, dtype=dtype)
+    sym = x2 is None
+    n1, n2 = X1.shape[0], X2.shape[0]
+    itemsize = torch.finfo(dtype).bits // 8
+    if tile is None:
+        tile = _auto_chunk(P, itemsize, not closed)
+    tile = check_int("tile", tile, min_value=1)
+
+    fdiag = f
+    if backend == "triton":
+        from ._analytic_triton import triton_dual_matmul
+
+        def f(Da, Db, ii, jj, s, BT, _n=act.name):  # noqa: F811 - fused Triton dual + matmul
+            return triton_dual_matmul(_n, Da, Db, ii, jj, s, BT)
+    elif backend == "numba":
+
+        def f(Da, Db, ii, jj, s, BT, _n=act.name):  # noqa: F811 - fused Numba dual
+            S, Sd = pair_dual(_n, Da, Db, ii, jj, s)
+            return S, Sd, S @ BT
+    else:
+
+        def f(Da, Db, ii, jj, s, BT, _f=fdiag):  # noqa: F811 - torch closed form / quadrature
+            S, Sd = _f(Da[ii], Db[jj], s)
+            return S, Sd, S @ BT
+
+    with torch.no_grad():
+        D1 = _diagonals(X1, P, fdiag)
+        D2 = D1 if sym else _diagonals(X2, P, fdiag)
+        theta = torch.empty(n1, n2, dtype=dtype, device=device)
+        nngp = torch.empty(n1, n2, dtype=dtype, device=device) if return_nngp else None
+        total = n1 * (n1 + 1) // 2 if sym else n1 * n2
+        if progress is None:
+            progress = total > 16 * tile
+        bar = tqdm(total=total, desc="graphon_ntk pairs", unit="pair", unit_scale=True, disable=not progress, leave=False)
+        for ii, jj in _pair_chunks(n1, n2, sym, tile, device):
+            th, ng = _chunk(ii, jj, X1, X2, D1, D2, P, f, trainable, sym)
+            theta[ii, jj] = th
+            if nngp is not None:
+                nngp[ii, jj] = ng
+            if sym:
+                theta[jj, ii] = th
+                if nngp is not None:
+                    nngp[jj, ii] = ng
+            bar.update(len(ii))
+        bar.close()
+    return (theta, nngp) if return_nngp else theta
