@@ -136,14 +136,34 @@ def width1000_masks():
     return out
 
 
-def max_block_z(mask, K=64):
+def block_z(mask, K=64):
+    """|H - d| / binomial SD of every SAS block, d = the layer's density."""
     est = sas(mask, K)
     d = mask.mean()
-    return float((np.abs(est.H - d) / np.sqrt(d * (1 - d) / est.block_sizes())).max())
+    return np.abs(est.H - d) / np.sqrt(d * (1 - d) / est.block_sizes())
 
 
 def test_random_flat_synflow_not(width1000_masks):
-    z_random = max_block_z(width1000_masks["random"])
-    z_synflow = max_block_z(width1000_masks["synflow"])
-    assert z_random < 5  # every block within 5 binomial SDs of the density
-    assert z_synflow > 5  # SynFlow's estimate has structure (the paper's figure)
+    """The issue's criterion: every block within 5 binomial SDs for random, not for SynFlow.
+
+    Caveat (measured): at n = 1000, K = 64, d = 0.1 the max over 4096 blocks of
+    an Erdos-Renyi mask's z exceeds 5 in about half of the seeds (skewed
+    binomial tails plus the degree-sorting bias of the corner blocks), so this
+    literal check is seed-dependent (seed 0: 4.95); the calibrated test below
+    is the robust form.
+    """
+    z_random = block_z(width1000_masks["random"]).max()
+    z_synflow = block_z(width1000_masks["synflow"]).max()
+    assert z_random < 5
+    assert z_synflow > 5
+
+
+def test_random_matches_erdos_renyi_null_synflow_does_not(width1000_masks):
+    """Calibrated: the mean block |z| of random pruning matches Erdos-Renyi masks of the
+    same density (SAS sorting bias included); SynFlow's is several times larger."""
+    d = width1000_masks["random"].mean()
+    null = np.array([block_z(gf.graphon.ConstantGraphon(d).sample(1000, 1000, seed=s)).mean() for s in range(6)])
+    z_random = block_z(width1000_masks["random"]).mean()
+    z_synflow = block_z(width1000_masks["synflow"]).mean()
+    assert abs(z_random - null.mean()) < 0.1  # null: ~0.96 +- 0.01
+    assert z_synflow > 3 * null.mean()  # measured ~5.7
