@@ -1,0 +1,209 @@
+"""``prune``: the one entry point of the five pruners-at-initialisation.
+
+See gntk_fast/pruning/__init__.py for the user documentation; scores live in
+scores.py, the mask rules in masks.py, the model plumbing in layers.py.
+"""
+from __future__ import annotations
+
+import math
+import secrets
+from functools import partial
+from typing import Any, Iterable
+
+import numpy as np
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+from .._validation import check_choice, check_int, check_tensor, density_from
+from ..models import MLP
+from .layers import PrunableLayer, find_prunable, install_masks
+from .masks import check_scores, select_clean, select_compat, shuffle_masks, split_flat
+from .result import PruneResult
+from .scores import METHODS, make_scorer
+
+__all__ = ["prune", "SCOPES", "SCHEDULES", "COMPAT_MODES", "DEFAULT_ITERATIONS", "schedule_density"]
+
+SCOPES = ("global", "layerwise")
+SCHEDULES = ("exponential", "linear")
+COMPAT_MODES = ("clean", "synaptic-flow")
+DEFAULT_ITERATIONS = {"synflow": 100, "random": 1, "magnitude": 1, "snip": 1, "grasp": 1}
+_SCOPE_ALIASES = {"local": "layerwise"}
+
+
+def schedule_density(density: float, e: int, E: int, schedule: str, start: float = 1.0) -> float:
+    """Target density at iteration e = 1..E, going from ``start`` (the density
+    before pruning, 1 for an unpruned model) to ``density``:
+    ``start * (density/start)**(e/E)`` (exponential) or
+    ``start - (start - density) * (e/E)`` (linear). With ``start = 1`` these
+    are the reference code's floating-point expressions ``d**(e/E)`` and
+    ``1 - (1 - d) * (e/E)`` exactly."""
+    if schedule == "exponential":
+        return start * (density / start) ** (e / E)
+    return start - (start - density) * (e / E)
+
+
+def _batches(data: Any, model: nn.Module, layers: list[PrunableLayer]) -> list[tuple[torch.Tensor, torch.Tensor]] | None:
+    """``data`` as a list of validated (x, y) batches, or None."""
+    if data is None:
+        return None
+    if isinstance(data, (tuple, list)) and len(data) == 2 and all(isinstance(t, (torch.Tensor, np.ndarray)) for t in data):
+        raw = [tuple(data)]
+    else:
+        try:
+            raw = list(data)
+        except TypeError:
+            raise TypeError(
+                f"data must be an (x, y) tuple of tensors or an iterable of (x, y) batches; got {type(data).__name__}"
+            ) from None
+    if not raw:
+        raise ValueError("data is empty: give at least one (x, y) batch")
+    d_in = layers[0].in_features
+    device = layers[0].theta.device
+    out = []
+    for i, item in enumerate(raw):
+        where = "data" if len(raw) == 1 else f"data[{i}]"
+        if not (isinstance(item, (tuple, list)) and len(item) >= 2):
+            raise TypeError(f"{where} must be an (x, y) pair; got {type(item).__name__}")
+        x = check_tensor(f"{where} x", item[0])
+        y = check_tensor(f"{where} y", item[1], ndim=1)
+        if x.ndim < 2 or x.shape[0] == 0:
+            raise ValueError(f"{where} x must be a non-empty batch (n, features...); got shape {tuple(x.shape)}")
+        feats = int(np.prod(x.shape[1:]))
+        if feats != d_in:
+            raise ValueError(
+                f"{where} x has {feats} features per sample (shape {tuple(x.shape)}) but the model's first "
+                f"prunable layer takes {d_in} (wrong input width)"
+            )
+        if isinstance(model, MLP) and x.ndim != 2:
+            raise ValueError(f"{where} x must be (n, {d_in}) for gntk_fast.MLP; got shape {tuple(x.shape)}")
+        if not x.is_floating_point():
+            x = x.to(layers[0].theta.dtype)
+        if not bool(torch.isfinite(x).all()):
+            raise ValueError(f"{where} x contains NaN or infinite values")
+        if y.is_floating_point() or y.dtype == torch.bool or y.is_complex():
+            raise TypeError(f"{where} y must hold integer class labels; got dtype {y.dtype}")
+        if y.shape[0] != x.shape[0]:
+            raise ValueError(f"{where}: x has {x.shape[0]} samples but y has {y.shape[0]}")
+        if bool((y < 0).any()):
+            raise ValueError(f"{where} y has negative labels")
+        out.append((x.to(device), y.to(device=device, dtype=torch.int64)))
+    return out
+
+
+def _seed(seed: Any) -> int:
+    if seed is None:
+        return secrets.randbits(63)
+    return check_int("seed", seed, min_value=0)
+
+
+def _generators(seed: int) -> tuple[torch.Generator, torch.Generator]:
+    """Two independent private generators (scores, shuffle) from one seed."""
+    s1, s2 = np.random.SeedSequence(seed).generate_state(2, dtype=np.uint64)
+    g1, g2 = torch.Generator(device="cpu"), torch.Generator(device="cpu")
+    g1.manual_seed(int(s1) & ((1 << 63) - 1))
+    g2.manual_seed(int(s2) & ((1 << 63) - 1))
+    return g1, g2
+
+
+def prune(
+    model: nn.Module,
+    method: str,
+    sparsity: float | None = None,
+    data: Any = None,
+    scope: str = "global",
+    iterations: int | None = None,
+    schedule: str = "exponential",
+    compat: str | None = None,
+    seed: int | None = None,
+    *,
+    compression: float | None = None,
+    shuffle: bool = False,
+    invert: bool = False,
+    synflow_dtype: torch.dtype = torch.float64,
+    progress: bool | None = None,
+) -> PruneResult:
+    """Prune ``model`` at initialisation in place and return a :class:`PruneResult`.
+
+    See :mod:`gntk_fast.pruning` for the full semantics.
+    """
+    layers = find_prunable(model)
+    method = check_choice("method", method, METHODS)
+    density = density_from(sparsity, compression)
+    scope = _SCOPE_ALIASES.get(scope, scope) if isinstance(scope, str) else scope
+    scope = check_choice("scope", scope, SCOPES)
+    schedule = check_choice("schedule", schedule, SCHEDULES)
+    compat_mode = "clean" if compat is None else check_choice("compat", compat, COMPAT_MODES)
+    is_compat = compat_mode == "synaptic-flow"
+    E = DEFAULT_ITERATIONS[method] if iterations is None else check_int("iterations", iterations, min_value=1)
+    for flag, val in (("shuffle", shuffle), ("invert", invert)):
+        if not isinstance(val, (bool, np.bool_)):
+            raise TypeError(f"{flag} must be a bool; got {type(val).__name__}")
+    if synflow_dtype not in (torch.float32, torch.float64):
+        raise ValueError(f"synflow_dtype must be torch.float32 or torch.float64; got {synflow_dtype}")
+    seed_used = _seed(seed)
+    score_gen, shuffle_gen = _generators(seed_used)
+    batches = _batches(data, model, layers)
+    if method in ("snip", "grasp") and batches is None:
+        raise ValueError(f"data is required for method {method!r}: pass (x, y) or an iterable of (x, y) batches")
+    if batches is not None:
+        input_shape = tuple(batches[0][0].shape[1:])
+    else:
+        input_shape = (layers[0].in_features,)
+    names = [l.name for l in layers]
+
+    scorer = make_scorer(method, model, layers, batches=batches, input_shape=input_shape, generator=score_gen,
+                         compat=is_compat, synflow_dtype=synflow_dtype)
+    shapes = [l.shape for l in layers]
+    sizes = [l.theta.numel() for l in layers]
+    current = torch.cat([l.current_mask().reshape(-1).cpu() for l in layers])
+    total = current.numel()
+    # clean mode prunes an already-pruned model further: the schedule starts at
+    # its current density (1 for an unpruned model); compat follows the reference (start 1)
+    start = 1.0 if is_compat else int(torch.count_nonzero(current)) / total
+    if not is_compat and density > start:
+        raise ValueError(
+            f"sparsity: the model already has density {start:.6g} < the requested {density:.6g}; "
+            "clean mode never revives pruned weights (start from an unpruned model or ask for a higher sparsity)"
+        )
+    select = select_compat if is_compat else partial(select_clean, final=False)
+    history: list[dict[str, Any]] = []
+    scores = torch.empty(0)
+    show = progress if progress is not None else (None if E >= 10 else False)
+    for e in tqdm(range(1, E + 1), desc=f"prune {method}", disable=(not show) if show is not None else None,
+                  leave=False):
+        d_e = schedule_density(density, e, E, schedule, start)
+        scores = scorer(current)
+        check_scores(scores, shapes, names)
+        if e == E and not is_compat:
+            select = select_clean  # the last step must be exact (no capping)
+        current = select(-scores if invert else scores, current, sizes, d_e, scope)
+        kept = int(torch.count_nonzero(current))
+        history.append({"iteration": e, "target_density": d_e, "density": kept / total, "kept": kept})
+    masks = [m.clone() for m in split_flat(current, shapes)]
+    if shuffle:
+        masks = shuffle_masks(masks, shuffle_gen)
+    install_masks(layers, masks)
+    config = {
+        "method": method,
+        "density": density,
+        "sparsity": 1.0 - density,
+        "compression": -math.log10(density) if density > 0 else math.inf,
+        "scope": scope,
+        "iterations": E,
+        "schedule": schedule,
+        "compat": compat_mode,
+        "seed": seed_used,
+        "shuffle": bool(shuffle),
+        "invert": bool(invert),
+        "model": type(model).__name__,
+    }
+    if method == "synflow":
+        config["synflow_dtype"] = str(synflow_dtype).replace("torch.", "")
+    return PruneResult(
+        masks=masks,
+        names=names,
+        scores=[s.detach().cpu() for s in split_flat(scores, shapes)],
+        history=history,
+        config=config,
+    )

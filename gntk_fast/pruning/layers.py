@@ -1,0 +1,287 @@
+"""Prunable layers of a model, a private scoring copy, and mask installation.
+
+A *prunable layer* is an ``nn.Linear`` (pruned or not by torch.nn.utils.prune)
+or a gntk_fast ``MaskedLinear``. Layers are listed in module-registration
+order (``model.named_modules()``), which is the forward order for
+``nn.Sequential`` models such as ``gntk_fast.fc`` and for ``gntk_fast.MLP``;
+biases are never pruned.
+
+Where masks live:
+
+* ``MaskedLinear`` (``gntk_fast.MLP``): the bool buffer ``weight_mask``.
+* ``nn.Linear``: the torch.nn.utils.prune way, a ``weight_orig`` parameter, a
+  ``weight_mask`` buffer and a forward pre-hook computing
+  ``weight = weight_orig * weight_mask``. A layer already pruned that way gets
+  its ``weight_mask`` buffer overwritten (no second mask is stacked on top, so
+  the installed mask is exactly the returned one).
+
+Scoring never touches the user's model: it runs on a :class:`ScoringCopy`
+(a deep copy, put in eval mode, optionally converted to float64 and
+|.|-linearised for SynFlow), so no ``.grad``, sign flip or mode change is
+left behind on the model.
+"""
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+from typing import Sequence
+
+import torch
+from torch import nn
+from torch.nn.utils import prune as tprune
+
+from ..models import MaskedLinear
+
+__all__ = ["PrunableLayer", "find_prunable", "copy_model", "ScoringCopy", "LinearisedCopy", "install_masks"]
+
+
+@dataclass
+class PrunableLayer:
+    """One prunable weight of a model.
+
+    ``name`` is the module path in ``model.named_modules()``; ``theta`` the raw
+    weight parameter (``weight_orig`` for torch-pruned layers, else
+    ``weight``), shape (out_features, in_features).
+    """
+
+    name: str
+    module: nn.Module
+
+    @property
+    def kind(self) -> str:
+        if isinstance(self.module, MaskedLinear):
+            return "masked"
+        return "torch_pruned" if hasattr(self.module, "weight_orig") else "linear"
+
+    @property
+    def theta(self) -> torch.Tensor:
+        return self.module.weight_orig if self.kind == "torch_pruned" else self.module.weight
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return tuple(self.theta.shape)
+
+    @property
+    def in_features(self) -> int:
+        return int(self.theta.shape[1])
+
+    @property
+    def out_features(self) -> int:
+        return int(self.theta.shape[0])
+
+    def current_mask(self) -> torch.Tensor:
+        """The mask in force now, as a fresh bool tensor (all True when unpruned)."""
+        m = getattr(self.module, "weight_mask", None)
+        if m is None:
+            return torch.ones(self.shape, dtype=torch.bool, device=self.theta.device)
+        return (m.detach() != 0).clone()
+
+
+def find_prunable(model: nn.Module) -> list[PrunableLayer]:
+    """All prunable layers of ``model`` in registration (= forward, for
+    sequential models) order. TypeError/ValueError name ``model``."""
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model must be a torch nn.Module (gntk_fast.MLP, gntk_fast.fc, ...); got {type(model).__name__}")
+    layers = [
+        PrunableLayer(name, mod)
+        for name, mod in model.named_modules()
+        if isinstance(mod, (nn.Linear, MaskedLinear))
+    ]
+    if not layers:
+        raise ValueError("model contains no prunable layer (nn.Linear or gntk_fast MaskedLinear)")
+    for i, layer in enumerate(layers):
+        t = layer.theta
+        if t.ndim != 2:
+            raise ValueError(f"model: layer {i} ({layer.name!r}) weight must be 2-D; got shape {tuple(t.shape)}")
+        if not t.is_floating_point():
+            raise TypeError(f"model: layer {i} ({layer.name!r}) weight must be floating point; got {t.dtype}")
+        if not bool(torch.isfinite(t).all()):
+            raise ValueError(f"model: layer {i} ({layer.name!r}) weight contains NaN or infinite values")
+        m = getattr(layer.module, "weight_mask", None)
+        if m is not None and tuple(m.shape) != tuple(t.shape):
+            raise ValueError(f"model: layer {i} ({layer.name!r}) weight_mask shape {tuple(m.shape)} != weight shape {tuple(t.shape)}")
+    return layers
+
+
+def copy_model(model: nn.Module) -> nn.Module:
+    """``copy.deepcopy(model)``, also for models pruned with torch.nn.utils.prune.
+
+    A torch-pruned module holds ``weight = weight_orig * weight_mask`` as a
+    non-leaf plain attribute, which ``deepcopy`` refuses; those attributes are
+    detached for the duration of the copy (the copy's pre-hooks recompute
+    them at its next forward) and restored on the model afterwards.
+    """
+    saved: list[tuple[nn.Module, str, torch.Tensor]] = []
+    for mod in model.modules():
+        for hook in mod._forward_pre_hooks.values():
+            if isinstance(hook, tprune.BasePruningMethod):
+                name = hook._tensor_name
+                t = mod.__dict__.get(name)
+                if isinstance(t, torch.Tensor) and t.grad_fn is not None:
+                    saved.append((mod, name, t))
+    try:
+        for mod, name, t in saved:
+            mod.__dict__[name] = t.detach()
+        return copy.deepcopy(model)
+    except Exception as exc:  # pragma: no cover - exotic user modules
+        raise TypeError(f"model could not be copied for scoring ({exc})") from exc
+    finally:
+        for mod, name, t in saved:
+            mod.__dict__[name] = t
+
+
+class ScoringCopy:
+    """A private deep copy of the model used to compute scores.
+
+    Every prunable layer of the copy has a raw weight ``thetas[i]`` (a
+    Parameter requiring grad) and a float mask buffer ``masks[i]`` (same dtype
+    as the weights) that :meth:`set_masks` overwrites in place. All other
+    parameters have ``requires_grad=False``. The copy is in eval mode
+    (used by snip and grasp).
+    """
+
+    def __init__(self, model: nn.Module, layers: Sequence[PrunableLayer], *, dtype: torch.dtype | None = None) -> None:
+        module = copy_model(model)
+        if dtype is not None:
+            module = module.to(dtype)
+        module.eval()
+        for p in module.parameters():
+            p.requires_grad_(False)
+        mods = dict(module.named_modules())
+        self.module = module
+        self.layer_modules: list[nn.Module] = []
+        self.thetas: list[torch.Tensor] = []
+        self.masks: list[torch.Tensor] = []
+        for layer in layers:
+            m = mods[layer.name]
+            if isinstance(m, MaskedLinear):
+                theta = m.weight
+            else:
+                if not hasattr(m, "weight_orig"):
+                    tprune.custom_from_mask(m, "weight", torch.ones_like(m.weight, dtype=torch.bool))
+                theta = m.weight_orig
+            mask = (m.weight_mask != 0).to(theta.dtype)
+            m._buffers["weight_mask"] = mask
+            theta.requires_grad_(True)
+            self.layer_modules.append(m)
+            self.thetas.append(theta)
+            self.masks.append(mask)
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return self.thetas[0].dtype
+
+    @property
+    def device(self) -> torch.device:
+        return self.thetas[0].device
+
+    def set_masks(self, flat_mask: torch.Tensor) -> None:
+        """Copy the flat bool mask (N,) (layers row-major, forward order) into the buffers."""
+        parts = torch.split(flat_mask.to(self.device), [b.numel() for b in self.masks])
+        with torch.no_grad():
+            for buf, m in zip(self.masks, parts):
+                buf.copy_(m.view(buf.shape))
+
+    def differentiable_masks(self) -> list[torch.Tensor]:
+        """Replace the mask buffers by float leaf tensors requiring grad (SNIP's
+        dL/dm) and return them; :meth:`restore_masks` puts plain buffers back."""
+        leaves = []
+        for mod, buf in zip(self.layer_modules, self.masks):
+            leaf = buf.detach().clone().requires_grad_(True)
+            mod._buffers["weight_mask"] = leaf
+            leaves.append(leaf)
+        return leaves
+
+    def restore_masks(self) -> None:
+        for mod, buf in zip(self.layer_modules, self.masks):
+            mod._buffers["weight_mask"] = buf
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        return self.module(x)
+
+
+class LinearisedCopy:
+    """SynFlow's |.|-linearised private copy of the model, in ``dtype``.
+
+    Every floating parameter and buffer of the copy is replaced by its
+    absolute value. Each prunable layer's weight is replaced by a leaf
+    Parameter ``weights[i]`` holding the *effective* weight
+    ``|theta| * mask`` (torch-pruning hooks are removed from the copy;
+    MaskedLinear keeps an all-ones mask and its 1/sqrt(fan_in) scale), which
+    :meth:`set_masks` refreshes in place with one fused multiply. Since
+    ``dR/dtheta = mask * dR/dW_eff``, the SynFlow score
+    ``|theta| * dR/d|theta|`` equals ``W_eff * dR/dW_eff``.
+    """
+
+    def __init__(self, model: nn.Module, layers: Sequence[PrunableLayer], *, dtype: torch.dtype) -> None:
+        module = copy_model(model)
+        mods = dict(module.named_modules())
+        layer_mods = [mods[layer.name] for layer in layers]
+        for m in layer_mods:
+            if not isinstance(m, MaskedLinear) and hasattr(m, "weight_orig"):
+                # drop the hook, weight_orig and weight_mask; the weight is replaced below
+                tprune.remove(m, "weight")
+        module = module.to(dtype)
+        module.eval()
+        with torch.no_grad():
+            for p in module.parameters():
+                p.requires_grad_(False)
+                if p.is_floating_point():
+                    p.abs_()
+            for b in module.buffers():
+                if b.is_floating_point():
+                    b.abs_()
+        self.module = module
+        self.abs_thetas: list[torch.Tensor] = []
+        self.weights: list[nn.Parameter] = []
+        for layer, m in zip(layers, layer_mods):
+            self.abs_thetas.append(layer.theta.detach().to(dtype).abs())
+            w = nn.Parameter(torch.empty_like(self.abs_thetas[-1]), requires_grad=True)
+            m.weight = w
+            if isinstance(m, MaskedLinear):
+                m.weight_mask.fill_(True)
+            self.weights.append(w)
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return self.weights[0].dtype
+
+    @property
+    def device(self) -> torch.device:
+        return self.weights[0].device
+
+    def set_masks(self, flat_mask: torch.Tensor) -> None:
+        """W_eff = |theta| * mask for the flat bool mask (N,)."""
+        parts = torch.split(flat_mask.to(self.device), [w.numel() for w in self.weights])
+        with torch.no_grad():
+            for w, t, m in zip(self.weights, self.abs_thetas, parts):
+                torch.mul(t, m.view(t.shape), out=w.data)
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        return self.module(x)
+
+
+def install_masks(layers: Sequence[PrunableLayer], masks: Sequence[torch.Tensor]) -> None:
+    """Write ``masks`` (bool, shaped like each weight) into the model.
+
+    MaskedLinear: copied into ``weight_mask``. nn.Linear: installed with
+    ``torch.nn.utils.prune.custom_from_mask``; an already torch-pruned layer
+    has its ``weight_mask`` buffer overwritten and ``weight`` recomputed.
+    """
+    for layer, m in zip(layers, masks):
+        mod = layer.module
+        m = m.to(layer.theta.device)
+        if isinstance(mod, MaskedLinear):
+            with torch.no_grad():
+                mod.weight_mask.copy_(m)
+        else:
+            if hasattr(mod, "weight_orig"):
+                with torch.no_grad():
+                    mod.weight_mask.copy_(m.to(mod.weight_mask.dtype))
+            else:
+                tprune.custom_from_mask(mod, "weight", m.clone())
+            # refresh the derived ``weight`` now, as a graph leaf so that the
+            # pruned model can be deep-copied; the pre-hook recomputes it (with
+            # its graph to weight_orig) at every forward
+            with torch.no_grad():
+                setattr(mod, "weight", mod.weight_orig * mod.weight_mask)

@@ -1,0 +1,231 @@
+"""Pruning scores (one iteration), per spec pruners.md "Scores".
+
+Every scorer is built once per ``prune`` call (so the SynFlow float64 copy is
+reused across its 100 iterations) and called with the current flat bool mask
+(N,) (the row-major flattened layers, concatenated in forward order); it
+returns the flat scores (N,) in the same order. Higher score = more important
+(kept first).
+
+=========  ==============================================================
+random     i.i.d. N(0, 1), private ``torch.Generator`` (global RNG untouched)
+magnitude  |theta|  (raw weight: ``weight_orig`` of torch-pruned layers; for
+           gntk_fast.MLP the N(0, 1) parameter, without 1/sqrt(fan_in))
+snip       |theta * dL/d(theta*m)| = |dL/dm|, gradient summed over the
+           pruning batches before the abs, L = mean cross-entropy
+grasp      theta * (H g) signed: g = sum_b grad L_b (no graph),
+           Hg = grad_theta sum_b (g . grad L_b), logits / T (T = 200)
+synflow    |theta * dR/dtheta|, R = sum of the output of the |.|-linearised
+           network (every parameter and buffer abs'ed) on an all-ones input
+           of batch 1, computed in float64
+=========  ==============================================================
+
+Gradients are taken with respect to the raw weight ``theta`` of the *masked*
+network (effective weight ``theta * m``), so for grasp/synflow a pruned
+weight has score 0, as in the Synaptic-Flow code. For gntk_fast.MLP the
+1/sqrt(fan_in) scales are part of the network.
+
+SynFlow precision: R grows like (c sqrt(n))^L, so float32 overflows or
+underflows at large width/depth (scores collapse to 0 or inf and ties appear).
+The scores are computed in float64 on a private copy of the network. Per-layer
+rescaling is not used: the ranking is invariant to a positive per-layer scale
+only when there are no biases (the biases of ``fc`` would need the matching
+cumulative scale), so float64 is the safe choice. ``dtype=torch.float32``
+reproduces the reference code's float32 arithmetic.
+
+``compat=True`` applies the reference code's normalisations (snip: divide by
+the sum of all scores; grasp: divide by |sum| + 1e-10); they are positive
+scalars and never reorder scores.
+
+``synflow_scores_reference`` is the plain twin of the SynFlow scorer for chains
+of Linear layers with ReLU/identity activations (explicit forward/backward
+vectors, no autograd); the tests compare the two.
+"""
+from __future__ import annotations
+
+from typing import Callable, Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .layers import LinearisedCopy, PrunableLayer, ScoringCopy
+
+__all__ = ["METHODS", "GRASP_TEMPERATURE", "make_scorer", "synflow_scores_reference"]
+
+METHODS: tuple[str, ...] = ("random", "magnitude", "snip", "grasp", "synflow")
+GRASP_TEMPERATURE = 200.0
+GRASP_EPS = 1e-10
+
+Scorer = Callable[[torch.Tensor], torch.Tensor]
+Batches = list[tuple[torch.Tensor, torch.Tensor]]
+
+
+def _check_output(out: torch.Tensor, y: torch.Tensor) -> None:
+    if out.ndim != 2:
+        raise ValueError(f"model output must be (batch, classes) for the cross-entropy; got shape {tuple(out.shape)}")
+    if int(y.max()) >= out.shape[1]:
+        raise ValueError(f"data: labels must lie in [0, {out.shape[1]}) (the model's number of outputs); got max {int(y.max())}")
+
+
+def _flat(tensors: Sequence[torch.Tensor]) -> torch.Tensor:
+    return torch.cat([t.reshape(-1) for t in tensors])
+
+
+def _random_scorer(layers: Sequence[PrunableLayer], generator: torch.Generator) -> Scorer:
+    n = sum(l.theta.numel() for l in layers)
+
+    def score(mask):
+        return torch.randn(n, generator=generator, dtype=torch.float32)
+
+    return score
+
+
+def _magnitude_scorer(layers: Sequence[PrunableLayer]) -> Scorer:
+    def score(mask):
+        return _flat([l.theta.detach().abs() for l in layers])
+
+    return score
+
+
+def _snip_scorer(model: nn.Module, layers: Sequence[PrunableLayer], batches: Batches, compat: bool) -> Scorer:
+    work = ScoringCopy(model, layers)
+
+    def score(mask):
+        work.set_masks(mask)
+        leaves = work.differentiable_masks()
+        try:
+            grads = [torch.zeros_like(m) for m in leaves]
+            for x, y in batches:
+                out = work(x.to(work.dtype))
+                _check_output(out, y)
+                loss = F.cross_entropy(out, y)
+                gs = torch.autograd.grad(loss, leaves)
+                for acc, g in zip(grads, gs):
+                    acc.add_(g)
+        finally:
+            work.restore_masks()
+        # dL/dm = theta * dL/d(theta*m): the SNIP saliency before the abs
+        scores = _flat(grads).abs_()
+        if compat:
+            scores /= scores.sum()
+        return scores
+
+    return score
+
+
+def _grasp_scorer(model: nn.Module, layers: Sequence[PrunableLayer], batches: Batches, compat: bool) -> Scorer:
+    work = ScoringCopy(model, layers)
+    T = GRASP_TEMPERATURE
+
+    def score(mask):
+        work.set_masks(mask)
+        thetas = work.thetas
+        g = [torch.zeros_like(t) for t in thetas]
+        for x, y in batches:
+            out = work(x.to(work.dtype))
+            _check_output(out, y)
+            gs = torch.autograd.grad(F.cross_entropy(out / T, y), thetas)
+            for acc, gi in zip(g, gs):
+                acc.add_(gi)
+        hg = [torch.zeros_like(t) for t in thetas]
+        for x, y in batches:
+            out = work(x.to(work.dtype))
+            gs = torch.autograd.grad(F.cross_entropy(out / T, y), thetas, create_graph=True)
+            z = sum((gi * gc).sum() for gi, gc in zip(gs, g))
+            hs = torch.autograd.grad(z, thetas)
+            for acc, h in zip(hg, hs):
+                acc.add_(h)
+        scores = _flat([t.detach() * h for t, h in zip(thetas, hg)])
+        if compat:
+            scores /= torch.abs(scores.sum()) + GRASP_EPS
+        return scores
+
+    return score
+
+
+def _synflow_scorer(model: nn.Module, layers: Sequence[PrunableLayer], input_shape: tuple[int, ...],
+                    dtype: torch.dtype) -> Scorer:
+    work = LinearisedCopy(model, layers, dtype=dtype)
+    ones = torch.ones((1, *input_shape), dtype=work.dtype, device=work.device)
+    flat = torch.empty(sum(w.numel() for w in work.weights), dtype=work.dtype, device=work.device)
+    views = [v.view(w.shape) for v, w in zip(torch.split(flat, [w.numel() for w in work.weights]), work.weights)]
+
+    def score(mask):
+        work.set_masks(mask)
+        R = work(ones).sum()
+        grads = torch.autograd.grad(R, work.weights, allow_unused=True)
+        for w, g, out in zip(work.weights, grads, views):
+            if g is None:
+                out.zero_()
+            else:
+                torch.mul(w.detach(), g, out=out)  # |theta| * m * dR/dW_eff = |theta| * dR/dtheta
+        # W_eff >= 0; abs() guards activations with negative slopes on the linearised net
+        return flat.abs_()
+
+    return score
+
+
+def make_scorer(method: str, model: nn.Module, layers: Sequence[PrunableLayer], *, batches: Batches | None,
+                input_shape: tuple[int, ...], generator: torch.Generator, compat: bool,
+                synflow_dtype: torch.dtype = torch.float64) -> Scorer:
+    """Build the scorer of ``method`` (see the module docstring)."""
+    if method == "random":
+        return _random_scorer(layers, generator)
+    if method == "magnitude":
+        return _magnitude_scorer(layers)
+    if method == "synflow":
+        return _synflow_scorer(model, layers, input_shape, synflow_dtype)
+    if batches is None:
+        raise ValueError(f"data is required for method {method!r}: pass (x, y) or an iterable of (x, y) batches")
+    if method == "snip":
+        return _snip_scorer(model, layers, batches, compat)
+    if method == "grasp":
+        return _grasp_scorer(model, layers, batches, compat)
+    raise ValueError(f"method must be one of {', '.join(map(repr, METHODS))}; got {method!r}")  # pragma: no cover
+
+
+# ---------------------------------------------------------------- reference twin
+def synflow_scores_reference(
+    weights: Sequence[torch.Tensor],
+    masks: Sequence[torch.Tensor],
+    biases: Sequence[torch.Tensor | None] | None = None,
+    scales: Sequence[float] | None = None,
+    bias_scales: Sequence[float] | None = None,
+    activation: str = "relu",
+) -> list[torch.Tensor]:
+    """SynFlow scores of a chain ``z_l = s_l (W_l * M_l) h_{l-1} + c_l b_l``,
+    ``h_l = relu(z_l)`` (``activation="relu"``) or ``h_l = z_l``
+    (``"identity"``), computed by hand in float64.
+
+    With every parameter replaced by |.| and an all-ones input, all
+    pre-activations are >= 0, so ReLU acts as the identity on the forward pass
+    (its derivative at exactly 0 is 0, as in torch: such a unit has zero
+    activation, so every score through it is 0 either way). Forward vectors
+    ``a_l``, backward vectors ``v_l = dR/dz_l``; ``dR/dW_l = s_l M_l * v_l a_{l-1}^T``
+    and the score is ``|W_l| * dR/dW_l``. Shapes: ``weights[l]`` (n_{l+1}, n_l).
+    """
+    if activation not in ("relu", "identity"):
+        raise ValueError(f"activation must be 'relu' or 'identity'; got {activation!r}")
+    L = len(weights)
+    Ws = [w.detach().to(torch.float64).abs() for w in weights]
+    Ms = [m.detach().to(torch.float64) for m in masks]
+    bs = [None if b is None else b.detach().to(torch.float64).abs() for b in (biases or [None] * L)]
+    ss = [1.0] * L if scales is None else [float(s) for s in scales]
+    cs = [1.0] * L if bias_scales is None else [float(c) for c in bias_scales]
+    a = [torch.ones(Ws[0].shape[1], dtype=torch.float64)]
+    zs = []
+    for l in range(L):
+        z = ss[l] * (Ws[l] * Ms[l]) @ a[-1]
+        if bs[l] is not None:
+            z = z + abs(cs[l]) * bs[l]
+        zs.append(z)
+        a.append(z)  # relu(z) = z for z >= 0
+    v = torch.ones(Ws[-1].shape[0], dtype=torch.float64)
+    scores: list[torch.Tensor] = [torch.empty(0)] * L
+    for l in reversed(range(L)):
+        if l < L - 1 and activation == "relu":
+            v = v * (zs[l] > 0).to(torch.float64)  # relu'(z) (torch convention at 0)
+        grad = ss[l] * Ms[l] * torch.outer(v, a[l])
+        scores[l] = Ws[l] * grad
+        v = (ss[l] * (Ws[l] * Ms[l])).T @ v
+    return scores
