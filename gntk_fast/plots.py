@@ -21,6 +21,7 @@ __all__ = [
     "plot_estimate_grid",
     "plot_distance_curves",
     "plot_input_density",
+    "plot_spectrum",
 ]
 
 
@@ -182,5 +183,45 @@ def plot_input_density(result, *, path: str | Path | None = None, image_shape: S
     if im is not None:
         fig.colorbar(im, ax=axes, label="kept fraction of the pixel's edges to layer 1", shrink=0.8)
     fig.suptitle("input layer: per-pixel kept density (mean over trials)", fontsize=10)
+    save_figure(fig, path)
+    return fig
+
+
+def plot_spectrum(spectra: Any, *, labels: Sequence[str] | None = None, fits: bool = True, title: str | None = None,
+                  path: str | Path | None = None):
+    """Log-log eigenvalue spectrum (lambda_k against k) of one or more kernels.
+
+    ``spectra``: a :class:`gntk_fast.spectral.SpectralMetrics`, a 1-D array of
+    eigenvalues (any order; zeros are not drawn), or a list of those;
+    ``labels`` names them. With ``fits`` each SpectralMetrics' power-law fit
+    (alpha over its fit range) is drawn dashed.
+    """
+    items = spectra if isinstance(spectra, (list, tuple)) else [spectra]
+    if labels is not None and len(labels) != len(items):
+        raise ValueError(f"labels must have {len(items)} entries; got {len(labels)}")
+    fig, axes = new_figure(1, 1, size=(5.0, 3.8))
+    ax = axes[0, 0]
+    for i, item in enumerate(items):
+        ev = np.asarray(getattr(item, "eigenvalues", item), dtype=np.float64).ravel()
+        if ev.size == 0 or not np.all(np.isfinite(ev)):
+            raise ValueError(f"spectra[{i}] must be a non-empty finite set of eigenvalues")
+        ev = np.sort(ev)[::-1]
+        k = np.arange(1, ev.size + 1)
+        pos = ev > 0
+        label = labels[i] if labels is not None else (None if len(items) == 1 else f"kernel {i}")
+        line, = ax.loglog(k[pos], ev[pos], ".-", ms=3, lw=1, label=label)
+        alpha = getattr(item, "alpha", None)
+        fr = getattr(item, "fit_range", None)
+        if fits and alpha is not None and fr is not None:
+            lo, hi = fr
+            kk = np.arange(lo, hi + 1, dtype=np.float64)
+            c = np.exp(np.mean(np.log(ev[lo - 1:hi]) + alpha * np.log(kk)))
+            ax.loglog(kk, c * kk ** (-alpha), "--", color=line.get_color(), lw=1,
+                      label=f"fit alpha={alpha:.3g}" + (f" ({label})" if label else ""))
+    ax.set_xlabel("k (eigenvalue index)")
+    ax.set_ylabel("lambda_k")
+    ax.set_title(title or "kernel eigenvalue spectrum")
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(fontsize=8)
     save_figure(fig, path)
     return fig

@@ -1,0 +1,349 @@
+"""Spectral metrics of kernel matrices and linearised training (spec graphon-ntk.md section 5).
+
+:func:`spectral_metrics` returns a :class:`SpectralMetrics`; for eigenvalues
+lambda_1 >= ... >= lambda_N >= 0 of a symmetric PSD kernel Theta (N x N):
+
+* ``alpha``: minus the least-squares slope of log lambda_k against log k over
+  k = k_lo..k_hi (``fit_range``; default k = 1..max(2, m // 2) where m is the
+  number of nonzero eigenvalues, lambda_k > N eps lambda_1), with the fit's
+  ``alpha_r2`` (scipy.stats.linregress);
+* ``effective_rank`` = trace / lambda_1;  ``spectral_gap`` = lambda_1 / lambda_2;
+* ``energy_concentration`` = sum_{i <= k} lambda_i / trace;
+* ``condition_number`` = lambda_1 / lambda_N (inf where lambda_N = 0);
+* ``alignment`` = <Theta, Y Y^T>_F / (||Theta||_F ||Y Y^T||_F) with Y the
+  one-hot labels centred over the samples (or the given target matrix, centred).
+
+Checks: a kernel that is not square, not finite or not symmetric (to
+sqrt(eps) relative) raises ValueError; eigenvalues below -sqrt(eps) lambda_1
+mean the matrix is not PSD (ValueError); smaller negative round-off is clipped
+to 0 with a warning (the count is in ``clipped``).
+
+``method="lanczos"`` computes only the top ``n_eigs`` eigenvalues
+(scipy.sparse.linalg.eigsh) and sets ``partial=True``: the trace comes from the
+diagonal, so effective rank and energy concentration stay exact; alpha is
+fitted on the computed eigenvalues only; the condition number needs
+lambda_N and is None (the reason is in ``notes``).
+"""
+from __future__ import annotations
+
+import math
+import warnings
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+
+from ._validation import check_choice, check_float, check_int
+
+__all__ = ["SpectralMetrics", "spectral_metrics", "predicted_loss", "label_matrix"]
+
+
+@dataclass
+class SpectralMetrics:
+    """Spectral summary of one kernel matrix (see module docstring).
+
+    ``eigenvalues`` are descending (all N, or the top ``n_eigs`` when
+    ``partial``); metrics that could not be computed are None and ``notes``
+    says why.
+    """
+
+    eigenvalues: np.ndarray
+    n: int
+    trace: float
+    alpha: float | None
+    alpha_r2: float | None
+    fit_range: tuple[int, int] | None
+    effective_rank: float
+    spectral_gap: float | None
+    energy_concentration: float | None
+    k: int
+    condition_number: float | None
+    alignment: float | None
+    partial: bool = False
+    method: str = "full"
+    clipped: int = 0
+    notes: dict = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready dict (eigenvalues as a list)."""
+        d = asdict(self)
+        d["eigenvalues"] = [float(x) for x in self.eigenvalues]
+        d["fit_range"] = list(self.fit_range) if self.fit_range else None
+        return d
+
+    def rows(self) -> list[tuple[str, str]]:
+        """(name, formatted value) rows for a table."""
+
+        def fmt(v):
+            if v is None:
+                return "n/a"
+            if isinstance(v, float):
+                return "inf" if math.isinf(v) else f"{v:.6g}"
+            return str(v)
+
+        fr = f" (k={self.fit_range[0]}..{self.fit_range[1]})" if self.fit_range else ""
+        return [
+            ("N", str(self.n)),
+            ("method", self.method + (" (partial spectrum)" if self.partial else "")),
+            ("lambda_1", fmt(float(self.eigenvalues[0]))),
+            ("trace", fmt(self.trace)),
+            ("decay exponent alpha" + fr, fmt(self.alpha)),
+            ("alpha fit R^2", fmt(self.alpha_r2)),
+            ("effective rank (trace/lambda_1)", fmt(self.effective_rank)),
+            ("spectral gap (lambda_1/lambda_2)", fmt(self.spectral_gap)),
+            (f"energy concentration (top {self.k})", fmt(self.energy_concentration)),
+            ("condition number", fmt(self.condition_number)),
+            ("kernel-target alignment", fmt(self.alignment)),
+        ]
+
+    def table(self) -> str:
+        """The metrics as an aligned two-column text table (notes appended)."""
+        rows = self.rows()
+        w = max(len(r[0]) for r in rows)
+        lines = [f"{name:<{w}}  {val}" for name, val in rows]
+        lines += [f"note: {k}: {v}" for k, v in self.notes.items()]
+        return "\n".join(lines)
+
+
+def _as_matrix(kernel: Any) -> np.ndarray:
+    try:
+        import torch
+
+        if isinstance(kernel, torch.Tensor):
+            kernel = kernel.detach().cpu().numpy()
+    except ImportError:  # pragma: no cover
+        pass
+    if not isinstance(kernel, np.ndarray):
+        raise TypeError(f"kernel must be a numpy array or torch tensor; got {type(kernel).__name__}")
+    if kernel.ndim != 2 or kernel.shape[0] != kernel.shape[1] or kernel.shape[0] < 1:
+        raise ValueError(f"kernel must be a square (N, N) matrix with N >= 1; got shape {kernel.shape}")
+    if not np.issubdtype(kernel.dtype, np.floating):
+        if np.issubdtype(kernel.dtype, np.integer) or kernel.dtype == bool:
+            kernel = kernel.astype(np.float64)
+        else:
+            raise TypeError(f"kernel must be real-valued; got dtype {kernel.dtype}")
+    if not np.all(np.isfinite(kernel)):
+        raise ValueError(f"kernel contains {int((~np.isfinite(kernel)).sum())} non-finite value(s) (NaN or inf)")
+    scale = float(np.abs(kernel).max())
+    tol = math.sqrt(np.finfo(kernel.dtype).eps) * max(scale, np.finfo(kernel.dtype).tiny)
+    asym = float(np.abs(kernel - kernel.T).max())
+    if asym > tol:
+        raise ValueError(f"kernel must be symmetric; max |K - K^T| = {asym:.3g} > {tol:.3g}")
+    return 0.5 * (kernel.astype(np.float64) + kernel.astype(np.float64).T)
+
+
+def label_matrix(y: Any, n: int, *, center: bool) -> np.ndarray:
+    """Targets as an (n, C) float matrix: int labels (n,) -> one-hot over the
+    classes 0..max; a float vector (n,) -> one column; a matrix (n, C) as is.
+    ``center`` subtracts the column means."""
+    try:
+        import torch
+
+        if isinstance(y, torch.Tensor):
+            y = y.detach().cpu().numpy()
+    except ImportError:  # pragma: no cover
+        pass
+    y = np.asarray(y)
+    if y.ndim not in (1, 2) or y.shape[0] != n:
+        raise ValueError(f"y must have shape ({n},) (labels) or ({n}, C) (targets); got {y.shape}")
+    if y.ndim == 1 and (np.issubdtype(y.dtype, np.integer) or y.dtype == bool):
+        if y.min() < 0:
+            raise ValueError(f"y labels must be >= 0; got min {int(y.min())}")
+        Y = np.zeros((n, int(y.max()) + 1))
+        Y[np.arange(n), y.astype(np.int64)] = 1.0
+    elif np.issubdtype(y.dtype, np.number):
+        Y = y.astype(np.float64).reshape(n, -1)
+    else:
+        raise TypeError(f"y must be numeric; got dtype {y.dtype}")
+    if not np.all(np.isfinite(Y)):
+        raise ValueError("y contains non-finite values (NaN or inf)")
+    return Y - Y.mean(0, keepdims=True) if center else Y
+
+
+def _clip(ev: np.ndarray, lam_max: float) -> tuple[np.ndarray, int]:
+    tol = math.sqrt(np.finfo(np.float64).eps) * max(lam_max, 0.0)
+    if ev.size and ev.min() < -tol:
+        raise ValueError(
+            f"kernel is not positive semi-definite: smallest eigenvalue {ev.min():.4g} < -{tol:.3g} "
+            f"(sqrt(eps) x lambda_1)"
+        )
+    neg = int((ev < 0).sum())
+    if neg:
+        warnings.warn(
+            f"kernel has {neg} slightly negative eigenvalue(s) (min {ev.min():.3g}, round-off); clipped to 0",
+            RuntimeWarning,
+            stacklevel=3,
+        )
+        ev = np.maximum(ev, 0.0)
+    return ev, neg
+
+
+def spectral_metrics(
+    kernel: Any,
+    y: Any = None,
+    k: int = 5,
+    fit_range: Any = None,
+    method: str = "full",
+    n_eigs: int | None = None,
+) -> SpectralMetrics:
+    """Spectral metrics of a symmetric PSD kernel matrix (see module docstring).
+
+    Parameters
+    ----------
+    kernel : (N, N) array or tensor
+    y : labels (N,) ints, or targets (N,) / (N, C) floats, or None (no alignment)
+    k : int >= 1, the top-k of the energy concentration (capped at N)
+    fit_range : None, int k_max (fit k = 1..k_max) or (k_lo, k_hi), 1-based inclusive
+    method : "full" (numpy eigh) or "lanczos" (top ``n_eigs`` by scipy eigsh)
+    n_eigs : eigenvalues for "lanczos" (default min(N - 1, 100))
+    """
+    K = _as_matrix(kernel)
+    n = K.shape[0]
+    k = check_int("k", k, min_value=1)
+    method = check_choice("method", method, ("full", "lanczos"))
+    notes: dict[str, str] = {}
+    trace = float(np.trace(K))
+    if method == "full":
+        ev = np.linalg.eigvalsh(K)[::-1].copy()
+        partial = False
+    else:
+        if n < 3:
+            raise ValueError(f"method='lanczos' needs N >= 3; got N = {n} (use method='full')")
+        if n_eigs is None:
+            n_eigs = min(n - 1, 100)
+        n_eigs = check_int("n_eigs", n_eigs, min_value=1, max_value=n - 1)
+        from scipy.sparse.linalg import eigsh
+
+        ev = eigsh(K, k=n_eigs, which="LA", return_eigenvectors=False)
+        ev = np.sort(ev)[::-1].copy()
+        partial = True
+        notes["condition_number"] = "needs lambda_N, not computed by method='lanczos' (use method='full')"
+        notes["alpha"] = f"fitted on the top {n_eigs} eigenvalues computed by Lanczos"
+    lam1 = float(ev[0])
+    ev, clipped = _clip(ev, max(lam1, float(np.abs(K).max())))
+    lam1 = float(ev[0])
+
+    # decay exponent
+    nz = int((ev > n * np.finfo(np.float64).eps * lam1).sum()) if lam1 > 0 else 0
+    if fit_range is None:
+        lo, hi = 1, max(2, nz // 2)
+    elif isinstance(fit_range, (int, np.integer)) and not isinstance(fit_range, bool):
+        lo, hi = 1, check_int("fit_range", fit_range, min_value=2)
+    else:
+        try:
+            lo, hi = (int(v) for v in fit_range)
+        except (TypeError, ValueError):
+            raise TypeError(f"fit_range must be None, an int k_max or a pair (k_lo, k_hi); got {fit_range!r}") from None
+        if not 1 <= lo < hi:
+            raise ValueError(f"fit_range must satisfy 1 <= k_lo < k_hi; got {fit_range!r}")
+    alpha = r2 = None
+    used = None
+    if hi > len(ev) and fit_range is not None and not partial:
+        raise ValueError(f"fit_range k_hi = {hi} exceeds the number of eigenvalues {len(ev)}")
+    hi_eff = min(hi, len(ev))
+    seg = ev[lo - 1:hi_eff]
+    if hi_eff - lo + 1 < 2 or np.any(seg <= 0):
+        notes["alpha"] = (
+            f"needs >= 2 positive eigenvalues in k = {lo}..{hi_eff}; the spectrum has {nz} nonzero eigenvalue(s)"
+        )
+    else:
+        from scipy.stats import linregress
+
+        kk = np.arange(lo, hi_eff + 1, dtype=np.float64)
+        fit = linregress(np.log(kk), np.log(seg))
+        alpha = float(-fit.slope)
+        r2 = float(fit.rvalue**2) if np.isfinite(fit.rvalue) else 1.0
+        used = (lo, hi_eff)
+
+    eff_rank = trace / lam1 if lam1 > 0 else float("nan")
+    if lam1 <= 0:
+        notes["effective_rank"] = "lambda_1 = 0 (zero kernel)"
+    gap = None
+    if len(ev) >= 2:
+        gap = lam1 / float(ev[1]) if ev[1] > 0 else float("inf")
+    else:
+        notes["spectral_gap"] = "needs N >= 2"
+    k_eff = min(k, len(ev))
+    energy = float(ev[:k_eff].sum() / trace) if trace > 0 else None
+    if trace <= 0:
+        notes["energy_concentration"] = "trace is 0"
+    cond = None
+    if not partial:
+        cond = lam1 / float(ev[-1]) if ev[-1] > 0 else float("inf")
+    align = None
+    if y is not None:
+        Y = label_matrix(y, n, center=True)
+        yy = np.linalg.norm(Y.T @ Y)
+        kn = np.linalg.norm(K)
+        if yy == 0 or kn == 0:
+            notes["alignment"] = "y (centred) or the kernel is zero"
+        else:
+            align = float(np.trace(Y.T @ K @ Y) / (kn * yy))
+    return SpectralMetrics(
+        eigenvalues=ev,
+        n=n,
+        trace=trace,
+        alpha=alpha,
+        alpha_r2=r2,
+        fit_range=used,
+        effective_rank=float(eff_rank),
+        spectral_gap=gap,
+        energy_concentration=energy,
+        k=k_eff,
+        condition_number=cond,
+        alignment=align,
+        partial=partial,
+        method=method,
+        clipped=clipped,
+        notes=notes,
+    )
+
+
+def predicted_loss(kernel: Any, y: Any, lr: float, steps: Any, *, f0: Any = None) -> np.ndarray:
+    """Predicted training loss of the linearised network under gradient flow.
+
+    With Theta = sum_k lambda_k u_k u_k^T and initial residual r0 = f0 - Y
+    (f0 = 0 by default: the infinite-width network's mean output), the
+    residual at time t is exp(-lr Theta t) r0 and::
+
+        loss(t) = (1 / 2N) sum_k exp(-2 lr lambda_k t) ||u_k^T r0||^2
+
+    (summed over the target columns). Discrete gradient descent with step lr
+    matches this at t = number of steps while lr lambda_1 << 1.
+
+    Parameters
+    ----------
+    kernel : (N, N) symmetric PSD matrix (training-set kernel)
+    y : int labels (N,) -> one-hot targets (not centred), or targets (N,) / (N, C)
+    lr : float > 0
+    steps : int T -> times t = 0, 1, ..., T; or a 1-D array of times >= 0
+    f0 : optional initial outputs, same shape as the target matrix
+
+    Returns
+    -------
+    loss : (len(t),) float64 array
+    """
+    K = _as_matrix(kernel)
+    n = K.shape[0]
+    lr = check_float("lr", lr, min_value=0.0, min_inclusive=False)
+    if isinstance(steps, (int, np.integer)) and not isinstance(steps, bool):
+        t = np.arange(check_int("steps", steps, min_value=0) + 1, dtype=np.float64)
+    else:
+        t = np.asarray(steps, dtype=np.float64)
+        if t.ndim != 1 or t.size == 0:
+            raise ValueError(f"steps must be an int or a non-empty 1-D array of times; got shape {t.shape}")
+        if not np.all(np.isfinite(t)) or t.min() < 0:
+            raise ValueError("steps (times) must be finite and >= 0")
+    Y = label_matrix(y, n, center=False)
+    r0 = -Y
+    if f0 is not None:
+        F = np.asarray(f0.detach().cpu().numpy() if hasattr(f0, "detach") else f0, dtype=np.float64).reshape(n, -1)
+        if F.shape != Y.shape:
+            raise ValueError(f"f0 must have the targets' shape {Y.shape}; got {F.shape}")
+        if not np.all(np.isfinite(F)):
+            raise ValueError("f0 contains non-finite values")
+        r0 = F - Y
+    lam, U = np.linalg.eigh(K)
+    lam, _ = _clip(lam, max(float(lam.max()), float(np.abs(K).max())))
+    proj = ((U.T @ r0) ** 2).sum(1)  # (N,)
+    return np.exp(-2.0 * lr * np.outer(t, lam)) @ proj / (2.0 * n)
