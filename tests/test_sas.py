@@ -89,6 +89,20 @@ def test_numba_equals_reference_all_inputs(shape, K, K_in):
     assert_same(sas(P, K, sort_cols=False, n_in=shape[1]), sas_reference(M, K, sort_cols=False))
 
 
+@pytest.mark.parametrize("parallel_min", [0, 1 << 40])
+def test_parallel_and_serial_kernels_equal_reference(monkeypatch, parallel_min):
+    import sys
+
+    monkeypatch.setattr(sys.modules["gntk_fast.graphon.sas"], "PARALLEL_MIN_BYTES", parallel_min)
+    for shape, K, K_in in [((301, 77), 9, 5), ((64, 1000), 3, 64), ((700, 2), 64, 2)]:
+        M = random_mask(shape, 0.45, shape[1])
+        ref = sas_reference(M, K, K_in)
+        assert_same(sas(M, K, K_in), ref)
+        assert_same(sas(np.packbits(M, axis=1), K, K_in, n_in=shape[1]), ref)
+    with pytest.raises(ValueError, match="0/1"):
+        sas(np.full((5, 5), 3, np.uint8), K=1)
+
+
 def test_many_rows_flush_counters():
     # > 255 rows per block and per chunk exercise the uint8 lane flushes
     M = random_mask((2000, 70), 0.9, 7)

@@ -28,6 +28,7 @@ both give bit-identical results.
 """
 from __future__ import annotations
 
+import types
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Sequence
 
@@ -129,8 +130,7 @@ _POPCOUNT, _LANES = _make_tables()
 _FLUSH = 255  # rows a uint8 lane can count before it must be flushed
 
 
-@njit(parallel=True, cache=True, nogil=True)
-def _degrees_bytes(m, n_chunks):  # pragma: no cover - compiled
+def _degrees_bytes_py(m, n_chunks):  # pragma: no cover - compiled
     n, p = m.shape
     rdeg = np.empty(n, np.int64)
     partial = np.zeros((n_chunks, p), np.int64)
@@ -169,8 +169,7 @@ def _degrees_bytes(m, n_chunks):  # pragma: no cover - compiled
     return rdeg, cdeg, o
 
 
-@njit(parallel=True, cache=True, nogil=True)
-def _block_sums_bytes(m, row_perm, row_edges, col_block, K_in):  # pragma: no cover - compiled
+def _block_sums_bytes_py(m, row_perm, row_edges, col_block, K_in):  # pragma: no cover - compiled
     K_out = row_edges.shape[0] - 1
     p = m.shape[1]
     S = np.zeros((K_out, K_in), np.int64)
@@ -204,8 +203,7 @@ def _flush_lanes(acc64, acc, nb):  # pragma: no cover - compiled
         acc64[k] = np.uint64(0)
 
 
-@njit(parallel=True, cache=True, nogil=True)
-def _degrees_packed(m, n_chunks, pop, lanes):  # pragma: no cover - compiled
+def _degrees_packed_py(m, n_chunks, pop, lanes):  # pragma: no cover - compiled
     n, nb = m.shape
     rdeg = np.empty(n, np.int64)
     partial = np.zeros((n_chunks, 8 * nb), np.int64)
@@ -234,8 +232,7 @@ def _degrees_packed(m, n_chunks, pop, lanes):  # pragma: no cover - compiled
     return rdeg, cdeg
 
 
-@njit(parallel=True, cache=True, nogil=True)
-def _block_sums_packed(m, row_perm, row_edges, col_block, K_in, lanes):  # pragma: no cover - compiled
+def _block_sums_packed_py(m, row_perm, row_edges, col_block, K_in, lanes):  # pragma: no cover - compiled
     K_out = row_edges.shape[0] - 1
     nb = m.shape[1]
     n_in = col_block.shape[0]
@@ -258,6 +255,33 @@ def _block_sums_packed(m, row_perm, row_edges, col_block, K_in, lanes):  # pragm
     return S
 
 
+def _compile_pair(fn):
+    """(serial, parallel) Numba compilations of one kernel (prange = range when serial).
+
+    The serial one is compiled from a renamed copy of the function: Numba's
+    on-disk cache is keyed by qualified name and signature, not by the
+    ``parallel`` flag, so the two must not share a name.
+    """
+    serial = types.FunctionType(fn.__code__, fn.__globals__, fn.__name__ + "_serial", fn.__defaults__, fn.__closure__)
+    serial.__qualname__ = fn.__qualname__ + "_serial"
+    return njit(parallel=False, cache=True, nogil=True)(serial), njit(parallel=True, cache=True, nogil=True)(fn)
+
+
+_degrees_bytes = _compile_pair(_degrees_bytes_py)
+_block_sums_bytes = _compile_pair(_block_sums_bytes_py)
+_degrees_packed = _compile_pair(_degrees_packed_py)
+_block_sums_packed = _compile_pair(_block_sums_packed_py)
+
+# Masks with fewer bytes than this run the serial kernels: a parallel region
+# costs ~0.1-20 ms of thread wake-up (much more on a busy machine), more than
+# a serial pass over a few MiB.
+PARALLEL_MIN_BYTES = 1 << 21
+
+
+def _kernel(pair, nbytes: int):
+    return pair[1] if nbytes >= PARALLEL_MIN_BYTES and numba.get_num_threads() > 1 else pair[0]
+
+
 def _n_chunks(n: int) -> int:
     return max(1, min(n, 4 * numba.get_num_threads()))
 
@@ -265,9 +289,9 @@ def _n_chunks(n: int) -> int:
 def mask_degrees(mask: MaskInput, name: str = "mask") -> tuple[np.ndarray, np.ndarray]:
     """Row and column degrees (int64) of a coerced mask, one parallel pass."""
     if mask.packed:
-        rdeg, cdeg = _degrees_packed(mask.data, _n_chunks(mask.n_out), _POPCOUNT, _LANES)
+        rdeg, cdeg = _kernel(_degrees_packed, mask.data.nbytes)(mask.data, _n_chunks(mask.n_out), _POPCOUNT, _LANES)
         return rdeg, cdeg[: mask.n_in].copy()
-    rdeg, cdeg, o = _degrees_bytes(mask.data, _n_chunks(mask.n_out))
+    rdeg, cdeg, o = _kernel(_degrees_bytes, mask.data.nbytes)(mask.data, _n_chunks(mask.n_out))
     if not mask.checked and o > 1:
         raise ValueError(f"{name} must contain only 0/1 values; found values > 1 (uint8 data)")
     return rdeg, cdeg
@@ -336,9 +360,9 @@ def _sas_one(mask: MaskInput, K: int, K_in: int, sort_cols: bool, name: str):
     col_edges = block_edges(mask.n_in, K_in, "K_in")
     col_block = _col_block_of(col_perm, col_edges)
     if mask.packed:
-        S = _block_sums_packed(mask.data, row_perm, row_edges, col_block, K_in, _LANES)
+        S = _kernel(_block_sums_packed, mask.data.nbytes)(mask.data, row_perm, row_edges, col_block, K_in, _LANES)
     else:
-        S = _block_sums_bytes(mask.data, row_perm, row_edges, col_block, K_in)
+        S = _kernel(_block_sums_bytes, mask.data.nbytes)(mask.data, row_perm, row_edges, col_block, K_in)
     sizes = np.outer(np.diff(row_edges), np.diff(col_edges))
     H = S / sizes
     return H, row_perm, col_perm, rdeg, cdeg, row_edges, col_edges
