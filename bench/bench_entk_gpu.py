@@ -13,7 +13,8 @@ B1-GPU: N = 1024 inputs (MNIST test images when GNTK_MNIST_DIR / ../shared/data/
             (default 128, env GNTK_BENCH_NREF; the reference builds
             chunk x P Jacobians, P = 53M, so N = 1024 is out of its reach), against
             ours at the same N_ref, with peak memory of both,
-          * a small sweep of kernel tile configurations on the widest layer.
+          * sweeps of kernel tile configurations and of the edge order
+            (column block) on the widest layer.
 B4-GPU: widths 256 ... 4096 at N = 1024: time and peak memory, log-log slopes.
 
 Without CUDA the whole file skips (it still collects, so CI smoke mode keeps it
@@ -168,6 +169,14 @@ def test_b1_gpu(smoke, bench_report, timeit):
         fn = lambda: te._launch(Ds[l], Hs[l], Ds[l], Hs[l], edges[l], True, True, True, config=conf)  # noqa: E731
         sweep["x".join(map(str, cfg))] = timeit(fn, repeat=repeat, warmup=1, sync=_sync)
     row["tile_sweep_widest_layer_s"] = sweep
+    # edge order: plain CSR vs column blocks (default 64 on CUDA), default tiles, TF32
+    order = {}
+    mask_l = model.masks[l]
+    for cb in ([0, 64] if smoke else [0, 32, 64, 128, 256, 1024]):
+        e_cb = te.prepare_mask(mask_l, col_block=cb)
+        fn = lambda: te._launch(Ds[l], Hs[l], Ds[l], Hs[l], e_cb, True, True, True)  # noqa: E731
+        order[str(cb)] = timeit(fn, repeat=repeat, warmup=1, sync=_sync)
+    row["col_block_sweep_widest_layer_s"] = order
     bench_report.add("entk_gpu_b1", **row)
     assert tf32_rel < 1e-2
 

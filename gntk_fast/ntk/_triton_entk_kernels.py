@@ -2,8 +2,9 @@
 
 Two kernels, both "GEMMs over an implicit operand":
 
-``_sparse_entk_kernel`` (the implicit Jacobian GEMM)
-    The kept edges e = (i_e, j_e) of the mask, in CSR order, are the reduction
+``sparse_entk_kernel`` (the implicit Jacobian GEMM)
+    The kept edges e = (i_e, j_e) of the mask (any order; column-blocked CSR
+    by default, see ``triton_entk.default_col_block``) are the reduction
     dimension. Output rows r index D rows ``r * KLOOP + c`` (``c`` runs over
     ``KLOOP`` output channels summed in the kernel: k when traced, 1 when full)
     and H rows ``r // HDIV`` (HDIV = k when full, 1 when traced). A program
@@ -17,7 +18,7 @@ Two kernels, both "GEMMs over an implicit operand":
     tensor cores (TF32 when allowed, else exact fp32 "ieee" dot). The
     (N x nnz) Jacobian only ever exists as one BM x BK register tile.
 
-``_dense_entk_kernel`` (mask all-ones; also the base of the complement trick)
+``dense_entk_kernel`` (mask all-ones; also the base of the complement trick)
     T = (D1 D2^T) o (H1[rows] H2[rows]^T): two K loops in one tile, fused
     Hadamard product in the epilogue. Cost R1 R2 (LD + n_in) MACs.
 
