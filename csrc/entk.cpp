@@ -12,12 +12,13 @@
 //  * compaction: columns j with H1[:, j] == 0 or H2[:, j] == 0 and rows i with
 //    D1[:, :, i] == 0 or D2[:, :, i] == 0 contribute nothing and are dropped;
 //    the kept mask entries of the live rows/columns go into CSR form.
-//  * tiles of input pairs: a block of MA inputs a (two SIMD vectors) times a
-//    block of NB = 6 inputs b. Per tile and per live row i the kernel forms the
+//  * tiles of input pairs: a block of MA inputs a times a block of NB inputs b
+//    (AVX2: 2 vectors x 6, AVX-512 chosen at run time: 1 vector x 16; the tile
+//    code is entk_tile.h, compiled once per instruction set). Per tile and per live row i the kernel forms the
 //    row's sparse Gram block  G_i[a, b] = sum_{j kept in row i} H1[a,j] H2[b,j]
 //    as a register-resident outer-product accumulation over the row's kept
 //    columns (one vector load of H1[block, j], NB broadcasts of H2[block, j],
-//    2 NB FMAs per kept weight: FMA-bound, no wasted work on pruned weights),
+//    MV*NB FMAs per kept weight: FMA-bound, no wasted work on pruned weights),
 //    then folds it into the output with the row's D:
 //      traced: acc[a, b] += G_i[a, b] * sum_c D1[a,c,i] D2[b,c,i]
 //      full:   acc[a, b, c, c'] += (G_i[a, b] D1[a,c,i]) * D2[b,c',i]   (k^2 FMAs per row and pair)
@@ -44,23 +45,35 @@
 #include <omp.h>
 #endif
 
+// ---- the tile microkernel, compiled for AVX2 (or the build's baseline) and AVX-512
+#define ENTK_NS gntk_entk_base
+#define ENTK_VBYTES 32
+#define ENTK_MV 2
+#define ENTK_NB 6
+#include "entk_tile.h"
+#undef ENTK_NS
+#undef ENTK_VBYTES
+#undef ENTK_MV
+#undef ENTK_NB
+#if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
+#define GNTK_ENTK_AVX512 1
+#pragma GCC push_options
+#pragma GCC target("avx512f,avx512vl,avx512dq,avx2,fma")
+#define ENTK_NS gntk_entk_avx512
+#define ENTK_VBYTES 64
+#define ENTK_MV 1
+#define ENTK_NB 16
+#include "entk_tile.h"
+#undef ENTK_NS
+#undef ENTK_VBYTES
+#undef ENTK_MV
+#undef ENTK_NB
+#pragma GCC pop_options
+#endif
+
 namespace gntk {
 namespace {
 
-template <typename T>
-struct Simd;
-template <>
-struct Simd<float> {
-  typedef float V __attribute__((vector_size(32), aligned(32)));
-  static constexpr int W = 8;
-};
-template <>
-struct Simd<double> {
-  typedef double V __attribute__((vector_size(32), aligned(32)));
-  static constexpr int W = 4;
-};
-
-constexpr int NB = 6;  // inputs b per tile (broadcast side)
 
 struct AlignedFree {
   void operator()(void* p) const { std::free(p); }
@@ -87,11 +100,10 @@ struct LayerProblem {
   T* out;
 };
 
-template <typename T>
-void run_layer(const LayerProblem<T>& P) {
-  using V = typename Simd<T>::V;
-  constexpr int W = Simd<T>::W;
-  constexpr int MA = 2 * W;  // inputs a per tile
+template <typename T, int MA, int NB>
+void run_layer(const LayerProblem<T>& P,
+               void (*tile)(const T*, const T*, const T*, const T*, const int64_t*, const int32_t*, int64_t, int64_t,
+                            bool, T*)) {
   const int64_t N1 = P.N1, N2 = P.N2, k = P.k, n_out = P.n_out, n_in = P.n_in;
 
   // ---- compaction: live columns / rows
@@ -207,69 +219,7 @@ void run_layer(const LayerProblem<T>& P) {
       const T* db = DB.get() + ib * nr * k * NB;
       T* acc = accbuf.get();
       std::memset(acc, 0, sizeof(T) * NB * MA * out_per_pair);
-      V* accv = reinterpret_cast<V*>(acc);
-      for (int64_t r = 0; r < nr; ++r) {
-        V g[NB][2];
-        for (int b = 0; b < NB; ++b) g[b][0] = g[b][1] = V{};
-        const int64_t pend = rptr[r + 1];
-        for (int64_t p = rptr[r]; p < pend; ++p) {
-          const int64_t jc = cidx[p];
-          const V a0 = *reinterpret_cast<const V*>(pa + jc * MA);
-          const V a1 = *reinterpret_cast<const V*>(pa + jc * MA + W);
-          const T* bj = pb + jc * NB;
-#pragma GCC unroll 6
-          for (int b = 0; b < NB; ++b) {
-            const T s = bj[b];
-            g[b][0] += a0 * s;
-            g[b][1] += a1 * s;
-          }
-        }
-        const T* dar = da + r * k * MA;
-        const T* dbr = db + r * k * NB;
-        if (trace) {
-          V dt[NB][2];
-          {
-            const V d0 = *reinterpret_cast<const V*>(dar);
-            const V d1 = *reinterpret_cast<const V*>(dar + W);
-            for (int b = 0; b < NB; ++b) {
-              dt[b][0] = d0 * dbr[b];
-              dt[b][1] = d1 * dbr[b];
-            }
-          }
-          for (int64_t c = 1; c < k; ++c) {
-            const V d0 = *reinterpret_cast<const V*>(dar + c * MA);
-            const V d1 = *reinterpret_cast<const V*>(dar + c * MA + W);
-            const T* dbc = dbr + c * NB;
-            for (int b = 0; b < NB; ++b) {
-              dt[b][0] += d0 * dbc[b];
-              dt[b][1] += d1 * dbc[b];
-            }
-          }
-          for (int b = 0; b < NB; ++b) {
-            accv[2 * b] += g[b][0] * dt[b][0];
-            accv[2 * b + 1] += g[b][1] * dt[b][1];
-          }
-        } else {
-          // acc layout: [c][c'][b][MA]
-          for (int64_t c = 0; c < k; ++c) {
-            const V d0 = *reinterpret_cast<const V*>(dar + c * MA);
-            const V d1 = *reinterpret_cast<const V*>(dar + c * MA + W);
-            V q[NB][2];
-            for (int b = 0; b < NB; ++b) {
-              q[b][0] = g[b][0] * d0;
-              q[b][1] = g[b][1] * d1;
-            }
-            for (int64_t c2 = 0; c2 < k; ++c2) {
-              const T* dbc = dbr + c2 * NB;
-              V* av = accv + (c * k + c2) * NB * 2;
-              for (int b = 0; b < NB; ++b) {
-                av[2 * b] += q[b][0] * dbc[b];
-                av[2 * b + 1] += q[b][1] * dbc[b];
-              }
-            }
-          }
-        }
-      }
+      tile(pa, pb, da, db, rptr, cidx, nr, k, trace, acc);
       // write the tile
       for (int b = 0; b < NB; ++b) {
         const int64_t bg = ib * NB + b;
@@ -322,6 +272,21 @@ void run_layer(const LayerProblem<T>& P) {
   }
 }
 
+bool use_avx512() {
+#ifdef GNTK_ENTK_AVX512
+  static const bool ok = [] {
+    __builtin_cpu_init();
+    const char* env = std::getenv("GNTK_ENTK_ISA");  // "avx2" forces the baseline kernel (benchmarks, tests)
+    if (env && std::string(env) == "avx2") return false;
+    return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl") &&
+           __builtin_cpu_supports("avx512dq");
+  }();
+  return ok;
+#else
+  return false;
+#endif
+}
+
 std::string shape_str(const py::array& a) {
   std::string s = "(";
   for (py::ssize_t d = 0; d < a.ndim(); ++d) s += (d ? ", " : "") + std::to_string(a.shape(d));
@@ -357,7 +322,10 @@ py::array run_typed(py::array D1, py::array H1, py::array D2, py::array H2, py::
   P.out = static_cast<T*>(out.mutable_data());
   {
     py::gil_scoped_release release;
-    run_layer<T>(P);
+    if (use_avx512())
+      run_layer<T, gntk_entk_avx512::Cfg<T>::MA, gntk_entk_avx512::Cfg<T>::NB>(P, &gntk_entk_avx512::tile<T>);
+    else
+      run_layer<T, gntk_entk_base::Cfg<T>::MA, gntk_entk_base::Cfg<T>::NB>(P, &gntk_entk_base::tile<T>);
   }
   return std::move(out);
 }

@@ -73,7 +73,8 @@ def forward_backward(model, x: torch.Tensor, dtype: torch.dtype | None = None):
         for l in range(L1 - 1, -1, -1):
             Ds[l] = delta
             if l > 0:
-                delta = (delta @ Ws[l]) * grads[l - 1][:, None, :]
+                # one (N k, n_l) x (n_l, n_{l-1}) GEMM (a batched matmul would re-read W N times)
+                delta = (delta.reshape(N * k, -1) @ Ws[l]).reshape(N, k, -1) * grads[l - 1][:, None, :]
     return Hs, Ds
 
 
