@@ -28,6 +28,7 @@ from __future__ import annotations
 from typing import Sequence
 
 import torch
+from tqdm.auto import tqdm
 from torch.func import functional_call, jacrev, vmap  # noqa: F401  (functional_call documented below)
 
 from .._validation import check_choice, check_int, check_tensor
@@ -197,6 +198,8 @@ def empirical_ntk_reference(
     layers_out = [torch.zeros(shape, dtype=dtype, device=x1.device) for _ in range(L1)]
     starts1 = list(range(0, N1, chunk_size))
     starts2 = list(range(0, N2, chunk_size))
+    n_blocks = sum(1 for s1 in starts1 for s2 in starts2 if not (sym and s2 < s1))
+    bar = tqdm(total=n_blocks, desc="eNTK reference (Jacobian blocks)", disable=n_blocks < 16, leave=False)
     with torch.no_grad():
         for s1 in starts1:
             Ja = jacobian(x1[s1 : s1 + chunk_size])
@@ -212,6 +215,8 @@ def empirical_ntk_reference(
                         if not trace:
                             mirrored = mirrored.transpose(2, 3)
                         layers_out[l][s2 : s2 + chunk_size, s1 : s1 + chunk_size] = mirrored
+                bar.update(1)
+    bar.close()
     total = layers_out[0].clone()
     for t in layers_out[1:]:
         total += t
