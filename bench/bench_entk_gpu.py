@@ -160,8 +160,9 @@ def test_b1_gpu(smoke, bench_report, timeit):
     # tile-configuration sweep on the widest masked layer (TF32)
     l = max(range(len(Ds)), key=lambda i: edges[i].rows.numel())
     sweep = {}
-    for cfg in ([(64, 64, 32, 4, 3), (128, 128, 32, 8, 3)] if smoke else
-                [(64, 64, 32, 4, 3), (64, 64, 64, 4, 4), (128, 64, 32, 4, 4), (128, 128, 32, 8, 3), (128, 128, 64, 8, 3)]):
+    for cfg in ([(64, 64, 16, 4, 3), (128, 128, 16, 8, 3)] if smoke else
+                [(64, 64, 16, 4, 3), (64, 64, 32, 4, 3), (128, 128, 16, 8, 3), (128, 128, 16, 8, 4),
+                 (128, 128, 32, 8, 3), (128, 128, 16, 4, 3)]):
         BM, BN, BK, w, s = cfg
         if BM != BN:
             continue  # symmetric launches need square tiles

@@ -257,13 +257,29 @@ def _validate(D1, H1, D2, H2, mask, trace, tf32):
 
 
 # ----------------------------------------------------------------------------- launch
-def _config(R1: int, R2: int, device: torch.device) -> dict:
-    """Tile sizes. Interpreter: the smallest legal tl.dot tiles (fast, exercises tails).
-    CUDA: 128x128x32 / 8 warps for large outputs, 64x64x32 / 4 warps otherwise
-    (standard Triton matmul shapes; not tuned on a GPU in this session)."""
+def _config(kind: str, tf32: bool, R1: int, R2: int, device: torch.device) -> dict:
+    """Tile configuration of ``kind`` ("sparse" | "dense").
+
+    Interpreter (CPU): the smallest legal tl.dot tiles (fast; exercises ragged tails).
+    CUDA: chosen by compiling for sm_90a and reading ``ptxas -v`` (no GPU was
+    available to time them): the largest tiles that use no register spills.
+    The gathers make the sparse kernel register-hungry (one 64-bit address per
+    gathered element): BK = 32 spills at every tile size, BK = 16 does not
+    (128x128x16 / 8 warps: 179 registers with TF32; the FMA "ieee" dot needs
+    64x64x16 / 4 warps, 232 registers). The dense kernel holds two accumulators:
+    TF32 128x128x32 / 8 warps (241 registers), ieee 64x64x32 / 8 warps, 2 stages.
+    Small outputs (< 512 rows) use 64-row tiles so more programs run.
+    """
     if device.type != "cuda":
         return dict(BM=16, BN=16, BK=16, num_warps=4, num_stages=1)
-    if min(R1, R2) >= 1024:
+    big = min(R1, R2) >= 512
+    if kind == "sparse":
+        if tf32 and big:
+            return dict(BM=128, BN=128, BK=16, num_warps=8, num_stages=3)
+        return dict(BM=64, BN=64, BK=16, num_warps=4, num_stages=3)
+    if not tf32:
+        return dict(BM=64, BN=64, BK=32, num_warps=8, num_stages=2)
+    if big:
         return dict(BM=128, BN=128, BK=32, num_warps=8, num_stages=3)
     return dict(BM=64, BN=64, BK=32, num_warps=4, num_stages=3)
 
@@ -299,30 +315,35 @@ def _launch(D1, H1, D2, H2, edges: MaskEdges | None, trace: bool, tf32: bool, sy
     else:
         R1, R2, kloop, hdiv = N1 * k, N2 * k, 1, k
     device = D1.device
-    cfg = dict(_config(R1, R2, device))
-    if config:
-        cfg.update(config)
-    BM, BN, BK = cfg["BM"], cfg["BN"], cfg["BK"]
-    if symmetric and BM != BN:
-        raise ValueError("symmetric launches need BM == BN")
     precision = "tf32" if tf32 else "ieee"
-    tm, tn = _tiles(R1, R2, BM, BN, symmetric, device)
-    n_tiles = tm.numel()
-    meta = dict(num_warps=cfg["num_warps"], num_stages=cfg["num_stages"])
+
+    def conf(kind):
+        cfg = dict(_config(kind, tf32, R1, R2, device))
+        if config:
+            cfg.update(config)
+        if symmetric and cfg["BM"] != cfg["BN"]:
+            raise ValueError("symmetric launches need BM == BN")
+        tm, tn = _tiles(R1, R2, cfg["BM"], cfg["BN"], symmetric, device)
+        return cfg, tm, tn, dict(num_warps=cfg["num_warps"], num_stages=cfg["num_stages"])
+
     if edges is None or edges.complement:
+        cfg, tm, tn, meta = conf("dense")
         out = torch.zeros(R1, R2, dtype=torch.float32, device=device)
         ld = k * n_out if trace else n_out
-        _K.dense_entk_kernel[(n_tiles,)](
+        _K.dense_entk_kernel[(tm.numel(),)](
             D1, H1, D2, H2, tm, tn, out,
             R1, R2, ld, n_in,
             ld, n_in, ld, n_in, R2,
-            HDIV=hdiv, BM=BM, BN=BN, BK=BK, PRECISION=precision, **meta,
+            HDIV=hdiv, BM=cfg["BM"], BN=cfg["BN"], BK=cfg["BK"], PRECISION=precision, **meta,
         )
         LAUNCHES["dense"] += 1
         if edges is None:
             return out
     else:
         out = None
+    cfg, tm, tn, meta = conf("sparse")
+    BM, BN, BK = cfg["BM"], cfg["BN"], cfg["BK"]
+    n_tiles = tm.numel()
     n_edges = edges.rows.numel()
     splits = int(cfg.get("splits") or _num_splits(n_tiles, n_edges, R1, R2, cfg, device))
     per_split = max(BK, math.ceil(math.ceil(n_edges / splits) / BK) * BK)
