@@ -178,7 +178,7 @@ def prune(
         if e == E and not is_compat:
             select = select_clean  # the last step must be exact (no capping)
         current = select(-scores if invert else scores, current, sizes, d_e, scope)
-        kept = int(torch.count_nonzero(current))
+        kept = int(np.count_nonzero(current.numpy()))
         history.append({"iteration": e, "target_density": d_e, "density": kept / total, "kept": kept})
     masks = [m.clone() for m in split_flat(current, shapes)]
     if shuffle:

@@ -26,6 +26,7 @@ import copy
 from dataclasses import dataclass
 from typing import Sequence
 
+import numpy as np
 import torch
 from torch import nn
 from torch.nn.utils import prune as tprune
@@ -95,7 +96,8 @@ def find_prunable(model: nn.Module) -> list[PrunableLayer]:
             raise ValueError(f"model: layer {i} ({layer.name!r}) weight must be 2-D; got shape {tuple(t.shape)}")
         if not t.is_floating_point():
             raise TypeError(f"model: layer {i} ({layer.name!r}) weight must be floating point; got {t.dtype}")
-        if not bool(torch.isfinite(t).all()):
+        finite = np.isfinite(t.detach().numpy()).all() if t.device.type == "cpu" else torch.isfinite(t).all()
+        if not bool(finite):
             raise ValueError(f"model: layer {i} ({layer.name!r}) weight contains NaN or infinite values")
         m = getattr(layer.module, "weight_mask", None)
         if m is not None and tuple(m.shape) != tuple(t.shape):
@@ -255,7 +257,12 @@ class LinearisedCopy:
         parts = torch.split(flat_mask.to(self.device), [w.numel() for w in self.weights])
         with torch.no_grad():
             for w, t, m in zip(self.weights, self.abs_thetas, parts):
-                torch.mul(t, m.view(t.shape), out=w.data)
+                if w.device.type == "cpu":
+                    # numpy's single-threaded loop: robust on busy CPUs where
+                    # torch's OpenMP elementwise kernels stall (same result)
+                    np.multiply(t.numpy(), m.view(t.shape).numpy(), out=w.data.numpy())
+                else:
+                    torch.mul(t, m.view(t.shape), out=w.data)
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         return self.module(x)

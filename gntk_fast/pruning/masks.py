@@ -92,9 +92,10 @@ def split_flat(flat: torch.Tensor, shapes: Sequence[tuple[int, ...]]) -> list[to
 
 def check_scores(flat: torch.Tensor, shapes: Sequence[tuple[int, ...]], names: Sequence[str]) -> None:
     """NaN in the flat scores is a ValueError naming the (first) layer."""
-    if flat.numel() and not bool(torch.isnan(flat.max())):
-        return
     if flat.numel() == 0:
+        return
+    peak = flat.numpy().max() if flat.device.type == "cpu" else flat.max()  # NaN propagates through max
+    if not bool(np.isnan(float(peak))):
         return
     for i, (s, name) in enumerate(zip(split_flat(flat, shapes), names)):
         n = int(torch.isnan(s).sum())

@@ -41,29 +41,29 @@ def mask_report(masks: Sequence[torch.Tensor], names: Sequence[str] | None = Non
     layers = []
     dead_hidden = 0
     dead_out = 0
-    for l, m in enumerate(masks):
-        m = m.to(torch.bool)
-        fan_in = m.sum(dim=1)
-        zero_in = fan_in == 0
+    np_masks = [np.asarray(m.detach().cpu().numpy() if isinstance(m, torch.Tensor) else m, dtype=bool) for m in masks]
+    for l, m in enumerate(np_masks):
+        kept = int(np.count_nonzero(m))
+        zero_in = ~m.any(axis=1)
         entry: dict[str, Any] = {
             "layer": l,
             "name": names[l],
             "shape": [int(m.shape[0]), int(m.shape[1])],
-            "weights": int(m.numel()),
-            "kept": int(m.sum()),
-            "density": float(m.sum()) / max(int(m.numel()), 1),
-            "zero_fan_in": int(zero_in.sum()),
+            "weights": int(m.size),
+            "kept": kept,
+            "density": kept / max(int(m.size), 1),
+            "zero_fan_in": int(np.count_nonzero(zero_in)),
         }
         if l == 0:
-            entry["inputs_disconnected"] = int((m.sum(dim=0) == 0).sum())
-        if l + 1 < L and masks[l + 1].shape[1] == m.shape[0]:
-            zero_out = masks[l + 1].to(torch.bool).sum(dim=0) == 0
-            entry["zero_fan_out"] = int(zero_out.sum())
-            entry["dead_neurons"] = int((zero_in | zero_out).sum())
+            entry["inputs_disconnected"] = int(np.count_nonzero(~m.any(axis=0)))
+        if l + 1 < L and np_masks[l + 1].shape[1] == m.shape[0]:
+            zero_out = ~np_masks[l + 1].any(axis=0)
+            entry["zero_fan_out"] = int(np.count_nonzero(zero_out))
+            entry["dead_neurons"] = int(np.count_nonzero(zero_in | zero_out))
             dead_hidden += entry["dead_neurons"]
         else:
             entry["zero_fan_out"] = None
-            entry["dead_neurons"] = int(zero_in.sum())
+            entry["dead_neurons"] = int(np.count_nonzero(zero_in))
             if l + 1 == L:
                 dead_out += entry["dead_neurons"]
             else:

@@ -44,6 +44,7 @@ from __future__ import annotations
 
 from typing import Callable, Sequence
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -154,12 +155,18 @@ def _synflow_scorer(model: nn.Module, layers: Sequence[PrunableLayer], input_sha
         work.set_masks(mask)
         R = work(ones).sum()
         grads = torch.autograd.grad(R, work.weights, allow_unused=True)
+        cpu = flat.device.type == "cpu"
         for w, g, out in zip(work.weights, grads, views):
             if g is None:
                 out.zero_()
+            elif cpu:  # numpy's loop (see LinearisedCopy.set_masks)
+                np.multiply(w.detach().numpy(), g.numpy(), out=out.numpy())
             else:
                 torch.mul(w.detach(), g, out=out)  # |theta| * m * dR/dW_eff = |theta| * dR/dtheta
         # W_eff >= 0; abs() guards activations with negative slopes on the linearised net
+        if cpu:
+            np.abs(flat.numpy(), out=flat.numpy())
+            return flat
         return flat.abs_()
 
     return score
