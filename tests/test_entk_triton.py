@@ -438,3 +438,18 @@ def test_kernels_compile_for_sm90():
     for (kind, tf32, *_), got in zip(_AOT_CASES, res):
         assert got["cubin"] > 0
         assert got["wgmma"] == tf32, (kind, tf32)
+
+
+def test_prepared_edges_in_float64_and_tf32_flag():
+    D1, H1, D2, H2 = make(5, 7, 2, 11, 13, dtype=torch.float64)
+    M = make_mask("high", 11, 13)
+    e = prepare_mask(M)  # complement edge list
+    assert e.complement
+    for trace in (True, False):
+        out = masked_ntk_layer_triton(D1, H1, D2, H2, e, trace=trace)
+        assert rel_err(out, oracle(D1, H1, D2, H2, M, trace)) < 1e-10
+    # tf32 is accepted (and ignored) for float64; for float32 it selects the TF32 dot
+    a = masked_ntk_layer_triton(D1, H1, D2, H2, M, tf32=True)
+    assert rel_err(a, oracle(D1, H1, D2, H2, M, True)) < 1e-10
+    f = masked_ntk_layer_triton(D1.float(), H1.float(), D2.float(), H2.float(), M, tf32=True)
+    assert rel_err(f, oracle(D1, H1, D2, H2, M, True)) < 5e-3
