@@ -13,6 +13,7 @@ Smoke mode (``--benchmark-disable`` / GNTK_BENCH_SMOKE=1): sizes / 32, one run.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 
@@ -35,6 +36,7 @@ def test_sas_bool(benchmark, bench_report, smoke, timeit, n):
     benchmark.pedantic(sas, args=(M, 64), rounds=1 if smoke else 7, iterations=1, warmup_rounds=0 if smoke else 1)
     rep = 1 if smoke else 9
     t_sas = timeit(lambda: sas(M, 64), repeat=rep, warmup=0 if smoke else 1)
+    t_sas1 = timeit(lambda: sas(M, 64, threads=1), repeat=rep, warmup=0 if smoke else 1)
     t_pass = timeit(lambda: np.count_nonzero(M), repeat=rep, warmup=0 if smoke else 1)
     t_ref = timeit(lambda: sas_reference(M, 64), repeat=1 if smoke or n > 8192 else 3, warmup=0)
     ref = sas_reference(M, 64)
@@ -43,12 +45,15 @@ def test_sas_bool(benchmark, bench_report, smoke, timeit, n):
         "sas",
         case=f"bool {n}x{n}, K=64",
         sas_s=t_sas,
+        sas_1thread_s=t_sas1,
         reference_s=t_ref,
         count_nonzero_s=t_pass,
         speedup_vs_reference=t_ref / t_sas,
         ratio_to_memory_pass=t_sas / t_pass,
+        ratio_to_memory_pass_1thread=t_sas1 / t_pass,
         mask_GB_per_s=M.nbytes / t_sas / 1e9,
-        numba_threads=numba.get_num_threads(),
+        threads=numba.get_num_threads(),
+        loadavg_1min=os.getloadavg()[0],
     )
 
 
@@ -90,4 +95,5 @@ def test_sas_packed_65536(bench_report, smoke):
         packed_GiB=row["packed_bytes"] / 2**30,
         peak_rss_GiB=row["peak_rss_GiB"],
         rms_vs_W=row["rms_vs_W"],
+        loadavg_1min=os.getloadavg()[0],
     )

@@ -89,18 +89,24 @@ def test_numba_equals_reference_all_inputs(shape, K, K_in):
     assert_same(sas(P, K, sort_cols=False, n_in=shape[1]), sas_reference(M, K, sort_cols=False))
 
 
-@pytest.mark.parametrize("parallel_min", [0, 1 << 40])
-def test_parallel_and_serial_kernels_equal_reference(monkeypatch, parallel_min):
+@pytest.mark.parametrize("parallel_min,stream_max", [(0, 1 << 40), (1 << 40, 1 << 40), (0, 0), (1 << 40, 0)])
+def test_threaded_streaming_and_per_block_kernels_equal_reference(monkeypatch, parallel_min, stream_max):
+    """Every kernel path (1 or several threads; streaming or per-block block sums) is exact."""
     import sys
 
-    monkeypatch.setattr(sys.modules["gntk_fast.graphon.sas"], "PARALLEL_MIN_BYTES", parallel_min)
-    for shape, K, K_in in [((301, 77), 9, 5), ((64, 1000), 3, 64), ((700, 2), 64, 2)]:
+    mod = sys.modules["gntk_fast.graphon.sas"]
+    monkeypatch.setattr(mod, "PARALLEL_MIN_BYTES", parallel_min)
+    monkeypatch.setattr(mod, "STREAM_ACC_MAX_BYTES", stream_max)
+    for shape, K, K_in in [((301, 77), 9, 5), ((64, 1000), 3, 64), ((700, 2), 64, 2), ((600, 33), 2, 4)]:
         M = random_mask(shape, 0.45, shape[1])
         ref = sas_reference(M, K, K_in)
-        assert_same(sas(M, K, K_in), ref)
-        assert_same(sas(np.packbits(M, axis=1), K, K_in, n_in=shape[1]), ref)
+        for threads in (None, 1, 3):
+            assert_same(sas(M, K, K_in, threads=threads), ref)
+            assert_same(sas(np.packbits(M, axis=1), K, K_in, n_in=shape[1], threads=threads), ref)
     with pytest.raises(ValueError, match="0/1"):
-        sas(np.full((5, 5), 3, np.uint8), K=1)
+        sas(np.full((5, 5), 3, np.uint8), K=1, threads=2)
+    with pytest.raises(ValueError, match="threads"):
+        sas(np.ones((5, 5), bool), K=1, threads=0)
 
 
 def test_many_rows_flush_counters():
@@ -148,6 +154,8 @@ def test_trials_average():
     np.testing.assert_array_equal(sas(masks, K=4, K_in=3).H, tr.H)
     np.testing.assert_array_equal(sas(np.stack(masks), K=4, K_in=3).H, tr.H)
     np.testing.assert_array_equal(sas_trials(torch.from_numpy(np.stack(masks)), K=4, K_in=3).H, tr.H)
+    nested = [[1, 0, 1], [0, 0, 1]]  # a nested list of numbers is one mask, not trials
+    assert sas(nested, K=2, K_in=3).n_trials == 1
     packed = [np.packbits(m, axis=1) for m in masks]
     np.testing.assert_array_equal(sas_trials(packed, K=4, K_in=3, n_in=30).H, tr.H)
     with pytest.raises(ValueError, match=r"masks\[1\]"):

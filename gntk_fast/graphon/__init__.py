@@ -6,6 +6,8 @@ Names are imported lazily from their modules (spec graphons.md):
   :class:`InputGraphon`, :func:`as_graphon`, :func:`from_sas`, :func:`neuron_positions`.
 * SAS: :func:`sas`, :func:`sas_trials`, :class:`SASResult`, :func:`tv_smooth`
   (Numba kernels) and :func:`sas_reference` (plain numpy twin).
+* per-network estimates and files: :func:`sas_layers`, :func:`save_estimates`,
+  :func:`load_estimates` (:mod:`gntk_fast.graphon.io`).
 * distances: :func:`histogram_distance`, :func:`cut_norm` / :func:`cut_distance`
   (:class:`CutNorm`: value + exact flag), :func:`cut_norm_reference`,
   :func:`degree_profile_distance`, :func:`hom_distance`.
@@ -27,6 +29,9 @@ _LAZY = {
     "from_sas": "gntk_fast.graphon.objects",
     "neuron_positions": "gntk_fast.graphon.objects",
     "sas_reference": "gntk_fast.graphon.reference",
+    "sas_layers": "gntk_fast.graphon.io",
+    "save_estimates": "gntk_fast.graphon.io",
+    "load_estimates": "gntk_fast.graphon.io",
     "CutNorm": "gntk_fast.graphon.distances",
     "histogram_distance": "gntk_fast.graphon.distances",
     "cut_norm": "gntk_fast.graphon.distances",

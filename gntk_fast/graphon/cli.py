@@ -1,7 +1,16 @@
 """``gntk-fast graphon``: the graphon convergence experiment, its figures and its estimates.
 
-Runs :func:`gntk_fast.experiments.graphon_convergence` (pruned fc models at
-several widths and trials, SAS estimates per layer) and writes to ``--out DIR``:
+Two modes.
+
+``gntk-fast graphon --masks MASKS.npz --out DIR`` estimates every layer of one
+pruned network (a file from ``gntk-fast prune --out``: arrays layer0..layerN)
+with :func:`gntk_fast.graphon.io.sas_layers` and writes
+``mask_estimates.npz`` (layout in :mod:`gntk_fast.graphon.io`),
+``mask_estimates.png`` (one panel per layer) and ``input_density.png``.
+
+Otherwise it runs :func:`gntk_fast.experiments.graphon_convergence` (pruned fc
+models at several widths and trials, SAS estimates per layer) and writes to
+``--out DIR``:
 
 * ``estimates.npz`` — everything needed downstream (``gntk-fast gntk`` loads
   it with ``GraphonConvergence.from_npz`` or plain ``np.load(...,
@@ -44,7 +53,7 @@ from pathlib import Path
 
 HELP = "graphon convergence of pruned fc masks: SAS estimates over widths and trials, distances, figures"
 
-__all__ = ["HELP", "configure", "run", "write_outputs"]
+__all__ = ["HELP", "configure", "run", "run_masks", "write_outputs"]
 
 
 def configure(p: argparse.ArgumentParser) -> None:
@@ -65,6 +74,8 @@ def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("--smooth", type=float, default=None, help="TV smoothing weight of the averaged estimates (larger = smoother)")
     p.add_argument("--no-trials", action="store_true", help="do not store per-trial estimates in the npz")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    p.add_argument("--masks", default=None,
+                   help="estimate the layers of this mask file (from 'gntk-fast prune --out') instead of running the experiment")
     p.add_argument("--out", required=True, help="output directory (estimates.npz, summary.json, PNG figures)")
 
 
@@ -83,8 +94,59 @@ def write_outputs(result, out: str | Path) -> list[Path]:
     return written
 
 
+def run_masks(path: str | Path, K: int, out: str | Path, smooth: float | None = None) -> list[Path]:
+    """The ``--masks`` mode: SAS of every layer of a mask file, npz + figures in ``out``."""
+    import math
+
+    import numpy as np
+
+    from .. import plots
+    from .io import sas_layers, save_estimates
+
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"masks: no such file {path}")
+    with np.load(path, allow_pickle=False) as z:
+        keys = sorted((k for k in z.files if k.startswith("layer") and k[5:].isdigit()), key=lambda k: int(k[5:]))
+        if not keys or keys != [f"layer{i}" for i in range(len(keys))]:
+            raise ValueError(f"masks: {path} must hold arrays layer0..layerN; found {z.files}")
+        masks = [z[k] for k in keys]
+    ests = sas_layers(masks, K, smooth=smooth)
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    written = [save_estimates(ests, out / "mask_estimates.npz")]
+    fig, axes = plots.new_figure(1, len(ests), size=(3.6 * len(ests) + 0.8, 3.6))
+    for i, e in enumerate(ests):
+        plots.plot_estimate(e, axes[0, i], layer=i, colorbar=i == len(ests) - 1,
+                            title=f"mask {i}: {e.shape[0]}x{e.shape[1]}, density {e.density():.3g}"
+                            + (" (columns = inputs in order)" if not e.sort_cols else ""))
+    written.append(plots.save_figure(fig, out / "mask_estimates.png"))
+    d = ests[0].shape[1]
+    side = math.isqrt(d)
+    fig, axes = plots.new_figure(1, 1, size=(4.4, 3.8))
+    dens = ests[0].col_degrees / ests[0].shape[0]
+    ax = axes[0, 0]
+    if side * side == d:
+        im = ax.imshow(dens.reshape(side, side), cmap="magma", vmin=0, interpolation="nearest")
+        fig.colorbar(im, ax=ax, label="kept fraction of the pixel's edges to layer 1")
+        ax.set_xlabel("pixel column (input layer 0)")
+        ax.set_ylabel("pixel row (input layer 0)")
+    else:
+        ax.bar(np.arange(d), dens)
+        ax.set_xlabel("input j (layer 0, in order)")
+        ax.set_ylabel("kept fan-out / width")
+    ax.set_title("input layer: per-pixel kept density", fontsize=10)
+    written.append(plots.save_figure(fig, out / "input_density.png"))
+    return written
+
+
 def run(args: argparse.Namespace) -> int:
     from ..experiments.graphon_convergence import graphon_convergence
+
+    if args.masks is not None:
+        for p in run_masks(args.masks, args.K, args.out, args.smooth):
+            print(p)
+        return 0
 
     result = graphon_convergence(
         args.methods, args.widths, args.sparsity, args.depth, args.trials, args.K, args.seed, args.data,

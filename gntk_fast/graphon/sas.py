@@ -17,26 +17,26 @@ neurons of layer l+1, columns = input neurons of layer l)
 6. over trials the estimate is the mean of the per-trial H (smoothing, when
    asked, is applied to that mean).
 
-Implementation: two passes over the mask with parallel Numba kernels. Pass 1
-counts row and column degrees (column counts accumulate in uint8 lanes
-flushed every 255 rows, so the inner loop is a byte-wide SIMD add). Pass 2
-adds the rows of each sorted row block into per-column counts (same trick)
-and folds those into the K_in column blocks. Bit-packed masks use a 256-entry
-popcount table for row degrees and a byte -> 8-lane uint64 table so one add
-counts 8 columns. The plain numpy twin is :func:`gntk_fast.graphon.reference.sas_reference`;
+Implementation: two passes over the mask with nogil Numba kernels
+(:mod:`gntk_fast.graphon._sas_kernels`) run on row ranges in parallel
+threads. Pass 1 counts row and column degrees (column counts accumulate in
+uint8 lanes flushed every 255 rows, so the inner loop is a byte-wide SIMD
+add). Pass 2 streams the rows in memory order, adds each into the uint8
+accumulator of its sorted row block and folds those into the K_in column
+blocks. Bit-packed masks use a 256-entry popcount table for row degrees and
+a byte -> 8-lane uint64 table so one add counts 8 columns. The plain numpy twin is :func:`gntk_fast.graphon.reference.sas_reference`;
 both give bit-identical results.
 """
 from __future__ import annotations
 
-import types
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Sequence
 
 import numba
 import numpy as np
-from numba import njit, prange
 
 from .._validation import check_float, check_int
+from . import _sas_kernels as _k
 from ._masks import MaskInput, block_edges, coerce_mask, descending_stable_order
 
 __all__ = ["SASResult", "sas", "sas_trials", "tv_smooth"]
@@ -116,194 +116,70 @@ class SASResult:
 
 
 # ------------------------------------------------------------------- kernels
-def _make_tables() -> tuple[np.ndarray, np.ndarray]:
-    b = np.arange(256, dtype=np.uint8)
-    bits = np.unpackbits(b[:, None], axis=1)  # (256, 8), bits[:, t] = column 8k + t
-    pop = bits.sum(axis=1).astype(np.uint8)
-    lanes = np.zeros(256, dtype=np.uint64)
-    for t in range(8):
-        lanes |= bits[:, t].astype(np.uint64) << np.uint64(8 * t)
-    return pop, lanes
-
-
-_POPCOUNT, _LANES = _make_tables()
-_FLUSH = 255  # rows a uint8 lane can count before it must be flushed
-
-
-def _degrees_bytes_py(m, n_chunks):  # pragma: no cover - compiled
-    n, p = m.shape
-    rdeg = np.empty(n, np.int64)
-    partial = np.zeros((n_chunks, p), np.int64)
-    ors = np.zeros(n_chunks, np.uint8)
-    for c in prange(n_chunks):
-        lo = c * n // n_chunks
-        hi = (c + 1) * n // n_chunks
-        acc8 = np.zeros(p, np.uint8)
-        o = np.uint8(0)
-        cnt = 0
-        for i in range(lo, hi):
-            s = np.int64(0)
-            for j in range(p):
-                x = m[i, j]
-                acc8[j] += x
-                o |= x
-                s += x
-            rdeg[i] = s
-            cnt += 1
-            if cnt == 255:
-                for j in range(p):
-                    partial[c, j] += acc8[j]
-                    acc8[j] = 0
-                cnt = 0
-        if cnt > 0:
-            for j in range(p):
-                partial[c, j] += acc8[j]
-        ors[c] = o
-    cdeg = np.zeros(p, np.int64)
-    for c in range(n_chunks):
-        for j in range(p):
-            cdeg[j] += partial[c, j]
-    o = np.uint8(0)
-    for c in range(n_chunks):
-        o |= ors[c]
-    return rdeg, cdeg, o
-
-
-def _block_sums_bytes_py(m, row_perm, row_edges, col_block, K_in):  # pragma: no cover - compiled
-    K_out = row_edges.shape[0] - 1
-    p = m.shape[1]
-    S = np.zeros((K_out, K_in), np.int64)
-    for a in prange(K_out):
-        acc8 = np.zeros(p, np.uint8)
-        acc = np.zeros(p, np.int64)
-        cnt = 0
-        for t in range(row_edges[a], row_edges[a + 1]):
-            i = row_perm[t]
-            for j in range(p):
-                acc8[j] += m[i, j]
-            cnt += 1
-            if cnt == 255:
-                for j in range(p):
-                    acc[j] += acc8[j]
-                    acc8[j] = 0
-                cnt = 0
-        for j in range(p):
-            acc[j] += acc8[j]
-        for j in range(p):
-            S[a, col_block[j]] += acc[j]
-    return S
-
-
-@njit(cache=True, nogil=True, inline="always")
-def _flush_lanes(acc64, acc, nb):  # pragma: no cover - compiled
-    for k in range(nb):
-        w = acc64[k]
-        for t in range(8):
-            acc[8 * k + t] += np.int64((w >> np.uint64(8 * t)) & np.uint64(0xFF))
-        acc64[k] = np.uint64(0)
-
-
-def _degrees_packed_py(m, n_chunks, pop, lanes):  # pragma: no cover - compiled
-    n, nb = m.shape
-    rdeg = np.empty(n, np.int64)
-    partial = np.zeros((n_chunks, 8 * nb), np.int64)
-    for c in prange(n_chunks):
-        lo = c * n // n_chunks
-        hi = (c + 1) * n // n_chunks
-        acc64 = np.zeros(nb, np.uint64)
-        acc = partial[c]
-        cnt = 0
-        for i in range(lo, hi):
-            s = np.int64(0)
-            for k in range(nb):
-                x = m[i, k]
-                acc64[k] += lanes[x]
-                s += pop[x]
-            rdeg[i] = s
-            cnt += 1
-            if cnt == 255:
-                _flush_lanes(acc64, acc, nb)
-                cnt = 0
-        _flush_lanes(acc64, acc, nb)
-    cdeg = np.zeros(8 * nb, np.int64)
-    for c in range(n_chunks):
-        for j in range(8 * nb):
-            cdeg[j] += partial[c, j]
-    return rdeg, cdeg
-
-
-def _block_sums_packed_py(m, row_perm, row_edges, col_block, K_in, lanes):  # pragma: no cover - compiled
-    K_out = row_edges.shape[0] - 1
-    nb = m.shape[1]
-    n_in = col_block.shape[0]
-    S = np.zeros((K_out, K_in), np.int64)
-    for a in prange(K_out):
-        acc64 = np.zeros(nb, np.uint64)
-        acc = np.zeros(8 * nb, np.int64)
-        cnt = 0
-        for t in range(row_edges[a], row_edges[a + 1]):
-            i = row_perm[t]
-            for k in range(nb):
-                acc64[k] += lanes[m[i, k]]
-            cnt += 1
-            if cnt == 255:
-                _flush_lanes(acc64, acc, nb)
-                cnt = 0
-        _flush_lanes(acc64, acc, nb)
-        for j in range(n_in):
-            S[a, col_block[j]] += acc[j]
-    return S
-
-
-def _compile_pair(fn):
-    """(serial, parallel) Numba compilations of one kernel (prange = range when serial).
-
-    The serial one is compiled from a renamed copy of the function: Numba's
-    on-disk cache is keyed by qualified name and signature, not by the
-    ``parallel`` flag, so the two must not share a name.
-    """
-    serial = types.FunctionType(fn.__code__, fn.__globals__, fn.__name__ + "_serial", fn.__defaults__, fn.__closure__)
-    serial.__qualname__ = fn.__qualname__ + "_serial"
-    return njit(parallel=False, cache=True, nogil=True)(serial), njit(parallel=True, cache=True, nogil=True)(fn)
-
-
-_degrees_bytes = _compile_pair(_degrees_bytes_py)
-_block_sums_bytes = _compile_pair(_block_sums_bytes_py)
-_degrees_packed = _compile_pair(_degrees_packed_py)
-_block_sums_packed = _compile_pair(_block_sums_packed_py)
-
-# Masks with fewer bytes than this run the serial kernels: a parallel region
-# costs ~0.1-20 ms of thread wake-up (much more on a busy machine), more than
-# a serial pass over a few MiB.
+# Masks with fewer bytes than this run on one thread: starting threads costs
+# more than a pass over a few MiB.
 PARALLEL_MIN_BYTES = 1 << 21
+# Largest K_out x row-bytes accumulator per thread of the streaming block kernel;
+# above it the per-block kernel (one row accumulator, rows via the permutation) is used.
+STREAM_ACC_MAX_BYTES = 1 << 27
 
 
-def _kernel(pair, nbytes: int):
-    return pair[1] if nbytes >= PARALLEL_MIN_BYTES and numba.get_num_threads() > 1 else pair[0]
+def _parts(mask: MaskInput, threads: int | None) -> int:
+    if threads is None:
+        threads = numba.get_num_threads()
+    return threads if mask.data.nbytes >= PARALLEL_MIN_BYTES else 1
 
 
-def _n_chunks(n: int) -> int:
-    return max(1, min(n, 4 * numba.get_num_threads()))
-
-
-def mask_degrees(mask: MaskInput, name: str = "mask") -> tuple[np.ndarray, np.ndarray]:
-    """Row and column degrees (int64) of a coerced mask, one parallel pass."""
+def mask_degrees(mask: MaskInput, name: str = "mask", threads: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Row and column degrees (int64) of a coerced mask: one pass, row ranges in parallel threads."""
+    m = mask.data
     if mask.packed:
-        rdeg, cdeg = _kernel(_degrees_packed, mask.data.nbytes)(mask.data, _n_chunks(mask.n_out), _POPCOUNT, _LANES)
-        return rdeg, cdeg[: mask.n_in].copy()
-    rdeg, cdeg, o = _kernel(_degrees_bytes, mask.data.nbytes)(mask.data, _n_chunks(mask.n_out))
-    if not mask.checked and o > 1:
+        fn, args = _k.degrees_packed, lambda lo, hi: (m, lo, hi, _k.POPCOUNT, _k.LANES)
+    else:
+        fn = _k.degrees_bytes if mask.checked else _k.degrees_bytes_checked
+        args = lambda lo, hi: (m, lo, hi)  # noqa: E731
+    parts = _k.run_rows(fn, mask.n_out, _parts(mask, threads), args)
+    rdeg = np.concatenate([r[0] for r in parts])
+    cdeg = parts[0][1]
+    for r in parts[1:]:
+        cdeg += r[1]
+    if not mask.packed and not mask.checked and max(int(r[2]) for r in parts) > 1:
         raise ValueError(f"{name} must contain only 0/1 values; found values > 1 (uint8 data)")
-    return rdeg, cdeg
+    return rdeg, cdeg[: mask.n_in].copy() if mask.packed else cdeg
 
 
-def _col_block_of(col_perm: np.ndarray, col_edges: np.ndarray) -> np.ndarray:
-    """Block index of each ORIGINAL column, int64 (n_in,)."""
-    n_in = col_perm.shape[0]
-    block_of_pos = np.repeat(np.arange(len(col_edges) - 1, dtype=np.int64), np.diff(col_edges))
-    out = np.empty(n_in, dtype=np.int64)
-    out[col_perm] = block_of_pos
+def _block_of(perm: np.ndarray, edges: np.ndarray) -> np.ndarray:
+    """Block index of each ORIGINAL index, int64 (n,), given the sort permutation and edges."""
+    block_of_pos = np.repeat(np.arange(len(edges) - 1, dtype=np.int64), np.diff(edges))
+    out = np.empty(perm.shape[0], dtype=np.int64)
+    out[perm] = block_of_pos
     return out
+
+
+def block_sums(mask: MaskInput, row_perm, row_edges, col_perm, col_edges, threads: int | None = None) -> np.ndarray:
+    """S[a, b] = number of kept entries in block (a, b), int64 (K_out, K_in): one pass."""
+    m = mask.data
+    K_out, K_in = len(row_edges) - 1, len(col_edges) - 1
+    col_block = _block_of(col_perm, col_edges)
+    parts = _parts(mask, threads)
+    row_bytes = m.shape[1] * (8 if mask.packed else 1)
+    if K_out * row_bytes <= STREAM_ACC_MAX_BYTES:
+        row_block = _block_of(row_perm, row_edges)
+        if mask.packed:
+            fn, args = _k.block_sums_packed, lambda lo, hi: (m, lo, hi, row_block, col_block, K_out, K_in, _k.LANES)
+        else:
+            fn, args = _k.block_sums_bytes, lambda lo, hi: (m, lo, hi, row_block, col_block, K_out, K_in)
+        res = _k.run_rows(fn, mask.n_out, parts, args)
+    else:
+        if mask.packed:
+            fn, args = _k.block_sums_packed_by_block, lambda lo, hi: (m, lo, hi, row_perm, row_edges, col_block, K_in, _k.LANES)
+        else:
+            fn, args = _k.block_sums_bytes_by_block, lambda lo, hi: (m, lo, hi, row_perm, row_edges, col_block, K_in)
+        res = _k.run_rows(fn, K_out, parts, args)
+    S = res[0]
+    for r in res[1:]:
+        S += r
+    return S
 
 
 # --------------------------------------------------------------- validation
@@ -324,6 +200,10 @@ def _check_smooth(smooth: Any) -> float | None:
         return None
     w = check_float("smooth", smooth, min_value=0.0)
     return None if w == 0.0 else w
+
+
+def _check_threads(threads: Any) -> int | None:
+    return None if threads is None else check_int("threads", threads, min_value=1)
 
 
 def _check_bool(name: str, value: Any) -> bool:
@@ -352,17 +232,13 @@ def tv_smooth(H: np.ndarray, weight: float) -> np.ndarray:
 
 
 # ------------------------------------------------------------------ public API
-def _sas_one(mask: MaskInput, K: int, K_in: int, sort_cols: bool, name: str):
-    rdeg, cdeg = mask_degrees(mask, name)
+def _sas_one(mask: MaskInput, K: int, K_in: int, sort_cols: bool, name: str, threads: int | None = None):
+    rdeg, cdeg = mask_degrees(mask, name, threads)
     row_perm = descending_stable_order(rdeg)
     col_perm = descending_stable_order(cdeg) if sort_cols else np.arange(mask.n_in, dtype=np.int64)
     row_edges = block_edges(mask.n_out, K, "K")
     col_edges = block_edges(mask.n_in, K_in, "K_in")
-    col_block = _col_block_of(col_perm, col_edges)
-    if mask.packed:
-        S = _kernel(_block_sums_packed, mask.data.nbytes)(mask.data, row_perm, row_edges, col_block, K_in, _LANES)
-    else:
-        S = _kernel(_block_sums_bytes, mask.data.nbytes)(mask.data, row_perm, row_edges, col_block, K_in)
+    S = block_sums(mask, row_perm, row_edges, col_perm, col_edges, threads)
     sizes = np.outer(np.diff(row_edges), np.diff(col_edges))
     H = S / sizes
     return H, row_perm, col_perm, rdeg, cdeg, row_edges, col_edges
@@ -376,6 +252,7 @@ def sas(
     sort_cols: bool = True,
     *,
     n_in: int | None = None,
+    threads: int | None = None,
 ) -> SASResult:
     """SAS estimate of one mask, or of several (then the trials average, see :func:`sas_trials`).
 
@@ -383,7 +260,8 @@ def sas(
     ----------
     mask : array (n_out, n_in) of 0/1 (bool, uint8, int, float; numpy or torch),
         or packed uint8 (n_out, ceil(n_in/8)) from ``np.packbits(M, axis=1)`` with
-        ``n_in`` given; a list of masks or a 3-D array (T, n_out, n_in) means trials.
+        ``n_in`` given; a list of arrays/tensors or a 3-D array (T, n_out, n_in)
+        means trials (a nested list of numbers is one mask).
     K : int
         Row blocks K_out (default 64, the paper's); also the column blocks when
         ``K_in`` is None and ``sort_cols``.
@@ -397,14 +275,25 @@ def sas(
         (False, the input layer: pixel identity).
     n_in : int, optional
         Number of columns of a bit-packed mask (marks ``mask`` as packed).
+    threads : int, optional
+        Threads over row ranges for masks of >= 2 MiB (default
+        ``numba.get_num_threads()``; results are identical for any value).
+
+    Returns
+    -------
+    SASResult
     """
     sort_cols = _check_bool("sort_cols", sort_cols)
-    if isinstance(mask, (list, tuple)) or (getattr(mask, "ndim", 0) == 3):
-        return sas_trials(mask, K=K, K_in=K_in, smooth=smooth, sort_cols=sort_cols, n_in=n_in)
+    is_trials = getattr(mask, "ndim", 0) == 3 or (
+        isinstance(mask, (list, tuple)) and len(mask) > 0 and all(hasattr(m, "ndim") for m in mask)
+    )
+    if is_trials:
+        return sas_trials(mask, K=K, K_in=K_in, smooth=smooth, sort_cols=sort_cols, n_in=n_in, threads=threads)
     m = coerce_mask(mask, n_in=n_in)
     K, K_in = _resolve_K(K, K_in, sort_cols, m.n_out, m.n_in)
     smooth = _check_smooth(smooth)
-    H, rp, cp, rd, cd, re, ce = _sas_one(m, K, K_in, sort_cols, "mask")
+    threads = _check_threads(threads)
+    H, rp, cp, rd, cd, re, ce = _sas_one(m, K, K_in, sort_cols, "mask", threads)
     Hs = tv_smooth(H, smooth) if smooth is not None else H
     return SASResult(Hs, H, rp, cp, rd, cd, re, ce, (m.n_out, m.n_in), sort_cols, smooth, 1, None)
 
@@ -418,6 +307,7 @@ def sas_trials(
     *,
     n_in: int | None = None,
     progress: bool = False,
+    threads: int | None = None,
 ) -> SASResult:
     """SAS over trials: the mean of the per-trial H (spec step 6).
 
@@ -429,6 +319,7 @@ def sas_trials(
     """
     sort_cols = _check_bool("sort_cols", sort_cols)
     smooth = _check_smooth(smooth)
+    threads = _check_threads(threads)
     try:
         import torch
 
@@ -459,7 +350,7 @@ def sas_trials(
             Kr, Kc = _resolve_K(K, K_in, sort_cols, *shape)
         elif (m.n_out, m.n_in) != shape:
             raise ValueError(f"{name} has shape {(m.n_out, m.n_in)}; every trial must have shape {shape}")
-        H, rp, cp, rd, cd, re, ce = _sas_one(m, Kr, Kc, sort_cols, name)
+        H, rp, cp, rd, cd, re, ce = _sas_one(m, Kr, Kc, sort_cols, name, threads)
         Hs.append(H)
         rps.append(rp)
         cps.append(cp)
