@@ -453,3 +453,15 @@ def test_prepared_edges_in_float64_and_tf32_flag():
     assert rel_err(a, oracle(D1, H1, D2, H2, M, True)) < 1e-10
     f = masked_ntk_layer_triton(D1.float(), H1.float(), D2.float(), H2.float(), M, tf32=True)
     assert rel_err(f, oracle(D1, H1, D2, H2, M, True)) < 5e-3
+
+
+def test_edge_cache_released_with_the_mask():
+    import gc
+
+    M = make_mask("sparse", 8, 9)
+    key = id(M)
+    prepare_mask(M)
+    assert key in te._CACHE
+    del M
+    gc.collect()
+    assert key not in te._CACHE

@@ -129,7 +129,7 @@ class MaskEdges:
 
 
 _CACHE: dict[int, tuple[Any, int, str, MaskEdges]] = {}
-_CACHE_MAX = 64
+_CACHE_MAX = 32
 
 
 def _check_mask_tensor(mask: Any) -> torch.Tensor:
@@ -205,6 +205,8 @@ def prepare_mask(mask: torch.Tensor, *, complement: bool | str = "auto", col_blo
     )
     if len(_CACHE) >= _CACHE_MAX:
         _CACHE.clear()
+    if key not in _CACHE:  # drop the edge lists with the mask (they can be large on a GPU)
+        weakref.finalize(mask, _CACHE.pop, key, None)
     _CACHE[key] = (weakref.ref(mask), int(mask._version), tag, edges)
     return edges
 
