@@ -20,7 +20,6 @@ __all__ = ["pair_dual", "NUMBA_DUALS"]
 _INV2PI = 0.5 / math.pi
 
 
-@numba.njit(parallel=True, cache=True, fastmath=False)
 def _relu_pairs(Da, Db, ii, jj, s, S, Sd):  # pragma: no cover - compiled
     P, K = s.shape
     for p in numba.prange(P):
@@ -42,7 +41,6 @@ def _relu_pairs(Da, Db, ii, jj, s, S, Sd):  # pragma: no cover - compiled
                 Sd[p, a] = 0.0
 
 
-@numba.njit(parallel=True, cache=True, fastmath=False)
 def _erf_pairs(Da, Db, ii, jj, s, S, Sd):  # pragma: no cover - compiled
     P, K = s.shape
     for p in numba.prange(P):
@@ -57,12 +55,16 @@ def _erf_pairs(Da, Db, ii, jj, s, S, Sd):  # pragma: no cover - compiled
             Sd[p, a] = (4.0 / math.pi) / math.sqrt(max(q - 4.0 * c * c, 1.0))
 
 
-NUMBA_DUALS = {"relu": _relu_pairs, "erf": _erf_pairs}
+# parallel kernels for real chunks, serial twins for tiny ones (a parallel
+# launch costs ~1 ms or more of thread wake-up on a busy machine)
+NUMBA_DUALS = {name: numba.njit(parallel=True, cache=True)(fn) for name, fn in (("relu", _relu_pairs), ("erf", _erf_pairs))}
+_SERIAL = {name: numba.njit(cache=True)(fn) for name, fn in (("relu", _relu_pairs), ("erf", _erf_pairs))}
+_PARALLEL_MIN = 1 << 15  # entries
 
 
 def pair_dual(name: str, Da: torch.Tensor, Db: torch.Tensor, ii: torch.Tensor, jj: torch.Tensor, s: torch.Tensor):
     """``(S, Sd)`` (P, K) of the pairs for ``name`` in NUMBA_DUALS (CPU tensors, one dtype)."""
-    kern = NUMBA_DUALS[name]
+    kern = NUMBA_DUALS[name] if s.numel() >= _PARALLEL_MIN else _SERIAL[name]
     c = lambda t: np.ascontiguousarray(t.numpy())  # noqa: E731
     sn = c(s)
     S = np.empty_like(sn)

@@ -126,7 +126,10 @@ def quadrature_dual(
     # Cholesky of [[q11, q12], [q12, q22]]: z = a g1, z' = b g1 + c g2
     a = torch.sqrt(torch.clamp(q11, min=0.0))
     b = torch.where(a > 0, q12 / torch.where(a > 0, a, torch.ones_like(a)), torch.zeros_like(a))
-    c = torch.sqrt(torch.clamp(q22 - b * b, min=0.0))
+    # c^2 = det / q11 (not q22 - b^2): exactly 0 when q12 = q11 = q22, so a perfectly
+    # correlated pair is not given a spurious angle of sqrt(eps) by rounding
+    det = torch.clamp(q11 * q22 - q12 * q12, min=0.0)
+    c = torch.where(a > 0, torch.sqrt(det / torch.where(a > 0, q11, torch.ones_like(a))), torch.sqrt(torch.clamp(q22, min=0.0)))
     # the 4 break angles: z = 0 at phi = pi/2, 3pi/2; z' = rho cos(phi - alpha) with
     # alpha = atan2(c, b) vanishes at alpha +- pi/2, i.e. at phi0 and phi0 + pi
     phi0 = torch.remainder(torch.atan2(c, b) + 0.5 * math.pi, math.pi)  # in [0, pi)
