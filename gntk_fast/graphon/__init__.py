@@ -1,6 +1,9 @@
 """Graphon toolkit: graphon objects, SAS estimation, distances between estimates.
 
-Names are imported lazily from their modules (spec graphons.md):
+Names are imported lazily from their modules (spec graphons.md), except the
+SAS names, bound eagerly because the function ``sas`` shares its module's name.
+Submodules (``objects``, ``distances``, ``stats``, ``reference``, ``io``,
+``cli``) are reachable as attributes too:
 
 * objects: :class:`ConstantGraphon`, :class:`FunctionGraphon`, :class:`StepGraphon`,
   :class:`InputGraphon`, :func:`as_graphon`, :func:`from_sas`, :func:`neuron_positions`.
@@ -53,7 +56,12 @@ from .sas import SASResult, sas, sas_trials, tv_smooth  # noqa: E402
 __all__ = ["SASResult", "sas", "sas_trials", "tv_smooth", *_LAZY]
 
 
+_SUBMODULES = ("objects", "distances", "stats", "reference", "io", "cli")
+
+
 def __getattr__(name: str) -> Any:
+    if name in _SUBMODULES:
+        return importlib.import_module(f"gntk_fast.graphon.{name}")
     if name not in _LAZY:
         raise AttributeError(f"module 'gntk_fast.graphon' has no attribute {name!r}")
     value = getattr(importlib.import_module(_LAZY[name]), name)
