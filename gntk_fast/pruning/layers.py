@@ -78,6 +78,13 @@ class PrunableLayer:
         return (m.detach() != 0).clone()
 
 
+def _all_finite(t: torch.Tensor) -> bool:
+    """No NaN/inf in ``t`` (numpy's loop on CPU: robust on busy machines)."""
+    if t.device.type == "cpu" and t.dtype in (torch.float16, torch.float32, torch.float64):
+        return bool(np.isfinite(t.detach().numpy()).all())
+    return bool(torch.isfinite(t).all())
+
+
 def find_prunable(model: nn.Module) -> list[PrunableLayer]:
     """All prunable layers of ``model`` in registration (= forward, for
     sequential models) order. TypeError/ValueError name ``model``."""
@@ -96,12 +103,17 @@ def find_prunable(model: nn.Module) -> list[PrunableLayer]:
             raise ValueError(f"model: layer {i} ({layer.name!r}) weight must be 2-D; got shape {tuple(t.shape)}")
         if not t.is_floating_point():
             raise TypeError(f"model: layer {i} ({layer.name!r}) weight must be floating point; got {t.dtype}")
-        finite = np.isfinite(t.detach().numpy()).all() if t.device.type == "cpu" else torch.isfinite(t).all()
-        if not bool(finite):
+        if not _all_finite(t):
             raise ValueError(f"model: layer {i} ({layer.name!r}) weight contains NaN or infinite values")
         m = getattr(layer.module, "weight_mask", None)
         if m is not None and tuple(m.shape) != tuple(t.shape):
             raise ValueError(f"model: layer {i} ({layer.name!r}) weight_mask shape {tuple(m.shape)} != weight shape {tuple(t.shape)}")
+    checked = {id(layer.theta) for layer in layers}
+    for pname, t in list(model.named_parameters()) + list(model.named_buffers()):
+        if id(t) in checked or not t.is_floating_point():
+            continue
+        if not _all_finite(t):
+            raise ValueError(f"model: {pname!r} contains NaN or infinite values")
     return layers
 
 

@@ -33,8 +33,8 @@ cumulative scale), so float64 is the safe choice. ``dtype=torch.float32``
 reproduces the reference code's float32 arithmetic.
 
 ``compat=True`` applies the reference code's normalisations (snip: divide by
-the sum of all scores; grasp: divide by |sum| + 1e-10); they are positive
-scalars and never reorder scores.
+the sum of all scores, skipped when that sum is 0; grasp: divide by
+|sum| + 1e-10); they are positive scalars and never reorder scores.
 
 ``synflow_scores_reference`` is the plain twin of the SynFlow scorer for chains
 of Linear layers with ReLU/identity activations (explicit forward/backward
@@ -108,7 +108,9 @@ def _snip_scorer(model: nn.Module, layers: Sequence[PrunableLayer], batches: Bat
         # dL/dm = theta * dL/d(theta*m): the SNIP saliency before the abs
         scores = _flat(grads).abs_()
         if compat:
-            scores /= scores.sum()
+            norm = scores.sum()
+            if bool(norm > 0):  # the reference divides by 0 here (NaN masks); all-zero scores stay 0
+                scores /= norm
         return scores
 
     return score
