@@ -224,7 +224,8 @@ def spectral_metrics(
     lam1 = float(ev[0])
 
     # decay exponent
-    nz = int((ev > n * np.finfo(np.float64).eps * lam1).sum()) if lam1 > 0 else 0
+    zero_tol = n * np.finfo(np.float64).eps * lam1  # eigenvalues at or below are round-off zeros
+    nz = int((ev > zero_tol).sum()) if lam1 > 0 else 0
     if fit_range is None:
         lo, hi = 1, max(2, nz // 2)
     elif isinstance(fit_range, (int, np.integer)) and not isinstance(fit_range, bool):
@@ -242,7 +243,7 @@ def spectral_metrics(
         raise ValueError(f"fit_range k_hi = {hi} exceeds the number of eigenvalues {len(ev)}")
     hi_eff = min(hi, len(ev))
     seg = ev[lo - 1:hi_eff]
-    if hi_eff - lo + 1 < 2 or np.any(seg <= 0):
+    if hi_eff - lo + 1 < 2 or np.any(seg <= zero_tol) or lam1 <= 0:
         notes["alpha"] = (
             f"needs >= 2 positive eigenvalues in k = {lo}..{hi_eff}; the spectrum has {nz} nonzero eigenvalue(s)"
         )
