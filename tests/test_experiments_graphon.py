@@ -167,3 +167,10 @@ def test_random_matches_erdos_renyi_null_synflow_does_not(width1000_masks):
     z_synflow = block_z(width1000_masks["synflow"]).mean()
     assert abs(z_random - null.mean()) < 0.1  # null: ~0.96 +- 0.01
     assert z_synflow > 3 * null.mean()  # measured ~5.7
+
+
+def test_mnist_input_layer_is_28x28(mnist_dir):
+    r = graphon_convergence(["synflow"], [16], 0.9, 2, 2, 4, 0, "mnist", data_dir=mnist_dir, iterations=3, progress=False)
+    assert r.config["image_shape"] == [28, 28] and r.input_density.shape == (1, 1, 784)
+    assert r.input_graphon("synflow", 16).image().shape == (28, 28)
+    assert 0 < r.input_density.mean() < 1
