@@ -430,3 +430,37 @@ def test_property_prune_counts_and_shapes(widths, d_in, d_out, sparsity, method,
         assert [int(m.sum()) for m in res.masks] == [round(d * m.numel()) for m in res.masks]
     assert all(torch.equal(a, b) for a, b in zip(model.masks, res.masks))
     assert res.report["total"]["kept"] == int(_flat(res.masks).sum())
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    widths=st.lists(st.integers(1, 9), min_size=1, max_size=3),
+    sparsity=st.floats(0.0, 0.99),
+    scope=st.sampled_from(["global", "local"]),
+    iterations=st.integers(1, 3),
+    seed=st.integers(0, 2**31),
+)
+def test_property_compat_random_follows_int_rule(widths, sparsity, scope, iterations, seed):
+    """Random scores are continuous (no ties): compat keeps N - int((1 - d) N),
+    or everything when that k < 1 (per layer for the "local" = layerwise scope)."""
+    model = gf.fc(5, widths[0], len(widths), 3, seed=seed % 1000)
+    res = gf.prune(model, "random", sparsity, scope=scope, iterations=iterations, seed=seed, compat="synaptic-flow")
+    d = 1.0 - sparsity
+    assert res.config["scope"] == ("global" if scope == "global" else "layerwise")
+    groups = [res.masks] if scope == "global" else [[m] for m in res.masks]
+    for g in groups:
+        n = sum(m.numel() for m in g)
+        k = int((1.0 - d) * n)
+        assert sum(int(m.sum()) for m in g) == (n - k if k >= 1 else n)
+
+
+def test_compat_snip_with_all_zero_scores_prunes_everything_without_nan():
+    # one output class: the cross-entropy is 0 for any weights, so every SNIP score is 0;
+    # the reference would divide by 0 - here the scores stay 0 and the <= rule prunes all
+    model = gf.MLP(4, 5, 1, 1, seed=0)
+    x = torch.randn(6, 4, generator=torch.Generator().manual_seed(0))
+    res = gf.prune(model, "snip", 0.5, data=(x, torch.zeros(6, dtype=torch.int64)), compat="synaptic-flow")
+    assert all(bool((s == 0).all()) for s in res.scores)
+    assert res.report["total"]["kept"] == 0
+    clean = gf.prune(gf.MLP(4, 5, 1, 1, seed=0), "snip", 0.5, data=(x, torch.zeros(6, dtype=torch.int64)))
+    assert clean.report["total"]["kept"] == round(0.5 * 25)
