@@ -2,7 +2,13 @@
 
 Run (full mode, one benchmark at a time on the shared machine)::
 
-    flock /tmp/gntk_bench.lock python -m pytest bench/bench_entk.py -q -s
+    OMP_WAIT_POLICY=passive flock /tmp/gntk_bench.lock python -m pytest bench/bench_entk.py -q -s
+
+``OMP_WAIT_POLICY=passive``: on an oversubscribed machine (other jobs on the
+same cores) OpenMP's spin-waiting barriers in torch's small parallel ops cost
+up to a scheduler time slice each; measured B1 median 0.64 s (active) vs
+0.17 s (passive) under a load average of ~2.5 on 2 cores, with the dense GEMM
+unchanged (0.98 s both). On a quiet machine it makes no difference.
 
 Smoke mode (CI): ``python -m pytest bench/bench_entk.py --benchmark-disable -q``.
 
@@ -16,10 +22,11 @@ Smoke mode (CI): ``python -m pytest bench/bench_entk.py --benchmark-disable -q``
 * B3: k = 10 outputs, traced and full.
 * B4: width 256 ... 4096: time and peak memory of ours, log-log slopes.
 
-Peak memory: ``resource.getrusage(RUSAGE_SELF).ru_maxrss`` in a fresh
-subprocess (this file run as a script), as the rise of the high-water mark over
-the level reached after building the model and loading the data; tracemalloc
-does not see torch's allocations. The analytic working set of ours (H, D,
+Peak memory: the peak resident set size (VmHWM of /proc/self/status) of a
+fresh subprocess (this file run as a script), as the rise of the high-water
+mark over the level reached after building the model and loading the data;
+tracemalloc does not see torch's allocations, and ru_maxrss inherits the
+parent's peak across exec on Linux. The analytic working set of ours (H, D,
 packed copies and the CSR mask) is reported alongside.
 """
 from __future__ import annotations
@@ -105,11 +112,26 @@ def _child(spec: dict) -> None:
         fn = lambda: empirical_ntk(m, x, backend="cpp", trace=spec.get("trace", True))  # noqa: E731
     else:
         fn = lambda: empirical_ntk_reference(m, x, trace=spec.get("trace", True))  # noqa: E731
-    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    before = _hwm_kb()
     out = fn()
-    after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    after = _hwm_kb()
     assert torch.isfinite(out).all()
     print(json.dumps({"peak_mb": (after - before) / 1024.0}))
+
+
+def _hwm_kb() -> int:
+    """This process's peak RSS in KiB: VmHWM of /proc/self/status (Linux), else ru_maxrss.
+
+    (ru_maxrss is not used on Linux: exec keeps the parent's high-water mark in it,
+    so a child of a big pytest process would start at the parent's peak.)"""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 
 
 def _rel(a, b) -> float:
@@ -149,6 +171,15 @@ def test_b1_mnist_density_02(benchmark, bench_report, smoke, timeit):
     t_ref = t_ref_first if smoke else float(np.median(
         [t_ref_first, timeit(lambda: empirical_ntk_reference(m, x), repeat=1, warmup=0),
          timeit(lambda: empirical_ntk_reference(m, x), repeat=1, warmup=0)]))
+    # A lower bound for any Jacobian-based method with the reference's chunking: every
+    # chunk's Jacobian computed once (the reference recomputes column chunks to bound memory).
+    chunk = 16
+
+    def jac_once():
+        for s in range(0, N, chunk):
+            empirical_ntk_reference(m, x[s : s + chunk], chunk_size=chunk)
+
+    t_jac_once = timeit(jac_once, repeat=1, warmup=0)
     macs, gemm = _equal_work_gemm(N, m.widths)
     t_gemm = timeit(gemm, repeat=1 if smoke else 5, warmup=0 if smoke else 1)
     spec = dict(N=N, width=width, density=0.2, mnist=True)
@@ -160,9 +191,11 @@ def test_b1_mnist_density_02(benchmark, bench_report, smoke, timeit):
         bench="B1", N=N, width=width, density=0.2, dtype="float32",
         t_ours_s=t_ours, t_ref_s=t_ref, t_equal_work_gemm_s=t_gemm,
         speedup_vs_ref=t_ref / t_ours, speedup_vs_equal_work_gemm=t_gemm / t_ours,
+        t_ref_jacobians_once_s=t_jac_once, speedup_vs_ref_jacobians_once=t_jac_once / t_ours,
         equal_work_macs=macs, ours_gmacs_per_s=N * (N + 1) / 2 * nnz / t_ours / 1e9,
         peak_mb_ours=mem_ours, peak_mb_ref=mem_ref, mem_ratio_ours_over_ref=mem_ours / max(mem_ref, 1e-9),
         analytic_mb_ours=_analytic_bytes(m, N, 1) / 2**20, rel_err_vs_ref=err,
+        omp_wait_policy=os.environ.get("OMP_WAIT_POLICY", "(unset)"), loadavg_1min=os.getloadavg()[0],
     )
 
 
