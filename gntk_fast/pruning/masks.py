@@ -70,12 +70,12 @@ def kth_smallest(a: np.ndarray, k: int, *, inplace: bool = False) -> float:
     # introselect degrades when the k-th value sits in a huge block of ties;
     # the usual one is the minimum (scores of pruned weights are all 0)
     mn = a.min()
-    is_min = a == mn
-    c = int(np.count_nonzero(is_min))
+    above = a > mn
+    c = a.size - int(np.count_nonzero(above))  # entries equal to the minimum
     if k <= c:
         return mn
     if c > a.size // 8:
-        rest = a[~is_min]
+        rest = np.compress(above, a)  # (much faster than boolean indexing here)
         rest.partition(k - c - 1)
         return rest[k - c - 1]
     if inplace:
@@ -127,7 +127,7 @@ def _top_k_nested(s: np.ndarray, cur: np.ndarray, k: int, where: str) -> np.ndar
         v = kth_smallest(s, kept_now - k + 1)
         keep = s >= v
     else:
-        sub = s[cur]
+        sub = np.compress(cur, s)
         v = kth_smallest(sub, kept_now - k + 1, inplace=True)
         keep = s >= v
         keep &= cur
