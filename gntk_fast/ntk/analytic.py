@@ -70,6 +70,7 @@ class _Prepared:
         self.sizes = grid.sizes
         self.k = grid.R.shape[0]
         self.A_T = t(grid.A.T)  # (d, K_1)
+        self.A = t(grid.A)  # (K_1, d)
         self.w = [t(w) for w in grid.w]
         # forward: s~^{l} = S^{l-1} @ Bf^T with Bf = B * w_{l-1}  (K_l, K_{l-1})
         self.BfT = [t((b * grid.w[i][None, :]).T) for i, b in enumerate(grid.B)]
@@ -96,8 +97,13 @@ def _diagonals(X: torch.Tensor, P: _Prepared, f) -> list[torch.Tensor]:
     return out
 
 
-def _chunk(ii, jj, X1, X2, D1, D2, P: _Prepared, f, trainable: str, sym: bool):
-    """Theta and NNGP for the pairs (X1[ii[p]], X2[jj[p]]), p < len(ii): two (P,) tensors.
+def _chunk(rect, X1, X2, D1, D2, P: _Prepared, f, trainable: str, sym: bool):
+    """Theta and NNGP for the pairs of the rectangle ``rect = (i0, i1, j0, j1)``
+    of inputs X1[i0:i1] x X2[j0:j1] (only j >= i when ``sym``).
+
+    Returns ``(ii, jj, theta, nngp)`` with the pairs' indices (P,) and values (P,).
+    The input layer is one GEMM over the rectangle,
+    ``s~^1[i, j, a] = (X1_i o A_a) . X2_j / d``, so no (P, d) gather is made.
 
     ``f(Da, Db, ii, jj, s, BT)`` returns the dual activation ``(S, Sd)`` (P, K)
     of the pairs from the diagonals Da (N1, K), Db (N2, K) and s (P, K),
@@ -106,10 +112,22 @@ def _chunk(ii, jj, X1, X2, D1, D2, P: _Prepared, f, trainable: str, sym: bool):
     for bit, so the arc-cosine angle is exactly 0 there (its derivative is
     infinite at correlation 1: a rounding difference of 1e-16 would cost 1e-8).
     """
+    i0, i1, j0, j1 = rect
     d = X1.shape[1]
-    XI, XJ = X1[ii], X2[jj]
-    s = (XI * XJ) @ P.A_T
-    s.div_(d)
+    ni, nj = i1 - i0, j1 - j0
+    dev = X1.device
+    XI, XJ = X1[i0:i1], X2[j0:j1]
+    T = (XI[:, None, :] * P.A[None, :, :]).reshape(ni * P.A.shape[0], d)
+    s_rect = (T @ XJ.T).view(ni, -1, nj).transpose(1, 2)  # (ni, nj, K_1)
+    ri = torch.arange(i0, i1, device=dev)
+    rj = torch.arange(j0, j1, device=dev)
+    gi, gj = torch.broadcast_tensors(ri[:, None], rj[None, :])
+    if sym:
+        keep = gj >= gi
+        s, ii, jj = s_rect[keep], gi[keep], gj[keep]
+    else:
+        s, ii, jj = s_rect.reshape(ni * nj, -1), gi.reshape(-1), gj.reshape(-1)
+    s = s.contiguous().div_(d)
     same = torch.nonzero(ii == jj).squeeze(1) if sym else None
     pre, dots, means = [], [], []
     for l in range(P.L):
@@ -133,27 +151,27 @@ def _chunk(ii, jj, X1, X2, D1, D2, P: _Prepared, f, trainable: str, sym: bool):
                 G = dots[l - 1] * (G @ P.Bb[l - 1])
     else:
         theta = P.k * means[-1]
-        prev = [(XI * XJ).sum(1) / d] + means[:-1]
+        dots0 = XI @ XJ.T / d
+        prev = [dots0[keep] if sym else dots0.reshape(-1)] + means[:-1]
         for l in range(P.L - 1, -1, -1):
             theta += (G @ P.w[l]) * prev[l]
             if l > 0:
                 G = dots[l - 1] * (G @ P.Bb[l - 1])
-    return theta, nngp
+    return ii, jj, theta, nngp
 
 
-def _pair_chunks(n1: int, n2: int, sym: bool, chunk: int, device):
-    """(ii, jj) index tensors of at most ``chunk`` pairs each, covering every pair
-    (i, j) in row-major order (only j >= i when ``sym``)."""
-    rows = torch.arange(n1, dtype=torch.long)
-    cnt = (n2 - rows) if sym else torch.full((n1,), n2, dtype=torch.long)
-    offsets = torch.zeros(n1 + 1, dtype=torch.long)
-    offsets[1:] = torch.cumsum(cnt, 0)
-    total = int(offsets[-1])
-    for c0 in range(0, total, chunk):
-        g = torch.arange(c0, min(total, c0 + chunk), dtype=torch.long)
-        ii = torch.searchsorted(offsets, g, right=True) - 1
-        jj = g - offsets[ii] + (ii if sym else 0)
-        yield ii.to(device), jj.to(device)
+def _pair_chunks(n1: int, n2: int, sym: bool, chunk: int, row_cap: int):
+    """Rectangles (i0, i1, j0, j1) of at most ~``chunk`` pairs covering every pair
+    (i, j) (only j >= i when ``sym``): blocks of whole rows when a row fits,
+    else segments of one row; at most ``row_cap`` rows at a time."""
+    if n2 <= chunk:
+        rows = max(1, min(chunk // n2, row_cap))
+        for i0 in range(0, n1, rows):
+            yield i0, min(n1, i0 + rows), (i0 if sym else 0), n2
+    else:
+        for i in range(n1):
+            for j0 in range(i if sym else 0, n2, chunk):
+                yield i, i + 1, j0, min(n2, j0 + chunk)
 
 
 def _auto_chunk(P: _Prepared, itemsize: int, custom: bool) -> int:
@@ -294,8 +312,9 @@ def graphon_ntk(
         if progress is None:
             progress = total > 16 * tile
         bar = tqdm(total=total, desc="graphon_ntk pairs", unit="pair", unit_scale=True, disable=not progress, leave=False)
-        for ii, jj in _pair_chunks(n1, n2, sym, tile, device):
-            th, ng = _chunk(ii, jj, X1, X2, D1, D2, P, f, trainable, sym)
+        row_cap = max(1, (64 << 20) // max(1, P.A.shape[0] * X1.shape[1] * itemsize))
+        for rect in _pair_chunks(n1, n2, sym, tile, row_cap):
+            ii, jj, th, ng = _chunk(rect, X1, X2, D1, D2, P, f, trainable, sym)
             theta[ii, jj] = th
             if nngp is not None:
                 nngp[ii, jj] = ng
