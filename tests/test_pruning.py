@@ -464,3 +464,37 @@ def test_compat_snip_with_all_zero_scores_prunes_everything_without_nan():
     assert res.report["total"]["kept"] == 0
     clean = gf.prune(gf.MLP(4, 5, 1, 1, seed=0), "snip", 0.5, data=(x, torch.zeros(6, dtype=torch.int64)))
     assert clean.report["total"]["kept"] == round(0.5 * 25)
+
+
+class _TwoTower(nn.Module):
+    """A non-Sequential module: its Linear layers are pruned the torch way too."""
+
+    def __init__(self):
+        super().__init__()
+        g = torch.Generator().manual_seed(0)
+        self.inp = nn.Linear(6, 8)
+        self.unused = nn.Linear(3, 3)
+        self.out = nn.Linear(8, 3)
+        with torch.no_grad():
+            for p in self.parameters():
+                p.copy_(torch.randn(p.shape, generator=g) * 0.5)
+
+    def forward(self, x):
+        return self.out(torch.tanh(self.inp(x)))
+
+
+@pytest.mark.parametrize("method", ["snip", "grasp", "synflow", "magnitude"])
+def test_any_module_with_linear_layers(method):
+    model = _TwoTower()
+    x, y = _data(6, n=12, classes=3)
+    res = gf.prune(model, method, 0.6, data=(x, y), iterations=2)
+    assert res.names == ["inp", "unused", "out"]
+    assert int(_flat(res.masks).sum()) == round(0.4 * (48 + 9 + 24))
+    if method in ("snip", "grasp", "synflow"):
+        assert bool((res.scores[1] == 0).all())  # a layer outside the forward scores 0
+    fresh = _TwoTower()
+    for m in (fresh.inp, fresh.unused, fresh.out):
+        tprune.identity(m, "weight")
+    fresh.load_state_dict(model.state_dict())
+    torch.testing.assert_close(fresh(x), model(x))
+    assert torch.equal(fresh.inp.weight_mask != 0, res.masks[0])

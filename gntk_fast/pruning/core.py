@@ -1,6 +1,6 @@
 """``prune``: the one entry point of the five pruners-at-initialisation.
 
-See gntk_fast/pruning/__init__.py for the user documentation; scores live in
+The user documentation is the docstring of :func:`prune`; scores live in
 scores.py, the mask rules in masks.py, the model plumbing in layers.py.
 """
 from __future__ import annotations
@@ -8,7 +8,7 @@ from __future__ import annotations
 import math
 import secrets
 from functools import partial
-from typing import Any, Iterable
+from typing import Any
 
 import numpy as np
 import torch

@@ -100,9 +100,10 @@ def _snip_scorer(model: nn.Module, layers: Sequence[PrunableLayer], batches: Bat
                 out = work(x.to(work.dtype))
                 _check_output(out, y)
                 loss = F.cross_entropy(out, y)
-                gs = torch.autograd.grad(loss, leaves)
+                gs = torch.autograd.grad(loss, leaves, allow_unused=True)
                 for acc, g in zip(grads, gs):
-                    acc.add_(g)
+                    if g is not None:  # None: a layer the forward does not use (score 0)
+                        acc.add_(g)
         finally:
             work.restore_masks()
         # dL/dm = theta * dL/d(theta*m): the SNIP saliency before the abs
@@ -127,17 +128,21 @@ def _grasp_scorer(model: nn.Module, layers: Sequence[PrunableLayer], batches: Ba
         for x, y in batches:
             out = work(x.to(work.dtype))
             _check_output(out, y)
-            gs = torch.autograd.grad(F.cross_entropy(out / T, y), thetas)
+            gs = torch.autograd.grad(F.cross_entropy(out / T, y), thetas, allow_unused=True)
             for acc, gi in zip(g, gs):
-                acc.add_(gi)
+                if gi is not None:  # None: a layer the forward does not use (score 0)
+                    acc.add_(gi)
         hg = [torch.zeros_like(t) for t in thetas]
         for x, y in batches:
             out = work(x.to(work.dtype))
-            gs = torch.autograd.grad(F.cross_entropy(out / T, y), thetas, create_graph=True)
-            z = sum((gi * gc).sum() for gi, gc in zip(gs, g))
-            hs = torch.autograd.grad(z, thetas)
+            gs = torch.autograd.grad(F.cross_entropy(out / T, y), thetas, create_graph=True, allow_unused=True)
+            z = sum((gi * gc).sum() for gi, gc in zip(gs, g) if gi is not None)
+            if not isinstance(z, torch.Tensor) or not z.requires_grad:
+                continue  # the loss does not depend on the weights at all
+            hs = torch.autograd.grad(z, thetas, allow_unused=True)
             for acc, h in zip(hg, hs):
-                acc.add_(h)
+                if h is not None:
+                    acc.add_(h)
         scores = _flat([t.detach() * h for t, h in zip(thetas, hg)])
         if compat:
             scores /= torch.abs(scores.sum()) + GRASP_EPS
