@@ -177,7 +177,10 @@ def prune(
         iteration exactly like the reference and the mask is rebuilt from them,
         so weights whose score ignores the mask (random, magnitude; snip's
         dL/dm) can come back after being pruned. The reference's SNIP/GraSP
-        normalisations are applied (they never reorder scores).
+        normalisations are applied (they never reorder scores). Deliberate
+        differences from the reference: NaN scores are rejected here too,
+        ``invert``/``shuffle`` are done right (see below), and SynFlow runs in
+        float64 unless ``synflow_dtype=torch.float32``.
     ``seed``
         seeds the private generators of random scores and of ``shuffle`` (the
         global RNG is never touched); same seed -> same masks. None draws fresh
@@ -275,7 +278,7 @@ def prune(
         "method": method,
         "density": density,
         "sparsity": 1.0 - density,
-        "compression": -math.log10(density) if density > 0 else math.inf,
+        "compression": -math.log10(density) + 0.0,  # + 0.0: no "-0.0" for density 1
         "scope": scope,
         "iterations": E,
         "schedule": schedule,
