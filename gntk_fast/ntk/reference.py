@@ -1,8 +1,11 @@
 """Pure-torch oracles of the empirical NTK (spec graphon-ntk.md sections 1, 2).
 
-* :func:`empirical_ntk_reference`: torch.func ``jacrev`` + ``vmap`` over the
-  masked network, gradients only with respect to the parameters of the chosen
-  convention, contracted chunk by chunk. It builds (chunks of) the N x P
+* :func:`empirical_ntk_reference`: torch.func ``jacrev`` + ``vmap`` over a
+  functional forward of the masked network (parameters passed as a dict, like
+  ``torch.func.functional_call``), gradients only with respect to the
+  parameters of the chosen convention, contracted chunk by chunk (the Jacobian
+  of a column chunk is recomputed for every row chunk, so memory stays at two
+  chunks). It builds (chunks of) the N x P
   Jacobian on purpose: it is the plain, obviously-right oracle of every test,
   not a fast path.
 * :func:`masked_ntk_layer_reference`: the per-layer bilinear form
@@ -29,7 +32,7 @@ from typing import Sequence
 
 import torch
 from tqdm.auto import tqdm
-from torch.func import functional_call, jacrev, vmap  # noqa: F401  (functional_call documented below)
+from torch.func import jacrev, vmap
 
 from .._validation import check_choice, check_int, check_tensor
 
@@ -255,9 +258,3 @@ def _check_bool(name: str, value) -> bool:
         raise ValueError(f"{name} must be True or False; got {value!r}")
     return value
 
-
-def layer_terms_sum(terms: Sequence[torch.Tensor]) -> torch.Tensor:
-    total = terms[0].clone()
-    for t in terms[1:]:
-        total += t
-    return total
