@@ -134,6 +134,15 @@ def _hwm_kb() -> int:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 
 
+def _isa() -> str:
+    try:
+        import gntk_fast._C as C
+
+        return str(C.entk_isa())
+    except Exception as exc:  # pragma: no cover
+        return f"unavailable ({exc})"
+
+
 def _rel(a, b) -> float:
     return float((a.double() - b.double()).norm() / b.double().norm())
 
@@ -196,6 +205,7 @@ def test_b1_mnist_density_02(benchmark, bench_report, smoke, timeit):
         peak_mb_ours=mem_ours, peak_mb_ref=mem_ref, mem_ratio_ours_over_ref=mem_ours / max(mem_ref, 1e-9),
         analytic_mb_ours=_analytic_bytes(m, N, 1) / 2**20, rel_err_vs_ref=err,
         omp_wait_policy=os.environ.get("OMP_WAIT_POLICY", "(unset)"), loadavg_1min=os.getloadavg()[0],
+        cpp_tile_isa=_isa(),
     )
 
 

@@ -128,3 +128,38 @@ def test_property_cpp_equals_reference(widths, d, k, n1, n2, density, act, trace
     assert torch.isfinite(ours).all()
     scale = float(ref.norm())
     assert float((ours - ref).norm()) <= 1e-10 * scale + 1e-300
+
+
+def test_both_instruction_sets_agree_with_twin():
+    """The AVX-512 and baseline tile kernels are separate code: check each in a fresh process."""
+    import os
+    import subprocess
+    import sys
+
+    code = (
+        "import torch, gntk_fast._C as C\n"
+        "from gntk_fast.ntk.cpp import masked_ntk_layer_cpp\n"
+        "from gntk_fast.ntk.reference import masked_ntk_layer_reference as ref\n"
+        "g = torch.Generator().manual_seed(0)\n"
+        "worst = 0.0\n"
+        "for dt in (torch.float32, torch.float64):\n"
+        "    D1 = torch.randn(37, 3, 29, generator=g, dtype=dt); H1 = torch.randn(37, 33, generator=g, dtype=dt)\n"
+        "    D2 = torch.randn(11, 3, 29, generator=g, dtype=dt); H2 = torch.randn(11, 33, generator=g, dtype=dt)\n"
+        "    M = torch.rand(29, 33, generator=g) < 0.3\n"
+        "    for tr in (True, False):\n"
+        "        for d2, h2 in ((None, None), (D2, H2)):\n"
+        "            o = masked_ntk_layer_cpp(D1, H1, d2, h2, M, trace=tr, complement=False)\n"
+        "            r = ref(D1, H1, d2, h2, M, trace=tr)\n"
+        "            e = float((o - r).norm() / r.norm()) / (1e-5 if dt == torch.float32 else 1e-10)\n"
+        "            worst = max(worst, e)\n"
+        "print(C.entk_isa(), worst)\n"
+    )
+    seen = set()
+    for isa in ("avx2", "auto"):
+        env = dict(os.environ, GNTK_ENTK_ISA=isa)
+        res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=300)
+        assert res.returncode == 0, res.stderr[-2000:]
+        name, worst = res.stdout.split()
+        assert float(worst) < 1.0, (isa, name, worst)  # error / tolerance
+        seen.add(name)
+    assert "baseline" in seen
