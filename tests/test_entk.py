@@ -310,3 +310,29 @@ def test_device_mismatch():
     m = make_model("relu", k=1)
     with pytest.raises(ValueError, match="x2"):
         empirical_ntk(m, inputs(4, 7, torch.float64, 0), torch.zeros(3, 7, dtype=torch.float64, device="meta"))
+
+
+def test_tf32_switch_reaches_the_triton_kernel(monkeypatch):
+    need_backend("triton")
+    from gntk_fast.ntk import triton_entk
+
+    seen = []
+    original = triton_entk.masked_ntk_layer_triton
+
+    def spy(*args, **kwargs):
+        seen.append(kwargs.get("tf32"))
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(triton_entk, "masked_ntk_layer_triton", spy)
+    model = make_model(dtype=torch.float32)
+    x = inputs(5, 7, torch.float32, 1)
+    ref = empirical_ntk_reference(model, x)
+    for flag in (False, True):
+        seen.clear()
+        out = empirical_ntk(model, x, backend="triton", tf32=flag)
+        assert seen and all(s is flag for s in seen)  # every masked layer got the switch
+        assert rel(out, ref) < (1e-5 if not flag else 2e-3)
+    with pytest.raises((TypeError, ValueError), match="tf32"):
+        empirical_ntk(model, x, backend="triton", tf32="yes")
+    with pytest.raises((TypeError, ValueError), match="tf32"):
+        empirical_ntk_fn(model, tf32=1.5)
