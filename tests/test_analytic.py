@@ -386,3 +386,12 @@ def test_property_graphon_ntk(net, scale):
     assert ev.min() >= -1e-10 * max(1.0, float(ev.abs().max()))
     if act == "relu":  # positive homogeneity: Theta(c x, c x') = c^2 Theta(x, x')
         assert torch.allclose(graphon_ntk(gs, scale * X, trainable=tr), scale**2 * got, rtol=1e-10, atol=1e-12)
+
+
+def test_x2_equal_to_x1_is_the_symmetric_kernel():
+    X = inputs(6, 4, 19)
+    gs = [0.9, lin, np.array([[0.3, 0.8, 0.6]])]
+    a = graphon_ntk(gs, X, K=8)
+    b = graphon_ntk(gs, X, X.clone(), K=8)
+    assert torch.equal(a, b)
+    assert rel(graphon_ntk(gs, X, 2.0 * X, K=8), graphon_ntk(gs, X, K=8)) > 0.1

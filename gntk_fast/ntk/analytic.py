@@ -26,13 +26,18 @@ spec on the quadrature grid of :mod:`gntk_fast.ntk._grid`:
 Shapes: x1 (N1, d), x2 (N2, d) (default x2 = x1); the result is (N1, N2),
 traced over the ``n_outputs`` read-out outputs. The diagonals s~^l(u; x, x)
 (N x K_l per layer) are computed first; the pairs are then processed in
-chunks ("tiles") of ``tile`` pairs, so memory is O(K N + tile K L) beside the output
-(N = 10,000 in float64 is an 800 MB output; ``dtype=torch.float32`` halves it).
-For x2 = None only the pairs i <= j are computed and mirrored.
+chunks ("tiles") of about ``tile`` pairs - rectangles of whole rows of inputs,
+or segments of one row - so the working memory is O(K L N + tile K L) beside
+the (N1, N2) output (N = 10,000 in float64 is an 800 MB output;
+``dtype=torch.float32`` halves it). The input layer of a rectangle is one GEMM
+``(X1_i o W^1_a) . X2_j``; with x2 = None only the pairs i <= j are computed
+and mirrored, and the pairs (x, x) reuse the diagonals bit for bit.
 
-Backends: ``"torch"`` (vectorised tiles), ``"numba"`` (the same tiles with
-the relu/erf dual fused into one parallel Numba pass: the default CPU path,
-about 3x faster than "torch" at K = 256), ``"triton"`` (fused
+Backends: ``"torch"`` (vectorised chunks: torch GEMMs for the node sums and
+torch elementwise closed forms, or the quadrature), ``"numba"`` (the same
+chunks with the relu/erf dual fused into one Numba pass over the pairs,
+diagonal gather included: the default CPU path; bench/bench_analytic.py
+compares the two), ``"triton"`` (fused
 dual-activation + node matmul kernels; CUDA, or the CPU interpreter under
 TRITON_INTERPRET=1; closed-form activations only), ``"reference"`` (the
 per-pair loop of :mod:`gntk_fast.ntk.analytic_reference`), ``"auto"``
@@ -48,7 +53,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from .._backend import cuda_available, triton_available, triton_interpret
+from .._backend import triton_available, triton_interpret
 from .._validation import check_choice, check_int
 from ..activations import resolve_activation
 from ._grid import GraphonGrid, discretise
@@ -279,7 +284,8 @@ def graphon_ntk(
     P = _Prepared(grid, dtype, device)
     X1 = x1.to(device=device, dtype=dtype)
     X2 = X1 if x2 is None else x2.to(device=device, dtype=dtype)
-    sym = x2 is None
+    # x2 equal to x1 is the symmetric case (exact mirror, exact diagonal angles)
+    sym = x2 is None or (x2.shape == x1.shape and x2.device == x1.device and bool(torch.equal(x1, x2)))
     n1, n2 = X1.shape[0], X2.shape[0]
     itemsize = torch.finfo(dtype).bits // 8
     if tile is None:
