@@ -96,3 +96,19 @@ def test_cli_errors(tmp_path, capsys):
     assert main(["gntk", "--estimates", str(tmp_path / "missing.npz"), "--out", str(tmp_path)]) == 2
     assert main(["gntk", "--graphons", "linear", "--n", "0", "--out", str(tmp_path)]) == 2
     assert "n must be >= 1" in capsys.readouterr().err
+
+
+def test_cli_on_real_graphon_estimates(tmp_path, capsys):
+    """End to end: `gntk-fast graphon` writes estimates.npz, `gntk-fast gntk` reads it."""
+    g = tmp_path / "g"
+    rc = main(["graphon", "--methods", "random", "--widths", "30", "60", "--trials", "1", "--depth", "2", "--K", "4",
+               "--data", "digits", "--no-progress", "--out", str(g)])
+    assert rc == 0
+    out = tmp_path / "k"
+    assert main(["gntk", "--estimates", str(g), "--n", "20", "--out", str(out), "--save-kernel"]) == 0
+    assert "random @ width 60" in capsys.readouterr().out
+    gs, _ = graphons_from_estimates(g)
+    x, _ = gf.data.load("digits", split="test", n=20, seed=0)
+    with np.load(out / "kernel.npz", allow_pickle=False) as z:
+        np.testing.assert_allclose(z["theta"], gf.graphon_ntk(gs, x).numpy(), rtol=1e-12)
+    assert gs[0].d == 64 and len(gs) == 3
