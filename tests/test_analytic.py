@@ -87,7 +87,7 @@ def test_constant_graphon_scaling(L, c):
 
 # ----------------------------------------------------------------- spec 4.3
 def _finite_width_error(gs, X, L, widths, seeds, trainable, n_outputs=1):
-    ref = graphon_ntk(gs, X, K=48, trainable=trainable, n_outputs=n_outputs)
+    ref = graphon_ntk(gs, X, K=64, trainable=trainable, n_outputs=n_outputs)
     d = X.shape[1]
     errs = []
     for n in widths:
@@ -104,15 +104,17 @@ def _finite_width_error(gs, X, L, widths, seeds, trainable, n_outputs=1):
 
 @pytest.mark.parametrize("trainable", ["mask", "all"])
 def test_finite_width_converges_like_inverse_sqrt_width(trainable):
-    d, L = 16, 2
-    gs = [FunctionGraphon(lin), FunctionGraphon(lin), FunctionGraphon(readout)]
-    X = inputs(5, d, 4)
+    """The spec 4.3 setting: d = 32, L = 3, six inputs of norm sqrt(d); spec measured
+    0.33, 0.16, 0.09 at widths 128, 512, 2048."""
+    d, L = 32, 3
+    gs = [FunctionGraphon(lin)] * L + [FunctionGraphon(readout)]
+    X = inputs(6, d, 0)
     X = X / X.norm(dim=1, keepdim=True) * math.sqrt(d)
     widths = [128, 512, 2048]
     errs = _finite_width_error(gs, X, L, widths, range(4), trainable)
     slope = np.polyfit(np.log(widths), np.log(errs), 1)[0]
     assert -0.65 <= slope <= -0.35, (errs, slope)
-    assert errs[-1] < 0.12, errs
+    assert 0.05 < errs[-1] < 0.12 and 0.2 < errs[0] < 0.5, errs
 
 
 def test_finite_width_converges_with_several_outputs():

@@ -70,7 +70,7 @@ class _Prepared:
     """Grid matrices as tensors with the quadrature weights folded in."""
 
     def __init__(self, grid: GraphonGrid, dtype, device):
-        t = lambda a: torch.as_tensor(np.ascontiguousarray(a), dtype=dtype, device=device)  # noqa: E731
+        t = lambda a: torch.as_tensor(np.array(a, dtype=np.float64, order="C"), dtype=dtype, device=device)  # noqa: E731
         self.L = grid.depth
         self.sizes = grid.sizes
         self.k = grid.R.shape[0]
