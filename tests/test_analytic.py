@@ -216,6 +216,23 @@ def test_callable_graphons_converge_in_K():
     assert rel(graphon_ntk(gs, X, K=4), k64) > 1e-8  # K matters at all
 
 
+def test_callable_and_step_graphons_on_one_layer_use_a_composite_rule():
+    """A layer shared by a step graphon (jumps at 0.3, 0.65) and a callable one is
+    integrated piecewise, so the rule converges spectrally in K."""
+    rng = np.random.default_rng(21)
+    step = StepGraphon(rng.random((3, 2)), row_edges=[0, 0.3, 0.65, 1.0], col_edges=[0, 0.5, 1.0])
+    gs = [lin, step, lin, readout]
+    X = inputs(5, 4, 22)
+    k200 = graphon_ntk(gs, X, K=200)
+    assert rel(graphon_ntk(gs, X, K=24), k200) < 1e-9
+    grid = gf.ntk.analytic.prepare_grid(gs, 4, K=24)
+    assert "3 step intervals" in grid.rules[1] and "2 step intervals" in grid.rules[0]
+    assert all(abs(w.sum() - 1) < 1e-14 for w in grid.w)
+    # a plain 24-node rule across the jumps would be visibly off
+    smeared = graphon_ntk([lin, FunctionGraphon(step.evaluate), lin, readout], X, K=24)
+    assert rel(smeared, k200) > 1e-4
+
+
 def test_sas_estimate_gives_nearly_the_callable_kernel():
     """Spec: a SAS step estimate of a sampled mask ~ the callable graphon's kernel."""
     from gntk_fast.graphon import sas

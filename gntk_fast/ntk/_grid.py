@@ -14,10 +14,11 @@ columns of W^{l+1}):
 * only constants: one node (u = 1/2, weight 1) - exact;
 * constants and step graphons: the midpoints and widths of the common
   refinement of their block edges - exact (everything is piecewise constant);
-* any callable graphon: ``K`` Gauss-Legendre nodes on [0, 1]
-  (``quadrature="gauss-legendre"``) or the K-point midpoint rule
-  (``"midpoint"``); step graphons on the same layer are then evaluated at those
-  nodes (an O(1/K) approximation at their block edges).
+* any callable graphon: about ``K`` Gauss-Legendre nodes
+  (``quadrature="gauss-legendre"``) or midpoint nodes (``"midpoint"``); when
+  step graphons share the layer, the rule is composite over the intervals of
+  their block edges (max(1, round(K x width)) nodes per interval), so every
+  integrand is smooth between nodes' interval ends and no node straddles a jump.
 """
 from __future__ import annotations
 
@@ -91,6 +92,23 @@ def _eval(i, g, u, v):
         raise type(exc)(f"graphons[{i}]: {exc}") from None
 
 
+def _composite_rule(edges: np.ndarray, K: int, quadrature: str) -> tuple[np.ndarray, np.ndarray]:
+    """About K nodes on [0, 1]: on each interval [e_i, e_{i+1}] of ``edges``,
+    max(1, round(K x width)) Gauss-Legendre (or midpoint) nodes, so that the
+    step graphons on the layer are smooth on every interval."""
+    us, ws = [], []
+    for a, b in zip(edges[:-1], edges[1:]):
+        n = max(1, int(round(K * (b - a))))
+        if quadrature == "gauss-legendre":
+            x, w = np.polynomial.legendre.leggauss(n)
+            x, w = 0.5 * (x + 1.0), 0.5 * w
+        else:
+            x, w = (np.arange(n) + 0.5) / n, np.full(n, 1.0 / n)
+        us.append(a + (b - a) * x)
+        ws.append((b - a) * w)
+    return np.concatenate(us), np.concatenate(ws)
+
+
 def discretise(graphons, d: int, *, K: int = 256, quadrature: str = "gauss-legendre", n_outputs: int = 1, depth=None) -> GraphonGrid:
     """Quadrature positions and graphon values of every layer (see module docstring)."""
     from ..graphon.objects import ConstantGraphon, InputGraphon, StepGraphon
@@ -107,21 +125,17 @@ def discretise(graphons, d: int, *, K: int = 256, quadrature: str = "gauss-legen
     us, ws, rules = [], [], []
     for l in range(1, L + 1):  # hidden layer l: rows of gs[l-1], columns of gs[l]
         touching = [(gs[l - 1], "rows"), (gs[l], "cols")]
-        if any(not isinstance(g, (ConstantGraphon, StepGraphon)) for g, _ in touching):
-            if quadrature == "gauss-legendre":
-                x, w = np.polynomial.legendre.leggauss(K)
-                us.append(0.5 * (x + 1.0))
-                ws.append(0.5 * w)
-            else:
-                us.append((np.arange(K) + 0.5) / K)
-                ws.append(np.full(K, 1.0 / K))
-            rules.append(f"{quadrature} K={K}")
-            continue
         edges = [np.array([0.0, 1.0])]
         for g, side in touching:
             if isinstance(g, StepGraphon):
                 edges.append(g.row_edges if side == "rows" else g.col_edges)
         e = np.unique(np.concatenate(edges))
+        if any(not isinstance(g, (ConstantGraphon, StepGraphon)) for g, _ in touching):
+            u, w = _composite_rule(e, K, quadrature)
+            us.append(u)
+            ws.append(w)
+            rules.append(f"{quadrature} K={len(u)}" + (f" on {len(e) - 1} step intervals" if len(e) > 2 else ""))
+            continue
         us.append(0.5 * (e[:-1] + e[1:]))
         ws.append(np.diff(e))
         rules.append("constant (1 node)" if len(e) == 2 else f"step midpoints K={len(e) - 1}")
