@@ -314,6 +314,39 @@ def test_triton_interpreter_equals_reference():
     assert rel(got32.to(F64), ref) < 1e-5
 
 
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+def test_triton_kernels_equal_torch(dtype):
+    pytest.importorskip("triton")
+    from gntk_fast._backend import triton_interpret
+
+    if not triton_interpret():
+        pytest.skip("TRITON_INTERPRET is not set (tests/conftest.py sets it without CUDA)")
+    from gntk_fast.ntk._analytic_triton import triton_backward_step, triton_dual_matmul
+    from gntk_fast.ntk.analytic import _bwd_torch
+
+    g = torch.Generator().manual_seed(23)
+    P, KI, KO = 37, 19, 45  # no size divides a block
+    G, Bb = torch.randn(P, KI, generator=g, dtype=dtype), torch.randn(KI, KO, generator=g, dtype=dtype)
+    Sd, pre, w = (torch.rand(P, KO, generator=g, dtype=dtype), torch.randn(P, KO, generator=g, dtype=dtype),
+                  torch.rand(KO, generator=g, dtype=dtype))
+    tol = 1e-13 if dtype == torch.float64 else 1e-5
+    for p in (pre, None):
+        a, va = triton_backward_step(G, Bb, Sd, w, p)
+        b, vb = _bwd_torch(G, Bb, Sd, w, p)
+        assert rel(a.double(), b.double()) < tol and rel(va.double(), vb.double()) < tol
+    Da, Db = torch.rand(5, KI, generator=g, dtype=dtype) + 0.1, torch.rand(6, KI, generator=g, dtype=dtype) + 0.1
+    ii, jj = torch.randint(0, 5, (P,), generator=g), torch.randint(0, 6, (P,), generator=g)
+    s = (torch.rand(P, KI, generator=g, dtype=dtype) * 2 - 1) * torch.sqrt(Da[ii] * Db[jj])
+    if dtype == torch.float64:  # (in float32 the sqrt(eps) sensitivity at |rho| = 1 exceeds 1e-5)
+        s[:3] = torch.sqrt(Da[ii[:3]] * Db[jj[:3]])  # correlation exactly +1 ...
+        s[3:5] = -torch.sqrt(Da[ii[3:5]] * Db[jj[3:5]])  # ... and -1: atan2 at its ends
+    for name, fn in (("relu", relu_dual), ("erf", erf_dual)):
+        S, Sd2, out = triton_dual_matmul(name, Da, Db, ii, jj, s, Bb[:, :KO])
+        Se, Sde = fn(Da[ii].double(), Db[jj].double(), s.double())
+        assert rel(S.double(), Se) < tol and rel(Sd2.double(), Sde) < tol, name
+        assert rel(out.double(), Se @ Bb.double()) < tol, name
+
+
 @pytest.mark.cuda
 @pytest.mark.parametrize("act", ["relu", "erf"])
 def test_triton_cuda_equals_reference(act):

@@ -11,6 +11,14 @@ read-out vector): the diagonals are gathered in-kernel, S never makes a round
 trip through memory before the matmul, and S, Sd are written once (by the
 programs of the first column block) for the backward pass.
 
+:func:`triton_backward_step` is the fused backward step of the recursion::
+
+    G'[p, a] = Sd[p, a] * sum_w G[p, w] Bb[w, a]
+    vec[p]  += sum_a w[a] G'[p, a] (* pre[p, a] for trainable="mask")
+
+(the matmul, the derivative factor and the layer's kernel term in one kernel;
+the per-block partial sums of ``vec`` are added atomically).
+
 Triton has no atan2/asin that also run under the CPU interpreter, so the
 kernel carries the Cephes arctangent (rational minimax on [0, 0.66] with the
 pi/4 reduction; relative error ~1e-16), used for the relu angle
@@ -27,7 +35,7 @@ import torch
 import triton
 import triton.language as tl
 
-__all__ = ["triton_dual_matmul", "TRITON_ACTS"]
+__all__ = ["triton_dual_matmul", "triton_backward_step", "TRITON_ACTS"]
 
 TRITON_ACTS = {"relu": 0, "erf": 1, "identity": 2}
 
@@ -129,3 +137,53 @@ def triton_dual_matmul(name: str, Da, Db, ii, jj, s, BT, *, block_p: int = 32, b
         ACT=TRITON_ACTS[name], BLOCK_P=block_p, BLOCK_K=block_k, BLOCK_N=block_n,
     )
     return S, Sd, out
+
+
+@triton.jit
+def _bwd_kernel(
+    g_ptr, bb_ptr, sd_ptr, w_ptr, pre_ptr, gn_ptr, vec_ptr,
+    P, KI, KO,
+    HAS_PRE: tl.constexpr, BLOCK_P: tl.constexpr, BLOCK_K: tl.constexpr, BLOCK_N: tl.constexpr,
+):
+    pid_p = tl.program_id(0)
+    pid_n = tl.program_id(1)
+    rp = pid_p * BLOCK_P + tl.arange(0, BLOCK_P)
+    rn = pid_n * BLOCK_N + tl.arange(0, BLOCK_N)
+    mp = rp < P
+    mn = rn < KO
+    acc = tl.zeros((BLOCK_P, BLOCK_N), dtype=g_ptr.dtype.element_ty)
+    for k0 in range(0, KI, BLOCK_K):
+        rk = k0 + tl.arange(0, BLOCK_K)
+        mk = rk < KI
+        g = tl.load(g_ptr + rp[:, None] * KI + rk[None, :], mask=mp[:, None] & mk[None, :], other=0.0)
+        b = tl.load(bb_ptr + rk[:, None] * KO + rn[None, :], mask=mk[:, None] & mn[None, :], other=0.0)
+        acc += tl.dot(g, b, input_precision="ieee")
+    m2 = mp[:, None] & mn[None, :]
+    sd = tl.load(sd_ptr + rp[:, None] * KO + rn[None, :], mask=m2, other=0.0)
+    gn = sd * acc
+    tl.store(gn_ptr + rp[:, None] * KO + rn[None, :], gn, mask=m2)
+    w = tl.load(w_ptr + rn, mask=mn, other=0.0)
+    t = gn * w[None, :]
+    if HAS_PRE:
+        t = t * tl.load(pre_ptr + rp[:, None] * KO + rn[None, :], mask=m2, other=0.0)
+    tl.atomic_add(vec_ptr + rp, tl.sum(t, axis=1), mask=mp)
+
+
+def triton_backward_step(G, Bb, Sd, w, pre=None, *, block_p: int = 32, block_k: int = 32, block_n: int = 32):
+    """``(G', vec)`` of one backward step (see module docstring).
+
+    G (P, KI), Bb (KI, KO), Sd (P, KO), w (KO,), pre (P, KO) or None; one dtype
+    and device. Returns G' (P, KO) and vec (P,).
+    """
+    G, Bb, Sd, w = G.contiguous(), Bb.contiguous(), Sd.contiguous(), w.contiguous()
+    P, KI = G.shape
+    KO = Bb.shape[1]
+    Gn = torch.empty(P, KO, dtype=G.dtype, device=G.device)
+    vec = torch.zeros(P, dtype=G.dtype, device=G.device)
+    pre_t = pre.contiguous() if pre is not None else Sd
+    grid = (triton.cdiv(P, block_p), triton.cdiv(KO, block_n))
+    _bwd_kernel[grid](
+        G, Bb, Sd, w, pre_t, Gn, vec, P, KI, KO,
+        HAS_PRE=pre is not None, BLOCK_P=block_p, BLOCK_K=block_k, BLOCK_N=block_n,
+    )
+    return Gn, vec

@@ -102,7 +102,13 @@ def _diagonals(X: torch.Tensor, P: _Prepared, f) -> list[torch.Tensor]:
     return out
 
 
-def _chunk(rect, X1, X2, D1, D2, P: _Prepared, f, trainable: str, sym: bool):
+def _bwd_torch(G, Bb, Sd, w, pre):
+    """One backward step: ``G' = Sd o (G @ Bb)`` and ``(G' o pre) @ w`` (or ``G' @ w``)."""
+    Gn = Sd * (G @ Bb)
+    return Gn, (Gn * pre if pre is not None else Gn) @ w
+
+
+def _chunk(rect, X1, X2, D1, D2, P: _Prepared, f, trainable: str, sym: bool, fb=_bwd_torch):
     """Theta and NNGP for the pairs of the rectangle ``rect = (i0, i1, j0, j1)``
     of inputs X1[i0:i1] x X2[j0:j1] (only j >= i when ``sym``).
 
@@ -112,7 +118,8 @@ def _chunk(rect, X1, X2, D1, D2, P: _Prepared, f, trainable: str, sym: bool):
 
     ``f(Da, Db, ii, jj, s, BT)`` returns the dual activation ``(S, Sd)`` (P, K)
     of the pairs from the diagonals Da (N1, K), Db (N2, K) and s (P, K),
-    together with ``S @ BT`` (the next layer's s~, or the NNGP for the read-out).
+    together with ``S @ BT`` (the next layer's s~, or the NNGP for the read-out);
+    ``fb(G, Bb, Sd, w, pre)`` is one backward step (see :func:`_bwd_torch`).
     With ``sym`` (x2 = x1) the pairs ii == jj take s~(x, x) from the diagonals bit
     for bit, so the arc-cosine angle is exactly 0 there (its derivative is
     infinite at correlation 1: a rounding difference of 1e-16 would cost 1e-8).
@@ -149,19 +156,17 @@ def _chunk(rect, X1, X2, D1, D2, P: _Prepared, f, trainable: str, sym: bool):
     nngp = s[:, 0]
     G = dots[-1] * P.r_sum
     if trainable == "mask":
-        theta = nngp.clone()
-        for l in range(P.L - 1, -1, -1):
-            theta += (G * pre[l]) @ P.w[l]
-            if l > 0:
-                G = dots[l - 1] * (G @ P.Bb[l - 1])
+        theta = nngp + (G * pre[-1]) @ P.w[-1]
+        for l in range(P.L - 2, -1, -1):
+            G, vec = fb(G, P.Bb[l], dots[l], P.w[l], pre[l])
+            theta += vec
     else:
-        theta = P.k * means[-1]
         dots0 = XI @ XJ.T / d
         prev = [dots0[keep] if sym else dots0.reshape(-1)] + means[:-1]
-        for l in range(P.L - 1, -1, -1):
-            theta += (G @ P.w[l]) * prev[l]
-            if l > 0:
-                G = dots[l - 1] * (G @ P.Bb[l - 1])
+        theta = P.k * means[-1] + (G @ P.w[-1]) * prev[-1]
+        for l in range(P.L - 2, -1, -1):
+            G, vec = fb(G, P.Bb[l], dots[l], P.w[l], None)
+            theta += vec * prev[l]
     return ii, jj, theta, nngp
 
 
@@ -293,11 +298,14 @@ def graphon_ntk(
     tile = check_int("tile", tile, min_value=1)
 
     fdiag = f
+    fb = _bwd_torch
     if backend == "triton":
-        from ._analytic_triton import triton_dual_matmul
+        from ._analytic_triton import triton_backward_step, triton_dual_matmul
 
         def f(Da, Db, ii, jj, s, BT, _n=act.name):  # noqa: F811 - fused Triton dual + matmul
             return triton_dual_matmul(_n, Da, Db, ii, jj, s, BT)
+
+        fb = triton_backward_step
     elif backend == "numba":
 
         def f(Da, Db, ii, jj, s, BT, _n=act.name):  # noqa: F811 - fused Numba dual
@@ -320,7 +328,7 @@ def graphon_ntk(
         bar = tqdm(total=total, desc="graphon_ntk pairs", unit="pair", unit_scale=True, disable=not progress, leave=False)
         row_cap = max(1, (64 << 20) // max(1, P.A.shape[0] * X1.shape[1] * itemsize))
         for rect in _pair_chunks(n1, n2, sym, tile, row_cap):
-            ii, jj, th, ng = _chunk(rect, X1, X2, D1, D2, P, f, trainable, sym)
+            ii, jj, th, ng = _chunk(rect, X1, X2, D1, D2, P, f, trainable, sym, fb)
             theta[ii, jj] = th
             if nngp is not None:
                 nngp[ii, jj] = ng
