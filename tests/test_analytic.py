@@ -149,6 +149,24 @@ def test_quadrature_equals_closed_forms(name, closed):
     assert (Sd - Sdq).abs().max() < 1e-6
 
 
+def test_gauss_hermite_rule_smooth_only():
+    """The plain 2-D Gauss-Hermite rule converges for erf but stalls at relu's kink;
+    the default polar rule is exact to round-off for both (see gntk_fast.ntk.dual)."""
+    from gntk_fast.ntk.dual import hermite_dual
+
+    q11, q22, q12 = _cov_samples()
+    S, Sd = erf_dual(q11, q22, q12)
+    err = [max((S - a).abs().max().item(), (Sd - b).abs().max().item())
+           for a, b in (hermite_dual("erf", q11, q22, q12, n) for n in (16, 48))]
+    assert err[1] < 1e-4 and err[1] < 1e-2 * err[0]
+    S, Sd = relu_dual(q11, q22, q12)
+    Sh, Sdh = hermite_dual("relu", q11, q22, q12, 48)
+    assert (Sd - Sdh).abs().max() > 1e-3
+    X = inputs(4, 6, 8)
+    a = graphon_ntk([lin, 0.7, readout], X, activation="erf", K=8)
+    assert rel(graphon_ntk([lin, 0.7, readout], X, activation="erf", K=8, dual="hermite", quad_nodes=48), a) < 1e-5
+
+
 def test_quadrature_path_of_graphon_ntk_equals_closed_form():
     X = inputs(5, 6, 8)
     gs = [lin, np.array([[0.9, 0.2], [0.4, 0.7]]), readout]

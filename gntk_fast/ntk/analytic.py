@@ -236,8 +236,11 @@ def graphon_ntk(
     backend : "auto", "torch", "numba", "triton" or "reference" (see module docstring).
     n_outputs : k >= 1 read-out outputs; the kernel is traced (summed) over them.
     dual : "auto" (closed forms for relu/erf/identity, else quadrature),
-        "closed" or "quadrature" (polar Gaussian quadrature, see :mod:`gntk_fast.ntk.dual`).
-    quad_nodes : nodes per arc/radius of that quadrature (default 32).
+        "closed", "quadrature" (polar Gaussian quadrature, exponentially accurate
+        also for relu's kink) or "hermite" (plain 2-D Gauss-Hermite; smooth
+        activations only), see :mod:`gntk_fast.ntk.dual`.
+    quad_nodes : nodes per arc/radius of the polar rule, or per axis of the
+        Gauss-Hermite rule (default 32).
     dtype : torch.float64 (default) or torch.float32.
     tile : pairs of inputs per chunk (default: from a 256 MB working budget).
     depth : optional number of hidden layers L, checked against len(graphons) - 1.
@@ -263,7 +266,7 @@ def graphon_ntk(
             graphons, x1, x2, activation=act, trainable=trainable, K=K, quadrature=quadrature,
             return_nngp=return_nngp, n_outputs=n_outputs, dual=dual, quad_nodes=quad_nodes, depth=depth,
         )
-    closed = dual != "quadrature" and act.name in CLOSED_FORMS
+    closed = dual in ("auto", "closed") and act.name in CLOSED_FORMS
     device = x1.device
     if backend == "auto":
         if device.type == "cuda" and triton_available() and closed:
