@@ -55,19 +55,27 @@ def _erf_pairs(Da, Db, ii, jj, s, S, Sd):  # pragma: no cover - compiled
             Sd[p, a] = (4.0 / math.pi) / math.sqrt(max(q - 4.0 * c * c, 1.0))
 
 
-# parallel kernels for real chunks, serial twins for tiny ones (a parallel
-# launch costs ~1 ms or more of thread wake-up on a busy machine)
 NUMBA_DUALS = {name: numba.njit(parallel=True, cache=True)(fn) for name, fn in (("relu", _relu_pairs), ("erf", _erf_pairs))}
-_SERIAL = {name: numba.njit(cache=True)(fn) for name, fn in (("relu", _relu_pairs), ("erf", _erf_pairs))}
-_PARALLEL_MIN = 1 << 15  # entries
+# below this many entries the kernel runs on the calling thread alone: waking the
+# worker threads costs more than the work on a busy machine
+_PARALLEL_MIN = 1 << 15
 
 
 def pair_dual(name: str, Da: torch.Tensor, Db: torch.Tensor, ii: torch.Tensor, jj: torch.Tensor, s: torch.Tensor):
     """``(S, Sd)`` (P, K) of the pairs for ``name`` in NUMBA_DUALS (CPU tensors, one dtype)."""
-    kern = NUMBA_DUALS[name] if s.numel() >= _PARALLEL_MIN else _SERIAL[name]
+    kern = NUMBA_DUALS[name]
     c = lambda t: np.ascontiguousarray(t.numpy())  # noqa: E731
     sn = c(s)
     S = np.empty_like(sn)
     Sd = np.empty_like(sn)
-    kern(c(Da), c(Db), c(ii), c(jj), sn, S, Sd)
+    args = (c(Da), c(Db), c(ii), c(jj), sn, S, Sd)
+    if s.numel() >= _PARALLEL_MIN:
+        kern(*args)
+    else:
+        prev = numba.get_num_threads()
+        numba.set_num_threads(1)
+        try:
+            kern(*args)
+        finally:
+            numba.set_num_threads(prev)
     return torch.from_numpy(S), torch.from_numpy(Sd)
