@@ -29,7 +29,7 @@ def test_mlp_ntk_forward_matches_spec():
     assert torch.allclose(m(x), manual_forward(m, x), rtol=1e-12, atol=1e-12)
     assert m.widths == [7, 13, 13, 13, 2] and m.depth == 3
     # standard-normal init
-    w = torch.cat([p.flatten() for p in gf.MLP(50, 400, 2, 1, seed=0).weights])
+    w = torch.cat([p.detach().flatten() for p in gf.MLP(50, 400, 2, 1, seed=0).weights])
     assert abs(float(w.std()) - 1.0) < 0.01 and abs(float(w.mean())) < 0.01
 
 
