@@ -25,15 +25,14 @@
 //    H and D are packed per block so every access is contiguous.
 //  * symmetric case (D2/H2 None): only tiles that hold a pair a <= b are
 //    computed; the lower triangle is mirrored afterwards.
-//  * tiles are shared out dynamically to max_threads() std::threads (OpenMP's
-//    thread count, OMP_NUM_THREADS); the GIL is released.
+//  * tiles are shared out dynamically (an atomic tile counter) to the threads
+//    of one OpenMP parallel region (OMP_NUM_THREADS); the GIL is released.
 #include "common.h"
 
 #include <pybind11/numpy.h>
 
 #include <algorithm>
 #include <atomic>
-#include <thread>
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
@@ -202,10 +201,11 @@ void run_layer(const LayerProblem<T>& P,
   const int64_t* rptr = rowptr.data();
   const bool trace = P.trace;
 
-  // Worker: pulls tiles from a shared counter. Plain std::threads joined with a
-  // blocking wait (no OpenMP barrier): on the shared, oversubscribed 2-core
-  // machine OpenMP's spin-waiting barriers produced 100x latency spikes
-  // (p90 0.38 s vs 1 ms for a tiny problem); blocking joins do not.
+  // Worker: pulls tiles from a shared counter; every thread of the OpenMP
+  // region below runs it. Measured on the idle 2-core machine (B1, 5 layers):
+  // OpenMP's persistent pool 65 ms vs a per-call std::thread pool 76 ms. On an
+  // oversubscribed machine OpenMP's spin-waiting can cost far more; there set
+  // OMP_WAIT_POLICY=passive (see bench/README.md).
   std::atomic<int64_t> next{0};
   auto worker = [&]() {
     auto accbuf = aligned_zeros<T>(static_cast<size_t>(NB * MA * out_per_pair));
@@ -240,10 +240,12 @@ void run_layer(const LayerProblem<T>& P,
   };
   const double work = double(ntiles) * MA * NB * double(colidx.size() + nr * k * (trace ? 1 : k));
   int nthreads = work < 4e6 ? 1 : std::max(1, std::min<int>(max_threads(), static_cast<int>(ntiles)));
-  std::vector<std::thread> pool;
-  for (int i = 1; i < nthreads; ++i) pool.emplace_back(worker);
+#ifdef GNTK_HAVE_OPENMP
+#pragma omp parallel num_threads(nthreads)
   worker();
-  for (auto& th : pool) th.join();
+#else
+  worker();
+#endif
 
   if (P.symmetric) {
     // every pair a <= b was computed; mirror it onto a > b. In full mode the
