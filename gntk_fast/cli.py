@@ -72,12 +72,7 @@ def _register_subcommands() -> None:
     for name, mod_name in SUBCOMMANDS.items():
         if name in COMMANDS:
             continue
-        try:
-            mod = importlib.import_module(mod_name)
-        except ModuleNotFoundError as exc:  # concept not installed in this build
-            if exc.name is not None and mod_name.startswith(exc.name):
-                continue
-            raise
+        mod = importlib.import_module(mod_name)
         COMMANDS[name] = (mod.HELP, mod.configure, mod.run)
 
 
@@ -88,7 +83,12 @@ def build_parser() -> argparse.ArgumentParser:
         description="Pruned networks and their graphon limits: pruning at init, SAS graphon estimation, "
         "empirical and analytic Graphon NTK, spectral metrics.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog="examples:\n  gntk-fast info\n  gntk-fast prune --method synflow --sparsity 0.9 --width 256 --depth 4 --out masks.npz",
+        epilog="examples:\n"
+        "  gntk-fast info\n"
+        "  gntk-fast prune --method synflow --sparsity 0.9 --width 256 --depth 4 --out masks.npz\n"
+        "  gntk-fast graphon --methods random synflow --widths 100 500 --trials 5 --out runs/graphon\n"
+        "  gntk-fast gntk --estimates runs/graphon/estimates.npz --method synflow --out runs/gntk\n"
+        "run 'gntk-fast COMMAND --help' for each command's options and examples",
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, (help_, configure, fn) in COMMANDS.items():
