@@ -207,7 +207,7 @@ def graphon_convergence(
     trials: int = 100,
     K: int = 64,
     seed: int = 0,
-    data: Any = "mnist",
+    data: Any = "digits",
     *,
     scope: str = "global",
     iterations: int | None = None,
@@ -228,7 +228,8 @@ def graphon_convergence(
     trials : independent models per (method, width); trial t of width n uses
         :func:`trial_seed` (seed, n, t) for both init and pruning.
     K : SAS blocks per side (rows of the input layer too).
-    data : "mnist" (paper; 100-image pruning batch), "digits" (8 x 8), or (x, y).
+    data : "digits" (default: the embedded dataset, 8 x 8), "mnist" (the paper's
+        setting, 28 x 28, 100-image pruning batch; needs data_dir or GNTK_MNIST_DIR), or (x, y).
     scope, iterations : passed to :func:`gntk_fast.prune` (compat="synaptic-flow").
     smooth : optional TV weight applied to each averaged estimate.
     keep_trials : keep the per-trial estimates (M, W, L, T, K, K).

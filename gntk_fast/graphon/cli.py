@@ -66,8 +66,9 @@ def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("--trials", type=int, default=100, help="trials per method and width (default 100, the paper's)")
     p.add_argument("--K", type=int, default=64, help="SAS blocks per side (default 64)")
     p.add_argument("--seed", type=int, default=0, help="base seed (default 0)")
-    p.add_argument("--data", choices=["mnist", "digits"], default="mnist",
-                   help="dataset of the pruning batch and input size (default mnist, 28 x 28)")
+    p.add_argument("--data", choices=["mnist", "digits"], default="digits",
+                   help="dataset of the pruning batch and input size (default digits, embedded, 8 x 8; "
+                        "mnist = the paper's 28 x 28, needs --data-dir or GNTK_MNIST_DIR)")
     p.add_argument("--data-dir", default=None, help="MNIST directory (default $GNTK_MNIST_DIR)")
     p.add_argument("--scope", choices=["global", "layerwise"], default="global", help="pruning scope (default global)")
     p.add_argument("--iterations", type=int, default=None, help="pruning iterations (default: 100 synflow, 1 others)")
