@@ -115,4 +115,7 @@ def density_from(sparsity: float | None = None, compression: float | None = None
     if sparsity is not None:
         return 1.0 - check_fraction("sparsity", sparsity)
     c = check_float("compression", compression, min_value=0.0)
-    return 10.0 ** (-c)
+    d = 10.0 ** (-c)
+    if d == 0.0:  # 10**-c underflows to 0 for c > ~323: no weight could ever be kept
+        raise ValueError(f"compression must give a positive density 10**-compression; got {c} (underflows to 0)")
+    return d

@@ -347,6 +347,7 @@ def test_save_npz_and_json_report(tmp_path):
         (dict(method="magnitude"), ValueError, "sparsity"),
         (dict(method="magnitude", sparsity=0.5, compression=1.0), ValueError, "sparsity"),
         (dict(method="magnitude", compression=-1.0), ValueError, "compression"),
+        (dict(method="magnitude", compression=400.0), ValueError, "compression"),  # 10**-400 underflows to 0
         (dict(method="l1", sparsity=0.5), ValueError, "method"),
         (dict(method="magnitude", sparsity=0.5, scope="everything"), ValueError, "scope"),
         (dict(method="magnitude", sparsity=0.5, schedule="cosine"), ValueError, "schedule"),
