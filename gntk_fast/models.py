@@ -19,6 +19,7 @@ from __future__ import annotations
 import math
 from typing import Callable, Sequence
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -78,9 +79,23 @@ class MaskedLinear(nn.Module):
         )
 
 
+_MAX_SEED = 2**64 - 1  # torch.Generator.manual_seed's range for non-negative seeds
+
+
+def _check_seed(seed) -> int | None:
+    """``seed``: None or an int in [0, 2**64 - 1] (TypeError/ValueError naming it)."""
+    return None if seed is None else check_int("seed", seed, min_value=0, max_value=_MAX_SEED)
+
+
+def _check_bool(name: str, value) -> bool:
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be a bool; got {type(value).__name__} {value!r}")
+    return bool(value)
+
+
 def _hidden_widths(width, depth) -> list[int]:
     if isinstance(width, (list, tuple)):
-        if depth is not None and int(depth) != len(width):
+        if depth is not None and check_int("depth", depth, min_value=0) != len(width):
             raise ValueError(
                 f"depth must be None (or len(width)={len(width)}) when width is a list; got depth={depth}"
             )
@@ -142,6 +157,8 @@ class MLP(nn.Module):
         d_in = check_int("d_in", d_in, min_value=1)
         d_out = check_int("d_out", d_out, min_value=1)
         hidden = _hidden_widths(width, depth)
+        bias = _check_bool("bias", bias)
+        seed = _check_seed(seed)
         self.parameterization = check_choice("parameterization", parameterization, ("ntk", "standard"))
         w_std = check_float("w_std", w_std, min_value=0.0, min_inclusive=False)
         b_std = check_float("b_std", b_std, min_value=0.0)
@@ -406,6 +423,8 @@ def fc(
     width = check_int("width", width, min_value=1)
     depth = check_int("depth", depth, min_value=1)
     num_classes = check_int("num_classes", num_classes, min_value=1)
+    bias = _check_bool("bias", bias)
+    seed = _check_seed(seed)
     act = nonlinearity if nonlinearity is not None else nn.ReLU()
     with torch.random.fork_rng(devices=[]):
         if seed is not None:

@@ -101,11 +101,34 @@ def test_fc_structure_and_depth_convention():
         (dict(d_in=3, width=3, depth=None), "depth"),
         (dict(d_in=3, width=3, depth=1, activation="swish"), "activation"),
         (dict(d_in=3, width=[3, 4], depth=3), "depth"),
+        (dict(d_in=3, width=[3, 4], depth="2"), "depth"),
+        (dict(d_in=3, width=3, depth=1, bias="yes"), "bias"),
+        (dict(d_in=3, width=3, depth=1, seed=-1), "seed"),
+        (dict(d_in=3, width=3, depth=1, seed=1.5), "seed"),
+        (dict(d_in=3, width=3, depth=1, seed=2**64), "seed"),
     ],
 )
 def test_mlp_bad_arguments(kwargs, match):
     with pytest.raises((ValueError, TypeError), match=match):
         gf.MLP(**kwargs)
+
+
+@pytest.mark.parametrize(
+    "kwargs,exc,match",
+    [
+        (dict(width=0), ValueError, "width"),
+        (dict(depth=0), ValueError, "depth"),
+        (dict(input_dim=2.0), TypeError, "input_dim"),
+        (dict(seed=-1), ValueError, "seed"),
+        (dict(seed=1.5), TypeError, "seed"),
+        (dict(seed="a"), TypeError, "seed"),
+        (dict(bias="no"), TypeError, "bias"),
+    ],
+)
+def test_fc_bad_arguments(kwargs, exc, match):
+    args = dict(input_dim=3, width=4, depth=1, num_classes=2) | kwargs
+    with pytest.raises(exc, match=match):
+        gf.fc(**args)
 
 
 def test_mlp_bad_input_and_masks():
