@@ -16,7 +16,9 @@ lambda_1 >= ... >= lambda_N >= 0 of a symmetric PSD kernel Theta (N x N):
 Checks: a kernel that is not square, not finite or not symmetric (to
 sqrt(eps) relative) raises ValueError; eigenvalues below -sqrt(eps) lambda_1
 mean the matrix is not PSD (ValueError); smaller negative round-off is clipped
-to 0 with a warning (the count is in ``clipped``).
+to 0 with a warning (the count is in ``clipped``). ``eps`` is the machine
+epsilon of the kernel's own dtype (float32 kernels carry float32 round-off;
+integer/bool kernels count as float64).
 
 ``method="lanczos"`` computes only the top ``n_eigs`` eigenvalues
 (scipy.sparse.linalg.eigsh) and sets ``partial=True``: the trace comes from the
@@ -105,7 +107,9 @@ class SpectralMetrics:
         return "\n".join(lines)
 
 
-def _as_matrix(kernel: Any) -> np.ndarray:
+def _as_matrix(kernel: Any) -> tuple[np.ndarray, float]:
+    """``(K, eps)``: the checked kernel symmetrised in float64, and the machine
+    epsilon of its input dtype (the scale of its round-off)."""
     try:
         import torch
 
@@ -129,7 +133,8 @@ def _as_matrix(kernel: Any) -> np.ndarray:
     asym = float(np.abs(kernel - kernel.T).max())
     if asym > tol:
         raise ValueError(f"kernel must be symmetric; max |K - K^T| = {asym:.3g} > {tol:.3g}")
-    return 0.5 * (kernel.astype(np.float64) + kernel.astype(np.float64).T)
+    eps = float(np.finfo(kernel.dtype).eps)
+    return 0.5 * (kernel.astype(np.float64) + kernel.astype(np.float64).T), eps
 
 
 def label_matrix(y: Any, n: int, *, center: bool) -> np.ndarray:
@@ -160,8 +165,8 @@ def label_matrix(y: Any, n: int, *, center: bool) -> np.ndarray:
     return Y - Y.mean(0, keepdims=True) if center else Y
 
 
-def _clip(ev: np.ndarray, lam_max: float) -> tuple[np.ndarray, int]:
-    tol = math.sqrt(np.finfo(np.float64).eps) * max(lam_max, 0.0)
+def _clip(ev: np.ndarray, lam_max: float, eps: float) -> tuple[np.ndarray, int]:
+    tol = math.sqrt(eps) * max(lam_max, 0.0)
     if ev.size and ev.min() < -tol:
         raise ValueError(
             f"kernel is not positive semi-definite: smallest eigenvalue {ev.min():.4g} < -{tol:.3g} "
@@ -197,7 +202,7 @@ def spectral_metrics(
     method : "full" (numpy eigh) or "lanczos" (top ``n_eigs`` by scipy eigsh)
     n_eigs : eigenvalues for "lanczos" (default min(N - 1, 100))
     """
-    K = _as_matrix(kernel)
+    K, eps = _as_matrix(kernel)
     n = K.shape[0]
     k = check_int("k", k, min_value=1)
     method = check_choice("method", method, ("full", "lanczos"))
@@ -220,11 +225,11 @@ def spectral_metrics(
         notes["condition_number"] = "needs lambda_N, not computed by method='lanczos' (use method='full')"
         notes["alpha"] = f"fitted on the top {n_eigs} eigenvalues computed by Lanczos"
     lam1 = float(ev[0])
-    ev, clipped = _clip(ev, max(lam1, float(np.abs(K).max())))
+    ev, clipped = _clip(ev, max(lam1, float(np.abs(K).max())), eps)
     lam1 = float(ev[0])
 
     # decay exponent
-    zero_tol = n * np.finfo(np.float64).eps * lam1  # eigenvalues at or below are round-off zeros
+    zero_tol = n * eps * lam1  # eigenvalues at or below are round-off zeros (eps of the kernel's dtype)
     nz = int((ev > zero_tol).sum()) if lam1 > 0 else 0
     if fit_range is None:
         lo, hi = 1, max(2, nz // 2)
@@ -260,10 +265,12 @@ def spectral_metrics(
     if lam1 <= 0:
         notes["effective_rank"] = "lambda_1 = 0 (zero kernel)"
     gap = None
-    if len(ev) >= 2:
-        gap = lam1 / float(ev[1]) if ev[1] > 0 else float("inf")
-    else:
+    if len(ev) < 2:
         notes["spectral_gap"] = "needs N >= 2"
+    elif lam1 <= 0:
+        notes["spectral_gap"] = "lambda_1 = lambda_2 = 0 (zero kernel)"
+    else:
+        gap = lam1 / float(ev[1]) if ev[1] > 0 else float("inf")
     k_eff = min(k, len(ev))
     energy = float(ev[:k_eff].sum() / trace) if trace > 0 else None
     if trace <= 0:
@@ -324,7 +331,7 @@ def predicted_loss(kernel: Any, y: Any, lr: float, steps: Any, *, f0: Any = None
     -------
     loss : (len(t),) float64 array
     """
-    K = _as_matrix(kernel)
+    K, eps = _as_matrix(kernel)
     n = K.shape[0]
     lr = check_float("lr", lr, min_value=0.0, min_inclusive=False)
     if isinstance(steps, (int, np.integer)) and not isinstance(steps, bool):
@@ -338,13 +345,19 @@ def predicted_loss(kernel: Any, y: Any, lr: float, steps: Any, *, f0: Any = None
     Y = label_matrix(y, n, center=False)
     r0 = -Y
     if f0 is not None:
-        F = np.asarray(f0.detach().cpu().numpy() if hasattr(f0, "detach") else f0, dtype=np.float64).reshape(n, -1)
+        try:
+            F = np.asarray(f0.detach().cpu().numpy() if hasattr(f0, "detach") else f0, dtype=np.float64)
+        except (TypeError, ValueError):
+            raise TypeError(f"f0 must be a numeric array of the targets' shape {Y.shape}; got {type(f0).__name__}") from None
+        if F.size != Y.size or F.ndim == 0 or F.shape[0] != n:
+            raise ValueError(f"f0 must have the targets' shape {Y.shape}; got {F.shape}")
+        F = F.reshape(n, -1)
         if F.shape != Y.shape:
             raise ValueError(f"f0 must have the targets' shape {Y.shape}; got {F.shape}")
         if not np.all(np.isfinite(F)):
             raise ValueError("f0 contains non-finite values")
         r0 = F - Y
     lam, U = np.linalg.eigh(K)
-    lam, _ = _clip(lam, max(float(lam.max()), float(np.abs(K).max())))
+    lam, _ = _clip(lam, max(float(lam.max()), float(np.abs(K).max())), eps)
     proj = ((U.T @ r0) ** 2).sum(1)  # (N,)
     return np.exp(-2.0 * lr * np.outer(t, lam)) @ proj / (2.0 * n)

@@ -205,3 +205,33 @@ def test_property_spectral_metrics(Ky, k, scale):
     if m.alpha is not None and ms.alpha is not None and m.fit_range == ms.fit_range:
         assert ms.alpha == pytest.approx(m.alpha, rel=1e-6, abs=1e-8)
     assert isinstance(m, SpectralMetrics)
+
+
+def test_float32_kernel_round_off_is_clipped_not_rejected():
+    """A rank-deficient float32 Gram matrix is PSD up to float32 round-off (~1e-8 lambda_1
+    here): clipped with a warning, not rejected, and its round-off eigenvalues do not count
+    as nonzero in the default fit range. A clearly indefinite float32 matrix still raises."""
+    X = np.random.default_rng(0).normal(size=(300, 10)).astype(np.float32)
+    K = X @ X.T
+    assert np.linalg.eigvalsh(K.astype(np.float64)).min() < -1.5e-8 * np.linalg.eigvalsh(K.astype(np.float64)).max()
+    with pytest.warns(RuntimeWarning, match="slightly negative"):
+        m = spectral_metrics(K)
+    assert m.clipped > 0 and m.eigenvalues.min() == 0.0
+    assert m.fit_range == (1, 5)  # 10 nonzero eigenvalues -> top half
+    with pytest.warns(RuntimeWarning):
+        assert predicted_loss(K, np.arange(300) % 3, 1e-3, 2).shape == (3,)
+    with pytest.raises(ValueError, match="not positive semi-definite"):
+        spectral_metrics(rotate(np.array([3.0, 1.0, -0.01]), 2).astype(np.float32))
+
+
+def test_zero_kernel_and_bad_f0():
+    m = spectral_metrics(np.zeros((3, 3)))
+    assert m.spectral_gap is None and "spectral_gap" in m.notes and m.alpha is None
+    K = np.eye(3)
+    with pytest.raises(ValueError, match="f0 must have"):
+        predicted_loss(K, np.zeros(3), 0.1, 3, f0=np.zeros(4))
+    with pytest.raises(ValueError, match="f0 must have"):
+        predicted_loss(K, np.arange(3), 0.1, 3, f0=np.zeros(9))  # (3, 3) targets given flat
+    with pytest.raises(TypeError, match="f0"):
+        predicted_loss(K, np.zeros(3), 0.1, 3, f0="abc")
+    np.testing.assert_allclose(predicted_loss(K, np.ones(3), 0.1, [0.0], f0=np.ones(3)), [0.0])
