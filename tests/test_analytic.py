@@ -425,6 +425,8 @@ def test_bad_types_raise_type_error():
         graphon_ntk([0.5, 0.5], "data")
     with pytest.raises(TypeError, match=r"graphons\[1\]"):
         graphon_ntk([0.5, object()], inputs(2, 2))
+    with pytest.raises(TypeError, match="return_nngp"):
+        graphon_ntk([0.5, 0.5], inputs(2, 2), return_nngp="yes")
 
 
 # ----------------------------------------------------------------- properties

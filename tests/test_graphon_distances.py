@@ -95,6 +95,8 @@ def test_cut_norm_large_is_bound_and_rank_one_exact():
         cut_norm(rng.normal(size=(30, 30)), exact=True)
     with pytest.raises(ValueError, match="D"):
         cut_norm(np.ones(4))
+    with pytest.raises(TypeError, match="exact"):
+        cut_norm(np.ones((3, 3)), exact="no")
     with pytest.raises(ValueError, match="too large"):
         cut_norm_reference(np.ones((13, 2)))
 

@@ -161,6 +161,8 @@ def cut_norm(
     """
     D = _as_H("D", D)
     restarts = check_int("restarts", restarts, min_value=1)
+    if exact is not None and not isinstance(exact, (bool, np.bool_)):
+        raise TypeError(f"exact must be None or a bool; got {type(exact).__name__}")
     k_small = min(D.shape)
     if exact is None:
         exact = k_small <= EXACT_CUT_MAX

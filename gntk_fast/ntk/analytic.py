@@ -253,6 +253,8 @@ def graphon_ntk(
     """
     backend = check_choice("backend", backend, ("auto", "torch", "numba", "triton", "reference"))
     trainable = check_choice("trainable", trainable, ("mask", "all"))
+    if not isinstance(return_nngp, (bool, np.bool_)):
+        raise TypeError(f"return_nngp must be a bool; got {type(return_nngp).__name__}")
     x1, x2 = check_inputs(x1, x2)
     act = resolve_activation(activation)
     f, _ = dual_fn(act, dual, quad_nodes)
