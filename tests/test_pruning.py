@@ -392,6 +392,8 @@ def test_bad_model_and_data():
         gf.prune(gf.fc(8, 6, 1, 3, seed=0), "snip", 0.5, data=42)
     with pytest.raises(TypeError, match="shuffle"):
         gf.prune(gf.fc(8, 6, 1, 3, seed=0), "magnitude", 0.5, shuffle="yes")
+    with pytest.raises(TypeError, match="progress"):
+        gf.prune(gf.fc(8, 6, 1, 3, seed=0), "magnitude", 0.5, progress="no")
 
 
 def test_nan_scores_name_the_layer():

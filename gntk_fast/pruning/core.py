@@ -229,6 +229,8 @@ def prune(
     for flag, val in (("shuffle", shuffle), ("invert", invert)):
         if not isinstance(val, (bool, np.bool_)):
             raise TypeError(f"{flag} must be a bool; got {type(val).__name__}")
+    if progress is not None and not isinstance(progress, (bool, np.bool_)):
+        raise TypeError(f"progress must be None or a bool; got {type(progress).__name__}")
     if synflow_dtype not in (torch.float32, torch.float64):
         raise ValueError(f"synflow_dtype must be torch.float32 or torch.float64; got {synflow_dtype}")
     seed_used = _seed(seed)
