@@ -126,7 +126,8 @@ def plot_distance_curves(result, layer: int | None = None, metric: str = "hist",
     ``metric="hist"`` also shows the spread over trials: each trial's estimate's
     distance to the widest averaged estimate, mean +- one standard deviation
     (band). Other metrics ("hist_norm", "cut", "degree_rows", "degree_cols") plot
-    the averaged estimates' distances.
+    the averaged estimates' distances; the cut norm's axis says "lower bound"
+    when it was not computed exactly (``result.cut_exact``).
     """
     from ._validation import check_choice
 
@@ -136,6 +137,8 @@ def plot_distance_curves(result, layer: int | None = None, metric: str = "hist",
         raise ValueError(f"layer must be one of {result.layers}; got {layer}")
     li = result.layers.index(layer)
     key, label = _METRICS[metric]
+    if metric == "cut" and not bool(np.all(np.asarray(result.cut_exact)[:, :, li])):
+        label += " (lower bound)"  # min(K_out, K_in) > 20: alternating maximisation, not enumeration
     widths = np.asarray(result.widths)
     fig, axes = new_figure(1, 1, size=(5.2, 3.8))
     ax = axes[0, 0]

@@ -109,6 +109,12 @@ def test_plots_and_cli(tiny, tmp_path):
         plots.plot_estimate_grid(tiny, 5)
     with pytest.raises(ValueError, match="metric"):
         plots.plot_distance_curves(tiny, metric="l7")
+    # the cut norm axis says when the values are only lower bounds (K > 20)
+    assert "lower bound" not in plots.plot_distance_curves(tiny, 1, "cut").axes[0].get_ylabel()
+    import dataclasses
+
+    bound = dataclasses.replace(tiny, cut_exact=np.zeros_like(tiny.cut_exact))
+    assert "lower bound" in plots.plot_distance_curves(bound, 1, "cut").axes[0].get_ylabel()
     with pytest.raises(ValueError, match="png"):
         plots.save_figure(fig, tmp_path / "x.pdf")
     f1 = plots.plot_estimate(sas(np.eye(8, dtype=bool), 4), layer=1)
