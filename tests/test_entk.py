@@ -111,6 +111,35 @@ def test_auto_is_cpp_on_cpu_and_torch_backend_is_reference():
     assert rel(empirical_ntk(m, x, backend="torch"), empirical_ntk_reference(m, x)) == 0.0
 
 
+def test_backend_selection_and_unavailable_backends(monkeypatch):
+    """"auto": triton for CUDA tensors, cpp on CPU (the reference, with a warning, when
+    the extension is missing); naming an unavailable backend is a clear error."""
+    from gntk_fast.ntk import empirical as emp
+
+    assert emp._resolve_backend("auto", torch.device("cuda")) == "triton"
+    assert emp._resolve_backend("torch", torch.device("cuda")) == "torch"
+    with pytest.raises(ValueError, match="backend 'cpp' needs CPU"):
+        emp._resolve_backend("cpp", torch.device("cuda"))
+    m = make_model("relu", k=2)
+    x = inputs(5, 7, torch.float64, 0)
+    with monkeypatch.context() as mp:
+        mp.setattr(emp, "triton_interpret", lambda: False)
+        mp.setattr(emp, "triton_available", lambda: True)
+        with pytest.raises(ValueError, match="backend 'triton' needs CUDA"):
+            empirical_ntk(m, x, backend="triton")
+        mp.setattr(emp, "triton_available", lambda: False)
+        with pytest.raises(RuntimeError, match="backend 'triton' is unavailable"):
+            empirical_ntk(m, x, backend="triton")
+    with monkeypatch.context() as mp:
+        mp.setattr(emp, "cpp_available", lambda: False)
+        mp.setattr(gf._backend, "_load_c", lambda: (None, "ImportError: no _C"))
+        with pytest.raises(RuntimeError, match="backend 'cpp' is unavailable"):
+            empirical_ntk(m, x, backend="cpp")
+        with pytest.warns(RuntimeWarning, match="C\\+\\+ extension is unavailable"):
+            auto = empirical_ntk(m, x)
+        assert torch.equal(auto, empirical_ntk_reference(m, x))
+
+
 def test_trainable_all_differs_from_mask_and_matches_dense_factorisation():
     m = make_model("relu", k=1, density=0.5)
     x = inputs(6, 7, torch.float64, 0)
@@ -223,6 +252,59 @@ def test_from_sequential_layer_without_bias_has_frozen_bias():
     assert rel(empirical_ntk(m, x), empirical_ntk_reference(m, x)) < 1e-12
 
 
+def test_reference_and_fast_path_match_autograd_on_the_models_own_parameters():
+    """An oracle independent of both code paths (NTK parameterization, w_std/b_std != 1,
+    biases, k = 3, full kernel): per-input autograd gradients of the MLP itself.
+    "mask": the MLP's forward uses weight * mask, so its weight gradients are the
+    kept-weight gradients. "all": the same function with every weight a parameter
+    (weights multiplied by the mask, mask all ones)."""
+    import copy
+
+    m = gf.MLP(6, [9, 8], None, 3, activation="erf", bias=True, w_std=1.3, b_std=0.7, seed=1, dtype=torch.float64)
+    g = torch.Generator().manual_seed(2)
+    m.set_masks([torch.rand(w.shape, generator=g) < 0.4 for w in m.weights])
+    x1, x2 = inputs(5, 6, torch.float64, 3), inputs(4, 6, torch.float64, 4)
+    unmasked = copy.deepcopy(m)
+    with torch.no_grad():
+        for layer in unmasked.layers:
+            layer.weight.mul_(layer.weight_mask)
+            layer.weight_mask.fill_(True)
+
+    def jac(model, xs):
+        ps = list(model.parameters())
+        rows = []
+        for x in xs:
+            out = model(x[None])[0]
+            gs = [torch.autograd.grad(out[c], ps, retain_graph=True) for c in range(out.shape[0])]
+            rows.append(torch.stack([torch.cat([t.reshape(-1) for t in gc]) for gc in gs]))
+        return torch.stack(rows)  # (N, k, P)
+
+    for trainable, net in (("mask", m), ("all", unmasked)):
+        direct = torch.einsum("acp,bdp->abcd", jac(net, x1), jac(net, x2))
+        assert rel(empirical_ntk_reference(m, x1, x2, trace=False, trainable=trainable), direct) < 1e-12
+        for backend in BACKENDS:
+            if backend == "triton" and not _triton_ok()[0] or backend == "cpp" and not gf._backend.cpp_available():
+                continue
+            ours = empirical_ntk(m, x1, x2, trace=False, trainable=trainable, backend=backend)
+            assert rel(ours, direct) < 1e-12, (trainable, backend)
+
+
+@pytest.mark.parametrize("trace", [True, False])
+def test_reference_chunking_is_exact(trace):
+    """The oracle's chunked Jacobian blocks (and the mirrored blocks when x2 is None)
+    give the same kernel as one chunk, for chunk sizes that divide nothing."""
+    m = make_model("tanh", k=3, bias=True, seed=5)
+    x1, x2 = inputs(11, 7, torch.float64, 6), inputs(7, 7, torch.float64, 7)
+    for xb in (None, x2):
+        whole, wterms = empirical_ntk_reference(m, x1, xb, trace=trace, chunk_size=64, per_layer=True)
+        for cs in (1, 3, 4):
+            part, pterms = empirical_ntk_reference(m, x1, xb, trace=trace, chunk_size=cs, per_layer=True)
+            assert rel(part, whole) < 1e-14, (cs, xb is None)
+            assert all(rel(p, w) < 1e-14 for p, w in zip(pterms, wterms))
+    with pytest.raises((TypeError, ValueError), match="chunk_size"):
+        empirical_ntk_reference(m, x1, chunk_size=0)
+
+
 # --------------------------------------------------------- structure & API
 def test_per_layer_sums_to_total_and_symmetry():
     m = make_model("erf", k=3, bias=True)
@@ -287,6 +369,42 @@ def test_bad_inputs():
         empirical_ntk(nn.Linear(7, 1), x)
     with pytest.raises(ValueError, match="x1"):
         empirical_ntk(m, torch.zeros(0, 7, dtype=torch.float64))
+
+
+@pytest.mark.filterwarnings("ignore:overflow encountered:RuntimeWarning")
+@pytest.mark.filterwarnings("ignore:invalid value encountered:RuntimeWarning")
+def test_non_finite_signals_raise_naming_the_input():
+    """Finite inputs whose kernel is not finite (float32 overflow, an activation
+    undefined on the pre-activations) raise a ValueError naming x1, never a NaN/inf kernel."""
+    m = make_model("relu", k=2, bias=True, dtype=torch.float32)
+    x = inputs(4, 7, torch.float32, 0)
+    big = make_model("relu", k=2, bias=True, dtype=torch.float32)
+    with torch.no_grad():
+        for layer in big.layers:
+            layer.weight.mul_(1e6)
+    for backend in ["torch", *BACKENDS]:
+        if backend != "torch" and (backend == "triton" and not _triton_ok()[0] or
+                                   backend == "cpp" and not gf._backend.cpp_available()):
+            continue
+        with pytest.raises(ValueError, match="x1"):
+            empirical_ntk(m, x * 1e25, backend=backend)
+        with pytest.raises(ValueError, match="x1/x2"):
+            empirical_ntk(m, x * 1e25, x[:2] * 1e25, trace=False, backend=backend)
+        assert torch.isfinite(empirical_ntk(m, x * 1e25, dtype=torch.float64, backend=backend)).all()
+        with pytest.raises(ValueError, match="x2"):  # signals themselves overflow (not only the kernel)
+            empirical_ntk(big, x, x[:2] * 1e30, backend=backend)
+        assert torch.isfinite(empirical_ntk(big, x, backend=backend)).all()  # x1 alone is fine
+    log_net = make_model(torch.log, k=1, dtype=torch.float64)  # log of negative pre-activations: NaN
+    with pytest.raises(ValueError, match="x1"):
+        empirical_ntk(log_net, x.double())
+    with pytest.raises(ValueError, match="x1"):
+        empirical_ntk_reference(log_net, x.double())
+    with pytest.raises(TypeError, match="x1"):
+        empirical_ntk(m, torch.randn(4, 7, dtype=torch.complex64))
+    with pytest.raises(TypeError, match="x2"):
+        empirical_ntk_reference(m, x, torch.randn(4, 7, dtype=torch.complex64))
+    with pytest.raises(TypeError, match="model"):
+        empirical_ntk_fn(nn.Sequential(nn.Linear(7, 1)))
 
 
 def test_bad_masks_in_model():

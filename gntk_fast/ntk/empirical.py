@@ -32,7 +32,7 @@ import torch
 from .._backend import cpp_available, triton_available, triton_interpret
 from .._validation import check_choice
 from ._layer import delta_gram, dense_layer_term
-from .reference import _check_bool, empirical_ntk_reference, prepare_inputs
+from .reference import _check_bool, _check_result_finite, empirical_ntk_reference, prepare_inputs
 
 __all__ = ["empirical_ntk", "empirical_ntk_fn", "forward_backward", "BACKENDS"]
 
@@ -168,6 +168,11 @@ def empirical_ntk(
     sym = x2 is None
     H1s, D1s = forward_backward(model, x1, dtype)
     H2s, D2s = (H1s, D1s) if sym else forward_backward(model, x2, dtype)
+    for name, Hs, Ds in (("x1", H1s, D1s), ("x2", H2s, D2s)):
+        if not all(bool(torch.isfinite(t).all()) for t in (*Hs, *Ds)):  # before the kernels see them
+            raise ValueError(f"{name}: the network's activations or backward signals are not finite in {dtype} "
+                             "(overflow from very large inputs or weights: try dtype=torch.float64; "
+                             "or an activation that is not finite there)")
     terms = []
     for l, layer in enumerate(model.layers):
         D1, H1 = D1s[l].contiguous(), H1s[l]
@@ -195,6 +200,7 @@ def empirical_ntk(
     total = terms[0].clone()
     for t in terms[1:]:
         total += t
+    _check_result_finite(total, sym, dtype)
     return (total, terms) if per_layer else total
 
 
@@ -210,7 +216,11 @@ def empirical_ntk_fn(
 ) -> Callable:
     """Neural-tangents style factory: returns ``ntk(x1, x2=None)`` =
     :func:`empirical_ntk` ``(model, x1, x2, ...)`` with the options fixed here
-    (validated now, so a bad option fails at construction)."""
+    (validated now, so a bad option or model fails at construction)."""
+    from ..models import MLP
+
+    if not isinstance(model, MLP):
+        raise TypeError(f"model must be a gntk_fast.MLP (use MLP.from_sequential for an nn.Sequential); got {type(model).__name__}")
     trace = _check_bool("trace", trace)
     per_layer = _check_bool("per_layer", per_layer)
     tf32 = _check_bool("tf32", tf32)

@@ -87,6 +87,8 @@ def prepare_inputs(model, x1, x2, dtype):
             xs.append(None)
             continue
         x = check_tensor(name, x, ndim=(1, 2))
+        if x.is_complex():
+            raise TypeError(f"{name} must be real-valued; got dtype {x.dtype}")
         if x.device != device:
             raise ValueError(f"{name} is on {x.device} but the model is on {device}; move them to one device")
         x = model.check_input(x, name)
@@ -96,6 +98,20 @@ def prepare_inputs(model, x1, x2, dtype):
             raise ValueError(f"{name} must hold at least one input; got shape {tuple(x.shape)}")
         xs.append(x.to(dtype))
     return xs[0], xs[1], dtype, device
+
+
+def _check_result_finite(theta: torch.Tensor, sym: bool, dtype: torch.dtype) -> torch.Tensor:
+    """Raise ValueError (naming x1/x2) when the kernel is not finite although the
+    inputs and weights are: the network overflowed in ``dtype`` (huge inputs or
+    weights) or the activation is undefined on its pre-activations (e.g. log of
+    a negative number). Never hand back a silent NaN/inf kernel."""
+    if not bool(torch.isfinite(theta).all()):
+        names = "x1" if sym else "x1/x2"
+        raise ValueError(
+            f"{names}: the eNTK is not finite although the inputs are: the network overflows in {dtype} "
+            "(very large inputs or weights; try dtype=torch.float64) or its activation is not finite there"
+        )
+    return theta
 
 
 def _layer_params(model, dtype):
@@ -223,6 +239,7 @@ def empirical_ntk_reference(
     total = layers_out[0].clone()
     for t in layers_out[1:]:
         total += t
+    _check_result_finite(total, sym, dtype)
     return (total, layers_out) if per_layer else total
 
 
