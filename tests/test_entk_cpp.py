@@ -68,6 +68,11 @@ def test_layer_kernel_dead_rows_cols_and_empty():
     assert zero.shape == (17, 17) and torch.count_nonzero(zero) == 0
     dense = masked_ntk_layer_cpp(D1, H1, D2, H2, None)
     assert rel(dense, masked_ntk_layer_reference(D1, H1, D2, H2, None)) < 1e-12
+    ones = torch.ones_like(M)  # an all-kept mask through the kernel itself, and as dense - kernel(empty)
+    for comp in (False, True):
+        for d2, h2 in ((None, None), (D2, H2)):
+            got = masked_ntk_layer_cpp(D1, H1, d2, h2, ones, trace=False, complement=comp)
+            assert rel(got, masked_ntk_layer_reference(D1, H1, d2, h2, None, trace=False)) < 1e-12, comp
 
 
 def test_layer_kernel_validation():
