@@ -428,6 +428,10 @@ def test_device_mismatch():
     m = make_model("relu", k=1)
     with pytest.raises(ValueError, match="x2"):
         empirical_ntk(m, inputs(4, 7, torch.float64, 0), torch.zeros(3, 7, dtype=torch.float64, device="meta"))
+    m.layers[1].weight_mask = m.layers[1].weight_mask.to("meta")  # a mask away from its weight
+    for fn in (empirical_ntk, empirical_ntk_reference):
+        with pytest.raises(ValueError, match="mask of layer 1 is on meta"):
+            fn(m, inputs(4, 7, torch.float64, 0))
 
 
 def test_tf32_switch_reaches_the_triton_kernel(monkeypatch):
