@@ -160,34 +160,25 @@ void run_layer(const LayerProblem<T>& P,
   auto PB = aligned_zeros<T>(static_cast<size_t>(nB * nc * NB));
   auto DA = aligned_zeros<T>(static_cast<size_t>(nA * nr * k * MA));
   auto DB = aligned_zeros<T>(static_cast<size_t>(nB * nr * k * NB));
-  for (int64_t blk = 0; blk < nA; ++blk) {
-    T* pa = PA.get() + blk * nc * MA;
-    T* da = DA.get() + blk * nr * k * MA;
-    for (int64_t t = 0; t < MA; ++t) {
-      int64_t a = blk * MA + t;
-      if (a >= N1) break;
-      const T* h = P.H1 + a * n_in;
-      for (int64_t jc = 0; jc < nc; ++jc) pa[jc * MA + t] = h[col_of[jc]];
-      for (int64_t c = 0; c < k; ++c) {
-        const T* d = P.D1 + (a * k + c) * n_out;
-        for (int64_t r = 0; r < nr; ++r) da[(r * k + c) * MA + t] = d[row_of[r]];
+  // one side's inputs in blocks of W: P[blk][jc][t] = H[a, col_of[jc]], Dp[blk][r][c][t] = D[a, c, row_of[r]]
+  auto pack = [&](const T* H, const T* D, int64_t N, int64_t W, int64_t nblk, T* Pk, T* Dk) {
+    for (int64_t blk = 0; blk < nblk; ++blk) {
+      T* pp = Pk + blk * nc * W;
+      T* dd = Dk + blk * nr * k * W;
+      for (int64_t t = 0; t < W; ++t) {
+        const int64_t a = blk * W + t;
+        if (a >= N) break;
+        const T* h = H + a * n_in;
+        for (int64_t jc = 0; jc < nc; ++jc) pp[jc * W + t] = h[col_of[jc]];
+        for (int64_t c = 0; c < k; ++c) {
+          const T* d = D + (a * k + c) * n_out;
+          for (int64_t r = 0; r < nr; ++r) dd[(r * k + c) * W + t] = d[row_of[r]];
+        }
       }
     }
-  }
-  for (int64_t blk = 0; blk < nB; ++blk) {
-    T* pb = PB.get() + blk * nc * NB;
-    T* db = DB.get() + blk * nr * k * NB;
-    for (int64_t t = 0; t < NB; ++t) {
-      int64_t b = blk * NB + t;
-      if (b >= N2) break;
-      const T* h = P.H2 + b * n_in;
-      for (int64_t jc = 0; jc < nc; ++jc) pb[jc * NB + t] = h[col_of[jc]];
-      for (int64_t c = 0; c < k; ++c) {
-        const T* d = P.D2 + (b * k + c) * n_out;
-        for (int64_t r = 0; r < nr; ++r) db[(r * k + c) * NB + t] = d[row_of[r]];
-      }
-    }
-  }
+  };
+  pack(P.H1, P.D1, N1, MA, nA, PA.get(), DA.get());
+  pack(P.H2, P.D2, N2, NB, nB, PB.get(), DB.get());
 
   // ---- tiles
   std::vector<std::pair<int32_t, int32_t>> tiles;
