@@ -2,7 +2,7 @@
 
 Run (full mode, one benchmark at a time on the shared machine)::
 
-    flock /tmp/gntk_bench.lock python -m pytest bench/bench_analytic.py -q -s
+    python -m pytest bench/bench_analytic.py -q -s
 
 Smoke mode (CI): ``python -m pytest bench/bench_analytic.py --benchmark-disable -q``.
 

@@ -2,7 +2,7 @@
 
 Run (full mode, one benchmark at a time on the shared machine)::
 
-    OMP_WAIT_POLICY=passive flock /tmp/gntk_bench.lock python -m pytest bench/bench_entk.py -q -s
+    OMP_WAIT_POLICY=passive python -m pytest bench/bench_entk.py -q -s
 
 ``OMP_WAIT_POLICY=passive``: on an oversubscribed machine (other jobs on the
 same cores) OpenMP's spin-waiting barriers in torch's small parallel ops cost
