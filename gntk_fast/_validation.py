@@ -13,6 +13,8 @@ import numpy as np
 import torch
 
 __all__ = [
+    "ArgumentTypeError",
+    "check_bool",
     "check_choice",
     "check_int",
     "check_float",
@@ -22,6 +24,18 @@ __all__ = [
     "as_float_tensor",
     "density_from",
 ]
+
+
+class ArgumentTypeError(TypeError, ValueError):
+    """An argument of the wrong type: a TypeError that is also a ValueError, so
+    callers catching either one see it."""
+
+
+def check_bool(name: str, value: Any) -> bool:
+    """``value`` must be a bool (Python or numpy); returned as a Python bool."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise ArgumentTypeError(f"{name} must be a bool (True or False); got {type(value).__name__} {value!r}")
+    return bool(value)
 
 
 def check_choice(name: str, value: Any, choices: Iterable[str]) -> str:

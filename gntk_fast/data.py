@@ -44,7 +44,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from ._validation import check_choice, check_int
+from ._validation import check_bool, check_choice, check_int
 
 __all__ = [
     "DATASETS",
@@ -336,8 +336,7 @@ def load(
         per_class = check_int("per_class", per_class, min_value=1)
     if n is not None and per_class is not None:
         raise ValueError(f"n and per_class are exclusive; got n={n} and per_class={per_class}")
-    if not isinstance(normalize, (bool, np.bool_)):
-        raise TypeError(f"normalize must be a bool; got {type(normalize).__name__} {normalize!r}")
+    normalize = check_bool("normalize", normalize)
     seed = _check_seed(seed)
 
     if name == "digits":

@@ -19,12 +19,11 @@ from __future__ import annotations
 import math
 from typing import Callable, Sequence
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ._validation import check_choice, check_float, check_int, check_tensor
+from ._validation import check_bool, check_choice, check_float, check_int, check_tensor
 from .activations import Activation, resolve_activation
 
 __all__ = ["MaskedLinear", "MLP", "fc"]
@@ -87,10 +86,6 @@ def _check_seed(seed) -> int | None:
     return None if seed is None else check_int("seed", seed, min_value=0, max_value=_MAX_SEED)
 
 
-def _check_bool(name: str, value) -> bool:
-    if not isinstance(value, (bool, np.bool_)):
-        raise TypeError(f"{name} must be a bool; got {type(value).__name__} {value!r}")
-    return bool(value)
 
 
 def _hidden_widths(width, depth) -> list[int]:
@@ -157,7 +152,7 @@ class MLP(nn.Module):
         d_in = check_int("d_in", d_in, min_value=1)
         d_out = check_int("d_out", d_out, min_value=1)
         hidden = _hidden_widths(width, depth)
-        bias = _check_bool("bias", bias)
+        bias = check_bool("bias", bias)
         seed = _check_seed(seed)
         self.parameterization = check_choice("parameterization", parameterization, ("ntk", "standard"))
         w_std = check_float("w_std", w_std, min_value=0.0, min_inclusive=False)
@@ -423,7 +418,7 @@ def fc(
     width = check_int("width", width, min_value=1)
     depth = check_int("depth", depth, min_value=1)
     num_classes = check_int("num_classes", num_classes, min_value=1)
-    bias = _check_bool("bias", bias)
+    bias = check_bool("bias", bias)
     seed = _check_seed(seed)
     act = nonlinearity if nonlinearity is not None else nn.ReLU()
     with torch.random.fork_rng(devices=[]):

@@ -30,7 +30,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from .._validation import check_float, check_int
+from .._validation import check_bool, check_float, check_int
 
 __all__ = [
     "Graphon",
@@ -144,8 +144,7 @@ class Graphon:
         n_in = check_int("n_in", n_in, min_value=1)
         if seed is not None:
             seed = check_int("seed", seed, min_value=0)
-        if not isinstance(packed, (bool, np.bool_)):
-            raise TypeError(f"packed must be a bool; got {type(packed).__name__}")
+        packed = check_bool("packed", packed)
         if workers is None:
             workers = min(4, os.cpu_count() or 1)
         workers = check_int("workers", workers, min_value=1)

@@ -11,7 +11,8 @@ from typing import Any
 import numpy as np
 
 from ._masks import block_edges, check_uint8_values, coerce_mask, descending_stable_order
-from .sas import SASResult, _check_bool, _check_smooth, _resolve_K, tv_smooth
+from .._validation import check_bool
+from .sas import SASResult, _check_smooth, _resolve_K, tv_smooth
 
 __all__ = ["sas_reference"]
 
@@ -27,7 +28,7 @@ def sas_reference(
 ) -> SASResult:
     """Numpy SAS of one mask; same arguments and result as :func:`gntk_fast.graphon.sas`
     (single mask only)."""
-    sort_cols = _check_bool("sort_cols", sort_cols)
+    sort_cols = check_bool("sort_cols", sort_cols)
     m = coerce_mask(mask, n_in=n_in)
     if m.packed:
         M = np.unpackbits(m.data, axis=1, count=m.n_in).astype(bool)

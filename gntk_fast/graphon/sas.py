@@ -30,12 +30,12 @@ both give bit-identical results.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Sequence
+from typing import Any, Iterable
 
 import numba
 import numpy as np
 
-from .._validation import check_float, check_int
+from .._validation import check_bool, check_float, check_int
 from . import _sas_kernels as _k
 from ._masks import MaskInput, block_edges, coerce_mask, descending_stable_order
 
@@ -206,10 +206,6 @@ def _check_threads(threads: Any) -> int | None:
     return None if threads is None else check_int("threads", threads, min_value=1)
 
 
-def _check_bool(name: str, value: Any) -> bool:
-    if not isinstance(value, (bool, np.bool_)):
-        raise TypeError(f"{name} must be a bool; got {type(value).__name__}")
-    return bool(value)
 
 
 def tv_smooth(H: np.ndarray, weight: float) -> np.ndarray:
@@ -283,7 +279,7 @@ def sas(
     -------
     SASResult
     """
-    sort_cols = _check_bool("sort_cols", sort_cols)
+    sort_cols = check_bool("sort_cols", sort_cols)
     is_trials = getattr(mask, "ndim", 0) == 3 or (
         isinstance(mask, (list, tuple)) and len(mask) > 0 and all(hasattr(m, "ndim") for m in mask)
     )
@@ -317,7 +313,7 @@ def sas_trials(
     ``col_perm``, ``row_degrees``, ``col_degrees`` are stacked (T, n). Smoothing,
     when asked, is applied to the mean.
     """
-    sort_cols = _check_bool("sort_cols", sort_cols)
+    sort_cols = check_bool("sort_cols", sort_cols)
     smooth = _check_smooth(smooth)
     threads = _check_threads(threads)
     try:

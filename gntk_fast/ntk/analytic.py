@@ -47,7 +47,6 @@ form, numba on CPU for relu/erf, else torch).
 """
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import numpy as np
@@ -55,7 +54,7 @@ import torch
 from tqdm.auto import tqdm
 
 from .._backend import triton_available, triton_interpret
-from .._validation import check_choice, check_int
+from .._validation import check_bool, check_choice, check_int
 from ..activations import resolve_activation
 from ._grid import GraphonGrid, discretise
 from .analytic_reference import check_inputs, graphon_ntk_reference
@@ -253,8 +252,7 @@ def graphon_ntk(
     """
     backend = check_choice("backend", backend, ("auto", "torch", "numba", "triton", "reference"))
     trainable = check_choice("trainable", trainable, ("mask", "all"))
-    if not isinstance(return_nngp, (bool, np.bool_)):
-        raise TypeError(f"return_nngp must be a bool; got {type(return_nngp).__name__}")
+    return_nngp = check_bool("return_nngp", return_nngp)
     x1, x2 = check_inputs(x1, x2)
     act = resolve_activation(activation)
     f, _ = dual_fn(act, dual, quad_nodes)

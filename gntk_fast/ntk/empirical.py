@@ -30,9 +30,9 @@ from typing import Callable
 import torch
 
 from .._backend import cpp_available, triton_available, triton_interpret
-from .._validation import check_choice
+from .._validation import check_bool, check_choice
 from ._layer import delta_gram, dense_layer_term
-from .reference import _check_bool, _check_result_finite, empirical_ntk_reference, prepare_inputs
+from .reference import _check_result_finite, empirical_ntk_reference, prepare_inputs
 
 __all__ = ["empirical_ntk", "empirical_ntk_fn", "forward_backward", "BACKENDS"]
 
@@ -154,9 +154,9 @@ def empirical_ntk(
     Theta, or ``(Theta, [Theta_1, ..., Theta_{L+1}])`` when ``per_layer``; the
     list's entries have Theta's shape and sum to it.
     """
-    trace = _check_bool("trace", trace)
-    per_layer = _check_bool("per_layer", per_layer)
-    tf32 = _check_bool("tf32", tf32)
+    trace = check_bool("trace", trace)
+    per_layer = check_bool("per_layer", per_layer)
+    tf32 = check_bool("tf32", tf32)
     trainable = check_choice("trainable", trainable, ("mask", "all"))
     check_choice("backend", backend, BACKENDS)
     x1, x2, dtype, device = prepare_inputs(model, x1, x2, dtype)
@@ -221,9 +221,9 @@ def empirical_ntk_fn(
 
     if not isinstance(model, MLP):
         raise TypeError(f"model must be a gntk_fast.MLP (use MLP.from_sequential for an nn.Sequential); got {type(model).__name__}")
-    trace = _check_bool("trace", trace)
-    per_layer = _check_bool("per_layer", per_layer)
-    tf32 = _check_bool("tf32", tf32)
+    trace = check_bool("trace", trace)
+    per_layer = check_bool("per_layer", per_layer)
+    tf32 = check_bool("tf32", tf32)
     trainable = check_choice("trainable", trainable, ("mask", "all"))
     check_choice("backend", backend, BACKENDS)
     if dtype is not None and dtype not in (torch.float32, torch.float64):

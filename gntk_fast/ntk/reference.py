@@ -28,13 +28,11 @@ with ``bias_scale == 0`` has a frozen zero bias, see ``MLP.from_sequential``).
 """
 from __future__ import annotations
 
-from typing import Sequence
-
 import torch
 from tqdm.auto import tqdm
 from torch.func import jacrev, vmap
 
-from .._validation import check_choice, check_int, check_tensor
+from .._validation import check_bool, check_choice, check_int, check_tensor
 
 __all__ = ["empirical_ntk_reference", "masked_ntk_layer_reference"]
 
@@ -157,8 +155,8 @@ def empirical_ntk_reference(
     -------
     Theta, or ``(Theta, [Theta_1, ..., Theta_{L+1}])`` when ``per_layer``.
     """
-    trace = _check_bool("trace", trace)
-    per_layer = _check_bool("per_layer", per_layer)
+    trace = check_bool("trace", trace)
+    per_layer = check_bool("per_layer", per_layer)
     trainable = check_choice("trainable", trainable, ("mask", "all"))
     x1, x2, dtype, _ = prepare_inputs(model, x1, x2, dtype)
     params = _layer_params(model, dtype)
@@ -270,8 +268,4 @@ def masked_ntk_layer_reference(D1, H1, D2=None, H2=None, mask=None, *, trace: bo
     return torch.stack(rows)
 
 
-def _check_bool(name: str, value) -> bool:
-    if not isinstance(value, bool):
-        raise ValueError(f"{name} must be True or False; got {value!r}")
-    return value
 

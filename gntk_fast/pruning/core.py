@@ -15,7 +15,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from .._validation import check_choice, check_int, check_tensor, density_from
+from .._validation import check_bool, check_choice, check_int, check_tensor, density_from
 from ..models import MLP
 from .layers import PrunableLayer, find_prunable, install_masks
 from .masks import check_scores, select_clean, select_compat, shuffle_masks, split_flat
@@ -226,9 +226,8 @@ def prune(
     compat_mode = "clean" if compat is None else check_choice("compat", compat, COMPAT_MODES)
     is_compat = compat_mode == "synaptic-flow"
     E = DEFAULT_ITERATIONS[method] if iterations is None else check_int("iterations", iterations, min_value=1)
-    for flag, val in (("shuffle", shuffle), ("invert", invert)):
-        if not isinstance(val, (bool, np.bool_)):
-            raise TypeError(f"{flag} must be a bool; got {type(val).__name__}")
+    shuffle = check_bool("shuffle", shuffle)
+    invert = check_bool("invert", invert)
     if progress is not None and not isinstance(progress, (bool, np.bool_)):
         raise TypeError(f"progress must be None or a bool; got {type(progress).__name__}")
     if synflow_dtype not in (torch.float32, torch.float64):
