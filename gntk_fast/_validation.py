@@ -23,7 +23,24 @@ __all__ = [
     "check_finite",
     "as_float_tensor",
     "density_from",
+    "check_seed",
+    "check_size",
+    "check_memory",
+    "MAX_SEED",
+    "MAX_WIDTH",
+    "MAX_DEPTH",
+    "MAX_BLOCKS",
+    "MAX_SAMPLES",
 ]
+
+#: seeds are ints in [0, MAX_SEED] (the range of ``torch.Generator.manual_seed`` for non-negative seeds)
+MAX_SEED = 2**64 - 1
+#: size bounds checked before anything is allocated (errors name the argument)
+MAX_WIDTH = 1 << 22  # neurons in one layer
+MAX_DEPTH = 1024  # hidden layers
+MAX_BLOCKS = 1 << 16  # graphon blocks / quadrature nodes per side (K)
+MAX_SAMPLES = 1 << 24  # inputs in one kernel or data sample
+
 
 
 class ArgumentTypeError(TypeError, ValueError):
@@ -133,3 +150,34 @@ def density_from(sparsity: float | None = None, compression: float | None = None
     if d == 0.0:  # 10**-c underflows to 0 for c > ~323: no weight could ever be kept
         raise ValueError(f"compression must give a positive density 10**-compression; got {c} (underflows to 0)")
     return d
+
+
+def check_seed(seed: Any, *, allow_none: bool = True) -> int | None:
+    """A seed: None (when ``allow_none``) or an int in [0, MAX_SEED]; TypeError/ValueError naming ``seed``."""
+    if seed is None and allow_none:
+        return None
+    return check_int("seed", seed, min_value=0, max_value=MAX_SEED)
+
+
+def check_size(name: str, value: Any, max_value: int, *, min_value: int = 1) -> int:
+    """A size (width, depth, K, sample count): an int in [min_value, max_value]."""
+    return check_int(name, value, min_value=min_value, max_value=max_value)
+
+
+def _physical_memory() -> int | None:
+    try:
+        import os
+
+        return int(os.sysconf("SC_PAGE_SIZE")) * int(os.sysconf("SC_PHYS_PAGES"))
+    except (ValueError, OSError, AttributeError):  # pragma: no cover - non-POSIX
+        return None
+
+
+def check_memory(name: str, n_bytes: int) -> int:
+    """Refuse (ValueError naming ``name``) an allocation larger than the machine's physical memory."""
+    total = _physical_memory()
+    if total is not None and n_bytes > total:
+        raise ValueError(
+            f"{name} asks for {n_bytes / 2**30:.3g} GiB, more than this machine's {total / 2**30:.3g} GiB of memory"
+        )
+    return n_bytes
