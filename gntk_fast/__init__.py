@@ -16,6 +16,10 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
+from . import _threads
+
+_threads._configure_on_import()
+
 __version__ = "0.1.0"
 
 # public name -> (module, attribute or None for the module itself)

@@ -94,6 +94,13 @@ def backends_info() -> dict:
         "numba": numba.__version__,
         "torch_threads": torch.get_num_threads(),
     }
+    from . import _threads
+
+    info["threads"] = {
+        "available_cpus": _threads.available_cpus(),
+        "gntk_num_threads": _threads.num_threads(),
+        "omp_wait_policy": _threads.wait_policy(),
+    }
     mod, err = _load_c()
     info["cpp"] = {"available": mod is not None}
     if mod is not None:

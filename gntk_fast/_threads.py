@@ -1,0 +1,112 @@
+"""How many threads gntk_fast uses, and the one knob that sets it.
+
+On a shared or busy machine two things make multi-threaded code slower than
+one thread: more threads than CPUs the process may really use (an affinity
+mask or a cgroup CPU quota smaller than ``os.cpu_count()``), and OpenMP
+threads that spin at every barrier while a sibling thread is descheduled
+(each parallel region then waits for the slowest thread). gntk_fast
+
+* counts the CPUs it may use as ``available_cpus()``: the affinity mask,
+  capped by the cgroup (v2 ``cpu.max`` or v1 ``cfs_quota_us``) quota;
+* uses ``num_threads()`` threads for its parallel kernels: the environment
+  variable ``GNTK_NUM_THREADS`` when set (the knob), else ``available_cpus()``;
+* runs small work on one thread (:func:`threads_for`, :func:`torch_threads`):
+  waking a second thread costs more than it saves there, and on a busy
+  machine it can cost several times the work itself;
+* makes OpenMP threads sleep instead of spin when idle
+  (``OMP_WAIT_POLICY=PASSIVE``) unless the variable is already set. The
+  OpenMP runtimes read it when they load, so this takes effect only when
+  ``gntk_fast`` is imported before ``torch``; ``gntk-fast info`` reports
+  the policy in force.
+
+bench/README.md has the measurements behind these rules.
+"""
+from __future__ import annotations
+
+import contextlib
+import math
+import os
+import sys
+from pathlib import Path
+from typing import Iterator
+
+__all__ = ["available_cpus", "num_threads", "threads_for", "torch_threads", "wait_policy", "SMALL_WORK"]
+
+#: below this many multiply-adds (or element operations) a call runs on one thread
+SMALL_WORK = 1 << 24
+
+
+def _cgroup_quota() -> float | None:
+    """CPUs allowed by the cgroup CPU quota, or None when unlimited/unknown."""
+    try:
+        text = Path("/sys/fs/cgroup/cpu.max").read_text().split()
+        if text and text[0] != "max":
+            return int(text[0]) / int(text[1])
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        quota = int(Path("/sys/fs/cgroup/cpu/cpu.cfs_quota_us").read_text())
+        period = int(Path("/sys/fs/cgroup/cpu/cpu.cfs_period_us").read_text())
+        if quota > 0 and period > 0:
+            return quota / period
+    except (OSError, ValueError):
+        pass
+    return None
+
+
+def available_cpus() -> int:
+    """CPUs this process may use: the affinity mask capped by the cgroup quota (>= 1)."""
+    try:
+        n = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):  # pragma: no cover - non-Linux
+        n = os.cpu_count() or 1
+    quota = _cgroup_quota()
+    if quota is not None:
+        n = min(n, max(1, math.ceil(quota)))
+    return max(1, n)
+
+
+def num_threads() -> int:
+    """Threads for gntk_fast's parallel kernels: ``GNTK_NUM_THREADS`` or :func:`available_cpus`."""
+    env = os.environ.get("GNTK_NUM_THREADS", "").strip()
+    if env:
+        try:
+            n = int(env)
+        except ValueError:
+            raise ValueError(f"GNTK_NUM_THREADS must be a positive integer; got {env!r}") from None
+        if n < 1:
+            raise ValueError(f"GNTK_NUM_THREADS must be a positive integer; got {env!r}")
+        return n
+    return available_cpus()
+
+
+def threads_for(work: float) -> int:
+    """Threads for a call doing about ``work`` operations: 1 below :data:`SMALL_WORK`, else :func:`num_threads`."""
+    return 1 if work < SMALL_WORK else num_threads()
+
+
+@contextlib.contextmanager
+def torch_threads(n: int) -> Iterator[int]:
+    """Run the block with torch's intra-op thread count set to ``n`` (restored after)."""
+    import torch
+
+    prev = torch.get_num_threads()
+    n = max(1, int(n))
+    if n != prev:
+        torch.set_num_threads(n)
+    try:
+        yield n
+    finally:
+        if n != prev:
+            torch.set_num_threads(prev)
+
+
+def wait_policy() -> str:
+    """The OpenMP wait policy requested for this process ("PASSIVE", "ACTIVE" or "default")."""
+    return os.environ.get("OMP_WAIT_POLICY", "default")
+
+
+def _configure_on_import() -> None:
+    """Default OMP_WAIT_POLICY=PASSIVE when no OpenMP runtime has been loaded yet."""
+    if "OMP_WAIT_POLICY" not in os.environ and "torch" not in sys.modules and "gntk_fast._C" not in sys.modules:
+        os.environ["OMP_WAIT_POLICY"] = "PASSIVE"

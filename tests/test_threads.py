@@ -1,0 +1,68 @@
+"""Thread policy: CPUs from affinity and cgroup quota, the GNTK_NUM_THREADS knob,
+small work on one thread, the OpenMP wait policy default."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from gntk_fast import _threads
+
+
+def test_available_cpus_is_affinity_capped_by_quota(monkeypatch):
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1, 2, 3})
+    monkeypatch.setattr(_threads, "_cgroup_quota", lambda: None)
+    assert _threads.available_cpus() == 4
+    monkeypatch.setattr(_threads, "_cgroup_quota", lambda: 1.5)  # 150% of a CPU: two threads can run
+    assert _threads.available_cpus() == 2
+    monkeypatch.setattr(_threads, "_cgroup_quota", lambda: 0.25)
+    assert _threads.available_cpus() == 1
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {3})
+    monkeypatch.setattr(_threads, "_cgroup_quota", lambda: 8.0)
+    assert _threads.available_cpus() == 1
+
+
+def test_num_threads_knob(monkeypatch):
+    monkeypatch.setattr(_threads, "available_cpus", lambda: 7)
+    monkeypatch.delenv("GNTK_NUM_THREADS", raising=False)
+    assert _threads.num_threads() == 7
+    monkeypatch.setenv("GNTK_NUM_THREADS", "3")
+    assert _threads.num_threads() == 3
+    for bad in ("0", "-2", "two"):
+        monkeypatch.setenv("GNTK_NUM_THREADS", bad)
+        with pytest.raises(ValueError, match="GNTK_NUM_THREADS"):
+            _threads.num_threads()
+
+
+def test_threads_for_small_and_large_work(monkeypatch):
+    monkeypatch.setattr(_threads, "num_threads", lambda: 5)
+    assert _threads.threads_for(_threads.SMALL_WORK - 1) == 1
+    assert _threads.threads_for(_threads.SMALL_WORK) == 5
+
+
+def test_torch_threads_restores_on_error():
+    before = torch.get_num_threads()
+    with pytest.raises(RuntimeError):
+        with _threads.torch_threads(1):
+            assert torch.get_num_threads() == 1
+            raise RuntimeError("boom")
+    assert torch.get_num_threads() == before
+
+
+def _policy_after(code: str, env_extra: dict) -> str:
+    env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
+    env.update(env_extra)
+    out = subprocess.run([sys.executable, "-c", code + "\nimport os; print(os.environ.get('OMP_WAIT_POLICY', 'unset'))"],
+                         capture_output=True, text=True, env=env, timeout=120)
+    assert out.returncode == 0, out.stderr
+    return out.stdout.strip().splitlines()[-1]
+
+
+def test_wait_policy_default_only_before_openmp_loads():
+    assert _policy_after("import gntk_fast", {}) == "PASSIVE"
+    assert _policy_after("import gntk_fast", {"OMP_WAIT_POLICY": "ACTIVE"}) == "ACTIVE"
+    # torch loaded first: its OpenMP runtime has read the environment already, nothing is changed
+    assert _policy_after("import torch, gntk_fast", {}) == "unset"
