@@ -1,4 +1,4 @@
-"""Pruner benchmarks (issue 2, item 3): fast paths against their plain twins.
+"""Pruner benchmarks: fast paths against their plain twins.
 
 * Mask selection on N = 3M float64 scores (half of them tied at 0, like
   SynFlow scores after pruning): clean rule (numpy introselect + tie pass)
@@ -6,7 +6,7 @@
   against ``compat_masks_reference`` (``torch.kthvalue`` + ``torch.where``,
   as in the reference code).
 * SynFlow end to end on fc(784, 1000, depth 3) (2.8M weights), E = 20
-  compat iterations: ``gf.prune`` against the plain loop
+  compat iterations in float64: ``gf.prune`` against the plain loop
   (``synflow_scores_reference`` + ``compat_masks_reference``); both give the
   same masks (asserted). Reported per iteration, and the full default
   E = 100 run of ``gf.prune``.
@@ -15,17 +15,18 @@ Smoke mode (``--benchmark-disable`` / GNTK_BENCH_SMOKE=1): tiny sizes, one run.
 """
 from __future__ import annotations
 
+from functools import partial
+
 import torch
 from torch import nn
 
 import gntk_fast as gf
-from gntk_fast.pruning import (
-    clean_masks_reference,
-    compat_masks_reference,
-    select_clean,
-    select_compat,
-    synflow_scores_reference,
-)
+from gntk_fast.pruning import select_layer_masks, select_masks, synflow_scores_reference
+
+select_clean = partial(select_masks, rule="clean", backend="numpy")
+select_compat = partial(select_masks, rule="synaptic-flow", backend="numpy")
+clean_masks_reference = partial(select_layer_masks, rule="clean", backend="naive")
+compat_masks_reference = partial(select_layer_masks, rule="synaptic-flow", backend="naive")
 
 
 def _scores(n: int) -> torch.Tensor:
@@ -85,7 +86,7 @@ def test_synflow_end_to_end(benchmark, bench_report, smoke, timeit):
 
     def run(iterations=E):
         return gf.prune(gf.fc(784, width, depth, 10, seed=0), "synflow", 1 - d, iterations=iterations,
-                        compat="synaptic-flow", progress=False)
+                        compat="synaptic-flow", synflow_dtype=torch.float64, progress=False)
 
     ref = _reference_loop(model, d, E)
     res = run()

@@ -1,5 +1,6 @@
 """gntk_fast.prune: mask rules, schedules, scopes, seeds, shuffle/invert,
-torch interop, report, files, bad input (pruners.md, issue 2)."""
+torch interop, report, files, bad input (pruners.md); the mask_select
+operation's backends against its naive twin."""
 from __future__ import annotations
 
 import copy
@@ -15,14 +16,9 @@ from torch import nn
 from torch.nn.utils import prune as tprune
 
 import gntk_fast as gf
-from gntk_fast.pruning import (
-    clean_masks,
-    clean_masks_reference,
-    compat_masks,
-    compat_masks_reference,
-    load_masks,
-    mask_report,
-)
+from gntk_fast.ops import BackendError
+from gntk_fast.ops.mask_select import OP as SELECT_OP
+from gntk_fast.pruning import load_masks, mask_report, select_layer_masks, select_masks
 
 
 def _flat(ts):
@@ -83,21 +79,84 @@ def test_magnitude_ties_clean_vs_compat():
     assert bool(r0.masks[0].all())
 
 
+def _tied_scores(g, shapes, signed):
+    scores = [torch.randint(0, 4, s, generator=g).to(torch.float64) for s in shapes]
+    if signed:
+        scores = [s * torch.randn(s.shape, generator=g, dtype=torch.float64) for s in scores]
+    return scores
+
+
+@pytest.mark.parametrize("backend", ["numpy", "naive"])
 @pytest.mark.parametrize("scope", ["global", "layerwise"])
-def test_fast_selection_equals_plain_twins_with_ties(scope):
+def test_selection_backends_equal_naive_twin_with_ties(scope, backend):
     g = torch.Generator().manual_seed(1)
+    shapes = [(5, 7), (6, 5), (3, 6)]
     for trial in range(20):
-        shapes = [(5, 7), (6, 5), (3, 6)]
-        scores = [torch.randint(0, 4, s, generator=g).to(torch.float64) for s in shapes]
-        if trial % 2:
-            scores = [s * torch.randn(s.shape, generator=g, dtype=torch.float64) for s in scores]
+        scores = _tied_scores(g, shapes, signed=trial % 2 == 1)
         cur = [torch.rand(s, generator=g) < 0.9 for s in shapes]
         for d in (0.1, 0.33, 0.5, 0.71):
-            a, b = compat_masks(scores, cur, d, scope), compat_masks_reference(scores, cur, d, scope)
-            assert all(torch.equal(x, y) for x, y in zip(a, b))
-            a, b = clean_masks(scores, cur, d, scope), clean_masks_reference(scores, cur, d, scope)
-            assert all(torch.equal(x, y) for x, y in zip(a, b))
-            assert all(bool((x <= c).all()) for x, c in zip(a, cur))  # nested
+            for rule in ("synaptic-flow", "clean"):
+                got = select_layer_masks(scores, cur, d, scope, rule=rule, backend=backend)
+                want = select_layer_masks(scores, cur, d, scope, rule=rule, backend="naive")
+                assert all(torch.equal(x, y) for x, y in zip(got, want))
+            assert all(bool((x <= c).all()) for x, c in zip(got, cur))  # clean masks are nested
+
+
+def test_naive_selection_by_hand():
+    # flat scores with ties; two layers of 4
+    s = torch.tensor([3.0, 1.0, 2.0, 2.0, 2.0, 0.0, 5.0, 2.0])
+    cur = torch.tensor([True, True, True, True, True, True, True, False])
+    sizes = [4, 4]
+    for backend in ("numpy", "naive"):
+        # clean global d = 0.5: keep 4 of the 7 unpruned: 5, 3, then the first two 2s (indices 2, 3)
+        got = select_masks(s, cur, sizes, 0.5, "global", backend=backend)
+        assert got.tolist() == [True, False, True, True, False, False, True, False]
+        # clean layerwise d = 0.5: 2 per layer: {0, 2} and {6, 4} (index 7 is pruned)
+        got = select_masks(s, cur, sizes, 0.5, "layerwise", backend=backend)
+        assert got.tolist() == [True, False, True, False, True, False, True, False]
+        # synaptic-flow global d = 0.5: k = 4, 4th smallest = 2, every score <= 2 pruned (pruned index 7 too)
+        got = select_masks(s, cur, sizes, 0.5, "global", rule="synaptic-flow", backend=backend)
+        assert got.tolist() == [True, False, False, False, False, False, True, False]
+        # ... and it revives: d = 0.9 -> k = int(0.1 * 8) = 0 < 1: unchanged
+        got = select_masks(s, cur, sizes, 0.9, "global", rule="synaptic-flow", backend=backend)
+        assert torch.equal(got, cur)
+        # layerwise d = 0.75: k = int(0.25 * 4) = 1 per layer; layer 2's min 0.0 pruned, index 7 (2.0) comes back
+        got = select_masks(s, cur, sizes, 0.75, "layerwise", rule="synaptic-flow", backend=backend)
+        assert got.tolist() == [True, False, True, True, True, False, True, True]
+
+
+@pytest.mark.parametrize("backend", ["numpy", "naive"])
+@pytest.mark.parametrize("scope", ["global", "layerwise"])
+def test_selection_final_false_caps_at_unpruned_count(scope, backend):
+    s = torch.arange(12, dtype=torch.float64)
+    cur = torch.zeros(12, dtype=torch.bool)
+    cur[[0, 1, 6, 7]] = True  # 2 unpruned per layer of 6
+    # d = 0.5 asks for 6 (global) / 3 per layer: more than unpruned
+    with pytest.raises(ValueError, match="sparsity"):
+        select_masks(s, cur, [6, 6], 0.5, scope, backend=backend)
+    got = select_masks(s, cur, [6, 6], 0.5, scope, final=False, backend=backend)
+    assert torch.equal(got, cur)
+    # under the cap final=False selects as usual: 1 of 2 per layer / 2 of 4 global, highest scores
+    got = select_masks(s, cur, [6, 6], 1 / 6, scope, final=False, backend=backend)
+    assert got.nonzero().reshape(-1).tolist() == ([1, 7] if scope == "layerwise" else [6, 7])
+
+
+def test_selection_registry_and_bad_arguments():
+    assert SELECT_OP.names == ("numpy", "naive")
+    assert SELECT_OP.resolve("auto", "cpu").name == "numpy"
+    s, cur = torch.rand(6, dtype=torch.float64), torch.ones(6, dtype=torch.bool)
+    with pytest.raises(BackendError, match="backend"):
+        select_masks(s, cur, [6], 0.5, "global", backend="numba")
+    with pytest.raises(ValueError, match="rule"):
+        select_masks(s, cur, [6], 0.5, "global", rule="tanaka")
+    with pytest.raises(ValueError, match="sizes"):
+        select_masks(s, cur, [5], 0.5, "global")
+    with pytest.raises(TypeError, match="current"):
+        select_masks(s, cur.float(), [6], 0.5, "global")
+    with pytest.raises(ValueError, match="density"):
+        select_masks(s, cur, [6], 1.5, "global")
+    with pytest.raises(ValueError, match="scope"):
+        select_masks(s, cur, [6], 0.5, "everything")
 
 
 def test_global_vs_layerwise():
@@ -354,6 +413,10 @@ def test_save_npz_and_json_report(tmp_path):
         (dict(method="magnitude", sparsity=0.5, compat="tanaka"), ValueError, "compat"),
         (dict(method="magnitude", sparsity=0.5, iterations=0), ValueError, "iterations"),
         (dict(method="magnitude", sparsity=0.5, seed=-1), ValueError, "seed"),
+        (dict(method="magnitude", sparsity=0.5, seed=2**64), ValueError, "seed"),  # beyond the generators' range
+        (dict(method="magnitude", sparsity=0.5, seed=1.5), TypeError, "seed"),
+        (dict(method="magnitude", sparsity=0.5, seed=True), TypeError, "seed"),
+        (dict(method="synflow", sparsity=0.5, synflow_dtype=torch.float16), ValueError, "synflow_dtype"),
         (dict(method="snip", sparsity=0.5), ValueError, "data"),
         (dict(method="grasp", sparsity=0.5), ValueError, "data"),
     ],

@@ -9,7 +9,7 @@ import torch.nn.functional as F
 from torch import nn
 
 import gntk_fast as gf
-from gntk_fast.pruning import clean_masks_reference, compat_masks_reference, synflow_scores_reference
+from gntk_fast.pruning import select_layer_masks, synflow_scores_reference
 
 
 def _flat(ts):
@@ -184,7 +184,7 @@ def test_synflow_float32_underflow_ties_and_float64_default():
     rc = gf.prune(_deep_tiny_mlp(), "synflow", 0.5, iterations=1, synflow_dtype=torch.float32, compat="synaptic-flow")
     assert sum(int(m.sum()) for m in rc.masks) == 0
     assert rc.report["total"]["collapsed_layers"] == len(rc.masks)
-    rc64 = gf.prune(_deep_tiny_mlp(), "synflow", 0.5, iterations=1, compat="synaptic-flow")
+    rc64 = gf.prune(_deep_tiny_mlp(), "synflow", 0.5, iterations=1, compat="synaptic-flow", synflow_dtype=torch.float64)
     assert sum(int(m.sum()) for m in rc64.masks) == n - int(0.5 * n)
 
 
@@ -200,11 +200,9 @@ def test_iterative_synflow_equals_plain_reference_loop(compat, scope):
     masks = [torch.ones_like(w, dtype=torch.bool) for w in weights]
     for e in range(1, E + 1):
         scores = synflow_scores_reference(weights, masks, biases)
-        if compat:
-            masks = compat_masks_reference(scores, masks, d ** (e / E), scope)
-        else:
-            masks = clean_masks_reference(scores, masks, d ** (e / E), scope)
-    res = gf.prune(model, "synflow", 1 - d, iterations=E, scope=scope, compat=compat)
+        masks = select_layer_masks(scores, masks, d ** (e / E), scope, rule=compat or "clean", backend="naive")
+    # the hand twin computes in float64 (compat mode's default is float32, the reference's)
+    res = gf.prune(model, "synflow", 1 - d, iterations=E, scope=scope, compat=compat, synflow_dtype=torch.float64)
     for got, want in zip(res.masks, masks):
         assert torch.equal(got, want)
 
@@ -247,3 +245,50 @@ def test_random_scores_independent_of_weights_and_seeded():
     assert all(torch.equal(x, y) for x, y in zip(a.masks, b.masks))
     s = _flat(a.scores)
     assert abs(float(s.mean())) < 0.1 and math.isclose(float(s.std()), 1.0, rel_tol=0.1)
+
+
+def _chain_with_float32_tie():
+    """1 -> 2 -> 1 bias-free ReLU chain whose SynFlow scores tie in float32 only.
+
+    Scores (all-ones input, every weight positive): first layer (a c, b e),
+    second layer (c a, e b). With a = c = 1 + 2**-12, b = 1 + 2**-11, e = 1:
+    a c = 1 + 2**-11 + 2**-24 exactly in float64, but float32 keeps 23
+    fraction bits and rounds it (half to even) to 1 + 2**-11 = b e.
+    """
+    a = c = 1 + 2.0**-12
+    b, e = 1 + 2.0**-11, 1.0
+    model = nn.Sequential(nn.Linear(1, 2, bias=False), nn.ReLU(), nn.Linear(2, 1, bias=False))
+    with torch.no_grad():
+        model[0].weight.copy_(torch.tensor([[a], [b]]))
+        model[2].weight.copy_(torch.tensor([[c, e]]))
+    return model
+
+
+def test_compat_synflow_defaults_to_float32_the_reference_arithmetic():
+    kw = dict(iterations=1, compat="synaptic-flow")
+    r64 = gf.prune(_chain_with_float32_tie(), "synflow", 0.5, synflow_dtype=torch.float64, **kw)
+    r32 = gf.prune(_chain_with_float32_tie(), "synflow", 0.5, synflow_dtype=torch.float32, **kw)
+    default = gf.prune(_chain_with_float32_tie(), "synflow", 0.5, **kw)
+    # k = int(0.5 * 4) = 2 pruned: float64 separates a c from b e and prunes the two b e weights ...
+    assert [m.reshape(-1).tolist() for m in r64.masks] == [[True, False], [True, False]]
+    # ... float32 ties all four scores at the threshold, so the reference rule prunes every weight
+    assert all(s.dtype == torch.float32 for s in r32.scores)
+    assert len(set(_flat(r32.scores).tolist())) == 1
+    assert sum(int(m.sum()) for m in r32.masks) == 0
+    # the default is float32 in compat mode (the reference's masks), float64 in clean mode
+    assert all(torch.equal(x, y) for x, y in zip(default.masks, r32.masks))
+    assert default.config["synflow_dtype"] == "float32"
+    clean = gf.prune(_chain_with_float32_tie(), "synflow", 0.5, iterations=1)
+    assert clean.config["synflow_dtype"] == "float64"
+    assert [m.reshape(-1).tolist() for m in clean.masks] == [[True, False], [True, False]]
+
+
+def test_compat_synflow_default_equals_float32_on_a_wide_fc():
+    # a realistic net where float32 and float64 masks differ (near-ties at the layerwise thresholds)
+    def run(**kw):
+        return gf.prune(gf.fc(64, 256, 3, 10, seed=0), "synflow", 0.99, iterations=50, scope="layerwise",
+                        compat="synaptic-flow", progress=False, **kw)
+
+    r32, r64, default = run(synflow_dtype=torch.float32), run(synflow_dtype=torch.float64), run()
+    assert not all(torch.equal(x, y) for x, y in zip(r32.masks, r64.masks))
+    assert all(torch.equal(x, y) for x, y in zip(default.masks, r32.masks))

@@ -92,9 +92,9 @@ def test_numba_equals_reference_all_inputs(shape, K, K_in):
 @pytest.mark.parametrize("parallel_min,stream_max", [(0, 1 << 40), (1 << 40, 1 << 40), (0, 0), (1 << 40, 0)])
 def test_threaded_streaming_and_per_block_kernels_equal_reference(monkeypatch, parallel_min, stream_max):
     """Every kernel path (1 or several threads; streaming or per-block block sums) is exact."""
-    import sys
+    import importlib
 
-    mod = sys.modules["gntk_fast.graphon.sas"]
+    mod = importlib.import_module("gntk_fast.ops.sas_blocks.numba")
     monkeypatch.setattr(mod, "PARALLEL_MIN_BYTES", parallel_min)
     monkeypatch.setattr(mod, "STREAM_ACC_MAX_BYTES", stream_max)
     for shape, K, K_in in [((301, 77), 9, 5), ((64, 1000), 3, 64), ((700, 2), 64, 2), ((600, 33), 2, 4)]:
@@ -107,6 +107,70 @@ def test_threaded_streaming_and_per_block_kernels_equal_reference(monkeypatch, p
         sas(np.full((5, 5), 3, np.uint8), K=1, threads=2)
     with pytest.raises(ValueError, match="threads"):
         sas(np.ones((5, 5), bool), K=1, threads=0)
+
+
+# ------------------------------------------------------- the sas_blocks operation
+def _tied_mask(n_out, n_in, seed):
+    """Rows drawn from 3 patterns and columns from 2 patterns: nearly every degree is tied."""
+    rng = np.random.default_rng(seed)
+    row_pat = rng.random((3, n_in)) < 0.5
+    M = row_pat[rng.integers(0, 3, n_out)]
+    M[:, rng.random(n_in) < 0.3] = True
+    return M
+
+
+@pytest.mark.parametrize("shape,K,K_in,sort_cols", [((40, 33), 7, 5, True), ((64, 17), 8, 17, False), ((9, 70), 3, 9, True)])
+def test_sas_blocks_numba_equals_naive_with_ties(shape, K, K_in, sort_cols):
+    from gntk_fast.ops.sas_blocks import sas_blocks
+
+    M = _tied_mask(*shape, seed=shape[0])
+    # ties are the point: stable order must put equal-degree rows in index order
+    assert len(np.unique(M.sum(1))) < shape[0] // 2
+    want = sas_blocks(M, K, K_in, sort_cols, backend="naive")
+    tied = np.flatnonzero(M.sum(1) == M.sum(1)[want.row_perm[0]])
+    np.testing.assert_array_equal(want.row_perm[: len(tied)], tied)
+    P = np.packbits(M, axis=1)
+    for backend in ("numba", "naive"):
+        for got in (sas_blocks(M, K, K_in, sort_cols, backend=backend),
+                    sas_blocks(P, K, K_in, sort_cols, n_in=shape[1], backend=backend),
+                    sas_blocks(M.astype(np.uint8), K, K_in, sort_cols, backend=backend)):
+            for field in ("H", "row_perm", "col_perm", "row_degrees", "col_degrees", "row_edges", "col_edges"):
+                np.testing.assert_array_equal(getattr(got, field), getattr(want, field), err_msg=field)
+    # block means by hand
+    S = M[want.row_perm][:, want.col_perm]
+    re, ce = want.row_edges, want.col_edges
+    assert want.H[0, 0] == S[re[0] : re[1], ce[0] : ce[1]].mean()
+    assert want.H[-1, -1] == S[re[-2] : re[-1], ce[-2] : ce[-1]].mean()
+
+
+def test_sas_blocks_registry_and_backend_argument():
+    from gntk_fast.ops import BackendError
+    from gntk_fast.ops.sas_blocks import OP
+
+    assert OP.names == ("numba", "naive")
+    assert OP.resolve("auto", "cpu").name == "numba"
+    M = _tied_mask(20, 12, 0)
+    with pytest.raises(BackendError, match="backend"):
+        sas(M, 2, backend="cuda")
+    with pytest.raises(BackendError, match="backend"):
+        sas([M, M], 2, backend="triton")
+    np.testing.assert_array_equal(sas(M, 4, backend="naive").H, sas(M, 4, backend="numba").H)
+    trials = sas([M, M[::-1]], 4, backend="naive")
+    np.testing.assert_array_equal(trials.H_trials, sas([M, M[::-1]], 4, backend="numba").H_trials)
+
+
+def test_block_counts_are_bounded_before_any_work():
+    from gntk_fast._validation import MAX_BLOCKS
+
+    # a bit-packed mask with more rows (and columns) than MAX_BLOCKS costs a few KiB
+    tall = np.zeros((MAX_BLOCKS + 2, 1), np.uint8)
+    with pytest.raises(ValueError, match=f"K must be <= {MAX_BLOCKS}"):
+        sas(tall, K=MAX_BLOCKS + 1, K_in=1, n_in=8)
+    wide = np.zeros((1, MAX_BLOCKS // 8 + 1), np.uint8)
+    with pytest.raises(ValueError, match=f"K_in must be <= {MAX_BLOCKS}"):
+        sas(wide, K=1, K_in=MAX_BLOCKS + 1, n_in=MAX_BLOCKS + 8)
+    with pytest.raises(ValueError, match="K must be <="):
+        sas_reference(tall, K=MAX_BLOCKS + 1, K_in=1, n_in=8)
 
 
 def test_many_rows_flush_counters():

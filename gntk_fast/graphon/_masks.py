@@ -1,4 +1,4 @@
-"""Mask coercion shared by the SAS kernels and their numpy reference.
+"""Mask coercion shared by both backends of gntk_fast.ops.sas_blocks (numba and naive).
 
 A mask is a 2-D (n_out, n_in) array of 0/1 values (rows = output neurons,
 columns = input neurons), given as

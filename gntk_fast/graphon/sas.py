@@ -17,27 +17,21 @@ neurons of layer l+1, columns = input neurons of layer l)
 6. over trials the estimate is the mean of the per-trial H (smoothing, when
    asked, is applied to that mean).
 
-Implementation: two passes over the mask with nogil Numba kernels
-(:mod:`gntk_fast.graphon._sas_kernels`) run on row ranges in parallel
-threads. Pass 1 counts row and column degrees (column counts accumulate in
-uint8 lanes flushed every 255 rows, so the inner loop is a byte-wide SIMD
-add). Pass 2 streams the rows in memory order, adds each into the uint8
-accumulator of its sorted row block and folds those into the K_in column
-blocks. Bit-packed masks use a 256-entry popcount table for row degrees and
-a byte -> 8-lane uint64 table so one add counts 8 columns. The plain numpy twin is :func:`gntk_fast.graphon.reference.sas_reference`;
-both give bit-identical results.
+Steps 1-4 are the operation :func:`gntk_fast.ops.sas_blocks.sas_blocks`
+(backends: ``numba``, nogil kernels over row ranges in threads; ``naive``,
+the plain numpy twin; bit-identical results). :func:`sas_reference`
+(:mod:`gntk_fast.graphon.reference`) is :func:`sas` on the naive backend.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Any, Iterable
 
-import numba
 import numpy as np
 
-from .._validation import check_bool, check_float, check_int
-from . import _sas_kernels as _k
-from ._masks import MaskInput, block_edges, coerce_mask, descending_stable_order
+from .._validation import check_bool, check_float
+from ..ops import sas_blocks as _blocks  # the module: it imports graphon._masks, which imports this package
+from ._masks import coerce_mask
 
 __all__ = ["SASResult", "sas", "sas_trials", "tv_smooth"]
 
@@ -115,96 +109,12 @@ class SASResult:
         )
 
 
-# ------------------------------------------------------------------- kernels
-# Masks with fewer bytes than this run on one thread: starting threads costs
-# more than a pass over a few MiB.
-PARALLEL_MIN_BYTES = 1 << 21
-# Largest K_out x row-bytes accumulator per thread of the streaming block kernel;
-# above it the per-block kernel (one row accumulator, rows via the permutation) is used.
-STREAM_ACC_MAX_BYTES = 1 << 27
-
-
-def _parts(mask: MaskInput, threads: int | None) -> int:
-    if threads is None:
-        threads = numba.get_num_threads()
-    return threads if mask.data.nbytes >= PARALLEL_MIN_BYTES else 1
-
-
-def mask_degrees(mask: MaskInput, name: str = "mask", threads: int | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """Row and column degrees (int64) of a coerced mask: one pass, row ranges in parallel threads."""
-    m = mask.data
-    if mask.packed:
-        fn, args = _k.degrees_packed, lambda lo, hi: (m, lo, hi, _k.POPCOUNT, _k.LANES)
-    else:
-        fn = _k.degrees_bytes if mask.checked else _k.degrees_bytes_checked
-        args = lambda lo, hi: (m, lo, hi)  # noqa: E731
-    parts = _k.run_rows(fn, mask.n_out, _parts(mask, threads), args)
-    rdeg = np.concatenate([r[0] for r in parts])
-    cdeg = parts[0][1]
-    for r in parts[1:]:
-        cdeg += r[1]
-    if not mask.packed and not mask.checked and max(int(r[2]) for r in parts) > 1:
-        raise ValueError(f"{name} must contain only 0/1 values; found values > 1 (uint8 data)")
-    return rdeg, cdeg[: mask.n_in].copy() if mask.packed else cdeg
-
-
-def _block_of(perm: np.ndarray, edges: np.ndarray) -> np.ndarray:
-    """Block index of each ORIGINAL index, int64 (n,), given the sort permutation and edges."""
-    block_of_pos = np.repeat(np.arange(len(edges) - 1, dtype=np.int64), np.diff(edges))
-    out = np.empty(perm.shape[0], dtype=np.int64)
-    out[perm] = block_of_pos
-    return out
-
-
-def block_sums(mask: MaskInput, row_perm, row_edges, col_perm, col_edges, threads: int | None = None) -> np.ndarray:
-    """S[a, b] = number of kept entries in block (a, b), int64 (K_out, K_in): one pass."""
-    m = mask.data
-    K_out, K_in = len(row_edges) - 1, len(col_edges) - 1
-    col_block = _block_of(col_perm, col_edges)
-    parts = _parts(mask, threads)
-    row_bytes = m.shape[1] * (8 if mask.packed else 1)
-    if K_out * row_bytes <= STREAM_ACC_MAX_BYTES:
-        row_block = _block_of(row_perm, row_edges)
-        if mask.packed:
-            fn, args = _k.block_sums_packed, lambda lo, hi: (m, lo, hi, row_block, col_block, K_out, K_in, _k.LANES)
-        else:
-            fn, args = _k.block_sums_bytes, lambda lo, hi: (m, lo, hi, row_block, col_block, K_out, K_in)
-        res = _k.run_rows(fn, mask.n_out, parts, args)
-    else:
-        if mask.packed:
-            fn, args = _k.block_sums_packed_by_block, lambda lo, hi: (m, lo, hi, row_perm, row_edges, col_block, K_in, _k.LANES)
-        else:
-            fn, args = _k.block_sums_bytes_by_block, lambda lo, hi: (m, lo, hi, row_perm, row_edges, col_block, K_in)
-        res = _k.run_rows(fn, K_out, parts, args)
-    S = res[0]
-    for r in res[1:]:
-        S += r
-    return S
-
-
 # --------------------------------------------------------------- validation
-def _resolve_K(K: Any, K_in: Any, sort_cols: bool, n_out: int, n_in: int) -> tuple[int, int]:
-    K = check_int("K", K, min_value=1)
-    if K_in is None:
-        K_in = K if sort_cols else n_in
-    K_in = check_int("K_in", K_in, min_value=1)
-    if K > n_out:
-        raise ValueError(f"K={K} is larger than the number of rows (n_out={n_out}); use K <= {n_out}")
-    if K_in > n_in:
-        raise ValueError(f"K_in={K_in} is larger than the number of columns (n_in={n_in}); use K_in <= {n_in}")
-    return K, K_in
-
-
 def _check_smooth(smooth: Any) -> float | None:
     if smooth is None:
         return None
     w = check_float("smooth", smooth, min_value=0.0)
     return None if w == 0.0 else w
-
-
-def _check_threads(threads: Any) -> int | None:
-    return None if threads is None else check_int("threads", threads, min_value=1)
-
 
 
 
@@ -228,18 +138,6 @@ def tv_smooth(H: np.ndarray, weight: float) -> np.ndarray:
 
 
 # ------------------------------------------------------------------ public API
-def _sas_one(mask: MaskInput, K: int, K_in: int, sort_cols: bool, name: str, threads: int | None = None):
-    rdeg, cdeg = mask_degrees(mask, name, threads)
-    row_perm = descending_stable_order(rdeg)
-    col_perm = descending_stable_order(cdeg) if sort_cols else np.arange(mask.n_in, dtype=np.int64)
-    row_edges = block_edges(mask.n_out, K, "K")
-    col_edges = block_edges(mask.n_in, K_in, "K_in")
-    S = block_sums(mask, row_perm, row_edges, col_perm, col_edges, threads)
-    sizes = np.outer(np.diff(row_edges), np.diff(col_edges))
-    H = S / sizes
-    return H, row_perm, col_perm, rdeg, cdeg, row_edges, col_edges
-
-
 def sas(
     mask: Any,
     K: int = 64,
@@ -249,6 +147,7 @@ def sas(
     *,
     n_in: int | None = None,
     threads: int | None = None,
+    backend: str = "auto",
 ) -> SASResult:
     """SAS estimate of one mask, or of several (then the trials average, see :func:`sas_trials`).
 
@@ -274,6 +173,10 @@ def sas(
     threads : int, optional
         Threads over row ranges for masks of >= 2 MiB (default
         ``numba.get_num_threads()``; results are identical for any value).
+    backend : str
+        Backend of the block averaging (:func:`gntk_fast.ops.sas_blocks.sas_blocks`):
+        "auto" (numba when installed), "numba" or "naive" (the numpy twin);
+        identical results.
 
     Returns
     -------
@@ -284,14 +187,14 @@ def sas(
         isinstance(mask, (list, tuple)) and len(mask) > 0 and all(hasattr(m, "ndim") for m in mask)
     )
     if is_trials:
-        return sas_trials(mask, K=K, K_in=K_in, smooth=smooth, sort_cols=sort_cols, n_in=n_in, threads=threads)
+        return sas_trials(mask, K=K, K_in=K_in, smooth=smooth, sort_cols=sort_cols, n_in=n_in, threads=threads,
+                          backend=backend)
     m = coerce_mask(mask, n_in=n_in)
-    K, K_in = _resolve_K(K, K_in, sort_cols, m.n_out, m.n_in)
+    b = _blocks.sas_blocks(m, K, K_in, sort_cols, backend=backend, threads=threads)
     smooth = _check_smooth(smooth)
-    threads = _check_threads(threads)
-    H, rp, cp, rd, cd, re, ce = _sas_one(m, K, K_in, sort_cols, "mask", threads)
-    Hs = tv_smooth(H, smooth) if smooth is not None else H
-    return SASResult(Hs, H, rp, cp, rd, cd, re, ce, (m.n_out, m.n_in), sort_cols, smooth, 1, None)
+    Hs = tv_smooth(b.H, smooth) if smooth is not None else b.H
+    return SASResult(Hs, b.H, b.row_perm, b.col_perm, b.row_degrees, b.col_degrees, b.row_edges, b.col_edges,
+                     (m.n_out, m.n_in), sort_cols, smooth, 1, None)
 
 
 def sas_trials(
@@ -304,6 +207,7 @@ def sas_trials(
     n_in: int | None = None,
     progress: bool = False,
     threads: int | None = None,
+    backend: str = "auto",
 ) -> SASResult:
     """SAS over trials: the mean of the per-trial H (spec step 6).
 
@@ -311,11 +215,10 @@ def sas_trials(
     array (T, n_out, n_in) (or (T, n_out, nbytes) packed with ``n_in``). The
     result's ``H_trials`` holds every trial's H (T, K_out, K_in); ``row_perm``,
     ``col_perm``, ``row_degrees``, ``col_degrees`` are stacked (T, n). Smoothing,
-    when asked, is applied to the mean.
+    when asked, is applied to the mean. Other arguments as in :func:`sas`.
     """
     sort_cols = check_bool("sort_cols", sort_cols)
     smooth = _check_smooth(smooth)
-    threads = _check_threads(threads)
     try:
         import torch
 
@@ -336,26 +239,21 @@ def sas_trials(
         from tqdm.auto import tqdm
 
         it = tqdm(masks, desc="SAS trials", leave=False)
-    Hs, rps, cps, rds, cds = [], [], [], [], []
+    blocks: list[_blocks.SASBlocks] = []
     shape = None
     for t, mk in enumerate(it):
         name = f"masks[{t}]"
         m = coerce_mask(mk, n_in=n_in, name=name)
         if shape is None:
             shape = (m.n_out, m.n_in)
-            Kr, Kc = _resolve_K(K, K_in, sort_cols, *shape)
         elif (m.n_out, m.n_in) != shape:
             raise ValueError(f"{name} has shape {(m.n_out, m.n_in)}; every trial must have shape {shape}")
-        H, rp, cp, rd, cd, re, ce = _sas_one(m, Kr, Kc, sort_cols, name, threads)
-        Hs.append(H)
-        rps.append(rp)
-        cps.append(cp)
-        rds.append(rd)
-        cds.append(cd)
-    H_trials = np.stack(Hs)
+        blocks.append(_blocks.sas_blocks(m, K, K_in, sort_cols, name=name, backend=backend, threads=threads))
+    H_trials = np.stack([b.H for b in blocks])
     H_mean = H_trials.mean(axis=0)
     Hs_ = tv_smooth(H_mean, smooth) if smooth is not None else H_mean
+    stack = lambda field: np.stack([getattr(b, field) for b in blocks])  # noqa: E731
     return SASResult(
-        Hs_, H_mean, np.stack(rps), np.stack(cps), np.stack(rds), np.stack(cds), re, ce, shape, sort_cols, smooth,
-        len(Hs), H_trials,
+        Hs_, H_mean, stack("row_perm"), stack("col_perm"), stack("row_degrees"), stack("col_degrees"),
+        blocks[0].row_edges, blocks[0].col_edges, shape, sort_cols, smooth, len(blocks), H_trials,
     )

@@ -1,53 +1,46 @@
 """Pruning at initialisation: random, magnitude, SNIP, GraSP, SynFlow.
 
-Exact semantics: ../shared/spec/pruners.md (and issue 2). One entry point,
-:func:`prune` (full documentation there)::
+Exact semantics: ../shared/spec/pruners.md. One entry point, :func:`prune`
+(full documentation there)::
 
     res = gntk_fast.prune(model, method, sparsity=None, data=None,
                           scope="global", iterations=None,
                           schedule="exponential", compat=None, seed=None,
                           *, compression=None, shuffle=False, invert=False,
-                          synflow_dtype=torch.float64, progress=None)
+                          synflow_dtype=None, progress=None)
     res.masks, res.report, res.history, res.save_npz("m.npz")
 
 Modules: ``scores`` (the five scores and the SynFlow hand twin), ``masks``
-(clean and Synaptic-Flow selection rules, their plain twins, shuffling),
-``layers`` (prunable layers, private scoring copies, mask installation),
-``result`` (:class:`PruneResult`, the layer-collapse report, npz I/O),
-``cli`` (``gntk-fast prune``).
+(flat/per-layer views, the NaN check, shuffling), ``layers`` (prunable
+layers, private scoring copies, mask installation), ``result``
+(:class:`PruneResult`, the layer-collapse report, npz I/O), ``cli``
+(``gntk-fast prune``). The clean and Synaptic-Flow selection rules are the
+operation :func:`gntk_fast.ops.mask_select.select_masks` (re-exported here
+with its per-layer form :func:`select_layer_masks`).
 """
 from __future__ import annotations
 
-from .core import COMPAT_MODES, DEFAULT_ITERATIONS, SCHEDULES, SCOPES, prune, schedule_density
-from .masks import (
-    clean_masks,
-    clean_masks_reference,
-    compat_masks,
-    compat_masks_reference,
-    select_clean,
-    select_compat,
-    shuffle_masks,
-)
+from .._constants import COMPAT_MODES, DEFAULT_ITERATIONS, METHODS, SCHEDULES, SCOPE_ALIASES, SCOPES
+from ..ops.mask_select import select_layer_masks, select_masks
+from .core import prune, schedule_density
+from .masks import shuffle_masks
 from .result import PruneResult, load_masks, mask_report
-from .scores import METHODS, synflow_scores_reference
+from .scores import synflow_scores_reference
 
 __all__ = [
     "prune",
     "PruneResult",
     "METHODS",
     "SCOPES",
+    "SCOPE_ALIASES",
     "SCHEDULES",
     "COMPAT_MODES",
     "DEFAULT_ITERATIONS",
     "schedule_density",
     "load_masks",
     "mask_report",
-    "clean_masks",
-    "compat_masks",
-    "clean_masks_reference",
-    "compat_masks_reference",
-    "select_clean",
-    "select_compat",
+    "select_masks",
+    "select_layer_masks",
     "shuffle_masks",
     "synflow_scores_reference",
 ]

@@ -1,34 +1,31 @@
 """``prune``: the one entry point of the five pruners-at-initialisation.
 
 The user documentation is the docstring of :func:`prune`; scores live in
-scores.py, the mask rules in masks.py, the model plumbing in layers.py.
+scores.py, the selection rules in :mod:`gntk_fast.ops.mask_select`, the mask
+plumbing in masks.py, the model plumbing in layers.py.
 """
 from __future__ import annotations
 
 import math
 import secrets
-from functools import partial
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Callable
 
 import numpy as np
 import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from .._validation import check_bool, check_choice, check_int, check_tensor, density_from
+from .._constants import COMPAT_MODES, DEFAULT_ITERATIONS, METHODS, SCHEDULES, SCOPE_ALIASES, SCOPES
+from .._validation import check_bool, check_choice, check_int, check_seed, check_tensor, density_from
 from ..models import MLP
+from ..ops.mask_select import select_masks
 from .layers import PrunableLayer, find_prunable, install_masks
-from .masks import check_scores, select_clean, select_compat, shuffle_masks, split_flat
+from .masks import check_scores, shuffle_masks, split_flat
 from .result import PruneResult
-from .scores import METHODS, make_scorer
+from .scores import make_scorer
 
 __all__ = ["prune", "SCOPES", "SCHEDULES", "COMPAT_MODES", "DEFAULT_ITERATIONS", "schedule_density"]
-
-SCOPES = ("global", "layerwise")
-SCHEDULES = ("exponential", "linear")
-COMPAT_MODES = ("clean", "synaptic-flow")
-DEFAULT_ITERATIONS = {"synflow": 100, "random": 1, "magnitude": 1, "snip": 1, "grasp": 1}
-_SCOPE_ALIASES = {"local": "layerwise"}
 
 
 def schedule_density(density: float, e: int, E: int, schedule: str, start: float = 1.0) -> float:
@@ -92,9 +89,9 @@ def _batches(data: Any, model: nn.Module, layers: list[PrunableLayer]) -> list[t
 
 
 def _seed(seed: Any) -> int:
-    if seed is None:
-        return secrets.randbits(63)
-    return check_int("seed", seed, min_value=0)
+    """The seed used: ``seed`` checked by :func:`check_seed`, or fresh entropy for None."""
+    seed = check_seed(seed)
+    return secrets.randbits(63) if seed is None else seed
 
 
 def _generators(seed: int) -> tuple[torch.Generator, torch.Generator]:
@@ -120,7 +117,7 @@ def prune(
     compression: float | None = None,
     shuffle: bool = False,
     invert: bool = False,
-    synflow_dtype: torch.dtype = torch.float64,
+    synflow_dtype: torch.dtype | None = None,
     progress: bool | None = None,
 ) -> PruneResult:
     """Prune ``model`` at initialisation, in place, and return a :class:`PruneResult`.
@@ -177,14 +174,15 @@ def prune(
         iteration exactly like the reference and the mask is rebuilt from them,
         so weights whose score ignores the mask (random, magnitude; snip's
         dL/dm) can come back after being pruned. The reference's SNIP/GraSP
-        normalisations are applied (they never reorder scores). Deliberate
-        differences from the reference: NaN scores are rejected here too,
-        ``invert``/``shuffle`` are done right (see below), and SynFlow runs in
-        float64 unless ``synflow_dtype=torch.float32``.
+        normalisations are applied (they never reorder scores), and SynFlow
+        scores are computed in float32, the reference's arithmetic. Deliberate
+        differences from the reference: NaN scores are rejected here too, and
+        ``invert``/``shuffle`` are done right (see below).
     ``seed``
-        seeds the private generators of random scores and of ``shuffle`` (the
-        global RNG is never touched); same seed -> same masks. None draws fresh
-        entropy (recorded in ``result.config["seed"]``).
+        an int in [0, 2**64 - 1] seeding the private generators of random
+        scores and of ``shuffle`` (the global RNG is never touched); same seed
+        -> same masks. None draws fresh entropy (recorded in
+        ``result.config["seed"]``).
     ``shuffle``
         after pruning, permute each layer's mask uniformly at random: per-layer
         kept counts preserved, positions randomised, and written back to the
@@ -193,10 +191,13 @@ def prune(
         flip the rank order (prune the highest scores) by negating the scores;
         not the reference's 1/score.
     ``synflow_dtype``
-        float64 (default): float32 over/underflows at large width/depth
-        (R ~ (c sqrt(n))^L), collapsing scores to ties. float32 reproduces the
-        reference code's arithmetic. Per-layer rescaling is not used because
-        biases break its invariance.
+        None (default): float64 in clean mode, float32 with
+        ``compat="synaptic-flow"`` (the reference code's arithmetic, so compat
+        masks match the reference exactly). float32 over/underflows at large
+        width/depth (R ~ (c sqrt(n))^L), collapsing scores to ties, which
+        float64 avoids; ``torch.float32`` or ``torch.float64`` given
+        explicitly is used in either mode. Per-layer rescaling is not used
+        because biases break its invariance.
     ``progress``
         tqdm progress bar over the iterations: None (default) shows it on a
         terminal when E >= 10; True/False force it.
@@ -218,82 +219,129 @@ def prune(
     ValueError/TypeError naming the argument.
     """
     layers = find_prunable(model)
-    method = check_choice("method", method, METHODS)
-    density = density_from(sparsity, compression)
-    scope = _SCOPE_ALIASES.get(scope, scope) if isinstance(scope, str) else scope
-    scope = check_choice("scope", scope, SCOPES)
-    schedule = check_choice("schedule", schedule, SCHEDULES)
-    compat_mode = "clean" if compat is None else check_choice("compat", compat, COMPAT_MODES)
-    is_compat = compat_mode == "synaptic-flow"
-    E = DEFAULT_ITERATIONS[method] if iterations is None else check_int("iterations", iterations, min_value=1)
-    shuffle = check_bool("shuffle", shuffle)
-    invert = check_bool("invert", invert)
-    if progress is not None and not isinstance(progress, (bool, np.bool_)):
-        raise TypeError(f"progress must be None or a bool; got {type(progress).__name__}")
-    if synflow_dtype not in (torch.float32, torch.float64):
-        raise ValueError(f"synflow_dtype must be torch.float32 or torch.float64; got {synflow_dtype}")
-    seed_used = _seed(seed)
-    score_gen, shuffle_gen = _generators(seed_used)
+    plan = _validate(method, sparsity, compression, scope, iterations, schedule, compat, seed, shuffle, invert,
+                     synflow_dtype, progress)
     batches = _batches(data, model, layers)
     if method in ("snip", "grasp") and batches is None:
         raise ValueError(f"data is required for method {method!r}: pass (x, y) or an iterable of (x, y) batches")
-    if batches is not None:
-        input_shape = tuple(batches[0][0].shape[1:])
-    else:
-        input_shape = (layers[0].in_features,)
-    names = [l.name for l in layers]
+    score_gen, shuffle_gen = _generators(plan.seed)
+    input_shape = tuple(batches[0][0].shape[1:]) if batches is not None else (layers[0].in_features,)
+    scorer = make_scorer(plan.method, model, layers, batches=batches, input_shape=input_shape, generator=score_gen,
+                         compat=plan.is_compat, synflow_dtype=plan.synflow_dtype)
+    current, scores, history = _iterate(plan, scorer, layers)
+    return _finish(plan, model, layers, current, scores, history, shuffle_gen)
 
-    scorer = make_scorer(method, model, layers, batches=batches, input_shape=input_shape, generator=score_gen,
-                         compat=is_compat, synflow_dtype=synflow_dtype)
-    shapes = [l.shape for l in layers]
-    sizes = [l.theta.numel() for l in layers]
-    current = torch.cat([l.current_mask().reshape(-1).cpu() for l in layers])
-    total = current.numel()
-    # clean mode prunes an already-pruned model further: the schedule starts at
-    # its current density (1 for an unpruned model); compat follows the reference (start 1)
-    start = 1.0 if is_compat else int(torch.count_nonzero(current)) / total
-    if not is_compat and density > start:
+
+@dataclass
+class _Plan:
+    """The validated arguments of one :func:`prune` call."""
+
+    method: str
+    density: float
+    scope: str
+    iterations: int
+    schedule: str
+    compat: str
+    seed: int
+    shuffle: bool
+    invert: bool
+    synflow_dtype: torch.dtype
+    progress: bool | None
+
+    @property
+    def is_compat(self) -> bool:
+        return self.compat == "synaptic-flow"
+
+
+def _validate(method, sparsity, compression, scope, iterations, schedule, compat, seed, shuffle, invert,
+              synflow_dtype, progress) -> _Plan:
+    """Every scalar argument of :func:`prune`, checked (errors name the argument)."""
+    method = check_choice("method", method, METHODS)
+    density = density_from(sparsity, compression)
+    scope = check_choice("scope", SCOPE_ALIASES.get(scope, scope) if isinstance(scope, str) else scope, SCOPES)
+    schedule = check_choice("schedule", schedule, SCHEDULES)
+    compat_mode = "clean" if compat is None else check_choice("compat", compat, COMPAT_MODES)
+    E = DEFAULT_ITERATIONS[method] if iterations is None else check_int("iterations", iterations, min_value=1)
+    shuffle = check_bool("shuffle", shuffle)
+    invert = check_bool("invert", invert)
+    if progress is not None:
+        progress = check_bool("progress", progress)
+    if synflow_dtype is None:
+        synflow_dtype = torch.float32 if compat_mode == "synaptic-flow" else torch.float64
+    elif synflow_dtype not in (torch.float32, torch.float64):
+        raise ValueError(f"synflow_dtype must be None, torch.float32 or torch.float64; got {synflow_dtype}")
+    return _Plan(method, density, scope, E, schedule, compat_mode, _seed(seed), shuffle, invert, synflow_dtype,
+                 progress)
+
+
+def _start_density(plan: _Plan, current: torch.Tensor) -> float:
+    """Density the schedule starts from: 1 in compat mode (the reference's);
+    in clean mode the model's current density (an already-pruned model is
+    pruned further, never revived)."""
+    if plan.is_compat:
+        return 1.0
+    start = int(torch.count_nonzero(current)) / current.numel()
+    if plan.density > start:
         raise ValueError(
-            f"sparsity: the model already has density {start:.6g} < the requested {density:.6g}; "
+            f"sparsity: the model already has density {start:.6g} < the requested {plan.density:.6g}; "
             "clean mode never revives pruned weights (start from an unpruned model or ask for a higher sparsity)"
         )
-    select = select_compat if is_compat else partial(select_clean, final=False)
+    return start
+
+
+def _iterate(plan: _Plan, scorer: Callable[[torch.Tensor], torch.Tensor], layers: list[PrunableLayer]):
+    """The schedule: at e = 1..E re-score the masked network and select the
+    mask of density d_e. Returns (flat mask, last flat scores, history)."""
+    shapes = [l.shape for l in layers]
+    sizes = [l.theta.numel() for l in layers]
+    names = [l.name for l in layers]
+    current = torch.cat([l.current_mask().reshape(-1).cpu() for l in layers])
+    total = current.numel()
+    start = _start_density(plan, current)
+    E = plan.iterations
     history: list[dict[str, Any]] = []
     scores = torch.empty(0)
-    show = progress if progress is not None else (None if E >= 10 else False)
-    for e in tqdm(range(1, E + 1), desc=f"prune {method}", disable=(not show) if show is not None else None,
+    show = plan.progress if plan.progress is not None else (None if E >= 10 else False)
+    for e in tqdm(range(1, E + 1), desc=f"prune {plan.method}", disable=(not show) if show is not None else None,
                   leave=False):
-        d_e = schedule_density(density, e, E, schedule, start)
+        d_e = schedule_density(plan.density, e, E, plan.schedule, start)
         scores = scorer(current)
         check_scores(scores, shapes, names)
-        if e == E and not is_compat:
-            select = select_clean  # the last step must be exact (no capping)
-        current = select(-scores if invert else scores, current, sizes, d_e, scope)
+        # intermediate clean steps cap the kept count at the unpruned one; the last is exact
+        current = select_masks(-scores if plan.invert else scores, current, sizes, d_e, plan.scope,
+                               rule=plan.compat, final=e == E)
         kept = int(np.count_nonzero(current.numpy()))
         history.append({"iteration": e, "target_density": d_e, "density": kept / total, "kept": kept})
+    return current, scores, history
+
+
+def _finish(plan: _Plan, model: nn.Module, layers: list[PrunableLayer], current: torch.Tensor,
+            scores: torch.Tensor, history: list[dict[str, Any]], shuffle_gen: torch.Generator) -> PruneResult:
+    """Per-layer masks (shuffled if asked) installed into the model, and the result."""
+    shapes = [l.shape for l in layers]
     masks = [m.clone() for m in split_flat(current, shapes)]
-    if shuffle:
+    if plan.shuffle:
         masks = shuffle_masks(masks, shuffle_gen)
     install_masks(layers, masks)
     config = {
-        "method": method,
-        "density": density,
-        "sparsity": 1.0 - density,
-        "compression": -math.log10(density) + 0.0,  # + 0.0: no "-0.0" for density 1
-        "scope": scope,
-        "iterations": E,
-        "schedule": schedule,
-        "compat": compat_mode,
-        "seed": seed_used,
-        "shuffle": bool(shuffle),
-        "invert": bool(invert),
+        "method": plan.method,
+        "density": plan.density,
+        "sparsity": 1.0 - plan.density,
+        "compression": -math.log10(plan.density) + 0.0,  # + 0.0: no "-0.0" for density 1
+        "scope": plan.scope,
+        "iterations": plan.iterations,
+        "schedule": plan.schedule,
+        "compat": plan.compat,
+        "seed": plan.seed,
+        "shuffle": plan.shuffle,
+        "invert": plan.invert,
         "model": type(model).__name__,
     }
-    if method == "synflow":
-        config["synflow_dtype"] = str(synflow_dtype).replace("torch.", "")
+    if plan.method == "synflow":
+        config["synflow_dtype"] = str(plan.synflow_dtype).replace("torch.", "")
     return PruneResult(
         masks=masks,
-        names=names,
+        names=[l.name for l in layers],
         scores=[s.detach().cpu() for s in split_flat(scores, shapes)],
         history=history,
         config=config,

@@ -16,7 +16,7 @@ Where masks live:
   the installed mask is exactly the returned one).
 
 Scoring never touches the user's model: it runs on a :class:`ScoringCopy`
-(a deep copy, put in eval mode, optionally converted to float64 and
+(a deep copy, put in eval mode, optionally converted to the SynFlow dtype and
 |.|-linearised for SynFlow), so no ``.grad``, sign flip or mode change is
 left behind on the model.
 """

@@ -1,6 +1,6 @@
 """Pruning scores (one iteration), per spec pruners.md "Scores".
 
-Every scorer is built once per ``prune`` call (so the SynFlow float64 copy is
+Every scorer is built once per ``prune`` call (so the SynFlow copy in its dtype is
 reused across its 100 iterations) and called with the current flat bool mask
 (N,) (the row-major flattened layers, concatenated in forward order); it
 returns the flat scores (N,) in the same order. Higher score = more important
@@ -16,7 +16,7 @@ grasp      theta * (H g) signed: g = sum_b grad L_b (no graph),
            Hg = grad_theta sum_b (g . grad L_b), logits / T (T = 200)
 synflow    |theta * dR/dtheta|, R = sum of the output of the |.|-linearised
            network (every parameter and buffer abs'ed) on an all-ones input
-           of batch 1, computed in float64
+           of batch 1 (float64 in clean mode, float32 in compat mode)
 =========  ==============================================================
 
 Gradients are taken with respect to the raw weight ``theta`` of the *masked*
@@ -26,11 +26,12 @@ weight has score 0, as in the Synaptic-Flow code. For gntk_fast.MLP the
 
 SynFlow precision: R grows like (c sqrt(n))^L, so float32 overflows or
 underflows at large width/depth (scores collapse to 0 or inf and ties appear).
-The scores are computed in float64 on a private copy of the network. Per-layer
+The scores are computed on a private copy of the network in the dtype ``prune``
+passes: float64 by default in clean mode, float32 by default with
+``compat="synaptic-flow"`` (the reference code's arithmetic). Per-layer
 rescaling is not used: the ranking is invariant to a positive per-layer scale
 only when there are no biases (the biases of ``fc`` would need the matching
-cumulative scale), so float64 is the safe choice. ``dtype=torch.float32``
-reproduces the reference code's float32 arithmetic.
+cumulative scale), so float64 is the safe choice.
 
 ``compat=True`` applies the reference code's normalisations (snip: divide by
 the sum of all scores, skipped when that sum is 0; grasp: divide by
@@ -49,11 +50,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .._constants import METHODS
 from .layers import LinearisedCopy, PrunableLayer, ScoringCopy
 
 __all__ = ["METHODS", "GRASP_TEMPERATURE", "make_scorer", "synflow_scores_reference"]
 
-METHODS: tuple[str, ...] = ("random", "magnitude", "snip", "grasp", "synflow")
 GRASP_TEMPERATURE = 200.0
 GRASP_EPS = 1e-10
 

@@ -1,12 +1,13 @@
-"""Numba kernels of :func:`gntk_fast.graphon.sas` (one pass over a row range each).
+"""Numba backend of :func:`gntk_fast.ops.sas_blocks.sas_blocks`: two passes over the mask.
 
-Every kernel works on the rows ``lo:hi`` of a C-contiguous uint8 mask and
-releases the GIL (``nogil``), so :func:`run_rows` runs them on contiguous row
-ranges in parallel threads and reduces the partial results (integer sums:
-identical for any thread count). Threads over nogil kernels are used instead
-of ``prange`` because on a busy shared machine an OpenMP parallel region waits
-for its slowest thread at the barrier (measured 2-4x slower than serial at
-load 4 on 2 cores), and the serial loops vectorise best.
+Pass 1 counts row and column degrees; pass 2 sums the kept entries of every
+(row block, column block) pair. Every kernel works on the rows ``lo:hi`` of a
+C-contiguous uint8 mask and releases the GIL (``nogil``), so :func:`run_rows`
+runs them on contiguous row ranges in parallel threads and reduces the
+partial results (integer sums: identical for any thread count). Threads over
+nogil kernels are used instead of ``prange`` because on a busy shared machine
+an OpenMP parallel region waits for its slowest thread at the barrier, and
+the serial loops vectorise best.
 
 Counting tricks
 ---------------
@@ -20,19 +21,33 @@ Counting tricks
   accumulator into ``S[a, col_block[j]]`` every 255 rows; when that
   accumulator would be too large (huge K_out), the per-block kernels instead
   visit each block's rows through the row permutation with one accumulator.
+
+The results are bit-identical to the numpy twin
+(:mod:`gntk_fast.ops.sas_blocks.naive`); the tests check every path.
 """
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
 from typing import Callable
 
+import numba
 import numpy as np
 from numba import njit
 
+from ...graphon._masks import MaskInput, block_edges, descending_stable_order
+
 __all__ = [
     "POPCOUNT", "LANES", "degrees_bytes", "degrees_bytes_checked", "degrees_packed", "block_sums_bytes", "block_sums_packed",
-    "block_sums_bytes_by_block", "block_sums_packed_by_block", "run_rows", "split",
+    "block_sums_bytes_by_block", "block_sums_packed_by_block", "run_rows", "split", "mask_degrees", "block_sums",
+    "sas_blocks", "PARALLEL_MIN_BYTES", "STREAM_ACC_MAX_BYTES",
 ]
+
+# Masks with fewer bytes than this run on one thread: starting threads costs
+# more than a pass over a few MiB.
+PARALLEL_MIN_BYTES = 1 << 21
+# Largest K_out x row-bytes accumulator per thread of the streaming block kernel;
+# above it the per-block kernel (one row accumulator, rows via the permutation) is used.
+STREAM_ACC_MAX_BYTES = 1 << 27
 
 
 def _make_tables() -> tuple[np.ndarray, np.ndarray]:
@@ -243,7 +258,7 @@ def block_sums_packed_by_block(m, a_lo, a_hi, row_perm, row_edges, col_block, K_
     return S
 
 
-# ------------------------------------------------------------------- driver
+# ------------------------------------------------------------------- drivers
 def split(n: int, parts: int) -> list[tuple[int, int]]:
     """``parts`` contiguous ranges covering 0..n (floor(c n / parts) edges)."""
     parts = max(1, min(parts, n))
@@ -257,3 +272,76 @@ def run_rows(fn: Callable, n: int, parts: int, args_for: Callable[[int, int], tu
         return [fn(*args_for(*ranges[0]))]
     with ThreadPoolExecutor(max_workers=len(ranges)) as pool:
         return list(pool.map(lambda r: fn(*args_for(*r)), ranges))
+
+
+def _parts(mask: MaskInput, threads: int | None) -> int:
+    if threads is None:
+        threads = numba.get_num_threads()
+    return threads if mask.data.nbytes >= PARALLEL_MIN_BYTES else 1
+
+
+def mask_degrees(mask: MaskInput, name: str = "mask", threads: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Row and column degrees, int64 (n_out,), (n_in,), of a coerced mask: one pass,
+    row ranges in parallel threads. Unchecked uint8 data with a value > 1 is a
+    ValueError naming ``name``."""
+    m = mask.data
+    if mask.packed:
+        fn, args = degrees_packed, lambda lo, hi: (m, lo, hi, POPCOUNT, LANES)
+    else:
+        fn = degrees_bytes if mask.checked else degrees_bytes_checked
+        args = lambda lo, hi: (m, lo, hi)  # noqa: E731
+    parts = run_rows(fn, mask.n_out, _parts(mask, threads), args)
+    rdeg = np.concatenate([r[0] for r in parts])
+    cdeg = parts[0][1]
+    for r in parts[1:]:
+        cdeg += r[1]
+    if not mask.packed and not mask.checked and max(int(r[2]) for r in parts) > 1:
+        raise ValueError(f"{name} must contain only 0/1 values; found values > 1 (uint8 data)")
+    return rdeg, cdeg[: mask.n_in].copy() if mask.packed else cdeg
+
+
+def _block_of(perm: np.ndarray, edges: np.ndarray) -> np.ndarray:
+    """Block index of each ORIGINAL index, int64 (n,), given the sort permutation and edges."""
+    block_of_pos = np.repeat(np.arange(len(edges) - 1, dtype=np.int64), np.diff(edges))
+    out = np.empty(perm.shape[0], dtype=np.int64)
+    out[perm] = block_of_pos
+    return out
+
+
+def block_sums(mask: MaskInput, row_perm, row_edges, col_perm, col_edges, threads: int | None = None) -> np.ndarray:
+    """S[a, b] = number of kept entries in block (a, b), int64 (K_out, K_in): one pass."""
+    m = mask.data
+    K_out, K_in = len(row_edges) - 1, len(col_edges) - 1
+    col_block = _block_of(col_perm, col_edges)
+    parts = _parts(mask, threads)
+    row_bytes = m.shape[1] * (8 if mask.packed else 1)
+    if K_out * row_bytes <= STREAM_ACC_MAX_BYTES:
+        row_block = _block_of(row_perm, row_edges)
+        if mask.packed:
+            fn, args = block_sums_packed, lambda lo, hi: (m, lo, hi, row_block, col_block, K_out, K_in, LANES)
+        else:
+            fn, args = block_sums_bytes, lambda lo, hi: (m, lo, hi, row_block, col_block, K_out, K_in)
+        res = run_rows(fn, mask.n_out, parts, args)
+    else:
+        if mask.packed:
+            fn, args = block_sums_packed_by_block, lambda lo, hi: (m, lo, hi, row_perm, row_edges, col_block, K_in, LANES)
+        else:
+            fn, args = block_sums_bytes_by_block, lambda lo, hi: (m, lo, hi, row_perm, row_edges, col_block, K_in)
+        res = run_rows(fn, K_out, parts, args)
+    S = res[0]
+    for r in res[1:]:
+        S += r
+    return S
+
+
+def sas_blocks(mask: MaskInput, K: int, K_in: int, sort_cols: bool, name: str = "mask", threads: int | None = None):
+    """Numba SAS blocks of a coerced mask (arguments validated by the entry):
+    ``(H, row_perm, col_perm, row_degrees, col_degrees, row_edges, col_edges)``."""
+    rdeg, cdeg = mask_degrees(mask, name, threads)
+    row_perm = descending_stable_order(rdeg)
+    col_perm = descending_stable_order(cdeg) if sort_cols else np.arange(mask.n_in, dtype=np.int64)
+    row_edges = block_edges(mask.n_out, K, "K")
+    col_edges = block_edges(mask.n_in, K_in, "K_in")
+    S = block_sums(mask, row_perm, row_edges, col_perm, col_edges, threads)
+    H = S / np.outer(np.diff(row_edges), np.diff(col_edges))
+    return H, row_perm, col_perm, rdeg, cdeg, row_edges, col_edges

@@ -1,0 +1,111 @@
+"""Mask selection: from flat pruning scores to a flat keep-mask (spec pruners.md).
+
+Scores are flat (N,) (the row-major flattened layers concatenated in forward
+order; higher = keep), the current mask is flat bool (N,), ``sizes`` the
+per-layer weight counts. "Flat index" is the index in that concatenation
+(global scope) or within one layer (layerwise scope).
+
+Clean rule (``rule="clean"``)
+    Exactly ``k = round(d * N)`` weights are kept (Python's round: half to
+    even), per layer with ``N = N_l`` for layerwise scope: the k highest
+    scores among the weights kept so far (masks are nested: an already-pruned
+    weight stays pruned), ties broken by flat index (the lower index is kept,
+    like a stable descending sort). Asking to keep more weights than are
+    unpruned is a ValueError naming ``sparsity``, unless ``final=False``
+    (an intermediate iteration), which caps k at the unpruned count.
+
+Synaptic-Flow rule (``rule="synaptic-flow"``)
+    The reference code calls the kept fraction d "sparsity" and prunes
+    ``k = int((1 - d) * N)`` weights: ``threshold = torch.kthvalue(scores, k)``
+    over the concatenated flat scores (global) or per layer (layerwise), and
+    every weight with ``score <= threshold`` is pruned, ties at the threshold
+    included, so fewer than ``N - k`` weights may be kept; when ``k < 1`` the
+    mask is left unchanged. The new mask is set from the scores alone (a
+    weight pruned earlier comes back when its new score is above the
+    threshold). ``final`` does not apply.
+
+Backends, in preference order (see :mod:`gntk_fast.ops._registry` for the
+``backend="auto"`` rule): ``numpy`` (partition-based selection,
+:mod:`.numpy`) and ``naive`` (stable sort / literal ``torch.kthvalue``,
+:mod:`.naive`, the test oracle). Both run on CPU copies of the scores (the
+selection is a small fraction of a scoring pass on any device); the mask is
+returned on ``current``'s device. NaN scores are the caller's to reject
+(:func:`gntk_fast.pruning.masks.check_scores` names the layer).
+"""
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import torch
+
+from ..._constants import COMPAT_MODES, SCOPE_ALIASES, SCOPES
+from ..._validation import check_bool, check_choice, check_float, check_int, check_tensor
+from .._registry import Op
+
+__all__ = ["select_masks", "select_layer_masks", "OP"]
+
+OP = Op("mask_select")
+OP.register("numpy", "gntk_fast.ops.mask_select.numpy:select", devices=("cpu",))
+OP.register("naive", "gntk_fast.ops.mask_select.naive:select", devices=("cpu",))
+
+
+def _check_call(flat_scores: Any, current: Any, sizes: Any) -> tuple[torch.Tensor, torch.Tensor, list[int]]:
+    flat = check_tensor("flat_scores", flat_scores, ndim=1)
+    if flat.dtype == torch.bool or flat.is_complex():
+        raise TypeError(f"flat_scores must hold real scores; got dtype {flat.dtype}")
+    current = check_tensor("current", current, ndim=1)
+    if current.dtype != torch.bool:
+        raise TypeError(f"current must be a bool mask; got dtype {current.dtype}")
+    if current.numel() != flat.numel():
+        raise ValueError(f"current has {current.numel()} entries but flat_scores has {flat.numel()}")
+    sizes = [check_int(f"sizes[{i}]", n, min_value=0) for i, n in enumerate(sizes)]
+    if sum(sizes) != flat.numel():
+        raise ValueError(f"sizes must add up to the {flat.numel()} scores; got {sum(sizes)}")
+    return flat, current, sizes
+
+
+def select_masks(
+    flat_scores: torch.Tensor,
+    current: torch.Tensor,
+    sizes: Sequence[int],
+    density: float,
+    scope: str,
+    *,
+    rule: str = "clean",
+    final: bool = True,
+    backend: str = "auto",
+) -> torch.Tensor:
+    """The keep-mask, bool (N,) on ``current``'s device, of the selection ``rule``
+    (module docstring) at kept fraction ``density`` in [0, 1].
+
+    ``flat_scores`` (N,) real, ``current`` (N,) bool, ``sizes`` per-layer
+    counts adding up to N, ``scope`` "global" or "layerwise" ("local" is an
+    alias), ``backend`` "auto", "numpy" or "naive" (an unknown name is a
+    :class:`~gntk_fast.ops.BackendError`).
+    """
+    flat, current, sizes = _check_call(flat_scores, current, sizes)
+    density = check_float("density", density, min_value=0.0, max_value=1.0)
+    scope = check_choice("scope", SCOPE_ALIASES.get(scope, scope) if isinstance(scope, str) else scope, SCOPES)
+    rule = check_choice("rule", rule, COMPAT_MODES)
+    final = check_bool("final", final)
+    return OP(backend, "cpu")(flat, current, sizes, density, scope, rule, final)
+
+
+def select_layer_masks(
+    scores: Sequence[torch.Tensor],
+    current: Sequence[torch.Tensor],
+    density: float,
+    scope: str,
+    *,
+    rule: str = "clean",
+    final: bool = True,
+    backend: str = "auto",
+) -> list[torch.Tensor]:
+    """:func:`select_masks` on per-layer scores and current masks (any shapes,
+    one pair per layer, forward order); returns one bool mask per layer, shaped
+    like its scores."""
+    shapes = [tuple(s.shape) for s in scores]
+    flat = torch.cat([s.reshape(-1) for s in scores])
+    cur = torch.cat([c.reshape(-1) for c in current]).to(torch.bool)
+    keep = select_masks(flat, cur, [s.numel() for s in scores], density, scope, rule=rule, final=final, backend=backend)
+    return [p.reshape(shape).clone() for p, shape in zip(torch.split(keep, [s.numel() for s in scores]), shapes)]
