@@ -66,3 +66,24 @@ def test_wait_policy_default_only_before_openmp_loads():
     assert _policy_after("import gntk_fast", {"OMP_WAIT_POLICY": "ACTIVE"}) == "ACTIVE"
     # torch loaded first: its OpenMP runtime has read the environment already, nothing is changed
     assert _policy_after("import torch, gntk_fast", {}) == "unset"
+
+
+def test_prune_scores_small_models_on_one_thread(monkeypatch):
+    import gntk_fast as gf
+    from gntk_fast.pruning import core
+
+    seen = []
+    real = core._iterate
+
+    def spy(*args, **kwargs):
+        seen.append(torch.get_num_threads())
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(core, "_iterate", spy)
+    monkeypatch.setenv("GNTK_NUM_THREADS", "2")
+    before = torch.get_num_threads()
+    gf.prune(gf.MLP(16, 64, 2, seed=0), "synflow", 0.5, iterations=2, seed=0)
+    assert seen == [1] and torch.get_num_threads() == before
+    monkeypatch.setattr(core, "threads_for", lambda work: 2)  # large work: the knob's count
+    gf.prune(gf.MLP(16, 64, 2, seed=0), "magnitude", 0.5, seed=0)
+    assert seen[-1] == 2

@@ -17,6 +17,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from .._constants import COMPAT_MODES, DEFAULT_ITERATIONS, METHODS, SCHEDULES, SCOPE_ALIASES, SCOPES
+from .._threads import threads_for, torch_threads
 from .._validation import check_bool, check_choice, check_int, check_seed, check_tensor, density_from
 from ..models import MLP
 from ..ops.mask_select import select_masks
@@ -228,7 +229,12 @@ def prune(
     input_shape = tuple(batches[0][0].shape[1:]) if batches is not None else (layers[0].in_features,)
     scorer = make_scorer(plan.method, model, layers, batches=batches, input_shape=input_shape, generator=score_gen,
                          compat=plan.is_compat, synflow_dtype=plan.synflow_dtype)
-    current, scores, history = _iterate(plan, scorer, layers)
+    # scoring is a chain of small ops (one layer at a time, batch of n): below
+    # SMALL_WORK per op a second thread costs more than it saves (bench/README.md)
+    n_batch = max((int(b[0].shape[0]) for b in batches), default=1) if batches is not None else 1
+    work = max(l.theta.numel() for l in layers) * n_batch
+    with torch_threads(threads_for(work)):
+        current, scores, history = _iterate(plan, scorer, layers)
     return _finish(plan, model, layers, current, scores, history, shuffle_gen)
 
 
