@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from .._validation import check_int
-from .stats import degree_profile, hom_densities
+from .stats import degree_profile, hom_densities, real_array
 
 __all__ = [
     "CutNorm",
@@ -42,14 +42,7 @@ EXACT_CUT_MAX = 20  # enumerate 2^min(K_out, K_in) subsets up to this size
 def _as_H(name: str, x: Any) -> np.ndarray:
     if hasattr(x, "H") and not isinstance(x, np.ndarray):
         x = x.H
-    try:
-        import torch
-
-        if isinstance(x, torch.Tensor):
-            x = x.detach().cpu().numpy()
-    except ImportError:  # pragma: no cover
-        pass
-    arr = np.asarray(x, dtype=np.float64)
+    arr = real_array(name, x).astype(np.float64, copy=False)
     if arr.ndim != 2 or arr.size == 0:
         raise ValueError(f"{name} must be a non-empty 2-D (K_out, K_in) matrix; got shape {arr.shape}")
     if not np.all(np.isfinite(arr)):
