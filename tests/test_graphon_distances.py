@@ -221,3 +221,11 @@ def test_complex_input_is_a_type_error(call, name):
 def test_non_numeric_input_is_a_type_error():
     with pytest.raises(TypeError, match="^D must be a real numeric array"):
         cut_norm(np.array([["a", "b"]]))
+
+
+def test_cut_norm_seed_checked():
+    D = np.random.default_rng(0).normal(size=(30, 30))
+    with pytest.raises(ValueError, match="^seed must be >= 0"):
+        cut_norm(D, exact=False, seed=-1)
+    with pytest.raises(TypeError, match="^seed must be an int"):
+        cut_norm(D, exact=False, seed=1.5)

@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from .._validation import check_int
+from .._validation import check_int, check_seed
 from .stats import degree_profile, hom_densities, real_array
 
 __all__ = [
@@ -150,10 +150,11 @@ def cut_norm(
     bound from alternating maximisation (S = {D t > 0}, T = {D^T s > 0}, and the
     same for -D) with ``restarts`` random starts (deterministic for a seed).
     ``exact=True`` forces enumeration (at most 2^24 subsets), ``exact=False``
-    forces the bound.
+    forces the bound. D must be real (complex input is a TypeError naming D).
     """
     D = _as_H("D", D)
     restarts = check_int("restarts", restarts, min_value=1)
+    seed = check_seed(seed)
     if exact is not None and not isinstance(exact, (bool, np.bool_)):
         raise TypeError(f"exact must be None or a bool; got {type(exact).__name__}")
     k_small = min(D.shape)
