@@ -44,7 +44,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from ._validation import check_bool, check_choice, check_int
+from ._validation import MAX_SAMPLES, check_bool, check_choice, check_seed, check_size
 
 __all__ = [
     "DATASETS",
@@ -290,12 +290,6 @@ def _subset_indices(y: np.ndarray, n: int | None, per_class: int | None, seed, c
     return np.sort(np.concatenate(picks))
 
 
-def _check_seed(seed: Any) -> int | None:
-    if seed is None:
-        return None
-    return check_int("seed", seed, min_value=0)
-
-
 # ---------------------------------------------------------------------- load
 def load(
     name: str = "digits",
@@ -331,13 +325,13 @@ def load(
     name = check_choice("name", name, DATASETS)
     split = check_choice("split", split, SPLITS)
     if n is not None:
-        n = check_int("n", n, min_value=1)
+        n = check_size("n", n, MAX_SAMPLES)
     if per_class is not None:
-        per_class = check_int("per_class", per_class, min_value=1)
+        per_class = check_size("per_class", per_class, MAX_SAMPLES)
     if n is not None and per_class is not None:
         raise ValueError(f"n and per_class are exclusive; got n={n} and per_class={per_class}")
     normalize = check_bool("normalize", normalize)
-    seed = _check_seed(seed)
+    seed = check_seed(seed)
 
     if name == "digits":
         x, y = _digits_split(split)
@@ -380,6 +374,8 @@ def pruning_batch(
     the test split). Returns ``(x, y)`` like :func:`load`.
     """
     name = check_choice("name", name, DATASETS)
+    per_class = check_size("per_class", per_class, MAX_SAMPLES)
+    seed = check_seed(seed)
     if split is None:
         present = available_splits(name, data_dir)
         if "train" in present:

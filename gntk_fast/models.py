@@ -23,7 +23,18 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ._validation import check_bool, check_choice, check_float, check_int, check_tensor
+from ._validation import (
+    MAX_DEPTH,
+    MAX_WIDTH,
+    check_bool,
+    check_choice,
+    check_float,
+    check_int,
+    check_memory,
+    check_seed,
+    check_size,
+    check_tensor,
+)
 from .activations import Activation, resolve_activation
 
 __all__ = ["MaskedLinear", "MLP", "fc"]
@@ -33,6 +44,13 @@ class MaskedLinear(nn.Module):
     """A linear layer with a boolean mask buffer.
 
     ``forward(h) = weight_scale * (weight * weight_mask) @ h + bias_scale * bias``
+
+    Initialisation (the MLP's NTK convention): ``weight`` ~ N(0, 1) entrywise,
+    ``weight_scale`` = 1/sqrt(in_features) unless given, ``bias`` = 0, every
+    weight kept. The draw uses ``generator`` when given (a CPU
+    ``torch.Generator``), else a private generator seeded with ``seed``; with
+    both None the seed is drawn from torch's global RNG, so ``torch.manual_seed``
+    makes it reproducible.
 
     Attributes
     ----------
@@ -52,15 +70,29 @@ class MaskedLinear(nn.Module):
         bias_scale: float = 1.0,
         dtype: torch.dtype | None = None,
         device=None,
+        generator: torch.Generator | None = None,
+        seed: int | None = None,
     ) -> None:
         super().__init__()
-        self.in_features = int(in_features)
-        self.out_features = int(out_features)
-        self.weight = nn.Parameter(torch.empty(out_features, in_features, dtype=dtype, device=device))
-        self.bias = nn.Parameter(torch.zeros(out_features, dtype=dtype, device=device)) if bias else None
-        self.register_buffer("weight_mask", torch.ones(out_features, in_features, dtype=torch.bool, device=device))
-        self.weight_scale = float(1.0 / math.sqrt(in_features) if weight_scale is None else weight_scale)
-        self.bias_scale = float(bias_scale)
+        self.in_features = check_size("in_features", in_features, MAX_WIDTH)
+        self.out_features = check_size("out_features", out_features, MAX_WIDTH)
+        bias = check_bool("bias", bias)
+        dtype = _check_dtype(dtype)
+        check_memory("MaskedLinear weights", self.in_features * self.out_features * (torch.empty((), dtype=dtype).element_size() + 1))
+        if generator is None:
+            generator = _generator(check_seed(seed))
+        elif not isinstance(generator, torch.Generator):
+            raise TypeError(f"generator must be a torch.Generator or None; got {type(generator).__name__}")
+        w = torch.randn(self.out_features, self.in_features, generator=generator, dtype=dtype)
+        self.weight = nn.Parameter(w.to(device))
+        self.bias = nn.Parameter(torch.zeros(self.out_features, dtype=dtype, device=device)) if bias else None
+        self.register_buffer(
+            "weight_mask", torch.ones(self.out_features, self.in_features, dtype=torch.bool, device=device)
+        )
+        if weight_scale is None:
+            weight_scale = 1.0 / math.sqrt(self.in_features)
+        self.weight_scale = check_float("weight_scale", weight_scale)
+        self.bias_scale = check_float("bias_scale", bias_scale)
 
     def effective_weight(self) -> torch.Tensor:
         """``weight_scale * (weight * weight_mask)``, the matrix applied in forward."""
@@ -78,28 +110,47 @@ class MaskedLinear(nn.Module):
         )
 
 
-_MAX_SEED = 2**64 - 1  # torch.Generator.manual_seed's range for non-negative seeds
+_DTYPES = (torch.float32, torch.float64)
 
 
-def _check_seed(seed) -> int | None:
-    """``seed``: None or an int in [0, 2**64 - 1] (TypeError/ValueError naming it)."""
-    return None if seed is None else check_int("seed", seed, min_value=0, max_value=_MAX_SEED)
+def _check_dtype(dtype) -> torch.dtype:
+    """``dtype``: None (torch's default dtype) or torch.float32 / torch.float64."""
+    resolved = torch.get_default_dtype() if dtype is None else dtype
+    if resolved not in _DTYPES:
+        what = f"{dtype!r}" if dtype is not None else f"None (torch's default dtype is {resolved!r})"
+        raise ValueError(f"dtype must be torch.float32 or torch.float64; got {what}")
+    return resolved
 
 
+def _generator(seed: int | None) -> torch.Generator:
+    """A private CPU generator seeded with ``seed``; None draws the seed from
+    torch's global RNG (so ``torch.manual_seed`` makes it reproducible)."""
+    gen = torch.Generator(device="cpu")
+    gen.manual_seed(int(seed) if seed is not None else int(torch.randint(0, 2**62, (1,)).item()))
+    return gen
 
 
 def _hidden_widths(width, depth) -> list[int]:
     if isinstance(width, (list, tuple)):
-        if depth is not None and check_int("depth", depth, min_value=0) != len(width):
+        if len(width) > MAX_DEPTH:
+            raise ValueError(f"width must list at most {MAX_DEPTH} hidden widths (MAX_DEPTH); got {len(width)}")
+        if depth is not None and check_size("depth", depth, MAX_DEPTH, min_value=0) != len(width):
             raise ValueError(
                 f"depth must be None (or len(width)={len(width)}) when width is a list; got depth={depth}"
             )
-        return [check_int(f"width[{i}]", w, min_value=1) for i, w in enumerate(width)]
-    w = check_int("width", width, min_value=1)
+        return [check_size(f"width[{i}]", w, MAX_WIDTH) for i, w in enumerate(width)]
+    w = check_size("width", width, MAX_WIDTH)
     if depth is None:
         raise ValueError("depth must be given (number of hidden layers) when width is an int")
-    d = check_int("depth", depth, min_value=0)
+    d = check_size("depth", depth, MAX_DEPTH, min_value=0)
     return [w] * d
+
+
+def _check_parameter_memory(widths: Sequence[int], bias: bool, dtype: torch.dtype) -> None:
+    """Refuse a network whose weights (+ masks, + biases) would not fit in memory."""
+    itemsize = torch.empty((), dtype=dtype).element_size()
+    n_bytes = sum(a * b * (itemsize + 1) + (b * itemsize if bias else 0) for a, b in zip(widths[:-1], widths[1:]))
+    check_memory("the model's parameters (widths, depth)", n_bytes)
 
 
 class MLP(nn.Module):
@@ -125,8 +176,12 @@ class MLP(nn.Module):
         W ~ N(0, 1). "standard": W ~ N(0, w_std^2/fan_in) applied as is.
     w_std, b_std : float
         Weight and bias scales.
-    seed : int or None
-        Seed of the initialisation (a private generator; the global RNG is untouched).
+    seed : int in [0, 2**64 - 1] or None
+        Seed of the initialisation, drawn from a private generator. An int leaves
+        torch's global RNG untouched; None draws the init seed from torch's
+        global RNG (advancing it), so ``torch.manual_seed`` makes it reproducible.
+    dtype : torch.float32, torch.float64 or None (torch's default dtype); other
+        dtypes are rejected at construction.
 
     Shapes: ``forward(x)`` takes (N, d_in) or (d_in,) and returns (N, d_out) or (d_out,).
     ``layers[l].weight`` is (n_{l+1}, n_l) like torch's Linear; ``masks[l]`` likewise.
@@ -149,15 +204,17 @@ class MLP(nn.Module):
         device=None,
     ) -> None:
         super().__init__()
-        d_in = check_int("d_in", d_in, min_value=1)
-        d_out = check_int("d_out", d_out, min_value=1)
+        d_in = check_size("d_in", d_in, MAX_WIDTH)
+        d_out = check_size("d_out", d_out, MAX_WIDTH)
         hidden = _hidden_widths(width, depth)
         bias = check_bool("bias", bias)
-        seed = _check_seed(seed)
+        seed = check_seed(seed)
+        dtype = _check_dtype(dtype)
         self.parameterization = check_choice("parameterization", parameterization, ("ntk", "standard"))
         w_std = check_float("w_std", w_std, min_value=0.0, min_inclusive=False)
         b_std = check_float("b_std", b_std, min_value=0.0)
         self.widths: list[int] = [d_in, *hidden, d_out]
+        _check_parameter_memory(self.widths, bias, dtype)
         if isinstance(activation, (list, tuple)):
             if len(activation) != len(hidden):
                 raise ValueError(
@@ -170,8 +227,7 @@ class MLP(nn.Module):
         else:
             act = resolve_activation(activation)
             self.activations = [act] * len(hidden)
-        gen = torch.Generator(device="cpu")
-        gen.manual_seed(int(seed) if seed is not None else int(torch.randint(0, 2**62, (1,)).item()))
+        gen = _generator(seed)
         self.layers = nn.ModuleList()
         for n_in, n_out in zip(self.widths[:-1], self.widths[1:]):
             if self.parameterization == "ntk":
@@ -180,10 +236,12 @@ class MLP(nn.Module):
             else:
                 ws, w_init_std = 1.0, w_std / math.sqrt(n_in)
                 bs, b_init_std = 1.0, b_std
-            layer = MaskedLinear(n_in, n_out, bias, weight_scale=ws, bias_scale=bs, dtype=dtype, device=device)
+            layer = MaskedLinear(
+                n_in, n_out, bias, weight_scale=ws, bias_scale=bs, dtype=dtype, device=device, generator=gen
+            )
             with torch.no_grad():
-                w = torch.randn(n_out, n_in, generator=gen, dtype=layer.weight.dtype) * w_init_std
-                layer.weight.copy_(w)
+                if w_init_std != 1.0:
+                    layer.weight.mul_(w_init_std)
                 if layer.bias is not None:
                     layer.bias.copy_(torch.randn(n_out, generator=gen, dtype=layer.bias.dtype) * b_init_std)
             self.layers.append(layer)
@@ -204,9 +262,10 @@ class MLP(nn.Module):
 
     @property
     def activation(self) -> Activation:
-        """The activation when every hidden layer shares one (else a ValueError)."""
-        names = {id(a) for a in self.activations}
-        if len(names) > 1:
+        """The activation when every hidden layer shares one (same name and same
+        function), else a ValueError; identity for a model without hidden layers."""
+        kinds = {(a.name, id(a.fn)) for a in self.activations}
+        if len(kinds) > 1:
             raise ValueError("this MLP has per-layer activations; use .activations")
         return self.activations[0] if self.activations else resolve_activation("identity")
 
@@ -251,7 +310,11 @@ class MLP(nn.Module):
 
     # ----------------------------------------------------------------- forward
     def check_input(self, x, name: str = "x") -> torch.Tensor:
-        """Validate a batch (N, d_in) or single input (d_in,): tensor, width, finiteness."""
+        """Validate a batch (N, d_in) or single input (d_in,): tensor, width, finiteness.
+
+        The API-boundary check of the NTK engines; ``forward`` does not call it
+        (it reads the data, which would break ``torch.func`` transforms and
+        ``torch.compile(fullgraph=True)`` and synchronise a GPU on every call)."""
         x = check_tensor(name, x, ndim=(1, 2))
         if x.shape[-1] != self.d_in:
             raise ValueError(f"{name} must have {self.d_in} features (the model's d_in); got shape {tuple(x.shape)}")
@@ -262,7 +325,15 @@ class MLP(nn.Module):
         return x
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.check_input(x)
+        """(N, d_in) -> (N, d_out), or (d_in,) -> (d_out,); cast to the weights' dtype.
+
+        A plain module: only shapes are checked (no data-dependent control flow),
+        so ``torch.func.vmap``/``jacrev`` and ``torch.compile(fullgraph=True)``
+        apply. Use :meth:`check_input` to validate values."""
+        if x.ndim not in (1, 2) or x.shape[-1] != self.d_in:
+            raise ValueError(
+                f"x must have shape (N, {self.d_in}) or ({self.d_in},) (the model's d_in); got {tuple(x.shape)}"
+            )
         h = x.to(self.layers[0].weight.dtype)
         for l, layer in enumerate(self.layers):
             z = layer(h)
@@ -411,15 +482,18 @@ def fc(
 
     ``depth`` is the number of hidden layers (Synaptic-Flow's ``L = depth + 1``
     Linear layers). PyTorch default initialisation (kaiming-uniform weights,
-    uniform biases); ``seed`` makes it deterministic without touching the
-    global RNG state.
+    uniform biases); an int ``seed`` makes it deterministic without touching
+    the global RNG state; ``seed=None`` draws from torch's global RNG.
+    Sizes are bounded (MAX_WIDTH, MAX_DEPTH, and the parameters must fit in
+    memory) before anything is allocated.
     """
-    input_dim = check_int("input_dim", input_dim, min_value=1)
-    width = check_int("width", width, min_value=1)
-    depth = check_int("depth", depth, min_value=1)
-    num_classes = check_int("num_classes", num_classes, min_value=1)
+    input_dim = check_size("input_dim", input_dim, MAX_WIDTH)
+    width = check_size("width", width, MAX_WIDTH)
+    depth = check_size("depth", depth, MAX_DEPTH)
+    num_classes = check_size("num_classes", num_classes, MAX_WIDTH)
     bias = check_bool("bias", bias)
-    seed = _check_seed(seed)
+    seed = check_seed(seed)
+    _check_parameter_memory([input_dim] + [width] * depth + [num_classes], bias, torch.get_default_dtype())
     act = nonlinearity if nonlinearity is not None else nn.ReLU()
     with torch.random.fork_rng(devices=[]):
         if seed is not None:

@@ -7,9 +7,11 @@ lambda_1 >= ... >= lambda_N >= 0 of a symmetric PSD kernel Theta (N x N):
   k = k_lo..k_hi (``fit_range``; default k = 1..max(2, m // 2) where m is the
   number of nonzero eigenvalues, lambda_k > N eps lambda_1), with the fit's
   ``alpha_r2`` (scipy.stats.linregress);
-* ``effective_rank`` = trace / lambda_1;  ``spectral_gap`` = lambda_1 / lambda_2;
+* ``effective_rank`` = trace / lambda_1 (0 for the zero kernel);
+  ``spectral_gap`` = lambda_1 / lambda_2;
 * ``energy_concentration`` = sum_{i <= k} lambda_i / trace;
-* ``condition_number`` = lambda_1 / lambda_N (inf where lambda_N = 0);
+* ``condition_number`` = lambda_1 / lambda_N (inf where lambda_N = 0 < lambda_1;
+  None for the zero kernel);
 * ``alignment`` = <Theta, Y Y^T>_F / (||Theta||_F ||Y Y^T||_F) with Y the
   one-hot labels centred over the samples (or the given target matrix, centred).
 
@@ -24,7 +26,12 @@ integer/bool kernels count as float64).
 (scipy.sparse.linalg.eigsh) and sets ``partial=True``: the trace comes from the
 diagonal, so effective rank and energy concentration stay exact; alpha is
 fitted on the computed eigenvalues only; the condition number needs
-lambda_N and is None (the reason is in ``notes``).
+lambda_N and is None (the reason is in ``notes``). Lanczos needs N >= 3
+(a smaller kernel is a ValueError naming it; use ``method="full"``).
+
+No returned field is ever NaN: a metric that is undefined for the given
+kernel (0/0 for the zero kernel, a gap for N = 1) is None, with the reason in
+``notes``.
 """
 from __future__ import annotations
 
@@ -183,6 +190,110 @@ def _clip(ev: np.ndarray, lam_max: float, eps: float) -> tuple[np.ndarray, int]:
     return ev, neg
 
 
+def _eigenvalues(K: np.ndarray, method: str, n_eigs: Any, notes: dict[str, str]) -> tuple[np.ndarray, bool]:
+    """``(ev, partial)``: the descending eigenvalues (all N for "full", the top
+    ``n_eigs`` for "lanczos"), before clipping."""
+    n = K.shape[0]
+    if method == "full":
+        if n_eigs is not None:
+            raise ValueError(f"n_eigs is only used by method='lanczos'; got n_eigs={n_eigs!r} with method='full'")
+        return np.linalg.eigvalsh(K)[::-1].copy(), False
+    if n < 3:
+        raise ValueError(f"kernel must be at least 3 x 3 for method='lanczos'; got {n} x {n} (use method='full')")
+    if n_eigs is None:
+        n_eigs = min(n - 1, 100)
+    n_eigs = check_int("n_eigs", n_eigs, min_value=1, max_value=n - 1)
+    notes["condition_number"] = "needs lambda_N, not computed by method='lanczos' (use method='full')"
+    notes["alpha"] = f"fitted on the top {n_eigs} eigenvalues computed by Lanczos"
+    if not K.any():  # the zero kernel: ARPACK cannot start (K v = 0 for every start vector)
+        return np.zeros(n_eigs), True
+    from scipy.sparse.linalg import eigsh
+
+    ev = eigsh(K, k=n_eigs, which="LA", return_eigenvectors=False)
+    return np.sort(ev)[::-1].copy(), True
+
+
+def _fit_bounds(fit_range: Any, nz: int, n_ev: int, partial: bool) -> tuple[int, int]:
+    """The 1-based inclusive (k_lo, k_hi) of the decay fit from ``fit_range``
+    (default 1..max(2, nz // 2) with nz the number of nonzero eigenvalues)."""
+    if fit_range is None:
+        return 1, max(2, nz // 2)
+    if isinstance(fit_range, (int, np.integer)) and not isinstance(fit_range, bool):
+        lo, hi = 1, check_int("fit_range", fit_range, min_value=2)
+    else:
+        try:
+            lo, hi = (int(v) for v in fit_range)
+        except (TypeError, ValueError):
+            raise TypeError(f"fit_range must be None, an int k_max or a pair (k_lo, k_hi); got {fit_range!r}") from None
+        if not 1 <= lo < hi:
+            raise ValueError(f"fit_range must satisfy 1 <= k_lo < k_hi; got {fit_range!r}")
+    if hi > n_ev and not partial:
+        raise ValueError(f"fit_range k_hi = {hi} exceeds the number of eigenvalues {n_ev}")
+    return lo, hi
+
+
+def _decay_exponent(
+    ev: np.ndarray, lo: int, hi: int, zero_tol: float, nz: int, notes: dict[str, str]
+) -> tuple[float | None, float | None, tuple[int, int] | None]:
+    """``(alpha, r2, (k_lo, k_hi used))``: the log-log least-squares fit over
+    k = lo..min(hi, len(ev)), or Nones (with a note) without 2 positive eigenvalues there."""
+    hi_eff = min(hi, len(ev))
+    seg = ev[lo - 1:hi_eff]
+    if hi_eff - lo + 1 < 2 or np.any(seg <= zero_tol) or ev[0] <= 0:
+        notes["alpha"] = (
+            f"needs >= 2 positive eigenvalues in k = {lo}..{hi_eff}; the spectrum has {nz} nonzero eigenvalue(s)"
+        )
+        return None, None, None
+    from scipy.stats import linregress
+
+    kk = np.arange(lo, hi_eff + 1, dtype=np.float64)
+    fit = linregress(np.log(kk), np.log(seg))
+    r2 = float(fit.rvalue**2) if np.isfinite(fit.rvalue) else 1.0
+    return float(-fit.slope), r2, (lo, hi_eff)
+
+
+def _ratios(ev: np.ndarray, trace: float, k: int, partial: bool, notes: dict[str, str]) -> dict[str, Any]:
+    """Effective rank, spectral gap, energy concentration and condition number
+    (None with a note where undefined; the zero kernel has effective rank 0)."""
+    lam1 = float(ev[0])
+    out: dict[str, Any] = {"k": min(k, len(ev))}
+    if lam1 > 0:
+        out["effective_rank"] = trace / lam1
+    else:
+        out["effective_rank"] = 0.0
+        notes["effective_rank"] = "lambda_1 = 0 (zero kernel): rank 0"
+    out["spectral_gap"] = None
+    if len(ev) < 2:
+        notes["spectral_gap"] = "needs N >= 2"
+    elif lam1 <= 0:
+        notes["spectral_gap"] = "lambda_1 = lambda_2 = 0 (zero kernel)"
+    else:
+        out["spectral_gap"] = lam1 / float(ev[1]) if ev[1] > 0 else float("inf")
+    out["energy_concentration"] = float(ev[: out["k"]].sum() / trace) if trace > 0 else None
+    if trace <= 0:
+        notes["energy_concentration"] = "trace is 0"
+    out["condition_number"] = None
+    if not partial:
+        if lam1 <= 0:
+            notes["condition_number"] = "lambda_1 = lambda_N = 0 (zero kernel)"
+        else:
+            out["condition_number"] = lam1 / float(ev[-1]) if ev[-1] > 0 else float("inf")
+    return out
+
+
+def _alignment(K: np.ndarray, y: Any, notes: dict[str, str]) -> float | None:
+    """Kernel-target alignment with the centred targets of ``y`` (None without y)."""
+    if y is None:
+        return None
+    Y = label_matrix(y, K.shape[0], center=True)
+    yy = np.linalg.norm(Y.T @ Y)
+    kn = np.linalg.norm(K)
+    if yy == 0 or kn == 0:
+        notes["alignment"] = "y (centred) or the kernel is zero"
+        return None
+    return float(np.trace(Y.T @ K @ Y) / (kn * yy))
+
+
 def spectral_metrics(
     kernel: Any,
     y: Any = None,
@@ -195,12 +306,18 @@ def spectral_metrics(
 
     Parameters
     ----------
-    kernel : (N, N) array or tensor
+    kernel : (N, N) array or tensor; N >= 1 for "full", N >= 3 for "lanczos"
     y : labels (N,) ints, or targets (N,) / (N, C) floats, or None (no alignment)
     k : int >= 1, the top-k of the energy concentration (capped at N)
     fit_range : None, int k_max (fit k = 1..k_max) or (k_lo, k_hi), 1-based inclusive
     method : "full" (numpy eigh) or "lanczos" (top ``n_eigs`` by scipy eigsh)
-    n_eigs : eigenvalues for "lanczos" (default min(N - 1, 100))
+    n_eigs : eigenvalues for "lanczos", an int in [1, N - 1] (default min(N - 1, 100));
+        must be None for "full"
+
+    Degenerate kernels give finite numbers or None, never NaN: a 1 x 1 kernel
+    has effective rank 1, condition number 1 and no gap or alpha; the zero
+    kernel (either method) has effective rank 0 and no gap, alpha, energy
+    concentration, condition number or alignment (``notes`` says why).
     """
     K, eps = _as_matrix(kernel)
     n = K.shape[0]
@@ -208,85 +325,14 @@ def spectral_metrics(
     method = check_choice("method", method, ("full", "lanczos"))
     notes: dict[str, str] = {}
     trace = float(np.trace(K))
-    if method == "full":
-        ev = np.linalg.eigvalsh(K)[::-1].copy()
-        partial = False
-    else:
-        if n < 3:
-            raise ValueError(f"method='lanczos' needs N >= 3; got N = {n} (use method='full')")
-        if n_eigs is None:
-            n_eigs = min(n - 1, 100)
-        n_eigs = check_int("n_eigs", n_eigs, min_value=1, max_value=n - 1)
-        from scipy.sparse.linalg import eigsh
-
-        ev = eigsh(K, k=n_eigs, which="LA", return_eigenvectors=False)
-        ev = np.sort(ev)[::-1].copy()
-        partial = True
-        notes["condition_number"] = "needs lambda_N, not computed by method='lanczos' (use method='full')"
-        notes["alpha"] = f"fitted on the top {n_eigs} eigenvalues computed by Lanczos"
+    ev, partial = _eigenvalues(K, method, n_eigs, notes)
+    ev, clipped = _clip(ev, max(float(ev[0]), float(np.abs(K).max())), eps)
     lam1 = float(ev[0])
-    ev, clipped = _clip(ev, max(lam1, float(np.abs(K).max())), eps)
-    lam1 = float(ev[0])
-
-    # decay exponent
     zero_tol = n * eps * lam1  # eigenvalues at or below are round-off zeros (eps of the kernel's dtype)
     nz = int((ev > zero_tol).sum()) if lam1 > 0 else 0
-    if fit_range is None:
-        lo, hi = 1, max(2, nz // 2)
-    elif isinstance(fit_range, (int, np.integer)) and not isinstance(fit_range, bool):
-        lo, hi = 1, check_int("fit_range", fit_range, min_value=2)
-    else:
-        try:
-            lo, hi = (int(v) for v in fit_range)
-        except (TypeError, ValueError):
-            raise TypeError(f"fit_range must be None, an int k_max or a pair (k_lo, k_hi); got {fit_range!r}") from None
-        if not 1 <= lo < hi:
-            raise ValueError(f"fit_range must satisfy 1 <= k_lo < k_hi; got {fit_range!r}")
-    alpha = r2 = None
-    used = None
-    if hi > len(ev) and fit_range is not None and not partial:
-        raise ValueError(f"fit_range k_hi = {hi} exceeds the number of eigenvalues {len(ev)}")
-    hi_eff = min(hi, len(ev))
-    seg = ev[lo - 1:hi_eff]
-    if hi_eff - lo + 1 < 2 or np.any(seg <= zero_tol) or lam1 <= 0:
-        notes["alpha"] = (
-            f"needs >= 2 positive eigenvalues in k = {lo}..{hi_eff}; the spectrum has {nz} nonzero eigenvalue(s)"
-        )
-    else:
-        from scipy.stats import linregress
-
-        kk = np.arange(lo, hi_eff + 1, dtype=np.float64)
-        fit = linregress(np.log(kk), np.log(seg))
-        alpha = float(-fit.slope)
-        r2 = float(fit.rvalue**2) if np.isfinite(fit.rvalue) else 1.0
-        used = (lo, hi_eff)
-
-    eff_rank = trace / lam1 if lam1 > 0 else float("nan")
-    if lam1 <= 0:
-        notes["effective_rank"] = "lambda_1 = 0 (zero kernel)"
-    gap = None
-    if len(ev) < 2:
-        notes["spectral_gap"] = "needs N >= 2"
-    elif lam1 <= 0:
-        notes["spectral_gap"] = "lambda_1 = lambda_2 = 0 (zero kernel)"
-    else:
-        gap = lam1 / float(ev[1]) if ev[1] > 0 else float("inf")
-    k_eff = min(k, len(ev))
-    energy = float(ev[:k_eff].sum() / trace) if trace > 0 else None
-    if trace <= 0:
-        notes["energy_concentration"] = "trace is 0"
-    cond = None
-    if not partial:
-        cond = lam1 / float(ev[-1]) if ev[-1] > 0 else float("inf")
-    align = None
-    if y is not None:
-        Y = label_matrix(y, n, center=True)
-        yy = np.linalg.norm(Y.T @ Y)
-        kn = np.linalg.norm(K)
-        if yy == 0 or kn == 0:
-            notes["alignment"] = "y (centred) or the kernel is zero"
-        else:
-            align = float(np.trace(Y.T @ K @ Y) / (kn * yy))
+    lo, hi = _fit_bounds(fit_range, nz, len(ev), partial)
+    alpha, r2, used = _decay_exponent(ev, lo, hi, zero_tol, nz, notes)
+    ratios = _ratios(ev, trace, k, partial, notes)
     return SpectralMetrics(
         eigenvalues=ev,
         n=n,
@@ -294,12 +340,12 @@ def spectral_metrics(
         alpha=alpha,
         alpha_r2=r2,
         fit_range=used,
-        effective_rank=float(eff_rank),
-        spectral_gap=gap,
-        energy_concentration=energy,
-        k=k_eff,
-        condition_number=cond,
-        alignment=align,
+        effective_rank=float(ratios["effective_rank"]),
+        spectral_gap=ratios["spectral_gap"],
+        energy_concentration=ratios["energy_concentration"],
+        k=ratios["k"],
+        condition_number=ratios["condition_number"],
+        alignment=_alignment(K, y, notes),
         partial=partial,
         method=method,
         clipped=clipped,

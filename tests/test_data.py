@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 
 import gntk_fast as gf
 from gntk_fast import data
+from gntk_fast._validation import MAX_SAMPLES
 
 MNIST_TEST_COUNTS = [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]
 
@@ -385,3 +386,22 @@ def test_balanced_subset_property(k, seed):
     assert torch.bincount(y, minlength=10).tolist() == [k] * 10
     x2, y2 = data.load("digits", "test", per_class=k, seed=seed)
     assert torch.equal(x, x2) and torch.equal(y, y2)
+
+
+@pytest.mark.parametrize("which", ["n", "per_class"])
+def test_sizes_bounded(which):
+    with pytest.raises(ValueError, match=rf"^{which} must be <= {MAX_SAMPLES}"):
+        data.load("digits", **{which: MAX_SAMPLES + 1})
+
+
+def test_pruning_batch_checks_arguments_before_reading_files(tmp_path):
+    # an empty directory would give FileNotFoundError: the bad argument is reported first
+    with pytest.raises(ValueError, match="^per_class must be <="):
+        data.pruning_batch("mnist", per_class=2**40, data_dir=tmp_path)
+    with pytest.raises(ValueError, match="^seed must be <="):
+        data.pruning_batch("mnist", seed=2**64, data_dir=tmp_path)
+
+
+def test_seed_bounded():
+    with pytest.raises(ValueError, match="^seed must be <="):
+        data.load("digits", n=3, seed=2**64)

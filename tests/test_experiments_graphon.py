@@ -180,3 +180,21 @@ def test_mnist_input_layer_is_28x28(mnist_dir):
     assert r.config["image_shape"] == [28, 28] and r.input_density.shape == (1, 1, 784)
     assert r.input_graphon("synflow", 16).image().shape == (28, 28)
     assert 0 < r.input_density.mean() < 1
+
+
+@pytest.mark.parametrize(
+    "kwargs,match",
+    [
+        (dict(widths=[8, 2**40]), "^widths must be <="),
+        (dict(depth=2**64), "^depth must be <="),
+        (dict(K=2**20), "^K must be <="),
+        (dict(seed=2**64), "^seed must be <="),
+        (dict(seed=None), "^seed must be an int"),
+        # every size allowed on its own, the per-trial estimates (8 x T x K^2 bytes) cannot fit
+        (dict(widths=[1 << 16], K=1 << 16, trials=1 << 20), "per-trial estimates"),
+    ],
+)
+def test_sizes_bounded_before_any_model_is_built(kwargs, match):
+    args = dict(methods=["random"], widths=[8], depth=2, trials=1, K=2, progress=False) | kwargs
+    with pytest.raises((ValueError, TypeError), match=match):
+        graphon_convergence(**args)

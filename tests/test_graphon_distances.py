@@ -189,3 +189,43 @@ def test_hom_properties(A):
     e = h[0]
     # Cauchy-Schwarz / Sidorenko-type inequalities hold for every bipartite graph
     assert h[1] >= e**2 - 1e-12 and h[2] >= e**2 - 1e-12 and h[4] >= e**4 - 1e-12
+
+
+_H = np.array([[0.2, 0.9], [0.4, 0.1]])
+
+
+@pytest.mark.parametrize(
+    "call,name",
+    [
+        (lambda c: cut_norm(c), "D"),
+        (lambda c: cut_norm(torch.as_tensor(c)), "D"),
+        (lambda c: cut_norm([[0.1, 1j]]), "D"),
+        (lambda c: cut_distance(c, _H), "H"),
+        (lambda c: cut_distance(_H, c), "H_ref"),
+        (lambda c: histogram_distance(c, _H), "H"),
+        (lambda c: hom_densities(c), "obj"),
+        (lambda c: hom_distance(_H, c), "obj"),
+        (lambda c: degree_profile(c), "obj"),
+    ],
+)
+def test_complex_input_is_a_type_error(call, name):
+    import warnings
+
+    c = _H + 1e-3j  # casting would silently drop the imaginary part
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a ComplexWarning escaping the check fails the test
+        with pytest.raises(TypeError, match=rf"^{name} must be real-valued"):
+            call(c)
+
+
+def test_non_numeric_input_is_a_type_error():
+    with pytest.raises(TypeError, match="^D must be a real numeric array"):
+        cut_norm(np.array([["a", "b"]]))
+
+
+def test_cut_norm_seed_checked():
+    D = np.random.default_rng(0).normal(size=(30, 30))
+    with pytest.raises(ValueError, match="^seed must be >= 0"):
+        cut_norm(D, exact=False, seed=-1)
+    with pytest.raises(TypeError, match="^seed must be an int"):
+        cut_norm(D, exact=False, seed=1.5)

@@ -195,3 +195,35 @@ def test_function_graphon_properties(c, a, n_out, n_in):
     s = g.sample(n_out, n_in, seed=0)
     if c == 0:
         assert not s.any()
+
+
+@pytest.mark.parametrize(
+    "kwargs,match",
+    [
+        (dict(n_out=2**40, n_in=3), "^n_out must be <="),
+        (dict(n_out=3, n_in=2**40), "^n_in must be <="),
+        (dict(n_out=1 << 22, n_in=1 << 22), "n_out x n_in"),  # each allowed, 2 TiB in all
+        (dict(n_out=3, n_in=3, seed=2**64), "^seed must be <="),
+        (dict(n_out=3, n_in=3, seed=-1), "^seed must be >="),
+        (dict(n_out=3, n_in=3, seed=1.0), "^seed must be an int"),
+    ],
+)
+def test_sample_sizes_and_seed_checked_before_allocation(kwargs, match):
+    with pytest.raises((ValueError, TypeError), match=match):
+        ConstantGraphon(0.5).sample(**kwargs)
+
+
+def test_matrix_and_integrate_bounded():
+    with pytest.raises(ValueError, match="n_out x n_in"):
+        ConstantGraphon(0.5).matrix(1 << 22, 1 << 22)
+    with pytest.raises(ValueError, match="^n must be <="):
+        FunctionGraphon(lambda u, v: u * v).integrate(2**40)
+
+
+def test_complex_block_values_rejected():
+    with pytest.raises(TypeError, match="^H must be real-valued"):
+        StepGraphon(np.full((2, 2), 0.5 + 0.1j))
+    with pytest.raises(TypeError, match="^u must be real-valued"):
+        ConstantGraphon(0.5).evaluate(np.array([0.5 + 0.2j]), 0.5)
+    with pytest.raises(TypeError, match="^obj must be real-valued"):
+        as_graphon(np.full((2, 2), 0.5 + 0.1j))

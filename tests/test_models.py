@@ -133,10 +133,12 @@ def test_fc_bad_arguments(kwargs, exc, match):
 
 def test_mlp_bad_input_and_masks():
     m = gf.MLP(4, 5, 1, 1, seed=0)
-    with pytest.raises(ValueError, match="x must have 4 features"):
+    with pytest.raises(ValueError, match=r"x must have shape \(N, 4\)"):
         m(torch.randn(2, 5))
+    with pytest.raises(ValueError, match="x must have 4 features"):
+        m.check_input(torch.randn(2, 5))
     with pytest.raises(ValueError, match="NaN"):
-        m(torch.tensor([[0.0, float("nan"), 1.0, 2.0]]))
+        m.check_input(torch.tensor([[0.0, float("nan"), 1.0, 2.0]]))
     with pytest.raises(ValueError, match=r"masks\[1\] must have shape"):
         m.set_masks([torch.ones(5, 4, dtype=torch.bool), torch.ones(2, 2, dtype=torch.bool)])
     with pytest.raises(ValueError, match=r"masks\[0\] must be boolean"):
@@ -152,3 +154,77 @@ def test_from_sequential_rejects_non_mlp():
         gf.MLP.from_sequential(nn.Sequential(nn.ReLU()))
     with pytest.raises(TypeError, match="module"):
         gf.MLP.from_sequential(np.zeros(3))
+
+
+def test_activation_shared_by_name_and_function():
+    assert gf.MLP(3, [4, 4], None, 1, activation=["relu", "relu"], seed=0).activation.name == "relu"
+    seq = nn.Sequential(nn.Linear(3, 4), nn.Tanh(), nn.Linear(4, 4), nn.Tanh(), nn.Linear(4, 1))
+    assert gf.MLP.from_sequential(seq).activation.name == "tanh"
+    assert gf.MLP.from_sequential(gf.fc(3, 4, 3, 2, seed=0)).activation.name == "relu"
+    assert gf.MLP(3, [4, 4], None, 1, activation=[torch.sin, torch.sin], seed=0).activation.fn is torch.sin
+    with pytest.raises(ValueError, match="per-layer activations"):
+        gf.MLP(3, [4, 4], None, 1, activation=["relu", "tanh"], seed=0).activation
+    with pytest.raises(ValueError, match="per-layer activations"):
+        gf.MLP(3, [4, 4], None, 1, activation=[torch.sin, torch.cos], seed=0).activation
+
+
+def test_masked_linear_initialises_itself():
+    a = gf.MaskedLinear(300, 200, seed=5, dtype=torch.float64)
+    b = gf.MaskedLinear(300, 200, seed=5, dtype=torch.float64)
+    c = gf.MaskedLinear(300, 200, generator=torch.Generator().manual_seed(5), dtype=torch.float64)
+    assert torch.equal(a.weight, b.weight) and torch.equal(a.weight, c.weight)
+    assert not torch.equal(a.weight, gf.MaskedLinear(300, 200, seed=6, dtype=torch.float64).weight)
+    w = a.weight.detach()
+    assert abs(float(w.mean())) < 0.01 and abs(float(w.std()) - 1.0) < 0.01  # N(0, 1)
+    assert a.weight_scale == pytest.approx(1 / math.sqrt(300))
+    assert bool(a.weight_mask.all())
+    # forward is then the NTK layer: Var of each output ~ |x|^2 / fan_in
+    x = torch.ones(300, dtype=torch.float64)
+    assert abs(float(a(x).detach().var()) - 1.0) < 0.3
+    with pytest.raises(TypeError, match="generator"):
+        gf.MaskedLinear(3, 2, generator=5)
+
+
+def test_seed_none_follows_global_rng():
+    torch.manual_seed(11)
+    a = gf.MLP(3, 4, 1, 1)
+    torch.manual_seed(11)
+    b = gf.MLP(3, 4, 1, 1)
+    assert all(torch.equal(u, v) for u, v in zip(a.weights, b.weights))
+    state = torch.get_rng_state()
+    gf.MLP(3, 4, 1, 1, seed=3)
+    assert torch.equal(state, torch.get_rng_state())  # an int seed leaves the global RNG alone
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16, torch.int64, torch.complex64])
+def test_mlp_rejects_unsupported_dtype(dtype):
+    with pytest.raises(ValueError, match="dtype"):
+        gf.MLP(3, 4, 1, 1, seed=0, dtype=dtype)
+    with pytest.raises(ValueError, match="dtype"):
+        gf.MaskedLinear(3, 4, dtype=dtype)
+
+
+@pytest.mark.parametrize(
+    "call,match",
+    [
+        (lambda: gf.fc(5, 3, 2**64, 3), "depth"),
+        (lambda: gf.fc(5, 2**40, 2, 3), "width"),
+        (lambda: gf.fc(2**40, 3, 2, 3), "input_dim"),
+        (lambda: gf.fc(5, 3, 2, 2**40), "num_classes"),
+        (lambda: gf.MLP(3, 4, 2**64, 1), "depth"),
+        (lambda: gf.MLP(2**40, 4, 1, 1), "d_in"),
+        (lambda: gf.MLP(3, 2**40, 1, 1), "width"),
+        (lambda: gf.MLP(3, [4, 2**40], None, 1), r"width\[1\]"),
+        (lambda: gf.MLP(3, 4, 1, 2**40), "d_out"),
+        (lambda: gf.MLP(3, [8] * 2000, None, 1), "width"),
+        (lambda: gf.MLP(3, 1 << 22, 4, 1), "parameters"),  # each size allowed, total too big
+        (lambda: gf.MaskedLinear(1 << 22, 1 << 22), "MaskedLinear"),
+    ],
+)
+def test_sizes_bounded_before_allocation(call, match):
+    import time
+
+    t0 = time.perf_counter()
+    with pytest.raises(ValueError, match=match):
+        call()
+    assert time.perf_counter() - t0 < 1.0

@@ -235,3 +235,47 @@ def test_zero_kernel_and_bad_f0():
     with pytest.raises(TypeError, match="f0"):
         predicted_loss(K, np.zeros(3), 0.1, 3, f0="abc")
     np.testing.assert_allclose(predicted_loss(K, np.ones(3), 0.1, [0.0], f0=np.ones(3)), [0.0])
+
+
+def _assert_no_nan(m):
+    for name, v in m.as_dict().items():
+        vals = v if isinstance(v, list) else [v]
+        for x in vals:
+            assert not (isinstance(x, float) and math.isnan(x)), f"{name} is NaN"
+
+
+@pytest.mark.parametrize("method", ["full", "lanczos"])
+def test_zero_kernel_is_finite_for_both_methods(method):
+    m = spectral_metrics(np.zeros((6, 6)), y=np.arange(6) % 2, method=method)
+    _assert_no_nan(m)
+    assert m.trace == 0.0 and m.effective_rank == 0.0 and np.all(m.eigenvalues == 0.0)
+    assert len(m.eigenvalues) == (6 if method == "full" else 5)
+    assert m.alpha is None and m.spectral_gap is None and m.energy_concentration is None
+    assert m.condition_number is None and m.alignment is None
+    assert {"effective_rank", "spectral_gap", "energy_concentration", "condition_number", "alignment"} <= set(m.notes)
+    assert "nan" not in m.table().lower()
+
+
+def test_one_by_one_kernel():
+    m = spectral_metrics(np.array([[2.5]]), k=3)
+    _assert_no_nan(m)
+    assert m.eigenvalues.tolist() == [2.5] and m.trace == 2.5 and m.k == 1
+    assert m.effective_rank == 1.0 and m.condition_number == 1.0 and m.energy_concentration == 1.0
+    assert m.spectral_gap is None and m.alpha is None
+    z = spectral_metrics(np.zeros((1, 1)))
+    _assert_no_nan(z)
+    assert z.effective_rank == 0.0 and z.condition_number is None
+    for K in (np.array([[2.5]]), np.eye(2)):
+        with pytest.raises(ValueError, match=r"^kernel must be at least 3 x 3 for method='lanczos'"):
+            spectral_metrics(K, method="lanczos")
+
+
+def test_n_eigs_validated():
+    with pytest.raises(ValueError, match="^n_eigs must be >= 1"):
+        spectral_metrics(np.eye(4), method="lanczos", n_eigs=0)
+    with pytest.raises(TypeError, match="^n_eigs must be an int"):
+        spectral_metrics(np.eye(4), method="lanczos", n_eigs=2.0)
+    with pytest.raises(ValueError, match="^n_eigs is only used by method='lanczos'"):
+        spectral_metrics(np.eye(4), n_eigs=2)
+    with pytest.raises(TypeError, match="^k must be an int"):
+        spectral_metrics(np.eye(4), k=1.5)

@@ -1,5 +1,5 @@
 """The Graphon Limit Hypothesis experiment: SAS estimates of pruned fc masks
-converging with width (issue 4, deliverable 4).
+converging with width.
 
 For every method, width and trial an fc model (Synaptic-Flow's: Flatten,
 Linear(d, n), ReLU, ..., Linear(n, classes), PyTorch init) is pruned with
@@ -27,7 +27,17 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from .._validation import check_choice, check_fraction, check_int
+from .._validation import (
+    MAX_BLOCKS,
+    MAX_DEPTH,
+    MAX_WIDTH,
+    check_choice,
+    check_fraction,
+    check_int,
+    check_memory,
+    check_seed,
+    check_size,
+)
 
 __all__ = ["GraphonConvergence", "graphon_convergence", "trial_seed"]
 
@@ -221,29 +231,58 @@ def graphon_convergence(
     Parameters
     ----------
     methods : pruning methods ("random", "magnitude", "snip", "grasp", "synflow").
-    widths : hidden widths n (>= K); distances are to the largest.
+    widths : hidden widths n (>= K, <= MAX_WIDTH); distances are to the largest.
     sparsity : pruned fraction in [0, 1) (Synaptic-Flow semantics, global scope by default).
-    depth : hidden layers (>= 2, so there is a hidden-to-hidden layer); the fc
+    depth : hidden layers (2..MAX_DEPTH, so there is a hidden-to-hidden layer); the fc
         model has depth + 1 Linear layers.
     trials : independent models per (method, width); trial t of width n uses
         :func:`trial_seed` (seed, n, t) for both init and pruning.
-    K : SAS blocks per side (rows of the input layer too).
+    K : SAS blocks per side (rows of the input layer too), 1..MAX_BLOCKS.
+    seed : int in [0, 2**64 - 1].
     data : "digits" (default: the embedded dataset, 8 x 8), "mnist" (the paper's
         setting, 28 x 28, 100-image pruning batch; needs data_dir or GNTK_MNIST_DIR), or (x, y).
     scope, iterations : passed to :func:`gntk_fast.prune` (compat="synaptic-flow").
     smooth : optional TV weight applied to each averaged estimate.
     keep_trials : keep the per-trial estimates (M, W, L, T, K, K).
     progress : tqdm bar over all trials (default: on).
-    """
-    import torch
-    from tqdm.auto import tqdm
 
-    from ..graphon.distances import cut_norm, degree_profile_distance, histogram_distance
-    from ..graphon.objects import StepGraphon
-    from ..graphon.sas import sas, tv_smooth
-    from ..graphon.stats import hom_densities
-    from ..models import fc
-    from ..pruning import prune
+    The result arrays must fit in memory (checked before any model is built).
+    """
+    from ..graphon.sas import tv_smooth
+
+    methods, widths, sparsity, depth, trials, K, seed = _check_arguments(
+        methods, widths, sparsity, depth, trials, K, seed
+    )
+    x, y, data_name, image_shape = _load_batch(data, seed, data_dir)
+    d_in = int(x.shape[1])
+    n_classes = int(y.max().item()) + 1 if data_name == "custom" else 10
+    layers = list(range(1, depth))
+    M, W, L, T = len(methods), len(widths), len(layers), trials
+    check_memory("the per-trial estimates (methods x widths x depth x trials x K x K)", 8 * M * W * L * T * K * K)
+    check_memory("the input-layer estimates (methods x widths x K x d_in)", 8 * M * W * K * d_in)
+    est = _estimate_all(methods, widths, layers, trials, K, seed, x, y, d_in, n_classes, depth, sparsity,
+                        scope, iterations, progress)
+    edges = np.stack([np.arange(K + 1) * w // K / w for w in widths])
+
+    H = est["H_trials"].mean(axis=3)
+    if smooth is not None:
+        for idx in np.ndindex(M, W, L):
+            H[idx] = tv_smooth(H[idx], smooth)
+    dist = _distances(H, est["H_trials"], edges, seed)
+    config = {
+        "sparsity": sparsity, "depth": depth, "trials": trials, "K": K, "seed": seed, "data": data_name,
+        "d_in": d_in, "image_shape": list(image_shape) if image_shape else None, "compat": "synaptic-flow",
+        "scope": scope, "iterations": iterations, "smooth": smooth, "num_classes": n_classes,
+    }
+    return GraphonConvergence(
+        methods, widths, layers, H, est["H_trials"] if keep_trials else None, est["input_H"],
+        est["input_density"], edges, est["density"], dist["hist"], dist["hist_norm"], dist["hist_trials"],
+        dist["cut"], dist["cut_exact"], dist["degree_rows"], dist["degree_cols"], dist["hom"], config,
+    )
+
+
+def _check_arguments(methods, widths, sparsity, depth, trials, K, seed):
+    """Validated (methods, ascending widths, sparsity, depth, trials, K, seed)."""
     from ..pruning.scores import METHODS
 
     if isinstance(methods, str):
@@ -251,28 +290,40 @@ def graphon_convergence(
     methods = [check_choice("methods", m, METHODS) for m in methods]
     if not methods or len(set(methods)) != len(methods):
         raise ValueError(f"methods must be a non-empty list of distinct methods; got {methods}")
-    widths = sorted(check_int("widths", w, min_value=1) for w in widths)
+    widths = sorted(check_size("widths", w, MAX_WIDTH) for w in widths)
     if not widths or len(set(widths)) != len(widths):
         raise ValueError(f"widths must be a non-empty list of distinct ints; got {widths}")
     sparsity = check_fraction("sparsity", sparsity)
-    depth = check_int("depth", depth, min_value=2)
+    depth = check_size("depth", depth, MAX_DEPTH, min_value=2)
     trials = check_int("trials", trials, min_value=1)
-    K = check_int("K", K, min_value=1)
-    seed = check_int("seed", seed, min_value=0)
+    K = check_size("K", K, MAX_BLOCKS)
+    seed = check_seed(seed, allow_none=False)
     if K > widths[0]:
         raise ValueError(f"K={K} is larger than the smallest width {widths[0]}; use K <= {widths[0]}")
-    x, y, data_name, image_shape = _load_batch(data, seed, data_dir)
-    d_in = int(x.shape[1])
-    n_classes = int(y.max().item()) + 1 if data_name == "custom" else 10
-    layers = list(range(1, depth))
+    return methods, widths, sparsity, depth, trials, K, seed
+
+
+def _estimate_all(methods, widths, layers, trials, K, seed, x, y, d_in, n_classes, depth, sparsity,
+                  scope, iterations, progress) -> dict[str, np.ndarray]:
+    """Prune every (method, width, trial) model and SAS-estimate its masks.
+
+    Returns ``H_trials`` (M, W, L, T, K, K) raw hidden-layer estimates,
+    ``input_H`` (M, W, K, d_in) and ``input_density`` (M, W, d_in) trial means
+    of the input layer, and ``density`` (M, W, L) mean kept fractions.
+    """
+    from tqdm.auto import tqdm
+
+    from ..graphon.sas import sas
+    from ..models import fc
+    from ..pruning import prune
+
     M, W, L, T = len(methods), len(widths), len(layers), trials
-
-    H_tr = np.zeros((M, W, L, T, K, K))
-    in_H = np.zeros((M, W, K, d_in))
-    in_dens = np.zeros((M, W, d_in))
-    dens = np.zeros((M, W, L))
-    edges = np.stack([np.arange(K + 1) * w // K / w for w in widths])
-
+    out = {
+        "H_trials": np.zeros((M, W, L, T, K, K)),
+        "input_H": np.zeros((M, W, K, d_in)),
+        "input_density": np.zeros((M, W, d_in)),
+        "density": np.zeros((M, W, L)),
+    }
     show = True if progress is None else bool(progress)
     bar = tqdm(total=M * W * T, desc="graphon convergence", disable=not show)
     for mi, method in enumerate(methods):
@@ -285,47 +336,39 @@ def graphon_convergence(
                             compat="synaptic-flow", seed=s, progress=False)
                 masks = [m_.detach().cpu().numpy() for m_ in res.masks]
                 est_in = sas(masks[0], K, K_in=d_in, sort_cols=False)
-                in_H[mi, wi] += est_in.H_raw / T
-                in_dens[mi, wi] += est_in.col_degrees / (width * T)
+                out["input_H"][mi, wi] += est_in.H_raw / T
+                out["input_density"][mi, wi] += est_in.col_degrees / (width * T)
                 for li, layer in enumerate(layers):
                     est = sas(masks[layer], K)
-                    H_tr[mi, wi, li, t] = est.H_raw
-                    dens[mi, wi, li] += est.density() / T
+                    out["H_trials"][mi, wi, li, t] = est.H_raw
+                    out["density"][mi, wi, li] += est.density() / T
                 bar.update(1)
     bar.close()
+    return out
 
-    H = H_tr.mean(axis=3)
-    if smooth is not None:
-        for idx in np.ndindex(M, W, L):
-            H[idx] = tv_smooth(H[idx], smooth)
+
+def _distances(H: np.ndarray, H_trials: np.ndarray, edges: np.ndarray, seed: int) -> dict[str, np.ndarray]:
+    """Distances of every averaged estimate H[m, w, l] (and each trial's) to the
+    widest width's H[m, -1, l], and the homomorphism densities of H[m, w, l]."""
+    from ..graphon.distances import cut_norm, degree_profile_distance, histogram_distance
+    from ..graphon.objects import StepGraphon
+    from ..graphon.stats import hom_densities
+
+    M, W, L = H.shape[:3]
     ref = H[:, -1]  # widest width
-    hist = np.zeros((M, W, L))
-    hist_norm = np.zeros((M, W, L))
-    hist_trials = np.zeros((M, W, L, T))
-    cut = np.zeros((M, W, L))
-    cut_ex = np.zeros((M, W, L), dtype=bool)
-    deg_r = np.zeros((M, W, L))
-    deg_c = np.zeros((M, W, L))
-    hom = np.zeros((M, W, L, len(_HOM)))
-    for m in range(M):
-        for w in range(W):
-            for l in range(L):
-                hist[m, w, l] = histogram_distance(H[m, w, l], ref[m, l])
-                hist_norm[m, w, l] = histogram_distance(H[m, w, l], ref[m, l], normalized=True)
-                hist_trials[m, w, l] = np.sqrt(((H_tr[m, w, l] - ref[m, l]) ** 2).sum(axis=(1, 2)))
-                c = cut_norm(H[m, w, l] - ref[m, l], seed=seed)
-                cut[m, w, l], cut_ex[m, w, l] = c.value, c.exact
-                g = StepGraphon(np.clip(H[m, w, l], 0, 1), edges[w], edges[w])
-                g_ref = StepGraphon(np.clip(ref[m, l], 0, 1), edges[-1], edges[-1])
-                dd = degree_profile_distance(g, g_ref)
-                deg_r[m, w, l], deg_c[m, w, l] = dd["rows"], dd["cols"]
-                hom[m, w, l] = hom_densities(g).as_array()
-    config = {
-        "sparsity": sparsity, "depth": depth, "trials": trials, "K": K, "seed": seed, "data": data_name,
-        "d_in": d_in, "image_shape": list(image_shape) if image_shape else None, "compat": "synaptic-flow",
-        "scope": scope, "iterations": iterations, "smooth": smooth, "num_classes": n_classes,
-    }
-    return GraphonConvergence(
-        methods, widths, layers, H, H_tr if keep_trials else None, in_H, in_dens, edges, dens, hist, hist_norm,
-        hist_trials, cut, cut_ex, deg_r, deg_c, hom, config,
-    )
+    out = {k: np.zeros((M, W, L)) for k in ("hist", "hist_norm", "cut", "degree_rows", "degree_cols")}
+    out["hist_trials"] = np.zeros((M, W, L, H_trials.shape[3]))
+    out["cut_exact"] = np.zeros((M, W, L), dtype=bool)
+    out["hom"] = np.zeros((M, W, L, len(_HOM)))
+    for m, w, l in np.ndindex(M, W, L):
+        out["hist"][m, w, l] = histogram_distance(H[m, w, l], ref[m, l])
+        out["hist_norm"][m, w, l] = histogram_distance(H[m, w, l], ref[m, l], normalized=True)
+        out["hist_trials"][m, w, l] = np.sqrt(((H_trials[m, w, l] - ref[m, l]) ** 2).sum(axis=(1, 2)))
+        c = cut_norm(H[m, w, l] - ref[m, l], seed=seed)
+        out["cut"][m, w, l], out["cut_exact"][m, w, l] = c.value, c.exact
+        g = StepGraphon(np.clip(H[m, w, l], 0, 1), edges[w], edges[w])
+        g_ref = StepGraphon(np.clip(ref[m, l], 0, 1), edges[-1], edges[-1])
+        dd = degree_profile_distance(g, g_ref)
+        out["degree_rows"][m, w, l], out["degree_cols"][m, w, l] = dd["rows"], dd["cols"]
+        out["hom"][m, w, l] = hom_densities(g).as_array()
+    return out

@@ -22,8 +22,8 @@ from typing import Any
 
 import numpy as np
 
-from .._validation import check_int
-from .stats import degree_profile, hom_densities
+from .._validation import check_int, check_seed
+from .stats import degree_profile, hom_densities, real_array
 
 __all__ = [
     "CutNorm",
@@ -42,14 +42,7 @@ EXACT_CUT_MAX = 20  # enumerate 2^min(K_out, K_in) subsets up to this size
 def _as_H(name: str, x: Any) -> np.ndarray:
     if hasattr(x, "H") and not isinstance(x, np.ndarray):
         x = x.H
-    try:
-        import torch
-
-        if isinstance(x, torch.Tensor):
-            x = x.detach().cpu().numpy()
-    except ImportError:  # pragma: no cover
-        pass
-    arr = np.asarray(x, dtype=np.float64)
+    arr = real_array(name, x).astype(np.float64, copy=False)
     if arr.ndim != 2 or arr.size == 0:
         raise ValueError(f"{name} must be a non-empty 2-D (K_out, K_in) matrix; got shape {arr.shape}")
     if not np.all(np.isfinite(arr)):
@@ -157,10 +150,11 @@ def cut_norm(
     bound from alternating maximisation (S = {D t > 0}, T = {D^T s > 0}, and the
     same for -D) with ``restarts`` random starts (deterministic for a seed).
     ``exact=True`` forces enumeration (at most 2^24 subsets), ``exact=False``
-    forces the bound.
+    forces the bound. D must be real (complex input is a TypeError naming D).
     """
     D = _as_H("D", D)
     restarts = check_int("restarts", restarts, min_value=1)
+    seed = check_seed(seed)
     if exact is not None and not isinstance(exact, (bool, np.bool_)):
         raise TypeError(f"exact must be None or a bool; got {type(exact).__name__}")
     k_small = min(D.shape)

@@ -30,7 +30,8 @@ from typing import Any, Callable
 
 import numpy as np
 
-from .._validation import check_bool, check_float, check_int
+from .._validation import MAX_BLOCKS, MAX_WIDTH, check_bool, check_float, check_int, check_memory, check_seed, check_size
+from .stats import real_array
 
 __all__ = [
     "Graphon",
@@ -50,12 +51,12 @@ _BLOCK_ELEMS = 1 << 22
 
 def neuron_positions(n: int, name: str = "n") -> np.ndarray:
     """Positions ``(i - 1/2) / n`` of neurons ``i = 1..n`` in [0, 1], shape (n,)."""
-    n = check_int(name, n, min_value=1)
+    n = check_size(name, n, MAX_WIDTH)
     return (np.arange(n, dtype=np.float64) + 0.5) / n
 
 
 def _as_unit_points(name: str, x: Any) -> np.ndarray:
-    arr = np.asarray(x, dtype=np.float64)
+    arr = real_array(name, x)
     if arr.size and not np.all(np.isfinite(arr)):
         raise ValueError(f"{name} must be finite")
     if arr.size and (arr.min() < 0.0 or arr.max() > 1.0):
@@ -71,6 +72,15 @@ def _check_values(name: str, values: np.ndarray) -> np.ndarray:
         if lo < 0.0 or hi > 1.0:
             raise ValueError(f"{name} must take values in [0, 1]; got values in [{lo:.4g}, {hi:.4g}]")
     return values
+
+
+def _check_shape(n_out: Any, n_in: Any, bytes_per_entry: float) -> tuple[int, int]:
+    """Sizes of a (n_out, n_in) output: each in [1, MAX_WIDTH], total bytes within memory."""
+    n_out = check_size("n_out", n_out, MAX_WIDTH)
+    n_in = check_size("n_in", n_in, MAX_WIDTH)
+    row_bytes = -(-n_in // 8) if bytes_per_entry < 1 else n_in * int(bytes_per_entry)
+    check_memory("n_out x n_in (the output)", n_out * row_bytes)
+    return n_out, n_in
 
 
 class Graphon:
@@ -98,7 +108,10 @@ class Graphon:
         raise NotImplementedError  # pragma: no cover - abstract
 
     def matrix(self, n_out: int, n_in: int) -> np.ndarray:
-        """``W(u_i, v_j)`` at the neuron positions, shape (n_out, n_in), float64."""
+        """``W(u_i, v_j)`` at the neuron positions, shape (n_out, n_in), float64.
+
+        n_out, n_in are bounded by MAX_WIDTH and the matrix must fit in memory."""
+        n_out, n_in = _check_shape(n_out, n_in, 8)
         u = neuron_positions(n_out, "n_out")
         v = neuron_positions(n_in, "n_in")
         return self._rows(u, v)
@@ -126,10 +139,11 @@ class Graphon:
 
         Parameters
         ----------
-        n_out, n_in : int >= 1
-            Rows (output neurons) and columns (input neurons).
-        seed : int or None
-            Seed (None draws fresh entropy).
+        n_out, n_in : int in [1, MAX_WIDTH]
+            Rows (output neurons) and columns (input neurons); the output
+            must fit in memory (checked before anything is allocated).
+        seed : int in [0, 2**64 - 1] or None
+            Seed (None draws fresh entropy from the operating system).
         packed : bool
             False: bool array (n_out, n_in). True: ``np.packbits(M, axis=1)``,
             uint8 array (n_out, ceil(n_in / 8)) with big bit order (bit 7 of
@@ -140,11 +154,9 @@ class Graphon:
         """
         import os
 
-        n_out = check_int("n_out", n_out, min_value=1)
-        n_in = check_int("n_in", n_in, min_value=1)
-        if seed is not None:
-            seed = check_int("seed", seed, min_value=0)
         packed = check_bool("packed", packed)
+        n_out, n_in = _check_shape(n_out, n_in, 1 / 8 if packed else 1)
+        seed = check_seed(seed)
         if workers is None:
             workers = min(4, os.cpu_count() or 1)
         workers = check_int("workers", workers, min_value=1)
@@ -236,7 +248,8 @@ class FunctionGraphon(Graphon):
         Exact for polynomials of degree < 2n in each variable; for a
         discontinuous ``fn`` the error is O(1/n).
         """
-        n = check_int("n", n, min_value=1)
+        n = check_size("n", n, MAX_BLOCKS)
+        check_memory("n x n (the quadrature grid)", 8 * n * n)
         x, w = np.polynomial.legendre.leggauss(n)
         x = 0.5 * (x + 1.0)
         w = 0.5 * w
@@ -250,7 +263,7 @@ class FunctionGraphon(Graphon):
 def _check_edges(name: str, edges: Any, k: int) -> np.ndarray:
     if edges is None:
         return np.linspace(0.0, 1.0, k + 1)
-    e = np.asarray(edges, dtype=np.float64)
+    e = real_array(name, edges)
     if e.ndim != 1 or e.shape[0] != k + 1:
         raise ValueError(f"{name} must have shape ({k + 1},) for {k} blocks; got {e.shape}")
     if not np.all(np.isfinite(e)):
@@ -276,7 +289,7 @@ class StepGraphon(Graphon):
     """
 
     def __init__(self, H: Any, row_edges: Any = None, col_edges: Any = None) -> None:
-        H = np.array(H, dtype=np.float64)
+        H = np.array(real_array("H", H), dtype=np.float64)
         if H.ndim != 2:
             raise ValueError(f"H must be a 2-D (K_out, K_in) matrix; got shape {H.shape}")
         if H.size == 0:
@@ -373,7 +386,7 @@ def from_sas(estimate: Any) -> StepGraphon:
     :class:`StepGraphon`.
     """
     try:
-        H = np.asarray(estimate.H, dtype=np.float64)
+        H = real_array("estimate.H", estimate.H).astype(np.float64)
         n_out, n_in = (int(s) for s in estimate.shape)
         row_edges = np.asarray(estimate.row_edges, dtype=np.float64) / n_out
         col_edges = np.asarray(estimate.col_edges, dtype=np.float64) / n_in
@@ -411,7 +424,7 @@ def as_graphon(obj: Any) -> Graphon:
     except ImportError:  # pragma: no cover
         pass
     if isinstance(obj, (np.ndarray, list, tuple)):
-        arr = np.asarray(obj, dtype=np.float64)
+        arr = real_array("obj", obj).astype(np.float64)
         if arr.ndim == 0:
             return ConstantGraphon(float(arr))
         if arr.ndim == 2:
