@@ -395,7 +395,7 @@ void register_entk(py::module_& m) {
   m.def(
       "entk_isa", []() { return std::string(use_avx512() ? "avx512" : "baseline"); },
       "Which tile kernel entk_masked_layer runs: 'avx512' (chosen at run time when the CPU has AVX-512F/VL/DQ "
-      "and GNTK_ENTK_ISA is not 'avx2') or 'baseline' (the build's SIMD level, AVX2+FMA here).");
+      "and GNTK_ENTK_ISA is not 'avx2') or 'baseline' (the build's SIMD level, AVX2+FMA on x86-64 builds that support it).");
   m.def("entk_masked_layer", &entk_masked_layer, py::arg("D1"), py::arg("H1"), py::arg("D2"), py::arg("H2"),
         py::arg("mask"), py::arg("trace") = true,
         "Unscaled masked eNTK layer term. D1 (N1, k, n_out), H1 (N1, n_in), D2/H2 the same for the second set "
