@@ -227,7 +227,7 @@ def test_b1_mnist_density_02(benchmark, bench_report, smoke, timeit):
 
 def test_b2_density_sweep(benchmark, bench_report, smoke, timeit):
     from gntk_fast.ntk import empirical_ntk
-    from gntk_fast.ntk.cpp import masked_ntk_layer_cpp
+    from gntk_fast.ops.entk_layer.cpp import masked_ntk_layer_cpp
     from gntk_fast.ntk.empirical import forward_backward
 
     N, width = (12, 48) if smoke else (128, 1024)

@@ -92,7 +92,7 @@ def _matmul_time(timeit, n: int, macs: float, tf32: bool) -> float:
 def _kernels_fn(model, x, tf32: bool):
     """The layer kernels alone on precomputed signals (masks prepared once)."""
     from gntk_fast.ntk.empirical import forward_backward
-    from gntk_fast.ntk.triton_entk import masked_ntk_layer_triton, prepare_mask
+    from gntk_fast.ops.entk_layer.triton import masked_ntk_layer_triton, prepare_mask
 
     Hs, Ds = forward_backward(model, x)
     Ds = [d.contiguous() for d in Ds]
@@ -106,7 +106,7 @@ def _kernels_fn(model, x, tf32: bool):
 
 def test_b1_gpu(smoke, bench_report, timeit):
     import gntk_fast as gf
-    from gntk_fast.ntk import triton_entk as te
+    from gntk_fast.ops.entk_layer import triton as te
 
     N, width, depth, d_in = (64, 128, 2, 784) if smoke else (1024, 4096, 4, 784)
     n_ref = 16 if smoke else int(os.environ.get("GNTK_BENCH_NREF", "128"))

@@ -8,7 +8,7 @@
 //
 // without ever forming a Jacobian: work ~ (#pairs) * nnz(M), memory ~ N (n_in + k n_out).
 //
-// Algorithm (chosen by measurement, see gntk_fast/ntk/cpp.py for the numbers):
+// Algorithm (see gntk_fast/ops/entk_layer/cpp.py; timings in bench/results/entk.json):
 //  * compaction: columns j with H1[:, j] == 0 or H2[:, j] == 0 and rows i with
 //    D1[:, :, i] == 0 or D2[:, :, i] == 0 contribute nothing and are dropped;
 //    the kept mask entries of the live rows/columns go into CSR form.
@@ -99,104 +99,176 @@ struct LayerProblem {
   T* out;
 };
 
-template <typename T, int MA, int NB>
-void run_layer(const LayerProblem<T>& P,
-               void (*tile)(const T*, const T*, const T*, const T*, const int64_t*, const int32_t*, int64_t, int64_t,
-                            bool, T*)) {
-  const int64_t N1 = P.N1, N2 = P.N2, k = P.k, n_out = P.n_out, n_in = P.n_in;
-
-  // ---- compaction: live columns / rows
-  std::vector<char> col_live1(n_in, 0), col_live2(n_in, 0);
-  for (int64_t a = 0; a < N1; ++a) {
-    const T* h = P.H1 + a * n_in;
-    for (int64_t j = 0; j < n_in; ++j) col_live1[j] |= (h[j] != T(0));
-  }
-  for (int64_t b = 0; b < N2; ++b) {
-    const T* h = P.H2 + b * n_in;
-    for (int64_t j = 0; j < n_in; ++j) col_live2[j] |= (h[j] != T(0));
-  }
+// ---- compaction: the kept mask entries of live rows / columns, in CSR form
+struct CompactMask {
   std::vector<int32_t> col_of;  // compacted column -> original j
+  std::vector<int32_t> row_of;  // compacted row -> original i
+  std::vector<int64_t> rowptr{0};
+  std::vector<int32_t> colidx;  // compacted column of each kept entry
+  int64_t nr() const { return static_cast<int64_t>(row_of.size()); }
+  int64_t nc() const { return static_cast<int64_t>(col_of.size()); }
+};
+
+// live[j] |= (H[a, j] != 0) for the N rows of H (N, n_in)
+template <typename T>
+void mark_live_columns(const T* H, int64_t N, int64_t n_in, std::vector<char>& live) {
+  for (int64_t a = 0; a < N; ++a) {
+    const T* h = H + a * n_in;
+    for (int64_t j = 0; j < n_in; ++j) live[j] |= (h[j] != T(0));
+  }
+}
+
+// live[i] |= (D[a, c, i] != 0) for every input a and output c of D (N, k, n_out)
+template <typename T>
+void mark_live_rows(const T* D, int64_t N, int64_t k, int64_t n_out, std::vector<char>& live) {
+  for (int64_t a = 0; a < N; ++a)
+    for (int64_t c = 0; c < k; ++c) {
+      const T* d = D + (a * k + c) * n_out;
+      for (int64_t i = 0; i < n_out; ++i) live[i] |= (d[i] != T(0));
+    }
+}
+
+// Columns j with H1[:, j] == 0 or H2[:, j] == 0 and rows i with D1[:, :, i] == 0
+// or D2[:, :, i] == 0 contribute nothing: drop them, and rows left empty.
+template <typename T>
+CompactMask compact_mask(const LayerProblem<T>& P) {
+  const int64_t n_out = P.n_out, n_in = P.n_in;
+  std::vector<char> col_live1(n_in, 0), col_live2(n_in, 0);
+  mark_live_columns(P.H1, P.N1, n_in, col_live1);
+  mark_live_columns(P.H2, P.N2, n_in, col_live2);
+  CompactMask C;
   std::vector<int32_t> col_new(n_in, -1);
   for (int64_t j = 0; j < n_in; ++j)
     if (col_live1[j] && col_live2[j]) {
-      col_new[j] = static_cast<int32_t>(col_of.size());
-      col_of.push_back(static_cast<int32_t>(j));
+      col_new[j] = static_cast<int32_t>(C.col_of.size());
+      C.col_of.push_back(static_cast<int32_t>(j));
     }
   std::vector<char> row_live1(n_out, 0), row_live2(n_out, 0);
-  for (int64_t a = 0; a < N1; ++a)
-    for (int64_t c = 0; c < k; ++c) {
-      const T* d = P.D1 + (a * k + c) * n_out;
-      for (int64_t i = 0; i < n_out; ++i) row_live1[i] |= (d[i] != T(0));
-    }
-  for (int64_t b = 0; b < N2; ++b)
-    for (int64_t c = 0; c < k; ++c) {
-      const T* d = P.D2 + (b * k + c) * n_out;
-      for (int64_t i = 0; i < n_out; ++i) row_live2[i] |= (d[i] != T(0));
-    }
-  std::vector<int32_t> row_of;   // compacted row -> original i
-  std::vector<int64_t> rowptr{0};
-  std::vector<int32_t> colidx;
+  mark_live_rows(P.D1, P.N1, P.k, n_out, row_live1);
+  mark_live_rows(P.D2, P.N2, P.k, n_out, row_live2);
   for (int64_t i = 0; i < n_out; ++i) {
     if (!(row_live1[i] && row_live2[i])) continue;
     const bool* m = P.mask + i * n_in;
-    size_t before = colidx.size();
+    size_t before = C.colidx.size();
     for (int64_t j = 0; j < n_in; ++j)
-      if (m[j] && col_new[j] >= 0) colidx.push_back(col_new[j]);
-    if (colidx.size() == before) continue;  // empty row after compaction
-    row_of.push_back(static_cast<int32_t>(i));
-    rowptr.push_back(static_cast<int64_t>(colidx.size()));
+      if (m[j] && col_new[j] >= 0) C.colidx.push_back(col_new[j]);
+    if (C.colidx.size() == before) continue;  // empty row after compaction
+    C.row_of.push_back(static_cast<int32_t>(i));
+    C.rowptr.push_back(static_cast<int64_t>(C.colidx.size()));
   }
-  const int64_t nc = static_cast<int64_t>(col_of.size());
-  const int64_t nr = static_cast<int64_t>(row_of.size());
+  return C;
+}
+
+// ---- packing: one side's inputs in blocks of W, every access contiguous:
+// Pk[blk][jc][t] = H[a, col_of[jc]], Dk[blk][r][c][t] = D[a, c, row_of[r]] with a = blk * W + t
+template <typename T>
+void pack_side(const T* H, const T* D, int64_t N, int64_t k, int64_t n_out, int64_t n_in, int64_t W, int64_t nblk,
+               const CompactMask& C, T* Pk, T* Dk) {
+  const int64_t nc = C.nc(), nr = C.nr();
+  for (int64_t blk = 0; blk < nblk; ++blk) {
+    T* pp = Pk + blk * nc * W;
+    T* dd = Dk + blk * nr * k * W;
+    for (int64_t t = 0; t < W; ++t) {
+      const int64_t a = blk * W + t;
+      if (a >= N) break;
+      const T* h = H + a * n_in;
+      for (int64_t jc = 0; jc < nc; ++jc) pp[jc * W + t] = h[C.col_of[jc]];
+      for (int64_t c = 0; c < k; ++c) {
+        const T* d = D + (a * k + c) * n_out;
+        for (int64_t r = 0; r < nr; ++r) dd[(r * k + c) * W + t] = d[C.row_of[r]];
+      }
+    }
+  }
+}
+
+// ---- the (ia, ib) tiles of MA x NB input pairs to compute (symmetric: those holding a pair a <= b)
+std::vector<std::pair<int32_t, int32_t>> list_tiles(int64_t nA, int64_t nB, int64_t MA, int64_t NB, bool symmetric) {
+  std::vector<std::pair<int32_t, int32_t>> tiles;
+  for (int64_t ia = 0; ia < nA; ++ia)
+    for (int64_t ib = 0; ib < nB; ++ib) {
+      if (symmetric && ia * MA > ib * NB + NB - 1) continue;  // no pair a <= b in this tile
+      tiles.emplace_back(static_cast<int32_t>(ia), static_cast<int32_t>(ib));
+    }
+  return tiles;
+}
+
+// copy a finished tile accumulator (layout acc[((c k + c') NB + b) MA + u]) into the output
+template <typename T, int MA, int NB>
+void write_tile(const LayerProblem<T>& P, const T* acc, int64_t ia, int64_t ib) {
+  const int64_t N1 = P.N1, N2 = P.N2, k = P.k;
+  for (int b = 0; b < NB; ++b) {
+    const int64_t bg = ib * NB + b;
+    if (bg >= N2) break;
+    for (int u = 0; u < MA; ++u) {
+      const int64_t ag = ia * MA + u;
+      if (ag >= N1) break;
+      if (P.trace) {
+        P.out[ag * N2 + bg] = acc[b * MA + u];
+      } else {
+        T* o = P.out + (ag * N2 + bg) * k * k;
+        for (int64_t c = 0; c < k; ++c)
+          for (int64_t c2 = 0; c2 < k; ++c2) o[c * k + c2] = acc[((c * k + c2) * NB + b) * MA + u];
+      }
+    }
+  }
+}
+
+// Every pair a <= b was computed; mirror it onto a > b. In full mode the
+// diagonal blocks (a, a) are k x k matrices that must be symmetric too: their
+// (c, c') and (c', c) entries were rounded differently, average them.
+template <typename T>
+void mirror_lower(const LayerProblem<T>& P) {
+  const int64_t N1 = P.N1, N2 = P.N2, k = P.k;
+  if (!P.trace)
+    for (int64_t a = 0; a < N1; ++a) {
+      T* o = P.out + (a * N2 + a) * k * k;
+      for (int64_t c = 0; c < k; ++c)
+        for (int64_t c2 = c + 1; c2 < k; ++c2) {
+          const T v = T(0.5) * (o[c * k + c2] + o[c2 * k + c]);
+          o[c * k + c2] = o[c2 * k + c] = v;
+        }
+    }
+  for (int64_t a = 1; a < N1; ++a)
+    for (int64_t b = 0; b < a; ++b) {
+      if (P.trace) {
+        P.out[a * N2 + b] = P.out[b * N2 + a];
+      } else {
+        T* dst = P.out + (a * N2 + b) * k * k;
+        const T* src = P.out + (b * N2 + a) * k * k;
+        for (int64_t c = 0; c < k; ++c)
+          for (int64_t c2 = 0; c2 < k; ++c2) dst[c * k + c2] = src[c2 * k + c];
+      }
+    }
+}
+
+template <typename T>
+using TileFn = void (*)(const T*, const T*, const T*, const T*, const int64_t*, const int32_t*, int64_t, int64_t,
+                        bool, T*);
+
+template <typename T, int MA, int NB>
+void run_layer(const LayerProblem<T>& P, TileFn<T> tile) {
+  const int64_t N1 = P.N1, N2 = P.N2, k = P.k;
+  const CompactMask C = compact_mask(P);
+  const int64_t nc = C.nc(), nr = C.nr();
   const int64_t out_per_pair = P.trace ? 1 : k * k;
   if (nr == 0 || nc == 0) {
     std::fill(P.out, P.out + N1 * N2 * out_per_pair, T(0));
     return;
   }
-
-  // ---- packing: per block of inputs, contiguous rows of H and D
   const int64_t nA = (N1 + MA - 1) / MA, nB = (N2 + NB - 1) / NB;
   auto PA = aligned_zeros<T>(static_cast<size_t>(nA * nc * MA));
   auto PB = aligned_zeros<T>(static_cast<size_t>(nB * nc * NB));
   auto DA = aligned_zeros<T>(static_cast<size_t>(nA * nr * k * MA));
   auto DB = aligned_zeros<T>(static_cast<size_t>(nB * nr * k * NB));
-  // one side's inputs in blocks of W: P[blk][jc][t] = H[a, col_of[jc]], Dp[blk][r][c][t] = D[a, c, row_of[r]]
-  auto pack = [&](const T* H, const T* D, int64_t N, int64_t W, int64_t nblk, T* Pk, T* Dk) {
-    for (int64_t blk = 0; blk < nblk; ++blk) {
-      T* pp = Pk + blk * nc * W;
-      T* dd = Dk + blk * nr * k * W;
-      for (int64_t t = 0; t < W; ++t) {
-        const int64_t a = blk * W + t;
-        if (a >= N) break;
-        const T* h = H + a * n_in;
-        for (int64_t jc = 0; jc < nc; ++jc) pp[jc * W + t] = h[col_of[jc]];
-        for (int64_t c = 0; c < k; ++c) {
-          const T* d = D + (a * k + c) * n_out;
-          for (int64_t r = 0; r < nr; ++r) dd[(r * k + c) * W + t] = d[row_of[r]];
-        }
-      }
-    }
-  };
-  pack(P.H1, P.D1, N1, MA, nA, PA.get(), DA.get());
-  pack(P.H2, P.D2, N2, NB, nB, PB.get(), DB.get());
-
-  // ---- tiles
-  std::vector<std::pair<int32_t, int32_t>> tiles;
-  for (int64_t ia = 0; ia < nA; ++ia)
-    for (int64_t ib = 0; ib < nB; ++ib) {
-      if (P.symmetric && ia * MA > ib * NB + NB - 1) continue;  // no pair a <= b in this tile
-      tiles.emplace_back(static_cast<int32_t>(ia), static_cast<int32_t>(ib));
-    }
+  pack_side(P.H1, P.D1, N1, k, P.n_out, P.n_in, MA, nA, C, PA.get(), DA.get());
+  pack_side(P.H2, P.D2, N2, k, P.n_out, P.n_in, NB, nB, C, PB.get(), DB.get());
+  const auto tiles = list_tiles(nA, nB, MA, NB, P.symmetric);
   const int64_t ntiles = static_cast<int64_t>(tiles.size());
-  const int32_t* cidx = colidx.data();
-  const int64_t* rptr = rowptr.data();
-  const bool trace = P.trace;
 
   // Worker: pulls tiles from a shared counter; every thread of the OpenMP
-  // region below runs it. Measured on the idle 2-core machine (B1, 5 layers):
-  // OpenMP's persistent pool 65 ms vs a per-call std::thread pool 76 ms. On an
-  // oversubscribed machine OpenMP's spin-waiting can cost far more; there set
-  // OMP_WAIT_POLICY=passive (see bench/README.md).
+  // region below runs it (OpenMP's persistent pool beats a per-call
+  // std::thread pool). On an oversubscribed machine OpenMP's spin-waiting can
+  // cost far more; there set OMP_WAIT_POLICY=passive (see bench/README.md).
   std::atomic<int64_t> next{0};
   auto worker = [&]() {
     auto accbuf = aligned_zeros<T>(static_cast<size_t>(NB * MA * out_per_pair));
@@ -204,65 +276,23 @@ void run_layer(const LayerProblem<T>& P,
       const int64_t t = next.fetch_add(1, std::memory_order_relaxed);
       if (t >= ntiles) break;
       const int64_t ia = tiles[t].first, ib = tiles[t].second;
-      const T* pa = PA.get() + ia * nc * MA;
-      const T* pb = PB.get() + ib * nc * NB;
-      const T* da = DA.get() + ia * nr * k * MA;
-      const T* db = DB.get() + ib * nr * k * NB;
       T* acc = accbuf.get();
       std::memset(acc, 0, sizeof(T) * NB * MA * out_per_pair);
-      tile(pa, pb, da, db, rptr, cidx, nr, k, trace, acc);
-      // write the tile
-      for (int b = 0; b < NB; ++b) {
-        const int64_t bg = ib * NB + b;
-        if (bg >= N2) break;
-        for (int u = 0; u < MA; ++u) {
-          const int64_t ag = ia * MA + u;
-          if (ag >= N1) break;
-          if (trace) {
-            P.out[ag * N2 + bg] = acc[b * MA + u];
-          } else {
-            T* o = P.out + (ag * N2 + bg) * k * k;
-            for (int64_t c = 0; c < k; ++c)
-              for (int64_t c2 = 0; c2 < k; ++c2) o[c * k + c2] = acc[((c * k + c2) * NB + b) * MA + u];
-          }
-        }
-      }
+      tile(PA.get() + ia * nc * MA, PB.get() + ib * nc * NB, DA.get() + ia * nr * k * MA,
+           DB.get() + ib * nr * k * NB, C.rowptr.data(), C.colidx.data(), nr, k, P.trace, acc);
+      write_tile<T, MA, NB>(P, acc, ia, ib);
     }
   };
-  const double work = double(ntiles) * MA * NB * double(colidx.size() + nr * k * (trace ? 1 : k));
+  const double work = double(ntiles) * MA * NB * double(C.colidx.size() + nr * k * (P.trace ? 1 : k));
   int nthreads = work < 4e6 ? 1 : std::max(1, std::min<int>(max_threads(), static_cast<int>(ntiles)));
 #ifdef GNTK_HAVE_OPENMP
 #pragma omp parallel num_threads(nthreads)
   worker();
 #else
+  (void)nthreads;
   worker();
 #endif
-
-  if (P.symmetric) {
-    // every pair a <= b was computed; mirror it onto a > b. In full mode the
-    // diagonal blocks (a, a) are k x k matrices that must be symmetric too:
-    // their (c, c') and (c', c) entries were rounded differently, average them.
-    if (!trace)
-      for (int64_t a = 0; a < N1; ++a) {
-        T* o = P.out + (a * N2 + a) * k * k;
-        for (int64_t c = 0; c < k; ++c)
-          for (int64_t c2 = c + 1; c2 < k; ++c2) {
-            const T v = T(0.5) * (o[c * k + c2] + o[c2 * k + c]);
-            o[c * k + c2] = o[c2 * k + c] = v;
-          }
-      }
-    for (int64_t a = 1; a < N1; ++a)
-      for (int64_t b = 0; b < a; ++b) {
-        if (trace) {
-          P.out[a * N2 + b] = P.out[b * N2 + a];
-        } else {
-          T* dst = P.out + (a * N2 + b) * k * k;
-          const T* src = P.out + (b * N2 + a) * k * k;
-          for (int64_t c = 0; c < k; ++c)
-            for (int64_t c2 = 0; c2 < k; ++c2) dst[c * k + c2] = src[c2 * k + c];
-        }
-      }
-  }
+  if (P.symmetric) mirror_lower(P);
 }
 
 bool use_avx512() {
@@ -365,7 +395,7 @@ void register_entk(py::module_& m) {
   m.def(
       "entk_isa", []() { return std::string(use_avx512() ? "avx512" : "baseline"); },
       "Which tile kernel entk_masked_layer runs: 'avx512' (chosen at run time when the CPU has AVX-512F/VL/DQ "
-      "and GNTK_ENTK_ISA is not 'avx2') or 'baseline' (the build's SIMD level, AVX2+FMA here).");
+      "and GNTK_ENTK_ISA is not 'avx2') or 'baseline' (the build's SIMD level, AVX2+FMA on x86-64 builds that support it).");
   m.def("entk_masked_layer", &entk_masked_layer, py::arg("D1"), py::arg("H1"), py::arg("D2"), py::arg("H2"),
         py::arg("mask"), py::arg("trace") = true,
         "Unscaled masked eNTK layer term. D1 (N1, k, n_out), H1 (N1, n_in), D2/H2 the same for the second set "

@@ -34,6 +34,7 @@ _LAZY: dict[str, tuple[str, str | None]] = {
     "ntk": ("gntk_fast.ntk", None),
     "empirical_ntk": ("gntk_fast.ntk", "empirical_ntk"),
     "empirical_ntk_fn": ("gntk_fast.ntk", "empirical_ntk_fn"),
+    "EmpiricalNTK": ("gntk_fast.ntk", "EmpiricalNTK"),
     "graphon_ntk": ("gntk_fast.ntk", "graphon_ntk"),
     "graphon": ("gntk_fast.graphon", None),
     "spectral_metrics": ("gntk_fast.spectral", "spectral_metrics"),

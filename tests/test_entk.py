@@ -13,7 +13,9 @@ from torch import nn
 from torch.nn.utils import prune as tprune
 
 import gntk_fast as gf
-from gntk_fast.ntk import empirical_ntk, empirical_ntk_fn, empirical_ntk_reference
+from gntk_fast.ntk import EmpiricalNTK, empirical_ntk, empirical_ntk_fn, empirical_ntk_reference
+from gntk_fast.ops import BackendError
+from gntk_fast.ops.entk_layer import ENTK_LAYER
 
 TOL = {torch.float32: 1e-5, torch.float64: 1e-10}
 
@@ -27,13 +29,13 @@ def rel(a, b):
 
 def _triton_ok():
     try:
-        from gntk_fast.ntk.triton_entk import masked_ntk_layer_triton  # noqa: F401
-    except Exception as exc:  # pragma: no cover - depends on the other module
-        return False, f"gntk_fast.ntk.triton_entk unavailable: {exc}"
+        from gntk_fast.ops.entk_layer.triton import masked_ntk_layer_triton  # noqa: F401
+    except Exception as exc:  # pragma: no cover - installs without triton
+        return False, f"gntk_fast.ops.entk_layer.triton unavailable: {exc}"
     return True, ""
 
 
-BACKENDS = ["cpp", "triton"]
+BACKENDS = ["cpp", "triton", "naive"]
 
 
 def need_backend(backend):
@@ -86,6 +88,10 @@ def test_backends_k(backend, k, trace, dtype):
     need_backend(backend)
     m = make_model("relu", k=k, widths=(21, 11), d=5, dtype=dtype, density=0.3, seed=3)
     x1, x2 = inputs(9, 5, dtype, 4), inputs(5, 5, dtype, 5)
+    if backend == "triton" and dtype == torch.float64:  # float32 kernels: a named backend never switches
+        with pytest.raises(BackendError, match="backend 'triton'"):
+            empirical_ntk(m, x1, x2, trace=trace, backend=backend)
+        return
     for xb in (None, x2):
         ours = empirical_ntk(m, x1, xb, trace=trace, backend=backend)
         ref = empirical_ntk_reference(m, x1, xb, trace=trace)
@@ -103,41 +109,46 @@ def test_backends_activations_and_all(backend):
         assert rel(ours, ref) < 1e-5, (act, trainable)
 
 
-def test_auto_is_cpp_on_cpu_and_torch_backend_is_reference():
+def test_auto_is_cpp_on_cpu_and_the_jacobian_oracle_is_no_backend():
+    need_backend("cpp")
     m = make_model("relu", k=2)
     x = inputs(8, 7, torch.float64, 0)
     auto = empirical_ntk(m, x)
     assert torch.equal(auto, empirical_ntk(m, x, backend="cpp"))
-    assert rel(empirical_ntk(m, x, backend="torch"), empirical_ntk_reference(m, x)) == 0.0
+    assert rel(auto, empirical_ntk_reference(m, x)) < 1e-12
+    with pytest.raises(ValueError, match="backend"):
+        empirical_ntk(m, x, backend="torch")
 
 
-def test_backend_selection_and_unavailable_backends(monkeypatch):
-    """"auto": triton for CUDA tensors, cpp on CPU (the reference, with a warning, when
-    the extension is missing); naming an unavailable backend is a clear error."""
-    from gntk_fast.ntk import empirical as emp
-
-    assert emp._resolve_backend("auto", torch.device("cuda")) == "triton"
-    assert emp._resolve_backend("torch", torch.device("cuda")) == "torch"
-    with pytest.raises(ValueError, match="backend 'cpp' needs CPU"):
-        emp._resolve_backend("cpp", torch.device("cuda"))
+def test_backend_is_resolved_by_the_layer_ops_registry(monkeypatch):
+    """backend names the layer-term backend; "auto" follows the op's rule and a
+    named backend that cannot serve raises BackendError (no silent switch)."""
     m = make_model("relu", k=2)
     x = inputs(5, 7, torch.float64, 0)
-    with monkeypatch.context() as mp:
-        mp.setattr(emp, "triton_interpret", lambda: False)
-        mp.setattr(emp, "triton_available", lambda: True)
-        with pytest.raises(ValueError, match="backend 'triton' needs CUDA"):
-            empirical_ntk(m, x, backend="triton")
-        mp.setattr(emp, "triton_available", lambda: False)
-        with pytest.raises(RuntimeError, match="backend 'triton' is unavailable"):
-            empirical_ntk(m, x, backend="triton")
-    with monkeypatch.context() as mp:
-        mp.setattr(emp, "cpp_available", lambda: False)
-        mp.setattr(gf._backend, "_load_c", lambda: (None, "ImportError: no _C"))
-        with pytest.raises(RuntimeError, match="backend 'cpp' is unavailable"):
+    seen = []
+    for name, b in ENTK_LAYER.backends.items():
+        if name == "triton" and not _triton_ok()[0]:
+            continue
+        fn = b.load()
+        monkeypatch.setattr(b, "_fn", lambda *a, _fn=fn, _name=name, **kw: seen.append(_name) or _fn(*a, **kw))
+    if gf._backend.cpp_available():
+        empirical_ntk(m, x)
+        assert seen and set(seen) == {"cpp"}
+    seen.clear()
+    with monkeypatch.context() as mp:  # the extension reported unavailable: auto takes the naive twin
+        mp.setattr(gf._backend, "cpp_available", lambda: False)
+        auto = empirical_ntk(m, x)
+        assert seen and set(seen) == {"naive"}
+        assert rel(auto, empirical_ntk_reference(m, x)) < 1e-12
+        with pytest.raises(BackendError, match="backend 'cpp'"):
             empirical_ntk(m, x, backend="cpp")
-        with pytest.warns(RuntimeWarning, match="C\\+\\+ extension is unavailable"):
-            auto = empirical_ntk(m, x)
-        assert torch.equal(auto, empirical_ntk_reference(m, x))
+    if _triton_ok()[0]:
+        with pytest.raises(BackendError, match="backend 'triton'.*float32"):  # float64 model
+            empirical_ntk(m, x, backend="triton")
+        with monkeypatch.context() as mp:
+            mp.setattr(gf._backend, "triton_available", lambda: False)
+            with pytest.raises(BackendError, match="backend 'triton'.*triton does not import"):
+                empirical_ntk(m, x, backend="triton", dtype=torch.float32)
 
 
 def test_trainable_all_differs_from_mask_and_matches_dense_factorisation():
@@ -150,7 +161,7 @@ def test_trainable_all_differs_from_mask_and_matches_dense_factorisation():
     from gntk_fast.ntk.empirical import forward_backward
 
     Hs, _ = forward_backward(m, x)
-    _, terms = empirical_ntk(m, x, trainable="all", per_layer=True)
+    terms = empirical_ntk(m, x, trainable="all", per_layer=True).per_layer
     last = m.layers[-1]
     assert rel(terms[-1], last.weight_scale**2 * (Hs[-1] @ Hs[-1].T)) < 1e-12
 
@@ -169,12 +180,12 @@ def test_dense_dead_and_empty_masks(backend):
     m.set_masks(masks)
     x1, x2 = inputs(11, 6, dtype, 12), inputs(3, 6, dtype, 13)
     for xb in (None, x2):
-        ours, terms = empirical_ntk(m, x1, xb, backend=backend, per_layer=True)
-        ref, rterms = empirical_ntk_reference(m, x1, xb, per_layer=True)
+        res, rres = empirical_ntk(m, x1, xb, backend=backend, per_layer=True), empirical_ntk_reference(m, x1, xb, per_layer=True)
+        ours, terms, ref, rterms = res.kernel, res.per_layer, rres.kernel, rres.per_layer
         assert torch.isfinite(ours).all()
         assert rel(ours, ref) < TOL[dtype]
         # the fully pruned layer's weights contribute exactly zero: only its bias term remains
-        from gntk_fast.ntk._layer import delta_gram
+        from gntk_fast.ops.entk_layer._common import delta_gram
         from gntk_fast.ntk.empirical import forward_backward
 
         _, D1s = forward_backward(m, x1)
@@ -191,7 +202,8 @@ def test_fully_pruned_layer_without_bias_is_exactly_zero():
     masks[1][:] = False
     m.set_masks(masks)
     x = inputs(5, 7, torch.float64, 3)
-    total, terms = empirical_ntk(m, x, per_layer=True)
+    res = empirical_ntk(m, x, per_layer=True)
+    total, terms = res.kernel, res.per_layer
     assert torch.count_nonzero(terms[1]) == 0
     # nothing flows through the pruned layer: the layers below it have zero gradient
     assert torch.count_nonzero(terms[0]) == 0
@@ -243,7 +255,7 @@ def test_from_sequential_layer_without_bias_has_frozen_bias():
     m = gf.MLP.from_sequential(net)
     assert m.layers[1].bias_scale == 0.0
     x = inputs(6, 5, torch.float64, 0)
-    _, terms = empirical_ntk(m, x, per_layer=True)
+    terms = empirical_ntk(m, x, per_layer=True).per_layer
     # last layer: no bias term, weights only = sum_j h_j h'_j (standard parameterization, k=2 traced)
     from gntk_fast.ntk.empirical import forward_backward
 
@@ -283,8 +295,8 @@ def test_reference_and_fast_path_match_autograd_on_the_models_own_parameters():
         direct = torch.einsum("acp,bdp->abcd", jac(net, x1), jac(net, x2))
         assert rel(empirical_ntk_reference(m, x1, x2, trace=False, trainable=trainable), direct) < 1e-12
         for backend in BACKENDS:
-            if backend == "triton" and not _triton_ok()[0] or backend == "cpp" and not gf._backend.cpp_available():
-                continue
+            if backend == "triton" or backend == "cpp" and not gf._backend.cpp_available():
+                continue  # triton: float32 kernels (this check is float64)
             ours = empirical_ntk(m, x1, x2, trace=False, trainable=trainable, backend=backend)
             assert rel(ours, direct) < 1e-12, (trainable, backend)
 
@@ -296,9 +308,11 @@ def test_reference_chunking_is_exact(trace):
     m = make_model("tanh", k=3, bias=True, seed=5)
     x1, x2 = inputs(11, 7, torch.float64, 6), inputs(7, 7, torch.float64, 7)
     for xb in (None, x2):
-        whole, wterms = empirical_ntk_reference(m, x1, xb, trace=trace, chunk_size=64, per_layer=True)
+        w = empirical_ntk_reference(m, x1, xb, trace=trace, chunk_size=64, per_layer=True)
+        whole, wterms = w.kernel, w.per_layer
         for cs in (1, 3, 4):
-            part, pterms = empirical_ntk_reference(m, x1, xb, trace=trace, chunk_size=cs, per_layer=True)
+            p = empirical_ntk_reference(m, x1, xb, trace=trace, chunk_size=cs, per_layer=True)
+            part, pterms = p.kernel, p.per_layer
             assert rel(part, whole) < 1e-14, (cs, xb is None)
             assert all(rel(p, w) < 1e-14 for p, w in zip(pterms, wterms))
     with pytest.raises((TypeError, ValueError), match="chunk_size"):
@@ -310,7 +324,9 @@ def test_per_layer_sums_to_total_and_symmetry():
     m = make_model("erf", k=3, bias=True)
     x = inputs(13, 7, torch.float64, 5)
     for trace in (True, False):
-        total, terms = empirical_ntk(m, x, trace=trace, per_layer=True)
+        res = empirical_ntk(m, x, trace=trace, per_layer=True)
+        assert isinstance(res, EmpiricalNTK)
+        total, terms = res.kernel, res.per_layer
         assert len(terms) == len(m.layers)
         s = sum(terms[1:], terms[0].clone())
         assert torch.allclose(s, total, rtol=0, atol=1e-13 * float(total.abs().max()))
@@ -382,15 +398,17 @@ def test_non_finite_signals_raise_naming_the_input():
     with torch.no_grad():
         for layer in big.layers:
             layer.weight.mul_(1e6)
-    for backend in ["torch", *BACKENDS]:
-        if backend != "torch" and (backend == "triton" and not _triton_ok()[0] or
-                                   backend == "cpp" and not gf._backend.cpp_available()):
+    with pytest.raises(ValueError, match="x1"):
+        empirical_ntk_reference(m, x * 1e25)
+    for backend in BACKENDS:
+        if backend == "triton" and not _triton_ok()[0] or backend == "cpp" and not gf._backend.cpp_available():
             continue
         with pytest.raises(ValueError, match="x1"):
             empirical_ntk(m, x * 1e25, backend=backend)
         with pytest.raises(ValueError, match="x1/x2"):
             empirical_ntk(m, x * 1e25, x[:2] * 1e25, trace=False, backend=backend)
-        assert torch.isfinite(empirical_ntk(m, x * 1e25, dtype=torch.float64, backend=backend)).all()
+        if backend != "triton":  # float32 kernels
+            assert torch.isfinite(empirical_ntk(m, x * 1e25, dtype=torch.float64, backend=backend)).all()
         with pytest.raises(ValueError, match="x2"):  # signals themselves overflow (not only the kernel)
             empirical_ntk(big, x, x[:2] * 1e30, backend=backend)
         assert torch.isfinite(empirical_ntk(big, x, backend=backend)).all()  # x1 alone is fine
@@ -436,16 +454,14 @@ def test_device_mismatch():
 
 def test_tf32_switch_reaches_the_triton_kernel(monkeypatch):
     need_backend("triton")
-    from gntk_fast.ntk import triton_entk
-
     seen = []
-    original = triton_entk.masked_ntk_layer_triton
+    original = ENTK_LAYER.backends["triton"].load()
 
     def spy(*args, **kwargs):
         seen.append(kwargs.get("tf32"))
         return original(*args, **kwargs)
 
-    monkeypatch.setattr(triton_entk, "masked_ntk_layer_triton", spy)
+    monkeypatch.setattr(ENTK_LAYER.backends["triton"], "_fn", spy)
     model = make_model(dtype=torch.float32)
     x = inputs(5, 7, torch.float32, 1)
     ref = empirical_ntk_reference(model, x)

@@ -1,7 +1,10 @@
 """Neural tangent kernels of masked MLPs.
 
 * :func:`empirical_ntk` / :func:`empirical_ntk_fn`: the finite-width eNTK
-  (spec graphon-ntk.md sections 1, 2), backends "torch" (reference), "cpp", "triton".
+  (spec graphon-ntk.md sections 1, 2); ``backend`` names the backend of the
+  masked layer term (:mod:`gntk_fast.ops.entk_layer`: "triton", "cpp", "naive");
+  ``per_layer=True`` returns an :class:`EmpiricalNTK`.
+* :func:`empirical_ntk_reference`: the Jacobian oracle (torch.func).
 * :func:`graphon_ntk`: the analytic infinite-width Graphon NTK (spec section 3).
 
 Names are imported lazily from their modules.
@@ -14,6 +17,7 @@ from typing import Any
 _LAZY = {
     "empirical_ntk": "gntk_fast.ntk.empirical",
     "empirical_ntk_fn": "gntk_fast.ntk.empirical",
+    "EmpiricalNTK": "gntk_fast.ntk.empirical",
     "empirical_ntk_reference": "gntk_fast.ntk.reference",
     "graphon_ntk": "gntk_fast.ntk.analytic",
     "graphon_ntk_reference": "gntk_fast.ntk.analytic_reference",

@@ -12,9 +12,10 @@ Layer l then contributes (``ws`` = weight_scale, ``bs`` = bias_scale)::
 
 with D_i(a, b) = sum_c delta_ic(a) delta_ic(b) (traced) or delta_ic(a) delta_ic'(b)
 (full), H_j(a, b) = h_j(a) h_j(b). Dense masks and ``trainable="all"``
-factorise into two GEMMs; masked layers go to a layer kernel (C++ on CPU,
-Triton on CUDA). Backend ``"torch"`` is the Jacobian reference
-(:func:`gntk_fast.ntk.reference.empirical_ntk_reference`).
+factorise into two GEMMs; masked layers go to the layer-term operation
+:func:`gntk_fast.ops.entk_layer.masked_ntk_layer` (``backend`` names its backend:
+triton on CUDA, C++ on CPU, the naive twin otherwise). The Jacobian oracle is
+the separate function :func:`gntk_fast.ntk.reference.empirical_ntk_reference`.
 
 Conventions: ``trainable="mask"`` (default) - only kept weights are parameters;
 ``trainable="all"`` - every weight position is a parameter, the mask only
@@ -24,19 +25,119 @@ see ``MLP.from_sequential``) has no bias term.
 """
 from __future__ import annotations
 
-import warnings
+from dataclasses import dataclass
 from typing import Callable
 
 import torch
 
-from .._backend import cpp_available, triton_available, triton_interpret
-from .._validation import check_bool, check_choice
-from ._layer import delta_gram, dense_layer_term
-from .reference import _check_result_finite, empirical_ntk_reference, prepare_inputs
+from .._validation import check_bool, check_choice, check_tensor
+from ..ops.entk_layer import ENTK_LAYER
+from ..ops.entk_layer._common import delta_gram, dense_layer_term, symmetrize
 
-__all__ = ["empirical_ntk", "empirical_ntk_fn", "forward_backward", "BACKENDS"]
+__all__ = ["empirical_ntk", "empirical_ntk_fn", "forward_backward", "EmpiricalNTK", "prepare_inputs"]
 
-BACKENDS = ("auto", "torch", "cpp", "triton")
+
+@dataclass
+class EmpiricalNTK:
+    """An eNTK with its per-layer split (``per_layer=True``).
+
+    kernel:    Theta, (N1, N2) traced or (N1, N2, k, k) full
+    per_layer: [Theta_1, ..., Theta_{L+1}], each layer's contribution (weight
+               and bias terms), each of Theta's shape; they sum to ``kernel``
+    """
+
+    kernel: torch.Tensor
+    per_layer: list[torch.Tensor]
+
+
+def _check_model(model):
+    from ..models import MLP
+
+    if not isinstance(model, MLP):
+        raise TypeError(f"model must be a gntk_fast.MLP (use MLP.from_sequential for an nn.Sequential); got {type(model).__name__}")
+
+
+def _validate_model(model) -> None:
+    _check_model(model)
+    for l, layer in enumerate(model.layers):
+        m = layer.weight_mask
+        if m.dtype != torch.bool:
+            raise ValueError(f"model mask of layer {l} must be a bool tensor; got dtype {m.dtype}")
+        if tuple(m.shape) != tuple(layer.weight.shape):
+            raise ValueError(
+                f"model mask of layer {l} must have shape {tuple(layer.weight.shape)} (like its weight); got {tuple(m.shape)}"
+            )
+        if m.device != layer.weight.device:
+            raise ValueError(f"model mask of layer {l} is on {m.device} but its weight is on {layer.weight.device}")
+        if not bool(torch.isfinite(layer.weight).all()):
+            raise ValueError(f"model weight of layer {l} contains NaN or infinite values")
+        if layer.bias is not None and not bool(torch.isfinite(layer.bias).all()):
+            raise ValueError(f"model bias of layer {l} contains NaN or infinite values")
+
+
+def _check_dtype(dtype) -> None:
+    if not isinstance(dtype, torch.dtype) or dtype not in (torch.float32, torch.float64):
+        raise ValueError(f"dtype must be torch.float32, torch.float64 or None; got {dtype!r}")
+
+
+def _check_x(model, name: str, x, device, dtype) -> torch.Tensor:
+    x = check_tensor(name, x, ndim=(1, 2))
+    if x.is_complex():
+        raise TypeError(f"{name} must be real-valued; got dtype {x.dtype}")
+    if x.device != device:
+        raise ValueError(f"{name} is on {x.device} but the model is on {device}; move them to one device")
+    x = model.check_input(x, name)
+    if x.ndim == 1:
+        x = x.unsqueeze(0)
+    if x.shape[0] == 0:
+        raise ValueError(f"{name} must hold at least one input; got shape {tuple(x.shape)}")
+    return x.to(dtype)
+
+
+def prepare_inputs(model, x1, x2, dtype):
+    """Validate (model, x1, x2, dtype) and return (x1, x2 or None, dtype, device).
+
+    Shared by :func:`empirical_ntk` and the Jacobian reference so that both
+    reject the same inputs: x1/x2 must be (N, d_in) (or (d_in,)) finite tensors
+    on the model's device; the model's masks must be bool tensors shaped like
+    its weights, and its weights and biases finite.
+    """
+    _check_model(model)
+    device = model.layers[0].weight.device
+    for name, x in (("x1", x1), ("x2", x2)):
+        if isinstance(x, torch.Tensor) and x.device != device:
+            raise ValueError(f"{name} is on {x.device} but the model is on {device}; move them to one device")
+    _validate_model(model)
+    if dtype is None:
+        dtype = model.layers[0].weight.dtype
+    _check_dtype(dtype)
+    x1 = _check_x(model, "x1", x1, device, dtype)
+    x2 = None if x2 is None else _check_x(model, "x2", x2, device, dtype)
+    return x1, x2, dtype, device
+
+
+def check_result_finite(theta: torch.Tensor, sym: bool, dtype: torch.dtype) -> torch.Tensor:
+    """Raise ValueError (naming x1/x2) when the kernel is not finite although the
+    inputs and weights are: the network overflowed in ``dtype`` (huge inputs or
+    weights) or the activation is undefined on its pre-activations (e.g. log of
+    a negative number). Never hand back a silent NaN/inf kernel."""
+    if not bool(torch.isfinite(theta).all()):
+        names = "x1" if sym else "x1/x2"
+        raise ValueError(
+            f"{names}: the eNTK is not finite although the inputs are: the network overflows in {dtype} "
+            "(very large inputs or weights; try dtype=torch.float64) or its activation is not finite there"
+        )
+    return theta
+
+
+def _check_options(trace, per_layer, tf32, trainable, backend):
+    """Validate the options shared by :func:`empirical_ntk` and :func:`empirical_ntk_fn`."""
+    trace = check_bool("trace", trace)
+    per_layer = check_bool("per_layer", per_layer)
+    tf32 = check_bool("tf32", tf32)
+    trainable = check_choice("trainable", trainable, ("mask", "all"))
+    backend = check_choice("backend", backend, ("auto", *ENTK_LAYER.names))
+    return trace, per_layer, tf32, trainable, backend
 
 
 def forward_backward(model, x: torch.Tensor, dtype: torch.dtype | None = None):
@@ -78,43 +179,30 @@ def forward_backward(model, x: torch.Tensor, dtype: torch.dtype | None = None):
     return Hs, Ds
 
 
-def _resolve_backend(backend: str, device: torch.device) -> str:
-    backend = check_choice("backend", backend, BACKENDS)
-    if backend == "auto":
-        if device.type == "cuda":
-            return "triton"
-        if cpp_available():
-            return "cpp"
-        warnings.warn("backend='auto': the C++ extension is unavailable; using the slow torch reference", RuntimeWarning)
-        return "torch"
-    if backend == "cpp":
-        if device.type != "cpu":
-            raise ValueError(f"backend 'cpp' needs CPU tensors; the model is on {device}")
-        if not cpp_available():
-            from .._backend import require_cpp
-
-            try:
-                require_cpp()
-            except RuntimeError as exc:
-                raise RuntimeError(f"backend 'cpp' is unavailable: {exc}") from exc
-    if backend == "triton":
-        if not triton_available():
-            raise RuntimeError("backend 'triton' is unavailable: triton does not import")
-        if device.type == "cpu" and not triton_interpret():
-            raise ValueError("backend 'triton' needs CUDA tensors (or TRITON_INTERPRET=1 for the CPU interpreter)")
-    return backend
+def _check_signals_finite(name: str, Hs, Ds, dtype) -> None:
+    if not all(bool(torch.isfinite(t).all()) for t in (*Hs, *Ds)):  # before the kernels see them
+        raise ValueError(f"{name}: the network's activations or backward signals are not finite in {dtype} "
+                         "(overflow from very large inputs or weights: try dtype=torch.float64; "
+                         "or an activation that is not finite there)")
 
 
-def _layer_kernel(backend: str) -> Callable:
-    if backend == "cpp":
-        from .cpp import masked_ntk_layer_cpp
-
-        return masked_ntk_layer_cpp
-    try:
-        from .triton_entk import masked_ntk_layer_triton
-    except ImportError as exc:  # the Triton module is optional
-        raise RuntimeError(f"backend 'triton' is unavailable: gntk_fast.ntk.triton_entk does not import ({exc})") from exc
-    return masked_ntk_layer_triton
+def _layer_term(layer, D1, H1, D2, H2, layer_fn, *, trace, trainable, tf32, shape, dtype, device):
+    """One layer's contribution ws^2 * (weight term) + bs^2 * (bias term)."""
+    mask = layer.weight_mask
+    n_kept = int(mask.sum())
+    if trainable == "all" or n_kept == mask.numel():
+        w = dense_layer_term(D1, H1, D2, H2, trace=trace)
+    elif n_kept == 0:
+        w = None
+    else:
+        w = layer_fn(D1, H1, D2, H2, mask, trace=trace, tf32=tf32)
+    term = w * (float(layer.weight_scale) ** 2) if w is not None else None
+    if layer.bias is not None and layer.bias_scale != 0.0:
+        b = delta_gram(D1, D2, trace) * (float(layer.bias_scale) ** 2)
+        term = b if term is None else term + b
+    if term is None:
+        term = torch.zeros(shape, dtype=dtype, device=device)
+    return symmetrize(term, trace) if D2 is None else term  # the bias GEMM is symmetric up to round-off
 
 
 def empirical_ntk(
@@ -142,66 +230,41 @@ def empirical_ntk(
         False -> Theta[a, b, c, c'] = <df_c(x1_a)/dp, df_c'(x2_b)/dp>, shape (N1, N2, k, k).
     trainable : "mask" (only kept weights are parameters) | "all" (every weight is).
         Biases (where the layer has one and bias_scale != 0) are parameters in both.
-    backend : "auto" (triton for CUDA tensors, cpp on CPU) | "cpp" | "triton" | "torch" (reference)
+    backend : the backend of the masked layer term: "auto" | "triton" | "cpp" | "naive"
+        (see :mod:`gntk_fast.ops.entk_layer`; "auto": triton for CUDA float32,
+        cpp on CPU, else the naive twin). A named backend that cannot serve the
+        call raises :class:`gntk_fast.ops.BackendError`.
     dtype : torch.float32 / torch.float64 / None (the model's dtype)
-    per_layer : also return each layer's contribution (weight + bias term of layer l)
-    tf32 : triton backend only: let the masked-layer kernels use TF32 tensor-core
-        products (about 1e-3 relative error, much faster on Ampere/Hopper). The
-        default False keeps exact fp32 products. Ignored by the other backends.
+    per_layer : return an :class:`EmpiricalNTK` with each layer's contribution
+    tf32 : allow TF32 tensor-core products in the masked-layer kernels (triton:
+        about 1e-3 relative error, much faster on Ampere/Hopper). Exact backends
+        ignore it; the default False keeps exact fp32 products.
 
     Returns
     -------
-    Theta, or ``(Theta, [Theta_1, ..., Theta_{L+1}])`` when ``per_layer``; the
-    list's entries have Theta's shape and sum to it.
+    Theta, or ``EmpiricalNTK(kernel=Theta, per_layer=[Theta_1, ..., Theta_{L+1}])``
+    when ``per_layer`` (the entries have Theta's shape and sum to it).
     """
-    trace = check_bool("trace", trace)
-    per_layer = check_bool("per_layer", per_layer)
-    tf32 = check_bool("tf32", tf32)
-    trainable = check_choice("trainable", trainable, ("mask", "all"))
-    check_choice("backend", backend, BACKENDS)
+    trace, per_layer, tf32, trainable, backend = _check_options(trace, per_layer, tf32, trainable, backend)
     x1, x2, dtype, device = prepare_inputs(model, x1, x2, dtype)
-    backend = _resolve_backend(backend, device)
-    if backend == "torch":
-        return empirical_ntk_reference(model, x1, x2, trace=trace, trainable=trainable, per_layer=per_layer, dtype=dtype)
-    kernel = _layer_kernel(backend)
-    kernel_options = {"trace": trace, "tf32": tf32} if backend == "triton" else {"trace": trace}
+    layer_fn = ENTK_LAYER(backend, device.type, dtype=dtype)
     sym = x2 is None
     H1s, D1s = forward_backward(model, x1, dtype)
+    _check_signals_finite("x1", H1s, D1s, dtype)
     H2s, D2s = (H1s, D1s) if sym else forward_backward(model, x2, dtype)
-    for name, Hs, Ds in (("x1", H1s, D1s), ("x2", H2s, D2s)):
-        if not all(bool(torch.isfinite(t).all()) for t in (*Hs, *Ds)):  # before the kernels see them
-            raise ValueError(f"{name}: the network's activations or backward signals are not finite in {dtype} "
-                             "(overflow from very large inputs or weights: try dtype=torch.float64; "
-                             "or an activation that is not finite there)")
+    _check_signals_finite("x2", H2s, D2s, dtype)
+    N1, N2, k = x1.shape[0], (x1 if sym else x2).shape[0], model.d_out
+    shape = (N1, N2) if trace else (N1, N2, k, k)
     terms = []
     for l, layer in enumerate(model.layers):
-        D1, H1 = D1s[l].contiguous(), H1s[l]
         D2, H2 = (None, None) if sym else (D2s[l].contiguous(), H2s[l])
-        mask = layer.weight_mask
-        n_kept = int(mask.sum())
-        if trainable == "all" or n_kept == mask.numel():
-            w = dense_layer_term(D1, H1, D2, H2, trace=trace)
-        elif n_kept == 0:
-            w = None
-        else:
-            w = kernel(D1, H1, D2, H2, mask, **kernel_options)
-        ws2 = float(layer.weight_scale) ** 2
-        term = w * ws2 if w is not None else None
-        if layer.bias is not None and layer.bias_scale != 0.0:
-            b = delta_gram(D1, D2, trace) * (float(layer.bias_scale) ** 2)
-            term = b if term is None else term + b
-        if term is None:
-            N2 = x1.shape[0] if sym else x2.shape[0]
-            shape = (x1.shape[0], N2) if trace else (x1.shape[0], N2, model.d_out, model.d_out)
-            term = torch.zeros(shape, dtype=dtype, device=device)
-        if sym:  # exact symmetry (the kernels mirror already; GEMMs may differ by round-off)
-            term = 0.5 * (term + (term.T if trace else term.permute(1, 0, 3, 2)))
-        terms.append(term)
+        terms.append(_layer_term(layer, D1s[l].contiguous(), H1s[l], D2, H2, layer_fn, trace=trace,
+                                 trainable=trainable, tf32=tf32, shape=shape, dtype=dtype, device=device))
     total = terms[0].clone()
     for t in terms[1:]:
         total += t
-    _check_result_finite(total, sym, dtype)
-    return (total, terms) if per_layer else total
+    check_result_finite(total, sym, dtype)
+    return EmpiricalNTK(total, terms) if per_layer else total
 
 
 def empirical_ntk_fn(
@@ -217,17 +280,10 @@ def empirical_ntk_fn(
     """Neural-tangents style factory: returns ``ntk(x1, x2=None)`` =
     :func:`empirical_ntk` ``(model, x1, x2, ...)`` with the options fixed here
     (validated now, so a bad option or model fails at construction)."""
-    from ..models import MLP
-
-    if not isinstance(model, MLP):
-        raise TypeError(f"model must be a gntk_fast.MLP (use MLP.from_sequential for an nn.Sequential); got {type(model).__name__}")
-    trace = check_bool("trace", trace)
-    per_layer = check_bool("per_layer", per_layer)
-    tf32 = check_bool("tf32", tf32)
-    trainable = check_choice("trainable", trainable, ("mask", "all"))
-    check_choice("backend", backend, BACKENDS)
-    if dtype is not None and dtype not in (torch.float32, torch.float64):
-        raise ValueError(f"dtype must be torch.float32, torch.float64 or None; got {dtype!r}")
+    _check_model(model)
+    trace, per_layer, tf32, trainable, backend = _check_options(trace, per_layer, tf32, trainable, backend)
+    if dtype is not None:
+        _check_dtype(dtype)
 
     def ntk(x1, x2=None):
         return empirical_ntk(model, x1, x2, trace=trace, trainable=trainable, backend=backend, dtype=dtype,

@@ -1,22 +1,19 @@
-"""Triton backend of the masked empirical NTK: one layer's bilinear form.
+"""Triton backend of the masked eNTK layer term (kernels in ``_triton_kernels``).
 
 For one layer with mask M (n_out x n_in), backward signals D = delta^l
-(N x k x n_out) and activations H = h^{l-1} (N x n_in), the eNTK term is
+(N x k x n_out) and activations H = h^{l-1} (N x n_in) the term is
 (spec graphon-ntk.md section 1, without the 1/n_{l-1} scale):
 
     traced: T[a,b]      = sum_{c,i,j} M_ij D1[a,c,i] D2[b,c,i]  H1[a,j] H2[b,j]     (N1, N2)
     full:   T[a,b,c,c'] = sum_{i,j}   M_ij D1[a,c,i] D2[b,c',i] H1[a,j] H2[b,j]     (N1, N2, k, k)
 
-Algorithm ("implicit Jacobian GEMM", kernels in ``_triton_entk_kernels``)
------------------------------------------------------------------------
+Algorithm ("implicit Jacobian GEMM")
+------------------------------------
 The per-layer Jacobian of input a with respect to the kept weights is
 J[a, c, e] = D[a, c, i_e] H[a, j_e] for kept edge e = (i_e, j_e), so T is the
 GEMM J1 J2^T with the nnz kept edges as the reduction dimension. The kernel
 never stores J: each program owns an output tile and gathers BM x BK slices
 of J on the fly from the (small, cache-resident) D and H, feeding tl.dot.
-The kernels were compiled for sm_90a here (wgmma with TF32, no register
-spills with the chosen tiles) but not timed: no GPU was available to this
-work; ``bench/bench_entk_gpu.py`` measures them and sweeps tiles / edge order.
 Work is N1 N2 nnz MACs (traced k > 1: the reduction runs over (c, e); full:
 output rows are (a, c) pairs, the same kernel), i.e. exactly the sparse work,
 on tensor cores. Its roofline is a TF32 matmul of equal size.
@@ -24,12 +21,9 @@ on tensor cores. Its roofline is a TF32 matmul of equal size.
 * ``mask=None`` (all kept) uses the factorisation
   T = (D1 D2^T) o (H1 H2^T), fused in one Triton kernel (two K loops, Hadamard
   epilogue): N^2 (k n_out + n_in) instead of N^2 k n_out n_in work.
-* Density above ``COMPLEMENT_THRESHOLD`` (1/2): T = T_dense - T_{not M}, the
-  sparse kernel walking the *pruned* edges; the work is then proportional to
-  min(nnz, n_out n_in - nnz). For a mask uncorrelated with the signals,
-  |T_dense| ~ |T|/d and |T_{not M}| ~ |T|(1-d)/d, so the round-off grows by
-  about (2-d)/d <= 3 over a direct sum: ~1e-7 relative in fp32, far below the
-  1e-5 tolerance (tested at d = 0.8 and d = 1).
+* Density above :data:`~gntk_fast.ops.entk_layer._common.COMPLEMENT_DENSITY`:
+  T = T_dense - T_{not M}, the sparse kernel walking the *pruned* edges, so the
+  work is proportional to min(nnz, n_out n_in - nnz).
 * Edge order: column-blocked CSR (blocks of 64 columns on CUDA) so the
   gathered H segment of a tile stays in L1 (see :func:`default_col_block`).
 * x2 = None: only the upper-triangle output tiles are launched, then mirrored
@@ -38,12 +32,15 @@ on tensor cores. Its roofline is a TF32 matmul of equal size.
   partial tiles are summed in a fixed order (deterministic, no atomics).
 * float32 only, fp32 accumulation; ``tf32=True`` lets tl.dot use TF32 tensor
   cores (~1e-3 relative), otherwise the exact fp32 ("ieee") dot is used.
-* float64: the documented torch fallback
-  :func:`gntk_fast.ntk.triton_entk_fallback.masked_ntk_layer_torch` (blocked
-  over kept edges, memory bounded), which is also the kernel's test twin.
+  float64 is served by the other backends of the op (the registry's check
+  refuses it here).
 
-On CPU the kernels run only under ``TRITON_INTERPRET=1`` (set before triton is
-imported); that is how the test suite exercises them without a GPU.
+How it is tested: the kernels run on CPU tensors under the Triton interpreter
+(``TRITON_INTERPRET=1`` set before triton is imported) against the naive twin,
+and are compiled ahead of time for sm_90a with the tile configurations of
+:func:`_config` (tests/test_entk_triton.py), which checks that they compile
+and that tf32=True reaches the tensor cores (wgmma). bench/bench_entk_gpu.py
+times them on a GPU and sweeps tiles / edge order.
 """
 from __future__ import annotations
 
@@ -55,8 +52,8 @@ from typing import Any
 
 import torch
 
-from .._validation import check_finite, check_int, check_tensor
-from .triton_entk_fallback import masked_ntk_layer_torch
+from ..._validation import ArgumentTypeError, check_int, check_tensor
+from ._common import COMPLEMENT_DENSITY
 
 __all__ = [
     "masked_ntk_layer_triton",
@@ -64,23 +61,15 @@ __all__ = [
     "default_col_block",
     "MaskEdges",
     "LAUNCHES",
-    "COMPLEMENT_THRESHOLD",
     "kernels_interpreted",
 ]
 
-#: density above which the complement trick is used (work ~ min(nnz, pruned))
-COMPLEMENT_THRESHOLD = 0.5
-
-#: how often each path ran: "sparse", "dense" (Triton kernel launches), "torch_fallback"
+#: Triton kernel launches so far, by kernel: "sparse", "dense"
 LAUNCHES: Counter = Counter()
 
 
-class DTypeError(TypeError, ValueError):
-    """A tensor has the wrong dtype (a TypeError that is also a ValueError)."""
-
-
 try:  # triton is optional at import time; the call raises a clear error without it
-    from . import _triton_entk_kernels as _K
+    from . import _triton_kernels as _K
 
     _TRITON_ERROR: str | None = None
 except Exception as exc:  # pragma: no cover - only on installs without triton
@@ -135,7 +124,7 @@ _CACHE_MAX = 32
 def _check_mask_tensor(mask: Any) -> torch.Tensor:
     mask = check_tensor("mask", mask, ndim=2)
     if mask.dtype != torch.bool:
-        raise DTypeError(f"mask must be a bool tensor (True = kept weight); got dtype {mask.dtype}")
+        raise ArgumentTypeError(f"mask must be a bool tensor (True = kept weight); got dtype {mask.dtype}")
     return mask
 
 
@@ -170,7 +159,7 @@ def prepare_mask(mask: torch.Tensor, *, complement: bool | str = "auto", col_blo
     """Edge lists of a bool mask (n_out, n_in) for :func:`masked_ntk_layer_triton`.
 
     ``complement="auto"`` lists the pruned edges when the density exceeds
-    :data:`COMPLEMENT_THRESHOLD` (then T = T_dense - T_pruned); True/False force
+    :data:`~gntk_fast.ops.entk_layer._common.COMPLEMENT_DENSITY` (then T = T_dense - T_pruned); True/False force
     it. ``col_block`` (None: :func:`default_col_block`) sets the edge order
     (j // col_block, i, j); 0 means plain CSR. Results are cached per mask
     tensor (keyed by identity, invalidated when the tensor is modified in
@@ -192,7 +181,7 @@ def prepare_mask(mask: torch.Tensor, *, complement: bool | str = "auto", col_blo
     n_out, n_in = mask.shape
     nnz = int(mask.sum())
     total = n_out * n_in
-    use_comp = (nnz > COMPLEMENT_THRESHOLD * total) if complement == "auto" else bool(complement)
+    use_comp = (nnz > COMPLEMENT_DENSITY * total) if complement == "auto" else bool(complement)
     rows, cols = _edge_list(~mask if use_comp else mask, col_block)
     edges = MaskEdges(
         shape=(int(n_out), int(n_in)),
@@ -211,64 +200,13 @@ def prepare_mask(mask: torch.Tensor, *, complement: bool | str = "auto", col_blo
     return edges
 
 
-# ----------------------------------------------------------------------------- validation
-def _check_pair(Dname: str, Hname: str, D: Any, H: Any) -> tuple[torch.Tensor, torch.Tensor]:
-    D = check_tensor(Dname, D, ndim=3)
-    H = check_tensor(Hname, H, ndim=2)
-    for name, t in ((Dname, D), (Hname, H)):
-        if t.dtype not in (torch.float32, torch.float64):
-            raise DTypeError(f"{name} must be float32 or float64; got dtype {t.dtype}")
-    if D.shape[0] != H.shape[0]:
-        raise ValueError(
-            f"{Dname} and {Hname} must have the same number of rows (inputs); "
-            f"got {Dname} {tuple(D.shape)} and {Hname} {tuple(H.shape)}"
-        )
-    return D, H
-
-
-def _validate(D1, H1, D2, H2, mask, trace, tf32):
-    if not isinstance(trace, bool):
-        raise TypeError(f"trace must be a bool; got {type(trace).__name__}")
-    if not isinstance(tf32, bool):
-        raise TypeError(f"tf32 must be a bool; got {type(tf32).__name__}")
-    D1, H1 = _check_pair("D1", "H1", D1, H1)
-    if (D2 is None) != (H2 is None):
-        raise ValueError("D2 and H2 must be given together (or both None for x2 = x1)")
-    if D2 is not None:
-        D2, H2 = _check_pair("D2", "H2", D2, H2)
-        if tuple(D2.shape[1:]) != tuple(D1.shape[1:]):
-            raise ValueError(f"D2 must have shape (N2, k, n_out) = (N2, {D1.shape[1]}, {D1.shape[2]}); got {tuple(D2.shape)}")
-        if H2.shape[1] != H1.shape[1]:
-            raise ValueError(f"H2 must have {H1.shape[1]} columns (n_in, like H1); got {tuple(H2.shape)}")
-    tensors = [("D1", D1), ("H1", H1)] + ([("D2", D2), ("H2", H2)] if D2 is not None else [])
-    for name, t in tensors[1:]:
-        if t.dtype != D1.dtype:
-            raise DTypeError(f"{name} must have D1's dtype {D1.dtype}; got {t.dtype}")
-        if t.device != D1.device:
-            raise ValueError(f"{name} is on {t.device} but D1 is on {D1.device}; put all inputs on one device")
-    n_out, n_in = D1.shape[2], H1.shape[1]
-    if mask is not None:
-        if isinstance(mask, MaskEdges):
-            shape, mdev = mask.shape, mask.device
-        else:
-            mask = _check_mask_tensor(mask)
-            shape, mdev = tuple(mask.shape), mask.device
-        if tuple(shape) != (n_out, n_in):
-            raise ValueError(f"mask must have shape (n_out, n_in) = ({n_out}, {n_in}); got {tuple(shape)}")
-        if mdev != D1.device:
-            raise ValueError(f"mask is on {mdev} but D1 is on {D1.device}; put all inputs on one device")
-    for name, t in tensors:
-        check_finite(name, t)
-    return D1, H1, D2, H2, mask
-
-
 # ----------------------------------------------------------------------------- launch
 def _config(kind: str, tf32: bool, R1: int, R2: int, device: torch.device) -> dict:
     """Tile configuration of ``kind`` ("sparse" | "dense").
 
     Interpreter (CPU): the smallest legal tl.dot tiles (fast; exercises ragged tails).
-    CUDA: chosen by compiling for sm_90a and reading ``ptxas -v`` (no GPU was
-    available to time them): the largest tiles that use no register spills.
+    CUDA: chosen by compiling for sm_90a and reading ``ptxas -v``: the largest
+    tiles that use no register spills (bench/bench_entk_gpu.py sweeps them on a GPU).
     The gathers make the sparse kernel register-hungry (one 64-bit address per
     gathered element): BK = 32 spills at every tile size, BK = 16 does not
     (128x128x16 / 8 warps: 179 registers with TF32; the FMA "ieee" dot needs
@@ -369,73 +307,30 @@ def _launch(D1, H1, D2, H2, edges: MaskEdges | None, trace: bool, tf32: bool, sy
     return out
 
 
-def masked_ntk_layer_triton(D1, H1, D2=None, H2=None, mask=None, *, trace=True, tf32=False):
-    """Unscaled masked eNTK layer term on Triton kernels.
+def masked_ntk_layer_triton(D1, H1, D2=None, H2=None, mask=None, *, trace: bool = True,
+                            tf32: bool = False) -> torch.Tensor:
+    """Unscaled masked layer term on the Triton kernels (arguments already validated).
 
-    Parameters
-    ----------
-    D1 : (N1, k, n_out) float tensor
-        Backward signals delta^l(x1_a) (df_c/dz^l_i) of the layer's outputs.
-    H1 : (N1, n_in) float tensor
-        The layer's inputs h^{l-1}(x1_a).
-    D2, H2 : (N2, k, n_out), (N2, n_in) or None
-        The same for x2; both None means x2 = x1: only the upper-triangle output
-        tiles are computed and the result is exactly symmetric.
-    mask : (n_out, n_in) bool tensor, :class:`MaskEdges`, or None
-        Kept weights (None: all kept). Pass :func:`prepare_mask`'s result (or the
-        same mask tensor, which is cached) to skip edge-list construction.
-    trace : bool
-        True: sum over the output index c -> (N1, N2). False: (N1, N2, k, k).
-    tf32 : bool
-        Let tl.dot use TF32 tensor cores (about 1e-3 relative error); default
-        is the exact fp32 dot. Ignored for float64.
-
-    Returns
-    -------
-    traced: T[a,b]      = sum_{c,i,j} M_ij D1[a,c,i] D2[b,c,i]  H1[a,j] H2[b,j]
-    full:   T[a,b,c,c'] = sum_{i,j}   M_ij D1[a,c,i] D2[b,c',i] H1[a,j] H2[b,j]
-    in the inputs' dtype (no 1/n_in scale: the caller applies it).
-
-    float32 runs the Triton kernels (CUDA tensors; CPU tensors under
-    TRITON_INTERPRET=1). float64 runs the torch fallback
-    :func:`~gntk_fast.ntk.triton_entk_fallback.masked_ntk_layer_torch`
-    (blocked over kept edges, memory bounded).
-
-    Raises ValueError/TypeError naming the argument for wrong shapes, dtypes,
-    devices or non-finite values.
+    D1 (N1, k, n_out), H1 (N1, n_in) float32 tensors on CUDA (CPU tensors under
+    the interpreter); D2/H2 the second set, or None for the first (only the
+    upper-triangle tiles run and the result is exactly symmetric); mask
+    (n_out, n_in) bool tensor, a :class:`MaskEdges` from :func:`prepare_mask`,
+    or None (all kept). ``trace`` True -> (N1, N2), False -> (N1, N2, k, k).
+    ``tf32`` lets tl.dot use TF32 tensor cores (about 1e-3 relative error).
     """
-    D1, H1, D2, H2, mask = _validate(D1, H1, D2, H2, mask, trace, tf32)
-    symmetric = D2 is None
-    N1, k, n_out = D1.shape
-    N2 = N1 if symmetric else D2.shape[0]
-    shape = (N1, N2) if trace else (N1, N2, k, k)
-    if D1.dtype == torch.float64:
-        LAUNCHES["torch_fallback"] += 1
-        m = mask
-        if isinstance(m, MaskEdges):
-            m = _edges_to_mask(m)
-        return masked_ntk_layer_torch(D1, H1, D2, H2, m, trace=trace)
     if _K is None:
         raise RuntimeError(f"the triton backend is unavailable (triton failed to import: {_TRITON_ERROR})")
-    if D1.device.type != "cuda" and not kernels_interpreted():
-        raise ValueError(
-            f"D1 is on {D1.device}: the triton backend needs CUDA tensors (or TRITON_INTERPRET=1 "
-            "set before gntk_fast.ntk.triton_entk is imported); use backend='cpp' on CPU"
-        )
-    if N1 == 0 or N2 == 0 or k == 0:
-        return torch.zeros(shape, dtype=D1.dtype, device=D1.device)
+    symmetric = D2 is None
+    N1, k, _ = D1.shape
+    N2 = N1 if symmetric else D2.shape[0]
     edges = None
     if mask is not None:
         edges = mask if isinstance(mask, MaskEdges) else prepare_mask(mask)
     D1, H1 = D1.contiguous(), H1.contiguous()
-    if symmetric:
-        D2, H2 = D1, H1
-    else:
-        D2, H2 = D2.contiguous(), H2.contiguous()
+    D2, H2 = (D1, H1) if symmetric else (D2.contiguous(), H2.contiguous())
     out = _launch(D1, H1, D2, H2, edges, trace, tf32, symmetric)
     if symmetric:
-        upper = torch.triu(out)
-        out = upper + torch.triu(out, 1).T
+        out = torch.triu(out) + torch.triu(out, 1).T
     if not trace:
         out = out.reshape(N1, k, N2, k).permute(0, 2, 1, 3).contiguous()
     return out

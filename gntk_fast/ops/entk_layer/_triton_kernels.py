@@ -1,10 +1,10 @@
-"""Triton kernels of the masked eNTK layer term (see :mod:`gntk_fast.ntk.triton_entk`).
+"""Triton kernels of the masked eNTK layer term (see :mod:`gntk_fast.ops.entk_layer.triton`).
 
 Two kernels, both "GEMMs over an implicit operand":
 
 ``sparse_entk_kernel`` (the implicit Jacobian GEMM)
     The kept edges e = (i_e, j_e) of the mask (any order; column-blocked CSR
-    by default, see ``triton_entk.default_col_block``) are the reduction
+    by default, see ``triton.default_col_block``) are the reduction
     dimension. Output rows r index D rows ``r * KLOOP + c`` (``c`` runs over
     ``KLOOP`` output channels summed in the kernel: k when traced, 1 when full)
     and H rows ``r // HDIV`` (HDIV = k when full, 1 when traced). A program
