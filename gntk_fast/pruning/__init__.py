@@ -13,8 +13,8 @@ Exact semantics: ../shared/spec/pruners.md (and issue 2). One entry point,
 Modules: ``scores`` (the five scores and the SynFlow hand twin), ``masks``
 (clean and Synaptic-Flow selection rules, their plain twins, shuffling),
 ``layers`` (prunable layers, private scoring copies, mask installation),
-``result`` (:class:`PruneResult`, the layer-collapse report, npz I/O),
-``cli`` (``gntk-fast prune``).
+``result`` (:class:`PruneResult`, the layer-collapse report, npz I/O).
+The ``gntk-fast prune`` command lives in :mod:`gntk_fast.cli.prune`.
 """
 from __future__ import annotations
 
