@@ -15,6 +15,7 @@ import contextlib
 import os
 import uuid
 import zipfile
+import zlib
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -85,7 +86,7 @@ def load_npz(path: str | Path, what: str = "file") -> dict[str, np.ndarray]:
             raise ValueError(f"{what} {p} holds pickled objects, which are never loaded; "
                              "only plain numeric/bool/string arrays are accepted") from None
         raise ValueError(f"{what} {p} cannot be read: {exc}") from None
-    except (zipfile.BadZipFile, EOFError, OSError, KeyError, zipfile.LargeZipFile) as exc:
+    except (zipfile.BadZipFile, zlib.error, EOFError, OSError, KeyError, zipfile.LargeZipFile) as exc:
         raise ValueError(f"{what} {p} is truncated or corrupt ({type(exc).__name__}: {exc})") from None
 
 

@@ -14,6 +14,8 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from ._io import atomic_path
+
 __all__ = [
     "new_figure",
     "save_figure",
@@ -38,14 +40,15 @@ def new_figure(nrows: int = 1, ncols: int = 1, *, size: tuple[float, float] | No
 
 
 def save_figure(fig, path: str | Path | None, dpi: int = 120) -> Path | None:
-    """Save ``fig`` as PNG at ``path`` (parents created); returns the path or None."""
+    """Save ``fig`` as PNG at ``path`` (parents created) atomically: an
+    interrupted write leaves no file. Returns the path, or None for no path."""
     if path is None:
         return None
     path = Path(path)
     if path.suffix.lower() != ".png":
         raise ValueError(f"path must end in .png; got {path}")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=dpi, format="png")
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=dpi, format="png")
     return path
 
 

@@ -1,4 +1,4 @@
-"""Tests of ``gntk-fast gntk`` (gntk_fast/ntk/cli.py)."""
+"""Tests of ``gntk-fast gntk`` (gntk_fast/cli/gntk.py)."""
 from __future__ import annotations
 
 import json
@@ -10,11 +10,11 @@ import torch
 import gntk_fast as gf
 from gntk_fast.cli import main
 from gntk_fast.graphon.objects import InputGraphon, StepGraphon
-from gntk_fast.ntk.cli import graphons_from_estimates, named_graphon
+from gntk_fast.cli.gntk import graphons_from_estimates, named_graphon
 
 
 def _fake_estimates(path, d=64, K=4):
-    """An estimates.npz in the layout documented in gntk_fast/graphon/cli.py (M=2, W=2, L=2)."""
+    """An estimates.npz in the layout documented in gntk_fast/cli/graphon.py (M=2, W=2, L=2)."""
     rng = np.random.default_rng(0)
     widths = np.array([40, 80])
     edges = np.stack([np.floor(np.arange(K + 1) * w / K) / w for w in widths])

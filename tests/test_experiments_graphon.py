@@ -94,7 +94,7 @@ def test_plots_and_cli(tiny, tmp_path):
 
     from gntk_fast import plots
     from gntk_fast.cli import main
-    from gntk_fast.graphon.cli import write_outputs
+    from gntk_fast.cli.graphon import write_outputs
 
     paths = write_outputs(tiny, tmp_path / "figs")
     names = {p.name for p in paths}

@@ -132,8 +132,9 @@ class GraphonConvergence:
 
     # ----------------------------------------------------------------- I/O
     def to_npz(self, path: str | Path) -> Path:
-        """Save as .npz (no pickles; layout in :mod:`gntk_fast.graphon.cli`)."""
-        path = Path(path)
+        """Save as .npz, atomically (no pickles; layout in :mod:`gntk_fast.cli.graphon`)."""
+        from .._io import save_npz
+
         arrays: dict[str, np.ndarray] = {
             "methods": np.array(self.methods, dtype=str),
             "widths": np.array(self.widths, dtype=np.int64),
@@ -150,20 +151,86 @@ class GraphonConvergence:
                 arrays[k] = np.array(v)
             elif k == "image_shape" and v is not None:
                 arrays[k] = np.array(v, dtype=np.int64)
-        np.savez_compressed(path, **arrays)
-        return path
+        return save_npz(path, arrays)
+
+    @staticmethod
+    def check_arrays(z: dict[str, np.ndarray], path: str | Path, required: Sequence[str] | None = None) -> None:
+        """Validate the arrays of an estimates file (layout of :meth:`to_npz`):
+        every key in ``required`` present, and every present key of the right
+        dtype kind and of a shape consistent with ``methods`` (M), ``widths``
+        (W, positive, increasing), ``H`` (M, W, L, K, K) and ``input_H``
+        (M, W, K, d); estimates finite in [0, 1]; each width's ``edges`` row
+        increasing from 0 to 1. ValueError naming the file and the key."""
+        where = f"estimates file {path}"
+        if required is None:  # everything to_npz writes (H_trials is optional)
+            required = ("methods", "widths", "layers", "config_json", *(k for k in _ARRAYS if k != "H_trials"))
+        for key in required:
+            if key not in z:
+                raise ValueError(f"{where} lacks {key!r} (not written by `gntk-fast graphon`?)")
+
+        def get(key: str, kinds: str, ndim: int) -> np.ndarray | None:
+            a = z.get(key)
+            if a is None:
+                return None
+            if a.dtype.kind not in kinds or a.ndim != ndim:
+                raise ValueError(f"{where}: {key} must be a {ndim}-D array of kind {kinds!r}; "
+                                 f"got dtype {a.dtype}, shape {a.shape}")
+            return a
+
+        methods, widths = get("methods", "U", 1), get("widths", "iu", 1)
+        H, input_H, edges = get("H", "f", 5), get("input_H", "f", 4), get("edges", "f", 2)
+        if methods is None or widths is None or H is None:
+            raise ValueError(f"{where} lacks methods, widths or H")
+        if len(methods) == 0 or len(widths) == 0 or (widths < 1).any() or (np.diff(widths) <= 0).any():
+            raise ValueError(f"{where}: methods must be non-empty and widths positive and increasing; "
+                             f"got {methods.tolist()}, {widths.tolist()}")
+        M, W, L, K = len(methods), len(widths), H.shape[2], H.shape[3]
+        layers = get("layers", "iu", 1)
+        expect = {"H": (M, W, L, K, K), "layers": (L,), "edges": (W, K + 1)}
+        if input_H is not None:
+            expect["input_H"] = (M, W, K, input_H.shape[3])
+            expect["input_density"] = (M, W, input_H.shape[3])
+        for k in ("density", "hist", "hist_norm", "cut", "cut_exact", "degree_rows", "degree_cols"):
+            expect[k] = (M, W, L)
+        expect["hom"] = (M, W, L, len(_HOM))
+        T = z["hist_trials"].shape[-1] if "hist_trials" in z and z["hist_trials"].ndim == 4 else None
+        expect["hist_trials"] = (M, W, L, T)
+        if T is not None:
+            expect["H_trials"] = (M, W, L, T, K, K)
+        for k, shape in expect.items():
+            if k in z and z[k].shape != shape:
+                raise ValueError(f"{where}: {k} has shape {z[k].shape}; expected {shape}")
+            if k in z and z[k].dtype.kind not in ("b" if k == "cut_exact" else "iu" if k == "layers" else "f"):
+                raise ValueError(f"{where}: {k} has dtype {z[k].dtype}")
+        for k in ("H", "input_H", "H_trials", "input_density", "density"):
+            if k in z and not (np.isfinite(z[k]).all() and z[k].min(initial=0) >= 0 and z[k].max(initial=0) <= 1):
+                raise ValueError(f"{where}: {k} must hold values in [0, 1]")
+        if edges is not None and not ((edges[:, 0] == 0).all() and (edges[:, -1] == 1).all()
+                                      and (np.diff(edges, axis=1) > 0).all()):
+            raise ValueError(f"{where}: every row of edges must increase strictly from 0 to 1")
+        if "config_json" in z:
+            try:
+                config = json.loads(str(z["config_json"]))
+            except ValueError:
+                config = None
+            if not isinstance(config, dict) or z["config_json"].shape != ():
+                raise ValueError(f"{where}: config_json must be a JSON object string")
 
     @classmethod
     def from_npz(cls, path: str | Path) -> "GraphonConvergence":
-        with np.load(Path(path), allow_pickle=False) as z:
-            kw = {k: (z[k] if k in z.files else None) for k in _ARRAYS}
-            return cls(
-                methods=[str(s) for s in z["methods"]],
-                widths=[int(w) for w in z["widths"]],
-                layers=[int(x) for x in z["layers"]],
-                config=json.loads(str(z["config_json"])),
-                **kw,
-            )
+        """Read what :meth:`to_npz` wrote (validated by :meth:`check_arrays`);
+        an unreadable or inconsistent file is a ValueError naming it."""
+        from .._io import load_npz
+
+        z = load_npz(path, "estimates file")
+        cls.check_arrays(z, path)
+        return cls(
+            methods=[str(s) for s in z["methods"]],
+            widths=[int(w) for w in z["widths"]],
+            layers=[int(x) for x in z["layers"]],
+            config=json.loads(str(z["config_json"])),
+            **{k: z.get(k) for k in _ARRAYS},
+        )
 
     def summary(self) -> dict[str, Any]:
         """JSON-ready dict: config and every distance (not the estimates)."""
@@ -176,9 +243,10 @@ class GraphonConvergence:
         return out
 
     def to_json(self, path: str | Path) -> Path:
-        path = Path(path)
-        path.write_text(json.dumps(self.summary(), indent=2) + "\n")
-        return path
+        """Write :meth:`summary` as JSON, atomically."""
+        from .._io import write_text
+
+        return write_text(path, json.dumps(self.summary(), indent=2) + "\n")
 
 
 def _load_batch(data: Any, seed: int, data_dir: Any):

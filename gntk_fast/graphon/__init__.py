@@ -2,8 +2,8 @@
 
 Names are imported lazily from their modules (spec graphons.md), except the
 SAS names, bound eagerly because the function ``sas`` shares its module's name.
-Submodules (``objects``, ``distances``, ``stats``, ``reference``, ``io``,
-``cli``) are reachable as attributes too:
+Submodules (``objects``, ``distances``, ``stats``, ``reference``, ``io``)
+are reachable as attributes too:
 
 * objects: :class:`ConstantGraphon`, :class:`FunctionGraphon`, :class:`StepGraphon`,
   :class:`InputGraphon`, :func:`as_graphon`, :func:`from_sas`, :func:`neuron_positions`.
@@ -56,7 +56,7 @@ from .sas import SASResult, sas, sas_trials, tv_smooth  # noqa: E402
 __all__ = ["SASResult", "sas", "sas_trials", "tv_smooth", *_LAZY]
 
 
-_SUBMODULES = ("objects", "distances", "stats", "reference", "io", "cli")
+_SUBMODULES = ("objects", "distances", "stats", "reference", "io")
 
 
 def __getattr__(name: str) -> Any:

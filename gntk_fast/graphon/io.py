@@ -19,12 +19,14 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from .._io import load_npz, save_npz
 from .._validation import check_int
 from .sas import SASResult, sas
 
 __all__ = ["sas_layers", "save_estimates", "load_estimates"]
 
 _FIELDS = ("H", "H_raw", "row_perm", "col_perm", "row_degrees", "col_degrees", "row_edges", "col_edges")
+_KIND_NAMES = {"iu": "an integer array", "f": "a float array", "b": "a bool"}
 
 
 def sas_layers(masks: Sequence[Any], K: int = 64, *, input_layer: bool = True, smooth: float | None = None) -> list[SASResult]:
@@ -52,38 +54,108 @@ def sas_layers(masks: Sequence[Any], K: int = 64, *, input_layer: bool = True, s
 
 
 def save_estimates(estimates: Sequence[SASResult], path: str | Path) -> Path:
-    """Write a list of SAS results to ``path`` (.npz, layout in the module docstring)."""
+    """Write a list of SAS results to ``path`` (.npz, layout in the module
+    docstring), atomically: an interrupted write leaves no file."""
     if isinstance(estimates, SASResult):
         estimates = [estimates]
-    arrays: dict[str, np.ndarray] = {"n_layers": np.array(len(estimates))}
+    if len(estimates) == 0:
+        raise ValueError("estimates must be a non-empty list of SASResult")
+    arrays: dict[str, np.ndarray] = {"n_layers": np.array(len(estimates), dtype=np.int64)}
     for i, e in enumerate(estimates):
         if not isinstance(e, SASResult):
             raise TypeError(f"estimates[{i}] must be a SASResult; got {type(e).__name__}")
         for f in _FIELDS:
             arrays[f"{f}{i}"] = np.asarray(getattr(e, f))
         arrays[f"shape{i}"] = np.array(e.shape, dtype=np.int64)
-        arrays[f"sort_cols{i}"] = np.array(e.sort_cols)
-        arrays[f"n_trials{i}"] = np.array(e.n_trials)
-        arrays[f"smooth{i}"] = np.array(np.nan if e.smooth is None else e.smooth)
+        arrays[f"sort_cols{i}"] = np.array(bool(e.sort_cols))
+        arrays[f"n_trials{i}"] = np.array(e.n_trials, dtype=np.int64)
+        arrays[f"smooth{i}"] = np.array(np.nan if e.smooth is None else e.smooth, dtype=np.float64)
         if e.H_trials is not None:
             arrays[f"H_trials{i}"] = e.H_trials
-    path = Path(path)
-    np.savez_compressed(path, **arrays)
-    return path
+    return save_npz(path, arrays)
 
 
 def load_estimates(path: str | Path) -> list[SASResult]:
-    """Read what :func:`save_estimates` wrote."""
-    with np.load(Path(path), allow_pickle=False) as z:
-        if "n_layers" not in z.files:
-            raise ValueError(f"path: {path} is not a SAS estimates file (no 'n_layers' key)")
-        out = []
-        for i in range(int(z["n_layers"])):
-            kw = {f: z[f"{f}{i}"] for f in _FIELDS}
-            smooth = float(z[f"smooth{i}"])
-            out.append(SASResult(
-                **kw, shape=tuple(int(s) for s in z[f"shape{i}"]), sort_cols=bool(z[f"sort_cols{i}"]),
-                smooth=None if np.isnan(smooth) else smooth, n_trials=int(z[f"n_trials{i}"]),
-                H_trials=z[f"H_trials{i}"] if f"H_trials{i}" in z.files else None,
-            ))
-        return out
+    """Read what :func:`save_estimates` wrote, validating every field.
+
+    Checked per layer i: presence of every key; dtype kinds (integer
+    perms/degrees/edges/shape/counts, float estimates, bool ``sort_cols``);
+    ``shape`` two positive ints (n_out, n_in); ``n_trials`` >= 1; ``H`` and
+    ``H_raw`` (K_out, K_in) finite in [0, 1] with 1 <= K <= n; edges strictly
+    increasing from 0 to n; perms permutations of range(n) and degrees in
+    [0, n_other], shaped (n,) or (T, n); ``H_trials`` (T, K_out, K_in).
+    Any violation (and an unreadable file) is a ValueError naming the file
+    and the key; a missing file is a FileNotFoundError.
+    """
+    z = load_npz(path, "SAS estimates file")
+    where = f"SAS estimates file {path}"
+    if "n_layers" not in z:
+        raise ValueError(f"{where} is not a SAS estimates file (no 'n_layers' key)")
+    n_layers = _scalar(z, "n_layers", "iu", where)
+    if n_layers < 1:
+        raise ValueError(f"{where}: n_layers must be >= 1; got {n_layers}")
+    return [_load_layer(z, i, where) for i in range(n_layers)]
+
+
+def _get(z: dict[str, np.ndarray], key: str, kinds: str, where: str) -> np.ndarray:
+    if key not in z:
+        raise ValueError(f"{where} lacks {key!r}")
+    a = z[key]
+    if a.dtype.kind not in kinds:
+        raise ValueError(f"{where}: {key} has dtype {a.dtype}; expected {_KIND_NAMES[kinds]}")
+    return a
+
+
+def _scalar(z: dict[str, np.ndarray], key: str, kinds: str, where: str):
+    a = _get(z, key, kinds, where)
+    if a.shape != ():
+        raise ValueError(f"{where}: {key} must be a scalar; got shape {a.shape}")
+    return a.item()
+
+
+def _check_shape(a: np.ndarray, key: str, shapes: list[tuple[int, ...]], where: str) -> None:
+    if a.shape not in shapes:
+        want = " or ".join(str(s) for s in shapes)
+        raise ValueError(f"{where}: {key} has shape {a.shape}; expected {want}")
+
+
+def _load_layer(z: dict[str, np.ndarray], i: int, where: str) -> SASResult:
+    shape = _get(z, f"shape{i}", "iu", where)
+    if shape.shape != (2,) or (shape < 1).any():
+        raise ValueError(f"{where}: shape{i} must be two positive ints (n_out, n_in); got {shape.tolist()}")
+    n_out, n_in = (int(s) for s in shape)
+    T = _scalar(z, f"n_trials{i}", "iu", where)
+    if T < 1:
+        raise ValueError(f"{where}: n_trials{i} must be >= 1; got {T}")
+    sort_cols = _scalar(z, f"sort_cols{i}", "b", where)
+    smooth = _scalar(z, f"smooth{i}", "f", where)
+    if not (np.isnan(smooth) or smooth >= 0):
+        raise ValueError(f"{where}: smooth{i} must be NaN (off) or >= 0; got {smooth}")
+    kw = {f: _get(z, f"{f}{i}", "f" if f.startswith("H") else "iu", where) for f in _FIELDS}
+    H = kw["H"]
+    if H.ndim != 2 or not (1 <= H.shape[0] <= n_out and 1 <= H.shape[1] <= n_in):
+        raise ValueError(f"{where}: H{i} must be (K_out, K_in) with 1 <= K_out <= {n_out}, 1 <= K_in <= {n_in}; "
+                         f"got shape {H.shape}")
+    for f in ("H", "H_raw"):
+        _check_shape(kw[f], f"{f}{i}", [H.shape], where)
+        if not (np.isfinite(kw[f]).all() and kw[f].min() >= 0 and kw[f].max() <= 1):
+            raise ValueError(f"{where}: {f}{i} must hold values in [0, 1]")
+    for side, n, k, n_other in (("row", n_out, H.shape[0], n_in), ("col", n_in, H.shape[1], n_out)):
+        edges = kw[f"{side}_edges"]
+        _check_shape(edges, f"{side}_edges{i}", [(k + 1,)], where)
+        if edges[0] != 0 or edges[-1] != n or (np.diff(edges) <= 0).any():
+            raise ValueError(f"{where}: {side}_edges{i} must increase strictly from 0 to {n}; got {edges.tolist()}")
+        perm, deg = kw[f"{side}_perm"], kw[f"{side}_degrees"]
+        shapes = [(T, n)] if T > 1 else [(n,), (1, n)]
+        _check_shape(perm, f"{side}_perm{i}", shapes, where)
+        _check_shape(deg, f"{side}_degrees{i}", shapes, where)
+        if not (np.sort(perm, axis=-1) == np.arange(n)).all():
+            raise ValueError(f"{where}: {side}_perm{i} is not a permutation of range({n})")
+        if deg.min() < 0 or deg.max() > n_other:
+            raise ValueError(f"{where}: {side}_degrees{i} must lie in [0, {n_other}]")
+    H_trials = z.get(f"H_trials{i}")
+    if H_trials is not None:
+        H_trials = _get(z, f"H_trials{i}", "f", where)
+        _check_shape(H_trials, f"H_trials{i}", [(T, *H.shape)], where)
+    return SASResult(**kw, shape=(n_out, n_in), sort_cols=bool(sort_cols),
+                     smooth=None if np.isnan(smooth) else float(smooth), n_trials=int(T), H_trials=H_trials)

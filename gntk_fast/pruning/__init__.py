@@ -13,10 +13,11 @@ Exact semantics: ../shared/spec/pruners.md. One entry point, :func:`prune`
 Modules: ``scores`` (the five scores and the SynFlow hand twin), ``masks``
 (flat/per-layer views, the NaN check, shuffling), ``layers`` (prunable
 layers, private scoring copies, mask installation), ``result``
-(:class:`PruneResult`, the layer-collapse report, npz I/O), ``cli``
-(``gntk-fast prune``). The clean and Synaptic-Flow selection rules are the
-operation :func:`gntk_fast.ops.mask_select.select_masks` (re-exported here
-with its per-layer form :func:`select_layer_masks`).
+(:class:`PruneResult`, the layer-collapse report, npz I/O). The clean and
+Synaptic-Flow selection rules are the operation
+:func:`gntk_fast.ops.mask_select.select_masks` (re-exported here with its
+per-layer form :func:`select_layer_masks`). The ``gntk-fast prune`` command
+lives in :mod:`gntk_fast.cli.prune`.
 """
 from __future__ import annotations
 

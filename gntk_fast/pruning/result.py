@@ -26,7 +26,9 @@ from typing import Any, Sequence
 import numpy as np
 import torch
 
-__all__ = ["PruneResult", "mask_report", "load_masks", "layer_key"]
+from .._io import load_npz, save_npz, write_text
+
+__all__ = ["PruneResult", "mask_report", "load_masks", "check_mask_arrays", "layer_key"]
 
 
 def layer_key(i: int) -> str:
@@ -134,20 +136,21 @@ class PruneResult:
         return [e["density"] for e in self.report["layers"]]
 
     def save_npz(self, path: str | Path) -> Path:
-        """Write the masks to ``path`` (.npz): bool arrays ``layer0``.. in forward
-        order, loadable with ``np.load(path, allow_pickle=False)``."""
+        """Write the masks to ``path`` (".npz" appended when missing), atomically:
+        bool arrays ``layer0``.. in forward order, loadable with
+        ``np.load(path, allow_pickle=False)`` or :func:`load_masks`."""
         path = Path(path)
-        np.savez_compressed(path, **{layer_key(i): m.detach().cpu().numpy().astype(bool) for i, m in enumerate(self.masks)})
-        return path if path.suffix == ".npz" else path.with_name(path.name + ".npz")
+        if path.suffix != ".npz":
+            path = path.with_name(path.name + ".npz")
+        arrays = {layer_key(i): m.detach().cpu().numpy().astype(bool) for i, m in enumerate(self.masks)}
+        return save_npz(path, arrays)
 
     def to_json(self) -> str:
         return json.dumps(self.report, indent=2, default=_json_default)
 
     def save_report(self, path: str | Path) -> Path:
-        """Write the report (layers, totals, config, history) as JSON."""
-        path = Path(path)
-        path.write_text(self.to_json() + "\n")
-        return path
+        """Write the report (layers, totals, config, history) as JSON, atomically."""
+        return write_text(path, self.to_json() + "\n")
 
 
 def _json_default(o: Any):
@@ -161,9 +164,45 @@ def _json_default(o: Any):
 
 
 def load_masks(path: str | Path) -> list[torch.Tensor]:
-    """Read masks written by :meth:`PruneResult.save_npz` (``layer0``, ``layer1``, ...)."""
-    with np.load(Path(path), allow_pickle=False) as z:
-        keys = sorted((k for k in z.files if k.startswith("layer")), key=lambda k: int(k[5:]))
-        if [layer_key(i) for i in range(len(keys))] != keys:
-            raise ValueError(f"path: {path} does not hold arrays layer0..layerN; found {z.files}")
-        return [torch.from_numpy(z[k].astype(bool)) for k in keys]
+    """Read masks written by :meth:`PruneResult.save_npz`: bool tensors
+    (n_out, n_in), one per layer in forward order.
+
+    The file must hold arrays ``layer0``, ``layer1``, ... (consecutive, at least
+    one), each 2-D with values 0/1 only (bool, or integer/float arrays of 0
+    and 1), and the shapes must chain: layer l's n_out equals layer l+1's
+    n_in. Anything else (and an unreadable file) is a ValueError naming the
+    file and the layer; a missing file is a FileNotFoundError.
+    """
+    arrays = load_npz(path, "masks file")
+    return [torch.from_numpy(m) for m in check_mask_arrays(arrays, path)]
+
+
+def check_mask_arrays(arrays: dict[str, np.ndarray], path: str | Path) -> list[np.ndarray]:
+    """Validate the arrays of a masks file (see :func:`load_masks`); returns
+    the masks as bool numpy arrays in layer order."""
+    where = f"masks file {path}"
+    layer_keys = [k for k in arrays if k.startswith("layer")]
+    if not layer_keys:
+        raise ValueError(f"{where} holds no layer arrays (expected layer0, layer1, ...; found {sorted(arrays)})")
+    bad = [k for k in layer_keys if not k[5:].isdigit() or layer_key(int(k[5:])) != k]
+    indices = sorted(int(k[5:]) for k in layer_keys if k not in bad)
+    if bad or indices != list(range(len(indices))):
+        raise ValueError(f"{where}: layer arrays must be consecutive layer0..layer{len(layer_keys) - 1}; "
+                         f"found {sorted(layer_keys, key=lambda k: (len(k), k))}")
+    masks = []
+    for i in indices:
+        key = layer_key(i)
+        a = arrays[key]
+        if a.ndim != 2:
+            raise ValueError(f"{where}: {key} must be 2-D (n_out, n_in); got shape {a.shape}")
+        if a.dtype != bool:
+            if a.dtype.kind not in "iuf":
+                raise ValueError(f"{where}: {key} must hold 0/1 values (bool, int or float); got dtype {a.dtype}")
+            if not np.isin(a, (0, 1)).all():
+                raise ValueError(f"{where}: {key} holds values other than 0 and 1")
+            a = a.astype(bool)
+        if masks and masks[-1].shape[0] != a.shape[1]:
+            raise ValueError(f"{where}: shapes do not chain: {layer_key(i - 1)} has n_out={masks[-1].shape[0]} "
+                             f"but {key} has n_in={a.shape[1]}")
+        masks.append(a)
+    return masks

@@ -19,7 +19,7 @@ estimates is the kernel of those step graphons, as in the paper.
 Prints the metrics table (:func:`gntk_fast.spectral_metrics`) and writes to
 ``--out DIR``: ``spectrum.png`` (log-log eigenvalues with the alpha fit),
 ``metrics.json`` (metrics, eigenvalues, config) and, with ``--save-kernel``,
-``kernel.npz`` (``theta`` (N, N), ``labels`` (N,)).
+``kernel.npz`` (``theta`` (N, N), ``labels`` (N,)), each written atomically.
 """
 from __future__ import annotations
 
@@ -27,15 +27,29 @@ import argparse
 import json
 from pathlib import Path
 
-import numpy as np
+from .._constants import DATASETS, DEFAULT_DEPTH
 
 HELP = "analytic Graphon NTK of a data sample (from SAS estimates or named graphons) and its spectral metrics"
 
-__all__ = ["HELP", "configure", "run", "named_graphon", "graphons_from_estimates"]
+EXAMPLES = f"""\
+examples:
+  # the spec's linear graphon 0.15 + 0.7 u v at every layer, {DEFAULT_DEPTH} hidden layers, 200 test digits
+  gntk-fast gntk --graphons linear --out runs/linear
+  # input, two hidden layers and read-out given one by one, kernel saved
+  gntk-fast gntk --graphons constant:0.5 exp:0.3 linear:0.1,0.8 constant:1 --save-kernel --out runs/mix
+  # SAS estimates of 'gntk-fast graphon': SynFlow at width 500, partial spectrum
+  gntk-fast gntk --estimates runs/graphon --method synflow --width 500 --eigs lanczos --out runs/gntk
+
+graphon specs: constant:C, linear, linear:A,B (A + B u v), exp:S (exp(-|u - v| / S)).
+"""
+
+__all__ = ["HELP", "EXAMPLES", "configure", "run", "named_graphon", "graphons_from_estimates"]
 
 
 def named_graphon(spec: str):
     """A graphon from a name (see module docstring); raises ValueError naming the spec."""
+    import numpy as np
+
     from ..graphon.objects import ConstantGraphon, FunctionGraphon
 
     name, _, arg = spec.partition(":")
@@ -58,31 +72,35 @@ def named_graphon(spec: str):
 
 
 def graphons_from_estimates(path, method: str | None = None, width: int | None = None, readout: str = "constant:1"):
-    """``[input, hidden..., read-out]`` graphons from a ``gntk-fast graphon`` estimates.npz."""
+    """``([input, hidden..., read-out] graphons, {"method", "width"})`` from a
+    ``gntk-fast graphon`` estimates.npz (or its directory). The file is read
+    with :func:`gntk_fast._io.load_npz` and its methods, widths, H, edges and
+    input_H are validated (:meth:`GraphonConvergence.check_arrays`); any
+    problem is a ValueError naming the file."""
+    import numpy as np
+
+    from .._io import load_npz
+    from ..experiments.graphon_convergence import GraphonConvergence
     from ..graphon.objects import InputGraphon, StepGraphon
 
     path = Path(path)
     if path.is_dir():
         path = path / "estimates.npz"
-    if not path.exists():
-        raise FileNotFoundError(f"estimates file {path} not found")
-    with np.load(path, allow_pickle=False) as z:
-        for key in ("methods", "widths", "H", "edges", "input_H"):
-            if key not in z:
-                raise ValueError(f"estimates file {path} lacks {key!r} (not written by `gntk-fast graphon`?)")
-        methods = [str(m) for m in z["methods"]]
-        widths = [int(w) for w in z["widths"]]
-        m = methods[0] if method is None else method
-        if m not in methods:
-            raise ValueError(f"method {m!r} not in the estimates (have {methods})")
-        w = widths[-1] if width is None else int(width)
-        if w not in widths:
-            raise ValueError(f"width {w} not in the estimates (have {widths})")
-        mi, wi = methods.index(m), widths.index(w)
-        edges = np.array(z["edges"][wi], dtype=np.float64)
-        gs = [InputGraphon(np.clip(z["input_H"][mi, wi], 0, 1), row_edges=edges)]
-        for li in range(z["H"].shape[2]):
-            gs.append(StepGraphon(np.clip(z["H"][mi, wi, li], 0, 1), row_edges=edges, col_edges=edges))
+    z = load_npz(path, "estimates file")
+    GraphonConvergence.check_arrays(z, path, required=("methods", "widths", "H", "edges", "input_H"))
+    methods = [str(m) for m in z["methods"]]
+    widths = [int(w) for w in z["widths"]]
+    m = methods[0] if method is None else method
+    if m not in methods:
+        raise ValueError(f"method {m!r} not in the estimates (have {methods})")
+    w = widths[-1] if width is None else int(width)
+    if w not in widths:
+        raise ValueError(f"width {w} not in the estimates (have {widths})")
+    mi, wi = methods.index(m), widths.index(w)
+    edges = np.array(z["edges"][wi], dtype=np.float64)
+    gs = [InputGraphon(np.clip(z["input_H"][mi, wi], 0, 1), row_edges=edges)]
+    for li in range(z["H"].shape[2]):
+        gs.append(StepGraphon(np.clip(z["H"][mi, wi, li], 0, 1), row_edges=edges, col_edges=edges))
     gs.append(named_graphon(readout))
     return gs, {"method": m, "width": w}
 
@@ -96,64 +114,72 @@ def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("--method", default=None, help="pruning method in the estimates (default: the first)")
     p.add_argument("--width", type=int, default=None, help="width in the estimates (default: the largest)")
     p.add_argument("--readout", default="constant:1", help="read-out graphon spec with --estimates (default constant:1)")
-    p.add_argument("--depth", type=int, default=3, help="hidden layers when one --graphons spec is given (default 3)")
-    p.add_argument("--data", choices=["digits", "mnist"], default="digits", help="dataset (default digits)")
+    p.add_argument("--depth", type=int, default=DEFAULT_DEPTH,
+                   help=f"hidden layers when one --graphons spec is given (default {DEFAULT_DEPTH})")
+    p.add_argument("--data", choices=DATASETS, default="digits", help="dataset (default digits)")
     p.add_argument("--data-dir", default=None, help="MNIST directory (default $GNTK_MNIST_DIR)")
-    p.add_argument("--split", choices=["train", "test", "all"], default="test", help="data split (default test)")
+    p.add_argument("--split", choices=("train", "test", "all"), default="test", help="data split (default test)")
     p.add_argument("--n", type=int, default=200, help="data sample size N (default 200)")
     p.add_argument("--seed", type=int, default=0, help="seed of the data sample (default 0)")
     p.add_argument("--activation", default="relu", help="relu, erf, tanh or identity (default relu)")
-    p.add_argument("--trainable", choices=["mask", "all"], default="mask", help="trainability convention (default mask)")
+    p.add_argument("--trainable", choices=("mask", "all"), default="mask", help="trainability convention (default mask)")
     p.add_argument("--K", type=int, default=256, help="quadrature nodes for callable graphons (default 256)")
-    p.add_argument("--backend", choices=["auto", "torch", "numba", "triton", "reference"], default="auto")
+    p.add_argument("--backend", default="auto", metavar="NAME",
+                   help="backend of the analytic recursion: auto (default) or a backend name; a name that "
+                        "cannot serve the call is an error, never a silent switch")
     p.add_argument("--float32", action="store_true", help="compute in float32 (default float64)")
-    p.add_argument("--eigs", choices=["full", "lanczos"], default="full", help="eigen-solver (default full)")
+    p.add_argument("--eigs", choices=("full", "lanczos"), default="full", help="eigen-solver (default full)")
     p.add_argument("--n-eigs", type=int, default=None, help="eigenvalues for --eigs lanczos (default min(N-1, 100))")
     p.add_argument("--top-k", type=int, default=5, help="k of the energy concentration (default 5)")
     p.add_argument("--save-kernel", action="store_true", help="also write kernel.npz")
     p.add_argument("--out", required=True, help="output directory (spectrum.png, metrics.json)")
 
 
+def _graphons(args: argparse.Namespace):
+    """The graphons of the run and a description of their source."""
+    if args.estimates:
+        gs, info = graphons_from_estimates(args.estimates, args.method, args.width, args.readout)
+        return gs, info, f"{info['method']} @ width {info['width']}"
+    specs = args.graphons or ["linear"]
+    if len(specs) == 1:
+        if args.depth < 1:
+            raise ValueError(f"depth must be >= 1; got {args.depth}")
+        specs = specs * (args.depth + 1)
+    gs = [named_graphon(s) for s in specs]
+    return gs, {"graphons": specs}, " ".join(specs)
+
+
 def run(args: argparse.Namespace) -> int:
+    from .._io import check_output_path
+
+    out = check_output_path(args.out, "--out", directory=True)
+    gs, info, src = _graphons(args)
+
     import torch
 
     from .. import data, plots
+    from .._io import save_npz, write_text
+    from ..ntk.analytic import graphon_ntk
     from ..spectral import spectral_metrics
-    from .analytic import graphon_ntk
 
-    info: dict = {}
-    if args.estimates:
-        gs, info = graphons_from_estimates(args.estimates, args.method, args.width, args.readout)
-    else:
-        specs = args.graphons or ["linear"]
-        if len(specs) == 1:
-            if args.depth < 1:
-                raise ValueError(f"depth must be >= 1; got {args.depth}")
-            specs = specs * (args.depth + 1)
-        if len(specs) < 2:
-            raise ValueError("--graphons needs 1 spec (repeated) or >= 2 specs (input, hidden..., read-out)")
-        gs = [named_graphon(s) for s in specs]
-        info = {"graphons": specs}
     x, y = data.load(args.data, split=args.split, n=args.n, seed=args.seed, data_dir=args.data_dir)
     dtype = torch.float32 if args.float32 else torch.float64
     theta = graphon_ntk(gs, x, activation=args.activation, trainable=args.trainable, K=args.K,
                         backend=args.backend, dtype=dtype if args.backend != "reference" else None)
     m = spectral_metrics(theta, y=y, k=args.top_k, method=args.eigs, n_eigs=args.n_eigs)
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    src = f"{info.get('method')} @ width {info.get('width')}" if args.estimates else " ".join(info["graphons"])
     print(f"analytic Graphon NTK: {args.data} N={x.shape[0]} d={x.shape[1]}, depth {len(gs) - 1}, "
           f"{args.activation}, trainable={args.trainable}, graphons: {src}")
     print(m.table())
-    png = plots.save_figure(
+    written = [plots.save_figure(
         plots.plot_spectrum(m, labels=[src], title=f"Graphon NTK spectrum ({args.data}, N={x.shape[0]})"),
         out / "spectrum.png",
-    )
-    cfg = {k: v for k, v in vars(args).items() if not k.startswith("_") and isinstance(v, (str, int, float, bool, list, type(None)))}
-    (out / "metrics.json").write_text(json.dumps({"config": cfg, "source": info, "metrics": m.as_dict()}, indent=2, default=str) + "\n")
-    written = [png, out / "metrics.json"]
+    )]
+    cfg = {k: v for k, v in vars(args).items()
+           if not k.startswith("_") and isinstance(v, (str, int, float, bool, list, type(None)))}
+    report = {"config": cfg, "source": info, "metrics": m.as_dict()}
+    written.append(write_text(out / "metrics.json", json.dumps(report, indent=2, default=str) + "\n"))
     if args.save_kernel:
-        np.savez(out / "kernel.npz", theta=theta.cpu().numpy(), labels=y.numpy())
-        written.append(out / "kernel.npz")
+        written.append(save_npz(out / "kernel.npz", {"theta": theta.cpu().numpy(), "labels": y.numpy()},
+                                compressed=False))
     print("wrote " + ", ".join(str(p) for p in written))
     return 0

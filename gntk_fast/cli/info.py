@@ -1,0 +1,44 @@
+"""``gntk-fast info``: versions and the available backends."""
+from __future__ import annotations
+
+import argparse
+import json
+
+HELP = "versions and the available backends (C++/OpenMP, Triton, CUDA)"
+
+EXAMPLES = """\
+examples:
+  gntk-fast info
+  gntk-fast info --json            # machine-readable
+  OMP_NUM_THREADS=4 gntk-fast info # the C++ kernels' thread count follows OpenMP
+"""
+
+
+def configure(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--json", action="store_true", help="print machine-readable JSON")
+
+
+def run(args: argparse.Namespace) -> int:
+    from .._backend import backends_info
+
+    info = backends_info()
+    if args.json:
+        print(json.dumps(info, indent=2, default=str))
+        return 0
+    print(f"gntk_fast {info['gntk_fast']}  (torch {info['torch']}, numpy {info['numpy']}, numba {info['numba']})")
+    cpp = info["cpp"]
+    if cpp["available"]:
+        omp = f"OpenMP {cpp['openmp_version']}, {cpp['threads']} threads" if cpp["openmp"] else "no OpenMP"
+        print(f"  cpp     : available  [{cpp['compiler']}, {cpp['flags']}, simd={cpp['simd']}, {omp}]")
+    else:
+        print(f"  cpp     : UNAVAILABLE ({cpp.get('error')})")
+    tri = info["triton"]
+    tri_s = f"available (triton {tri['version']})" if tri["available"] else "unavailable"
+    if tri["interpret"]:
+        tri_s += ", TRITON_INTERPRET=1 (CPU interpreter)"
+    print(f"  triton  : {tri_s}")
+    cuda = info["cuda"]
+    cuda_s = "available: " + ", ".join(cuda.get("devices", [])) if cuda["available"] else "no CUDA device"
+    print(f"  cuda    : {cuda_s}")
+    print(f"  torch threads: {info['torch_threads']}")
+    return 0
