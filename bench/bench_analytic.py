@@ -1,4 +1,4 @@
-"""Analytic Graphon NTK benchmarks (issue 5).
+"""Analytic Graphon NTK benchmarks.
 
 Run (full mode, one benchmark at a time on the shared machine)::
 

@@ -1,4 +1,4 @@
-"""GPU benchmarks of the Triton eNTK backend (issue 3, B1 and B4 on CUDA).
+"""GPU benchmarks of the Triton eNTK backend (B1 and B4 on CUDA).
 
 B1-GPU: N = 1024 inputs (MNIST test images when GNTK_MNIST_DIR / ../shared/data/mnist
         has them, else seeded Gaussian inputs of the same shape: the kernel's cost
@@ -8,7 +8,7 @@ B1-GPU: N = 1024 inputs (MNIST test images when GNTK_MNIST_DIR / ../shared/data/
           * the layer kernels alone, exact fp32 and TF32,
           * the TF32 (and fp32) matmul "roofline" doing the same number of
             multiply-adds as the kernels (N(N+1)/2 * sum_l nnz_l),
-          * the equal-work dense GEMM of the issue (N(N+1)/2 * sum_l n_in n_out),
+          * the dense-mask GEMM (N(N+1)/2 * sum_l n_in n_out, 1/density times the kept work; named as such),
           * the Jacobian reference (``empirical_ntk_reference``) at N_ref inputs
             (default 128, env GNTK_BENCH_NREF; the reference builds
             chunk x P Jacobians, P = 53M, so N = 1024 is out of its reach), against
@@ -135,9 +135,9 @@ def test_b1_gpu(smoke, bench_report, timeit):
     row = dict(
         device=torch.cuda.get_device_name(), N=N, width=width, depth=depth, density=DENSITY,
         nnz=nnz, t_ours_s=t_ours, t_kernels_fp32_s=t_k_ieee, t_kernels_tf32_s=t_k_tf32,
-        t_roofline_tf32_s=t_roof_tf32, t_roofline_fp32_s=t_roof_fp32, t_dense_equal_work_tf32_s=t_dense_gemm,
+        t_roofline_tf32_s=t_roof_tf32, t_roofline_fp32_s=t_roof_fp32, t_dense_mask_work_gemm_tf32_s=t_dense_gemm,
         frac_of_tf32_roofline=t_roof_tf32 / t_k_tf32, frac_of_fp32_roofline=t_roof_fp32 / t_k_ieee,
-        ours_vs_dense_equal_work=t_dense_gemm / t_ours, tf32_max_rel_diff=tf32_rel,
+        dense_mask_work_gemm_over_ours=t_dense_gemm / t_ours, tf32_max_rel_diff=tf32_rel,
         peak_mem_ours_bytes=mem_ours,
     )
     try:

@@ -1,4 +1,4 @@
-"""SAS benchmarks (issue 4, deliverable 6).
+"""SAS benchmarks.
 
 * SAS (Numba, K = 64) on bool masks 4096^2 and 16384^2 against the numpy
   ``sas_reference`` and against one memory pass over the same mask

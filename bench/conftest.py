@@ -2,13 +2,13 @@
 
 Modes
 -----
-* full (default): ``python -m pytest bench`` runs the issue's sizes with
+* full (default): ``python -m pytest bench`` runs the benchmark sizes with
   pytest-benchmark's timing and writes ``bench/results/<suite>.json``.
 * smoke: ``--benchmark-disable`` or ``GNTK_BENCH_SMOKE=1`` runs every benchmark once at
   tiny sizes so the files cannot rot (this is what CI does); nothing is saved.
 
 Each suite calls ``bench_report.add(...)`` with its measured medians and ratios;
-at the end of the session the report is printed and, in full mode, saved as
+at the end of the run the report is printed and, in full mode, saved as
 JSON together with the machine description (CPU, cores, torch/numpy versions,
 the C++ extension's build info and, when present, the CUDA device name).
 """

@@ -150,7 +150,7 @@ def block_z(mask, K=64):
 
 
 def test_random_flat_synflow_not(width1000_masks):
-    """The issue's criterion: every block within 5 binomial SDs for random, not for SynFlow.
+    """Every block within 5 binomial SDs for random, not for SynFlow.
 
     Caveat (measured): at n = 1000, K = 64, d = 0.1 the max over 4096 blocks of
     an Erdos-Renyi mask's z exceeds 5 in about half of the seeds (skewed

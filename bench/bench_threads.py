@@ -1,0 +1,111 @@
+"""Thread policy benchmarks: what one thread, two threads and the OpenMP wait
+policy cost on an idle and on a busy 2-core machine.
+
+Each configuration runs in a fresh interpreter (the OpenMP runtimes read
+``OMP_WAIT_POLICY`` when they load) with ``GNTK_NUM_THREADS`` and torch's
+thread count set, and reports the median of three runs of
+
+* ``synflow``: SynFlow (100 iterations, clean mode) on ``MLP(64, 512, 3)``
+  with the package's small-work rule switched off (``threads_for`` forced to
+  the thread count under test), so the row shows what the rule avoids;
+* ``synflow_rule``: the same with the package's rule (one thread here);
+* ``entk``: the C++ eNTK of B1 (N = 128 MNIST-sized inputs, 784 -> 4 x 1024 -> 1,
+  density 0.2), large work that the rule runs on every thread.
+
+"Busy" starts two CPU-bound processes beside the measured one (load ~3 on
+2 cores: the machine shared with other jobs). Smoke mode (CI) runs one tiny
+configuration.
+"""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+_CHILD = r"""
+import json, statistics, sys, time
+spec = json.loads(sys.argv[1])
+import gntk_fast as gf
+import torch
+torch.set_num_threads(spec["threads"])
+from gntk_fast.pruning import core
+if spec["what"] == "synflow":
+    core.threads_for = lambda work: spec["threads"]
+def run():
+    if spec["what"].startswith("synflow"):
+        m = gf.MLP(64, spec["width"], 3, seed=0)
+        gf.prune(m, "synflow", 0.9, seed=0, iterations=spec["iterations"], progress=False)
+    else:
+        g = torch.Generator().manual_seed(0)
+        m = gf.MLP(784, spec["width"], 4, seed=0)
+        m.set_masks([torch.rand(w.shape, generator=g) < 0.2 for w in m.weights])
+        x = torch.randn(spec["N"], 784, generator=g)
+        t0 = time.perf_counter(); gf.empirical_ntk(m, x, backend="cpp"); return time.perf_counter() - t0
+ts = []
+for _ in range(spec["repeat"]):
+    t0 = time.perf_counter(); r = run(); ts.append(r if r is not None else time.perf_counter() - t0)
+print(json.dumps({"median_s": statistics.median(ts)}))
+"""
+
+
+def _measure(spec: dict, policy: str) -> float:
+    env = dict(os.environ, OMP_WAIT_POLICY=policy, GNTK_NUM_THREADS=str(spec["threads"]))
+    env["PYTHONPATH"] = os.pathsep.join([str(Path(__file__).resolve().parents[1]), env.get("PYTHONPATH", "")])
+    res = subprocess.run([sys.executable, "-c", _CHILD, json.dumps(spec)], capture_output=True, text=True,
+                         env=env, timeout=1800)
+    if res.returncode != 0:
+        raise RuntimeError(res.stderr[-2000:])
+    return float(json.loads(res.stdout.strip().splitlines()[-1])["median_s"])
+
+
+class _Load:
+    """``n`` CPU-bound processes for the duration of the block."""
+
+    def __init__(self, n: int) -> None:
+        self.n = n
+        self.procs: list[subprocess.Popen] = []
+
+    def __enter__(self):
+        self.procs = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(self.n)]
+        return self
+
+    def __exit__(self, *exc):
+        for p in self.procs:
+            p.kill()
+            p.wait()
+
+
+def test_thread_policy(benchmark, bench_report, smoke):
+    if smoke:
+        specs = [dict(what="synflow_rule", width=32, iterations=2, threads=1, repeat=1)]
+        loads, policies = (0,), ("PASSIVE",)
+    else:
+        specs = []
+        for t in (1, 2):
+            specs.append(dict(what="synflow", width=512, iterations=100, threads=t, repeat=3))
+            specs.append(dict(what="entk", width=1024, N=128, threads=t, repeat=3))
+        specs.append(dict(what="synflow_rule", width=512, iterations=100, threads=2, repeat=3))
+        loads, policies = (0, 2), ("ACTIVE", "PASSIVE")
+    rows = {}
+    for load in loads:
+        with _Load(load):
+            for policy in policies:
+                for spec in specs:
+                    t = _measure(spec, policy)
+                    key = (spec["what"], spec["threads"], policy, load)
+                    rows[key] = t
+                    bench_report.add("threads", what=spec["what"], threads=spec["threads"], omp_wait_policy=policy,
+                                     background_procs=load, median_s=t, loadavg_1min=os.getloadavg()[0])
+    benchmark.pedantic(lambda: None, rounds=1, iterations=1)
+    if not smoke:
+        for load in loads:
+            bench_report.add(
+                "threads", summary=f"background_procs={load}",
+                synflow_2t_active_over_1t_active=rows[("synflow", 2, "ACTIVE", load)] / rows[("synflow", 1, "ACTIVE", load)],
+                synflow_2t_passive_over_2t_active=rows[("synflow", 2, "PASSIVE", load)] / rows[("synflow", 2, "ACTIVE", load)],
+                synflow_rule_passive_over_2t_active=rows[("synflow_rule", 2, "PASSIVE", load)] / rows[("synflow", 2, "ACTIVE", load)],
+                entk_2t_over_1t_passive=rows[("entk", 2, "PASSIVE", load)] / rows[("entk", 1, "PASSIVE", load)],
+                entk_passive_over_active_2t=rows[("entk", 2, "PASSIVE", load)] / rows[("entk", 2, "ACTIVE", load)],
+            )
