@@ -31,6 +31,7 @@ _LAZY: dict[str, tuple[str, str | None]] = {
     "empirical_ntk": ("gntk_fast.ntk", "empirical_ntk"),
     "empirical_ntk_fn": ("gntk_fast.ntk", "empirical_ntk_fn"),
     "graphon_ntk": ("gntk_fast.ntk", "graphon_ntk"),
+    "GraphonNTK": ("gntk_fast.ntk", "GraphonNTK"),
     "graphon": ("gntk_fast.graphon", None),
     "spectral_metrics": ("gntk_fast.spectral", "spectral_metrics"),
     "predicted_loss": ("gntk_fast.spectral", "predicted_loss"),

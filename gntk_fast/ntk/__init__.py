@@ -2,7 +2,9 @@
 
 * :func:`empirical_ntk` / :func:`empirical_ntk_fn`: the finite-width eNTK
   (spec graphon-ntk.md sections 1, 2), backends "torch" (reference), "cpp", "triton".
-* :func:`graphon_ntk`: the analytic infinite-width Graphon NTK (spec section 3).
+* :func:`graphon_ntk`: the analytic infinite-width Graphon NTK (spec section 3);
+  :class:`GraphonNTK` its result with the NNGP; :func:`graphon_ntk_reference`
+  the per-pair oracle.
 
 Names are imported lazily from their modules.
 """
@@ -17,6 +19,7 @@ _LAZY = {
     "empirical_ntk_reference": "gntk_fast.ntk.reference",
     "graphon_ntk": "gntk_fast.ntk.analytic",
     "graphon_ntk_reference": "gntk_fast.ntk.analytic_reference",
+    "GraphonNTK": "gntk_fast.ntk.analytic_reference",
 }
 
 __all__ = list(_LAZY)

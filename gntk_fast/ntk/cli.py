@@ -105,7 +105,7 @@ def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("--activation", default="relu", help="relu, erf, tanh or identity (default relu)")
     p.add_argument("--trainable", choices=["mask", "all"], default="mask", help="trainability convention (default mask)")
     p.add_argument("--K", type=int, default=256, help="quadrature nodes for callable graphons (default 256)")
-    p.add_argument("--backend", choices=["auto", "torch", "numba", "triton", "reference"], default="auto")
+    p.add_argument("--backend", choices=["auto", "triton", "numba", "naive"], default="auto")
     p.add_argument("--float32", action="store_true", help="compute in float32 (default float64)")
     p.add_argument("--eigs", choices=["full", "lanczos"], default="full", help="eigen-solver (default full)")
     p.add_argument("--n-eigs", type=int, default=None, help="eigenvalues for --eigs lanczos (default min(N-1, 100))")
