@@ -161,7 +161,7 @@ def test_quadrature_equals_closed_forms(name, closed):
 
 def test_gauss_hermite_rule_smooth_only():
     """The plain 2-D Gauss-Hermite rule converges for erf but stalls at relu's kink;
-    the default polar rule is exact to round-off for both (see gntk_fast.ntk.dual)."""
+    the default polar rule is exact to round-off for both (see gntk_fast.ops.dual.quadrature)."""
     q11, q22, q12 = _cov_samples()
     S, Sd = erf_dual(q11, q22, q12)
     err = [max((S - a).abs().max().item(), (Sd - b).abs().max().item())

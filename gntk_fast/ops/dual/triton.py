@@ -101,17 +101,20 @@ def identity_dual(q11, q22, c):
 
 
 @triton.jit
+def _tile(P, N, BLOCK_P: tl.constexpr, BLOCK_N: tl.constexpr):
+    """Row offsets (program axis 0), column offsets (axis 1) and their bounds masks."""
+    rp = tl.program_id(0) * BLOCK_P + tl.arange(0, BLOCK_P)
+    rn = tl.program_id(1) * BLOCK_N + tl.arange(0, BLOCK_N)
+    return rp, rn, rp < P, rn < N
+
+
+@triton.jit
 def _dual_mm_kernel(
     s_ptr, da_ptr, db_ptr, ii_ptr, jj_ptr, bt_ptr, out_ptr, S_ptr, Sd_ptr,
     P, K, NO,
     DUAL: tl.constexpr, BLOCK_P: tl.constexpr, BLOCK_K: tl.constexpr, BLOCK_N: tl.constexpr,
 ):
-    pid_p = tl.program_id(0)
-    pid_n = tl.program_id(1)
-    rp = pid_p * BLOCK_P + tl.arange(0, BLOCK_P)
-    rn = pid_n * BLOCK_N + tl.arange(0, BLOCK_N)
-    mp = rp < P
-    mn = rn < NO
+    rp, rn, mp, mn = _tile(P, NO, BLOCK_P, BLOCK_N)
     ii = tl.load(ii_ptr + rp, mask=mp, other=0)
     jj = tl.load(jj_ptr + rp, mask=mp, other=0)
     acc = tl.zeros((BLOCK_P, BLOCK_N), dtype=s_ptr.dtype.element_ty)
@@ -125,7 +128,7 @@ def _dual_mm_kernel(
         S, Sd = DUAL(q11, q22, c)
         S = tl.where(m2, S, 0.0).to(c.dtype)
         Sd = Sd.to(c.dtype)
-        if pid_n == 0:
+        if tl.program_id(1) == 0:
             tl.store(S_ptr + rp[:, None] * K + rk[None, :], S, mask=m2)
             tl.store(Sd_ptr + rp[:, None] * K + rk[None, :], Sd, mask=m2)
         b = tl.load(bt_ptr + rk[:, None] * NO + rn[None, :], mask=mk[:, None] & mn[None, :], other=0.0)
@@ -176,12 +179,7 @@ def _bwd_kernel(
     P, KI, KO,
     HAS_PRE: tl.constexpr, BLOCK_P: tl.constexpr, BLOCK_K: tl.constexpr, BLOCK_N: tl.constexpr,
 ):
-    pid_p = tl.program_id(0)
-    pid_n = tl.program_id(1)
-    rp = pid_p * BLOCK_P + tl.arange(0, BLOCK_P)
-    rn = pid_n * BLOCK_N + tl.arange(0, BLOCK_N)
-    mp = rp < P
-    mn = rn < KO
+    rp, rn, mp, mn = _tile(P, KO, BLOCK_P, BLOCK_N)
     acc = tl.zeros((BLOCK_P, BLOCK_N), dtype=g_ptr.dtype.element_ty)
     for k0 in range(0, KI, BLOCK_K):
         rk = k0 + tl.arange(0, BLOCK_K)
