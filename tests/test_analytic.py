@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 import gntk_fast as gf
 from gntk_fast.graphon.objects import FunctionGraphon, InputGraphon, StepGraphon
 from gntk_fast.ntk import graphon_ntk, graphon_ntk_reference
-from gntk_fast.activations import erf_dual, identity_dual, relu_dual
+from gntk_fast.activations import erf_dual, relu_dual
 from gntk_fast.ntk import GraphonNTK
 from gntk_fast.ops import BackendError
 from gntk_fast.ops.dual import DUAL, pair_dual, plan_dual
@@ -271,6 +271,24 @@ def test_dual_registry_auto_rule_and_errors():
         graphon_ntk([0.5, 0.5], X, dual="quadrature", backend="numba")
 
 
+def test_pair_dual_rejects_bad_arguments_by_name():
+    Da, Db, ii, jj, s, BT = _pairs_problem(F64, P=6, K=4)
+    with pytest.raises(TypeError, match="s must be a torch tensor"):
+        pair_dual("relu", Da, Db, ii, jj, s.numpy())
+    with pytest.raises(ValueError, match="Da must be 2-D"):
+        pair_dual("relu", Da[0], Db, ii, jj, s)
+    with pytest.raises(ValueError, match="Db must be float32 or float64"):
+        pair_dual("relu", Da, Db.float(), ii, jj, s)
+    with pytest.raises(ValueError, match="ii must index rows 0..4"):
+        pair_dual("relu", Da, Db, ii + 5, jj, s)
+    with pytest.raises(ValueError, match=r"jj must be an integer tensor of shape \(6,\)"):
+        pair_dual("relu", Da, Db, ii, jj[:3], s)
+    with pytest.raises(ValueError, match="Da and Db must have 4 columns"):
+        pair_dual("relu", Da[:, :3], Db, ii, jj, s)
+    with pytest.raises(ValueError, match=r"BT must be a \(4, NO\) tensor"):
+        pair_dual("relu", Da, Db, ii, jj, s, BT[:3])
+
+
 def test_naive_backward_step_is_the_recursion():
     g = torch.Generator().manual_seed(3)
     G, Bb, Sd = torch.randn(4, 3, generator=g, dtype=F64), torch.randn(3, 5, generator=g, dtype=F64), torch.rand(4, 5, generator=g, dtype=F64)
@@ -479,6 +497,7 @@ def test_public_api_and_progress():
         (dict(dual="auto"), r"dual must be one of"),
         (dict(K=(1 << 16) + 1, graphons=[lin, lin]), r"K must be <= 65536"),
         (dict(quad_nodes=1), r"quad_nodes must be >= 2"),
+        (dict(quad_nodes=10**6, activation="tanh"), r"quad_nodes must be <= 1024"),
         (dict(tile=0), r"tile must be >= 1"),
         (dict(n_outputs=0), r"n_outputs must be >= 1"),
     ],

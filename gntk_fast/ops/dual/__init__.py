@@ -42,9 +42,11 @@ from ..._validation import check_choice, check_int
 from ...activations import NAMED_ACTIVATIONS, Activation, resolve_activation
 from .._registry import Op
 
-__all__ = ["DUAL", "DUAL_RULES", "DualPlan", "DualPairs", "plan_dual", "pair_dual", "resolve_rule"]
+__all__ = ["DUAL", "DUAL_RULES", "MAX_QUAD_NODES", "DualPlan", "DualPairs", "plan_dual", "pair_dual", "resolve_rule"]
 
 DUAL_RULES = ("closed", "quadrature", "hermite")
+#: bound on ``quad_nodes`` (the polar rule evaluates the activation 4 quad_nodes^2 times per entry)
+MAX_QUAD_NODES = 1024
 
 
 def _triton_check(device: str, act: Activation, rule: str, **_: Any) -> str | None:
@@ -136,7 +138,7 @@ def plan_dual(activation: Any = "relu", *, dual: str | None = None, quad_nodes: 
     """
     act = resolve_activation(activation)
     rule = resolve_rule(act, dual)
-    quad_nodes = check_int("quad_nodes", quad_nodes, min_value=2)
+    quad_nodes = check_int("quad_nodes", quad_nodes, min_value=2, max_value=MAX_QUAD_NODES)
     dev = torch.device(device).type
     b = DUAL.resolve(backend, dev, act=act, rule=rule)
     return DualPlan(act, rule, quad_nodes, b.name)
@@ -150,7 +152,7 @@ def pair_dual(activation: Any, Da: torch.Tensor, Db: torch.Tensor, ii: torch.Ten
     Da (N1, K), Db (N2, K), s (P, K), BT (K, NO) or None: one float dtype
     (float32 or float64) and device; ii, jj (P,) integer indices into Da, Db.
     """
-    for name, t in (("Da", Da), ("Db", Db), ("s", s)):
+    for name, t in (("s", s), ("Da", Da), ("Db", Db)):
         if not isinstance(t, torch.Tensor):
             raise TypeError(f"{name} must be a torch tensor; got {type(t).__name__}")
         if t.dim() != 2:
