@@ -12,8 +12,12 @@ from hypothesis import strategies as st
 import gntk_fast as gf
 from gntk_fast.graphon.objects import FunctionGraphon, InputGraphon, StepGraphon
 from gntk_fast.ntk import graphon_ntk, graphon_ntk_reference
-from gntk_fast.ntk._dual_numba import pair_dual
-from gntk_fast.ntk.dual import erf_dual, quadrature_dual, relu_dual
+from gntk_fast.activations import erf_dual, relu_dual
+from gntk_fast.ntk import GraphonNTK
+from gntk_fast.ops import BackendError
+from gntk_fast.ops.dual import DUAL, pair_dual, plan_dual
+from gntk_fast.ops.dual import naive as dual_naive
+from gntk_fast.ops.dual.quadrature import hermite_dual, quadrature_dual
 
 F64 = torch.float64
 
@@ -57,17 +61,22 @@ def readout(u, v):
 
 # ----------------------------------------------------------------- spec 4.1, 4.2
 @pytest.mark.parametrize("L", [1, 2, 4])
-@pytest.mark.parametrize("backend", ["torch", "numba", "reference"])
+@pytest.mark.parametrize("backend", ["naive", "numba", "reference"])
 def test_all_ones_is_standard_ntk(L, backend):
+    if backend == "reference":
+        fn = graphon_ntk_reference
+    else:
+        def fn(*a, **k):
+            return graphon_ntk(*a, backend=backend, **k)
     X, Y = inputs(9, 7, 1), inputs(5, 7, 2)
     std_sym = standard_relu_ntk(X, X, L)
-    got = graphon_ntk([1.0] * (L + 1), X, backend=backend)
+    got = fn([1.0] * (L + 1), X)
     assert rel(got, std_sym) < 1e-10
     assert torch.equal(got, got.T)
-    got2 = graphon_ntk([np.ones((3, 7))] + [lambda u, v: np.ones_like(u)] * (L - 1) + [1.0], X, Y, backend=backend, K=8)
+    got2 = fn([np.ones((3, 7))] + [lambda u, v: np.ones_like(u)] * (L - 1) + [1.0], X, Y, K=8)
     assert rel(got2, standard_relu_ntk(X, Y, L)) < 1e-10
     # "all" with all-ones graphons is the same kernel
-    assert rel(graphon_ntk([1.0] * (L + 1), X, trainable="all", backend=backend), std_sym) < 1e-10
+    assert rel(fn([1.0] * (L + 1), X, trainable="all"), std_sym) < 1e-10
 
 
 @pytest.mark.parametrize("L", [1, 3])
@@ -80,9 +89,10 @@ def test_constant_graphon_scaling(L, c):
     assert rel(mask, c ** (L + 1) * std) < 1e-12
     assert rel(allw, c**L * std) < 1e-12
     # the NNGP of the output scales like c^(L+1) in both conventions
-    _, nngp = graphon_ntk([c] * (L + 1), X, return_nngp=True)
-    _, nngp1 = graphon_ntk([1.0] * (L + 1), X, return_nngp=True)
-    assert rel(nngp, c ** (L + 1) * nngp1) < 1e-12
+    res = graphon_ntk([c] * (L + 1), X, return_nngp=True)
+    res1 = graphon_ntk([1.0] * (L + 1), X, return_nngp=True)
+    assert isinstance(res, GraphonNTK) and torch.equal(res.kernel, mask)
+    assert rel(res.nngp, c ** (L + 1) * res1.nngp) < 1e-12
 
 
 # ----------------------------------------------------------------- spec 4.3
@@ -151,9 +161,7 @@ def test_quadrature_equals_closed_forms(name, closed):
 
 def test_gauss_hermite_rule_smooth_only():
     """The plain 2-D Gauss-Hermite rule converges for erf but stalls at relu's kink;
-    the default polar rule is exact to round-off for both (see gntk_fast.ntk.dual)."""
-    from gntk_fast.ntk.dual import hermite_dual
-
+    the default polar rule is exact to round-off for both (see gntk_fast.ops.dual.quadrature)."""
     q11, q22, q12 = _cov_samples()
     S, Sd = erf_dual(q11, q22, q12)
     err = [max((S - a).abs().max().item(), (Sd - b).abs().max().item())
@@ -189,18 +197,108 @@ def test_relu_dual_known_values():
     assert S.item() == 0.0 and Sd.item() == 0.0
 
 
-@pytest.mark.parametrize("name,fn", [("relu", relu_dual), ("erf", erf_dual)])
+def _pairs_problem(dtype, P=37, K=19, seed=23):
+    """Diagonals, pair indices and cross covariances (|correlation| <= 1, with the ends
+    +1 and -1 and a zero variance), and a (K, 3) matrix BT; no size divides a block."""
+    g = torch.Generator().manual_seed(seed)
+    Da, Db = torch.rand(5, K, generator=g, dtype=F64) * 3, torch.rand(6, K, generator=g, dtype=F64) * 3
+    Da[1, :4] = 0.0
+    ii, jj = torch.randint(0, 5, (P,), generator=g), torch.randint(0, 6, (P,), generator=g)
+    ii[:6] = torch.tensor([0, 0, 2, 2, 1, 1])
+    jj[:6] = torch.tensor([0, 1, 2, 3, 4, 5])
+    s = (torch.rand(P, K, generator=g, dtype=F64) * 2 - 1) * torch.sqrt(Da[ii] * Db[jj])
+    s[:3] = torch.sqrt(Da[ii[:3]] * Db[jj[:3]])  # correlation exactly +1 ...
+    s[3:5] = -torch.sqrt(Da[ii[3:5]] * Db[jj[3:5]])  # ... and -1: atan2 at its ends
+    BT = torch.randn(K, 3, generator=g, dtype=F64)
+    return tuple(t.to(dtype) for t in (Da, Db)) + (ii, jj) + tuple(t.to(dtype) for t in (s, BT))
+
+
+def _fast_backends():
+    """(backend name, whether it can run here) for the compiled dual backends."""
+    from gntk_fast._backend import triton_available, triton_interpret
+
+    return [("numba", True), ("triton", triton_available() and triton_interpret())]
+
+
+@pytest.mark.parametrize("act", ["relu", "erf", "identity"])
+@pytest.mark.parametrize("backend", ["numba", "triton"])
 @pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
-def test_numba_pair_dual_equals_torch(name, fn, dtype):
-    q11, q22, q12 = _cov_samples()
-    Da, Db = q11.reshape(8, 5).to(dtype), q22.reshape(8, 5).to(dtype)
-    ii = torch.tensor([0, 3, 7, 7, 2, 0]), 
-    ii, jj = ii[0], torch.tensor([1, 3, 0, 7, 5, 6])
-    s = (torch.rand(6, 5, dtype=F64) * 2 - 1).to(dtype) * torch.sqrt(Da[ii] * Db[jj])
-    S, Sd = pair_dual(name, Da, Db, ii, jj, s)
-    Se, Sde = fn(Da[ii].to(F64), Db[jj].to(F64), s.to(F64))
-    tol = 1e-14 if dtype == F64 else 1e-6
-    assert S.dtype == dtype and (S.to(F64) - Se).abs().max() < tol and (Sd.to(F64) - Sde).abs().max() < tol
+def test_dual_backends_equal_naive_twin(act, backend, dtype):
+    """Every compiled backend of the dual op against the naive twin: S, Sd and S @ BT."""
+    if not dict(_fast_backends())[backend]:
+        pytest.skip(f"{backend} cannot run here (Triton runs on CPU only under TRITON_INTERPRET=1)")
+    Da, Db, ii, jj, s, BT = _pairs_problem(dtype)
+    want = pair_dual(act, Da.double(), Db.double(), ii, jj, s.double(), BT.double(), backend="naive")
+    got = pair_dual(act, Da, Db, ii, jj, s, BT, backend=backend)
+    # float32: relu's Sd has a sqrt(eps) sensitivity at correlation +-1 (rows 0..4)
+    rows = slice(None) if dtype == F64 else slice(5, None)
+    tol = 1e-13 if dtype == F64 else 2e-6
+    for a, b in ((got.S, want.S), (got.Sd, want.Sd), (got.out, want.out)):
+        assert a.dtype == dtype and a.shape == b.shape
+        assert (a[rows].double() - b[rows]).abs().max() < tol * max(1.0, float(b.abs().max()))
+    if act == "relu":  # q11 = 0 (Da[1, :4]): relu'(0) = 0 convention of the finite network
+        zero = ii == 1
+        assert torch.all(got.Sd[zero][:, :4] == 0) and torch.all(want.Sd[zero][:, :4] == 0)
+    assert pair_dual(act, Da, Db, ii, jj, s, backend=backend).out is None
+
+
+def test_dual_registry_auto_rule_and_errors():
+    """Auto on CPU: numba for closed forms with a Numba piece, naive otherwise;
+    a named backend that cannot serve the call is a BackendError naming the reason."""
+    assert DUAL.names == ("triton", "numba", "naive")
+    assert plan_dual("relu").backend == "numba" and plan_dual("erf").backend == "numba"
+    assert plan_dual("tanh").backend == "naive" and plan_dual("tanh").rule == "quadrature"
+    assert plan_dual("relu", dual="quadrature").backend == "naive"
+    assert plan_dual("relu", dual="hermite").rule == "hermite"
+    assert plan_dual(lambda z: torch.sin(z)).backend == "naive"
+    with pytest.raises(BackendError, match="'tanh' has no Numba dual"):
+        plan_dual("tanh", backend="numba")
+    with pytest.raises(BackendError, match="dual='quadrature' requested"):
+        plan_dual("relu", dual="quadrature", backend="numba")
+    with pytest.raises(BackendError, match="'tanh' has no Triton dual"):
+        plan_dual("tanh", backend="triton")
+    with pytest.raises(BackendError, match="CPU tensors"):
+        DUAL.resolve("numba", "cuda", act=gf.activations.resolve_activation("relu"), rule="closed")
+    with pytest.raises(ValueError, match="dual must be one of"):
+        plan_dual("relu", dual="auto")
+    with pytest.raises(ValueError, match="dual='closed' but activation 'tanh'"):
+        plan_dual("tanh", dual="closed")
+    # through graphon_ntk
+    X = inputs(3, 3, 0)
+    with pytest.raises(BackendError, match="backend 'numba' cannot compute dual here: activation 'tanh'"):
+        graphon_ntk([0.5, 0.5], X, activation="tanh", backend="numba")
+    with pytest.raises(BackendError, match="dual='quadrature' requested"):
+        graphon_ntk([0.5, 0.5], X, dual="quadrature", backend="numba")
+
+
+def test_pair_dual_rejects_bad_arguments_by_name():
+    Da, Db, ii, jj, s, BT = _pairs_problem(F64, P=6, K=4)
+    with pytest.raises(TypeError, match="s must be a torch tensor"):
+        pair_dual("relu", Da, Db, ii, jj, s.numpy())
+    with pytest.raises(ValueError, match="Da must be 2-D"):
+        pair_dual("relu", Da[0], Db, ii, jj, s)
+    with pytest.raises(ValueError, match="Db must be float32 or float64"):
+        pair_dual("relu", Da, Db.float(), ii, jj, s)
+    with pytest.raises(ValueError, match="ii must index rows 0..4"):
+        pair_dual("relu", Da, Db, ii + 5, jj, s)
+    with pytest.raises(ValueError, match=r"jj must be an integer tensor of shape \(6,\)"):
+        pair_dual("relu", Da, Db, ii, jj[:3], s)
+    with pytest.raises(ValueError, match="Da and Db must have 4 columns"):
+        pair_dual("relu", Da[:, :3], Db, ii, jj, s)
+    with pytest.raises(ValueError, match=r"BT must be a \(4, NO\) tensor"):
+        pair_dual("relu", Da, Db, ii, jj, s, BT[:3])
+
+
+def test_naive_backward_step_is_the_recursion():
+    g = torch.Generator().manual_seed(3)
+    G, Bb, Sd = torch.randn(4, 3, generator=g, dtype=F64), torch.randn(3, 5, generator=g, dtype=F64), torch.rand(4, 5, generator=g, dtype=F64)
+    w, pre = torch.rand(5, generator=g, dtype=F64), torch.randn(4, 5, generator=g, dtype=F64)
+    Gn, vec = dual_naive.backward(G, Bb, Sd, w, pre)
+    for p in range(4):
+        for a in range(5):
+            assert abs(Gn[p, a] - Sd[p, a] * sum(G[p, k] * Bb[k, a] for k in range(3))) < 1e-14
+        assert abs(vec[p] - sum(w[a] * Gn[p, a] * pre[p, a] for a in range(5))) < 1e-14
+    assert torch.allclose(dual_naive.backward(G, Bb, Sd, w, None)[1], Gn @ w, rtol=1e-15, atol=0)
 
 
 # ----------------------------------------------------------------- discretisation
@@ -281,7 +379,7 @@ GRAPHON_SETS = {
 
 
 @pytest.mark.parametrize("which", sorted(GRAPHON_SETS))
-@pytest.mark.parametrize("backend", ["torch", "numba"])
+@pytest.mark.parametrize("backend", ["naive", "numba"])
 @pytest.mark.parametrize("trainable", ["mask", "all"])
 def test_fast_paths_equal_reference(which, backend, trainable):
     d = 5
@@ -291,14 +389,14 @@ def test_fast_paths_equal_reference(which, backend, trainable):
         if backend == "numba" and act in ("tanh", "identity"):
             continue
         kw = dict(activation=act, trainable=trainable, K=10, n_outputs=3, return_nngp=True, quad_nodes=10)
-        ref, ref_n = graphon_ntk_reference(gs, X, **kw)
-        got, got_n = graphon_ntk(gs, X, backend=backend, tile=6, **kw)
-        assert rel(got, ref) < 1e-12 and rel(got_n, ref_n) < 1e-12, act
-        assert torch.equal(got, got.T)
-        ref2 = graphon_ntk_reference(gs, X, Y, **kw)[0]
-        got2 = graphon_ntk(gs, X, Y, backend=backend, tile=5, **kw)[0]
+        ref = graphon_ntk_reference(gs, X, **kw)
+        got = graphon_ntk(gs, X, backend=backend, tile=6, **kw)
+        assert rel(got.kernel, ref.kernel) < 1e-12 and rel(got.nngp, ref.nngp) < 1e-12, act
+        assert torch.equal(got.kernel, got.kernel.T) and torch.equal(got.nngp, got.nngp.T)
+        ref2 = graphon_ntk_reference(gs, X, Y, **kw).kernel
+        got2 = graphon_ntk(gs, X, Y, backend=backend, tile=5, **kw).kernel
         assert got2.shape == (7, 4) and rel(got2, ref2) < 1e-12, act
-        got32 = graphon_ntk(gs, X, Y, backend=backend, dtype=torch.float32, tile=3, **kw)[0]
+        got32 = graphon_ntk(gs, X, Y, backend=backend, dtype=torch.float32, tile=3, **kw).kernel
         assert got32.dtype == torch.float32 and rel(got32.to(F64), ref2) < 1e-5, act
 
 
@@ -324,23 +422,22 @@ def test_triton_interpreter_equals_reference():
     X, Y = inputs(7, d, 15), inputs(3, d, 16)
     for act in ("relu", "erf", "identity"):
         for tr in ("mask", "all"):
-            ref, ref_n = graphon_ntk_reference(gs, X, activation=act, trainable=tr, K=20, return_nngp=True)
-            got, got_n = graphon_ntk(gs, X, activation=act, trainable=tr, K=20, backend="triton", tile=11, return_nngp=True)
-            assert rel(got, ref) < 1e-12 and rel(got_n, ref_n) < 1e-12, (act, tr)
+            ref = graphon_ntk_reference(gs, X, activation=act, trainable=tr, K=20, return_nngp=True)
+            got = graphon_ntk(gs, X, activation=act, trainable=tr, K=20, backend="triton", tile=11, return_nngp=True)
+            assert rel(got.kernel, ref.kernel) < 1e-12 and rel(got.nngp, ref.nngp) < 1e-12, (act, tr)
     ref = graphon_ntk_reference(gs, X, Y, K=20)
     got32 = graphon_ntk(gs, X, Y, K=20, backend="triton", dtype=torch.float32, tile=7)
     assert rel(got32.to(F64), ref) < 1e-5
 
 
 @pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
-def test_triton_kernels_equal_torch(dtype):
+def test_triton_backward_step_equals_naive_twin(dtype):
     pytest.importorskip("triton")
     from gntk_fast._backend import triton_interpret
 
     if not triton_interpret():
         pytest.skip("TRITON_INTERPRET is not set (tests/conftest.py sets it without CUDA)")
-    from gntk_fast.ntk._analytic_triton import triton_backward_step, triton_dual_matmul
-    from gntk_fast.ntk.analytic import _bwd_torch
+    from gntk_fast.ops.dual.triton import triton_backward_step
 
     g = torch.Generator().manual_seed(23)
     P, KI, KO = 37, 19, 45  # no size divides a block
@@ -350,19 +447,8 @@ def test_triton_kernels_equal_torch(dtype):
     tol = 1e-13 if dtype == torch.float64 else 1e-5
     for p in (pre, None):
         a, va = triton_backward_step(G, Bb, Sd, w, p)
-        b, vb = _bwd_torch(G, Bb, Sd, w, p)
+        b, vb = dual_naive.backward(G, Bb, Sd, w, p)
         assert rel(a.double(), b.double()) < tol and rel(va.double(), vb.double()) < tol
-    Da, Db = torch.rand(5, KI, generator=g, dtype=dtype) + 0.1, torch.rand(6, KI, generator=g, dtype=dtype) + 0.1
-    ii, jj = torch.randint(0, 5, (P,), generator=g), torch.randint(0, 6, (P,), generator=g)
-    s = (torch.rand(P, KI, generator=g, dtype=dtype) * 2 - 1) * torch.sqrt(Da[ii] * Db[jj])
-    if dtype == torch.float64:  # (in float32 the sqrt(eps) sensitivity at |rho| = 1 exceeds 1e-5)
-        s[:3] = torch.sqrt(Da[ii[:3]] * Db[jj[:3]])  # correlation exactly +1 ...
-        s[3:5] = -torch.sqrt(Da[ii[3:5]] * Db[jj[3:5]])  # ... and -1: atan2 at its ends
-    for name, fn in (("relu", relu_dual), ("erf", erf_dual)):
-        S, Sd2, out = triton_dual_matmul(name, Da, Db, ii, jj, s, Bb[:, :KO])
-        Se, Sde = fn(Da[ii].double(), Db[jj].double(), s.double())
-        assert rel(S.double(), Se) < tol and rel(Sd2.double(), Sde) < tol, name
-        assert rel(out.double(), Se @ Bb.double()) < tol, name
 
 
 @pytest.mark.cuda
@@ -405,7 +491,13 @@ def test_public_api_and_progress():
         (dict(quadrature="simpson", graphons=[lin, lin]), r"quadrature must be one of"),
         (dict(dtype=torch.float16), r"dtype must be"),
         (dict(dual="closed", activation="tanh"), r"dual='closed'"),
-        (dict(backend="numba", activation="tanh"), r"backend='numba' supports"),
+        (dict(backend="numba", activation="tanh"), r"backend 'numba' cannot compute dual here"),
+        (dict(backend="reference"), r"backend must be one of"),
+        (dict(backend="torch"), r"backend must be one of"),
+        (dict(dual="auto"), r"dual must be one of"),
+        (dict(K=(1 << 16) + 1, graphons=[lin, lin]), r"K must be <= 65536"),
+        (dict(quad_nodes=1), r"quad_nodes must be >= 2"),
+        (dict(quad_nodes=10**6, activation="tanh"), r"quad_nodes must be <= 1024"),
         (dict(tile=0), r"tile must be >= 1"),
         (dict(n_outputs=0), r"n_outputs must be >= 1"),
     ],
@@ -467,3 +559,14 @@ def test_x2_equal_to_x1_is_the_symmetric_kernel():
     b = graphon_ntk(gs, X, X.clone(), K=8)
     assert torch.equal(a, b)
     assert rel(graphon_ntk(gs, X, 2.0 * X, K=8), graphon_ntk(gs, X, K=8)) > 0.1
+
+
+def test_number_of_inputs_is_bounded_before_allocating(monkeypatch):
+    import gntk_fast.ntk.analytic_reference as ar
+
+    monkeypatch.setattr(ar, "MAX_SAMPLES", 4)
+    with pytest.raises(ValueError, match=r"x1 inputs \(rows\) must be <= 4"):
+        graphon_ntk([0.5, 0.5], inputs(5, 2))
+    with pytest.raises(ValueError, match=r"x2 inputs \(rows\) must be <= 4"):
+        graphon_ntk_reference([0.5, 0.5], inputs(3, 2), inputs(5, 2))
+    assert graphon_ntk([0.5, 0.5], inputs(4, 2)).shape == (4, 4)

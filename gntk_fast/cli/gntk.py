@@ -125,8 +125,8 @@ def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("--trainable", choices=("mask", "all"), default="mask", help="trainability convention (default mask)")
     p.add_argument("--K", type=int, default=256, help="quadrature nodes for callable graphons (default 256)")
     p.add_argument("--backend", default="auto", metavar="NAME",
-                   help="backend of the analytic recursion: auto (default) or a backend name; a name that "
-                        "cannot serve the call is an error, never a silent switch")
+                   help="backend of the analytic recursion: auto (default), triton, numba or naive; a backend "
+                        "named that cannot serve the call is an error, never a silent switch")
     p.add_argument("--float32", action="store_true", help="compute in float32 (default float64)")
     p.add_argument("--eigs", choices=("full", "lanczos"), default="full", help="eigen-solver (default full)")
     p.add_argument("--n-eigs", type=int, default=None, help="eigenvalues for --eigs lanczos (default min(N-1, 100))")
@@ -165,7 +165,7 @@ def run(args: argparse.Namespace) -> int:
     x, y = data.load(args.data, split=args.split, n=args.n, seed=args.seed, data_dir=args.data_dir)
     dtype = torch.float32 if args.float32 else torch.float64
     theta = graphon_ntk(gs, x, activation=args.activation, trainable=args.trainable, K=args.K,
-                        backend=args.backend, dtype=dtype if args.backend != "reference" else None)
+                        backend=args.backend, dtype=dtype)
     m = spectral_metrics(theta, y=y, k=args.top_k, method=args.eigs, n_eigs=args.n_eigs)
     print(f"analytic Graphon NTK: {args.data} N={x.shape[0]} d={x.shape[1]}, depth {len(gs) - 1}, "
           f"{args.activation}, trainable={args.trainable}, graphons: {src}")

@@ -5,7 +5,10 @@
   masked layer term (:mod:`gntk_fast.ops.entk_layer`: "triton", "cpp", "naive");
   ``per_layer=True`` returns an :class:`EmpiricalNTK`.
 * :func:`empirical_ntk_reference`: the Jacobian oracle (torch.func).
-* :func:`graphon_ntk`: the analytic infinite-width Graphon NTK (spec section 3).
+* :func:`graphon_ntk`: the analytic infinite-width Graphon NTK (spec section 3);
+  ``backend`` names the backend of the dual activation
+  (:mod:`gntk_fast.ops.dual`: "triton", "numba", "naive"); ``return_nngp=True``
+  returns a :class:`GraphonNTK`; :func:`graphon_ntk_reference` is the per-pair oracle.
 
 Names are imported lazily from their modules.
 """
@@ -21,6 +24,7 @@ _LAZY = {
     "empirical_ntk_reference": "gntk_fast.ntk.reference",
     "graphon_ntk": "gntk_fast.ntk.analytic",
     "graphon_ntk_reference": "gntk_fast.ntk.analytic_reference",
+    "GraphonNTK": "gntk_fast.ntk.analytic_reference",
 }
 
 __all__ = list(_LAZY)

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .._validation import check_choice, check_int
+from .._validation import MAX_BLOCKS, MAX_DEPTH, MAX_WIDTH, check_choice, check_int, check_size
 
 __all__ = ["GraphonGrid", "discretise"]
 
@@ -70,8 +70,9 @@ def _graphon_objects(graphons, depth):
         raise ValueError(
             f"graphons must list at least 2 layers (input and read-out, i.e. depth >= 1 hidden layer); got {len(graphons)}"
         )
+    check_size("the number of hidden layers (len(graphons) - 1)", len(graphons) - 1, MAX_DEPTH)
     if depth is not None:
-        depth = check_int("depth", depth, min_value=1)
+        depth = check_size("depth", depth, MAX_DEPTH)
         if len(graphons) != depth + 1:
             raise ValueError(
                 f"graphons must have depth + 1 = {depth + 1} entries (input, {depth - 1} hidden, read-out); got {len(graphons)}"
@@ -113,9 +114,9 @@ def discretise(graphons, d: int, *, K: int = 256, quadrature: str = "gauss-legen
     """Quadrature positions and graphon values of every layer (see module docstring)."""
     from ..graphon.objects import ConstantGraphon, InputGraphon, StepGraphon
 
-    K = check_int("K", K, min_value=1)
+    K = check_size("K", K, MAX_BLOCKS)
     quadrature = check_choice("quadrature", quadrature, ("gauss-legendre", "midpoint"))
-    n_outputs = check_int("n_outputs", n_outputs, min_value=1)
+    n_outputs = check_size("n_outputs", n_outputs, MAX_WIDTH)
     d = check_int("d", d, min_value=1)
     gs = _graphon_objects(graphons, depth)
     L = len(gs) - 1

@@ -33,17 +33,14 @@ the (N1, N2) output (N = 10,000 in float64 is an 800 MB output;
 ``(X1_i o W^1_a) . X2_j``; with x2 = None only the pairs i <= j are computed
 and mirrored, and the pairs (x, x) reuse the diagonals bit for bit.
 
-Backends: ``"torch"`` (vectorised chunks: torch GEMMs for the node sums and
-torch elementwise closed forms, or the quadrature), ``"numba"`` (the same
-chunks with the relu/erf dual fused into one Numba pass over the pairs,
-diagonal gather included: the default CPU path, 1.2x the "torch" backend at
-N = 128, K = 256, L = 4 in bench/bench_analytic.py, where both are bound by the
-node GEMMs), ``"triton"`` (fused
-dual-activation + node matmul kernels; CUDA, or the CPU interpreter under
-TRITON_INTERPRET=1; closed-form activations only), ``"reference"`` (the
-per-pair loop of :mod:`gntk_fast.ntk.analytic_reference`), ``"auto"``
-(triton on CUDA tensors when available and the activation has a closed
-form, numba on CPU for relu/erf, else torch).
+The dual activation of every layer (and the fused backward step) runs on a
+backend of the ``dual`` operation, chosen by its one ``backend="auto"`` rule
+(:mod:`gntk_fast.ops.dual`): ``"triton"`` on CUDA tensors (fused dual + node
+matmul; closed forms), ``"numba"`` on CPU (a fused pass over the pairs;
+closed forms), ``"naive"`` (torch; every activation and rule, including the
+quadrature). Timings: bench/bench_analytic.py, bench/results/analytic.json.
+The per-pair oracle is the separate function
+:func:`gntk_fast.ntk.analytic_reference.graphon_ntk_reference`.
 """
 from __future__ import annotations
 
@@ -53,15 +50,12 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from .._backend import triton_available, triton_interpret
 from .._validation import check_bool, check_choice, check_int
-from ..activations import resolve_activation
+from ..ops.dual import DualPlan, plan_dual
 from ._grid import GraphonGrid, discretise
-from .analytic_reference import check_inputs, graphon_ntk_reference
-from ._dual_numba import NUMBA_DUALS, pair_dual
-from .dual import CLOSED_FORMS, dual_fn
+from .analytic_reference import GraphonNTK, check_inputs
 
-__all__ = ["graphon_ntk", "prepare_grid"]
+__all__ = ["graphon_ntk", "prepare_grid", "GraphonNTK"]
 
 _TILE_BYTES = 256 << 20  # working memory per tile (all layers' tensors)
 
@@ -91,6 +85,7 @@ def prepare_grid(graphons, d: int, *, K: int = 256, quadrature: str = "gauss-leg
 
 
 def _diagonals(X: torch.Tensor, P: _Prepared, f) -> list[torch.Tensor]:
+    # f(q11, q22, q12) -> (S, Sd): the torch function of the dual rule
     """s~^l(u_a; x, x) for every input and hidden layer: list of L tensors (N, K_l)."""
     d = X.shape[1]
     s = (X * X) @ P.A_T / d
@@ -102,13 +97,7 @@ def _diagonals(X: torch.Tensor, P: _Prepared, f) -> list[torch.Tensor]:
     return out
 
 
-def _bwd_torch(G, Bb, Sd, w, pre):
-    """One backward step: ``G' = Sd o (G @ Bb)`` and ``(G' o pre) @ w`` (or ``G' @ w``)."""
-    Gn = Sd * (G @ Bb)
-    return Gn, (Gn * pre if pre is not None else Gn) @ w
-
-
-def _chunk(rect, X1, X2, D1, D2, P: _Prepared, f, trainable: str, sym: bool, fb=_bwd_torch):
+def _chunk(rect, X1, X2, D1, D2, P: _Prepared, plan: DualPlan, trainable: str, sym: bool):
     """Theta and NNGP for the pairs of the rectangle ``rect = (i0, i1, j0, j1)``
     of inputs X1[i0:i1] x X2[j0:j1] (only j >= i when ``sym``).
 
@@ -116,10 +105,11 @@ def _chunk(rect, X1, X2, D1, D2, P: _Prepared, f, trainable: str, sym: bool, fb=
     The input layer is one GEMM over the rectangle,
     ``s~^1[i, j, a] = (X1_i o A_a) . X2_j / d``, so no (P, d) gather is made.
 
-    ``f(Da, Db, ii, jj, s, BT)`` returns the dual activation ``(S, Sd)`` (P, K)
-    of the pairs from the diagonals Da (N1, K), Db (N2, K) and s (P, K),
+    ``plan.pairs(Da, Db, ii, jj, s, BT)`` returns the dual activation ``(S, Sd)``
+    (P, K) of the pairs from the diagonals Da (N1, K), Db (N2, K) and s (P, K),
     together with ``S @ BT`` (the next layer's s~, or the NNGP for the read-out);
-    ``fb(G, Bb, Sd, w, pre)`` is one backward step (see :func:`_bwd_torch`).
+    ``plan.backward(G, Bb, Sd, w, pre)`` is one backward step (see
+    :mod:`gntk_fast.ops.dual`).
     With ``sym`` (x2 = x1) the pairs ii == jj take s~(x, x) from the diagonals bit
     for bit, so the arc-cosine angle is exactly 0 there (its derivative is
     infinite at correlation 1: a rounding difference of 1e-16 would cost 1e-8).
@@ -146,7 +136,7 @@ def _chunk(rect, X1, X2, D1, D2, P: _Prepared, f, trainable: str, sym: bool, fb=
         if same is not None and len(same):
             s[same] = D1[l][ii[same]]
         last = l + 1 == P.L
-        S, Sd, nxt = f(D1[l], D2[l], ii, jj, s, P.r_fwd[:, None] if last else P.BfT[l])
+        S, Sd, nxt = plan.pairs(D1[l], D2[l], ii, jj, s, P.r_fwd[:, None] if last else P.BfT[l])
         if trainable == "mask":
             pre.append(s)
         else:
@@ -158,14 +148,14 @@ def _chunk(rect, X1, X2, D1, D2, P: _Prepared, f, trainable: str, sym: bool, fb=
     if trainable == "mask":
         theta = nngp + (G * pre[-1]) @ P.w[-1]
         for l in range(P.L - 2, -1, -1):
-            G, vec = fb(G, P.Bb[l], dots[l], P.w[l], pre[l])
+            G, vec = plan.backward(G, P.Bb[l], dots[l], P.w[l], pre[l])
             theta += vec
     else:
         dots0 = XI @ XJ.T / d
         prev = [dots0[keep] if sym else dots0.reshape(-1)] + means[:-1]
         theta = P.k * means[-1] + (G @ P.w[-1]) * prev[-1]
         for l in range(P.L - 2, -1, -1):
-            G, vec = fb(G, P.Bb[l], dots[l], P.w[l], None)
+            G, vec = plan.backward(G, P.Bb[l], dots[l], P.w[l], None)
             theta += vec * prev[l]
     return ii, jj, theta, nngp
 
@@ -184,13 +174,39 @@ def _pair_chunks(n1: int, n2: int, sym: bool, chunk: int, row_cap: int):
                 yield i, i + 1, j0, min(n2, j0 + chunk)
 
 
-def _auto_chunk(P: _Prepared, itemsize: int, custom: bool) -> int:
+def _auto_chunk(P: _Prepared, itemsize: int, quadrature: bool) -> int:
     """Pairs per chunk from a 256 MB working budget (all layers' (P, K) tensors)."""
     per_pair = (sum(P.sizes) * 3 + max(P.sizes) * 6) * itemsize
     c = _TILE_BYTES // max(per_pair, 1)
-    if custom:
+    if quadrature:
         c = min(c, 2048)
     return int(max(64, min(c, 1 << 16)))
+
+
+
+def _fill(theta, nngp, X1, X2, P: _Prepared, plan: DualPlan, trainable: str, sym: bool, tile: int, progress) -> None:
+    """Compute every pair (chunk by chunk) into ``theta`` and ``nngp`` (or None)."""
+    n1, n2 = X1.shape[0], X2.shape[0]
+    f = plan.function()
+    D1 = _diagonals(X1, P, f)
+    D2 = D1 if sym else _diagonals(X2, P, f)
+    total = n1 * (n1 + 1) // 2 if sym else n1 * n2
+    if progress is None:
+        progress = total > 16 * tile
+    itemsize = theta.element_size()
+    row_cap = max(1, (64 << 20) // max(1, P.A.shape[0] * X1.shape[1] * itemsize))
+    with tqdm(total=total, desc="graphon_ntk pairs", unit="pair", unit_scale=True,
+              disable=not progress, leave=False) as bar:
+        for rect in _pair_chunks(n1, n2, sym, tile, row_cap):
+            ii, jj, th, ng = _chunk(rect, X1, X2, D1, D2, P, plan, trainable, sym)
+            theta[ii, jj] = th
+            if nngp is not None:
+                nngp[ii, jj] = ng
+            if sym:
+                theta[jj, ii] = th
+                if nngp is not None:
+                    nngp[jj, ii] = ng
+            bar.update(len(ii))
 
 
 def graphon_ntk(
@@ -205,7 +221,7 @@ def graphon_ntk(
     return_nngp: bool = False,
     backend: str = "auto",
     n_outputs: int = 1,
-    dual: str = "auto",
+    dual: str | None = None,
     quad_nodes: int = 32,
     dtype: torch.dtype | None = None,
     tile: int | None = None,
@@ -225,20 +241,25 @@ def graphon_ntk(
         u = (i - 1/2)/n, input coordinate j at v_j = (j - 1/2)/d, output c at
         (c - 1/2)/k.
     x1 : (N1, d) tensor or array;  x2 : (N2, d) or None (then x2 = x1).
-    activation : "relu" (default), "erf", "tanh", "identity" or an elementwise callable.
+    activation : a registered name ("relu" (default), "erf", "tanh",
+        "identity", or one added by :func:`gntk_fast.activations.register_activation`),
+        an :class:`~gntk_fast.activations.Activation` or an elementwise callable.
     trainable : "mask" (only kept weights train; default) or "all" (every
         weight trains, variance W(u, v); the paper's convention). See module docstring.
-    K : int >= 1
+    K : int in [1, MAX_BLOCKS]
         Quadrature nodes for layers touched by a callable graphon (step and
         constant layers use their exact block rule, see :mod:`gntk_fast.ntk._grid`).
     quadrature : "gauss-legendre" or "midpoint" (for callable graphons).
-    return_nngp : also return the output NNGP kernel (N1, N2) (traced).
-    backend : "auto", "torch", "numba", "triton" or "reference" (see module docstring).
+    return_nngp : also return the output NNGP kernel: the result is then a
+        :class:`GraphonNTK` ``(kernel, nngp)``.
+    backend : "auto", "triton", "numba" or "naive" (the ``dual`` operation's
+        registry, :mod:`gntk_fast.ops.dual`); a named backend that cannot serve
+        the call raises :class:`~gntk_fast.ops.BackendError`.
     n_outputs : k >= 1 read-out outputs; the kernel is traced (summed) over them.
-    dual : "auto" (closed forms for relu/erf/identity, else quadrature),
-        "closed", "quadrature" (polar Gaussian quadrature, exponentially accurate
-        also for relu's kink) or "hermite" (plain 2-D Gauss-Hermite; smooth
-        activations only), see :mod:`gntk_fast.ntk.dual`.
+    dual : None (the activation's closed form when it has one, else the polar
+        quadrature), "closed", "quadrature" (polar Gaussian quadrature,
+        exponentially accurate also for relu's kink) or "hermite" (plain 2-D
+        Gauss-Hermite; smooth activations only), see :mod:`gntk_fast.ops.dual.quadrature`.
     quad_nodes : nodes per arc/radius of the polar rule, or per axis of the
         Gauss-Hermite rule (default 32).
     dtype : torch.float64 (default) or torch.float32.
@@ -248,98 +269,29 @@ def graphon_ntk(
 
     Returns
     -------
-    Theta : (N1, N2) tensor, or (Theta, NNGP) when ``return_nngp``.
+    Theta : (N1, N2) tensor of ``dtype`` on x1's device, or a
+    :class:`GraphonNTK` with fields ``kernel`` and ``nngp`` when ``return_nngp``.
     """
-    backend = check_choice("backend", backend, ("auto", "torch", "numba", "triton", "reference"))
     trainable = check_choice("trainable", trainable, ("mask", "all"))
     return_nngp = check_bool("return_nngp", return_nngp)
     x1, x2 = check_inputs(x1, x2)
-    act = resolve_activation(activation)
-    f, _ = dual_fn(act, dual, quad_nodes)
-    if dtype is None:
-        dtype = torch.float64
+    dtype = torch.float64 if dtype is None else dtype
     if dtype not in (torch.float32, torch.float64):
         raise ValueError(f"dtype must be torch.float32 or torch.float64; got {dtype}")
-    if backend == "reference":
-        if dtype != torch.float64:
-            raise ValueError("backend='reference' computes in float64 only; pass dtype=None or torch.float64")
-        return graphon_ntk_reference(
-            graphons, x1, x2, activation=act, trainable=trainable, K=K, quadrature=quadrature,
-            return_nngp=return_nngp, n_outputs=n_outputs, dual=dual, quad_nodes=quad_nodes, depth=depth,
-        )
-    closed = dual in ("auto", "closed") and act.name in CLOSED_FORMS
     device = x1.device
-    if backend == "auto":
-        if device.type == "cuda" and triton_available() and closed:
-            backend = "triton"
-        elif device.type == "cpu" and closed and act.name in NUMBA_DUALS:
-            backend = "numba"
-        else:
-            backend = "torch"
-    if backend == "numba":
-        if device.type != "cpu":
-            raise ValueError(f"backend='numba' needs CPU tensors; got device {device}")
-        if not (closed and act.name in NUMBA_DUALS):
-            raise ValueError(f"backend='numba' supports activations {sorted(NUMBA_DUALS)} (closed forms); got {act.name!r}")
-    if backend == "triton":
-        if not triton_available():
-            raise RuntimeError("backend='triton' needs triton installed")
-        if device.type != "cuda" and not triton_interpret():
-            raise ValueError("backend='triton' needs CUDA tensors (or TRITON_INTERPRET=1 for the CPU interpreter)")
-        if not closed:
-            raise ValueError(f"backend='triton' supports closed-form activations {sorted(CLOSED_FORMS)}; got {act.name!r}")
-
+    plan = plan_dual(activation, dual=dual, quad_nodes=quad_nodes, backend=backend, device=device)
     grid = discretise(graphons, x1.shape[1], K=K, quadrature=quadrature, n_outputs=n_outputs, depth=depth)
     P = _Prepared(grid, dtype, device)
+    if tile is None:
+        tile = _auto_chunk(P, torch.finfo(dtype).bits // 8, plan.rule != "closed")
+    tile = check_int("tile", tile, min_value=1)
+
     X1 = x1.to(device=device, dtype=dtype)
     X2 = X1 if x2 is None else x2.to(device=device, dtype=dtype)
     # x2 equal to x1 is the symmetric case (exact mirror, exact diagonal angles)
     sym = x2 is None or (x2.shape == x1.shape and x2.device == x1.device and bool(torch.equal(x1, x2)))
-    n1, n2 = X1.shape[0], X2.shape[0]
-    itemsize = torch.finfo(dtype).bits // 8
-    if tile is None:
-        tile = _auto_chunk(P, itemsize, not closed)
-    tile = check_int("tile", tile, min_value=1)
-
-    fdiag = f
-    fb = _bwd_torch
-    if backend == "triton":
-        from ._analytic_triton import triton_backward_step, triton_dual_matmul
-
-        def f(Da, Db, ii, jj, s, BT, _n=act.name):  # noqa: F811 - fused Triton dual + matmul
-            return triton_dual_matmul(_n, Da, Db, ii, jj, s, BT)
-
-        fb = triton_backward_step
-    elif backend == "numba":
-
-        def f(Da, Db, ii, jj, s, BT, _n=act.name):  # noqa: F811 - fused Numba dual
-            S, Sd = pair_dual(_n, Da, Db, ii, jj, s)
-            return S, Sd, S @ BT
-    else:
-
-        def f(Da, Db, ii, jj, s, BT, _f=fdiag):  # noqa: F811 - torch closed form / quadrature
-            S, Sd = _f(Da[ii], Db[jj], s)
-            return S, Sd, S @ BT
-
+    theta = torch.empty(X1.shape[0], X2.shape[0], dtype=dtype, device=device)
+    nngp = torch.empty_like(theta) if return_nngp else None
     with torch.no_grad():
-        D1 = _diagonals(X1, P, fdiag)
-        D2 = D1 if sym else _diagonals(X2, P, fdiag)
-        theta = torch.empty(n1, n2, dtype=dtype, device=device)
-        nngp = torch.empty(n1, n2, dtype=dtype, device=device) if return_nngp else None
-        total = n1 * (n1 + 1) // 2 if sym else n1 * n2
-        if progress is None:
-            progress = total > 16 * tile
-        bar = tqdm(total=total, desc="graphon_ntk pairs", unit="pair", unit_scale=True, disable=not progress, leave=False)
-        row_cap = max(1, (64 << 20) // max(1, P.A.shape[0] * X1.shape[1] * itemsize))
-        for rect in _pair_chunks(n1, n2, sym, tile, row_cap):
-            ii, jj, th, ng = _chunk(rect, X1, X2, D1, D2, P, f, trainable, sym, fb)
-            theta[ii, jj] = th
-            if nngp is not None:
-                nngp[ii, jj] = ng
-            if sym:
-                theta[jj, ii] = th
-                if nngp is not None:
-                    nngp[jj, ii] = ng
-            bar.update(len(ii))
-        bar.close()
-    return (theta, nngp) if return_nngp else theta
+        _fill(theta, nngp, X1, X2, P, plan, trainable, sym, tile, progress)
+    return GraphonNTK(theta, nngp) if return_nngp else theta

@@ -7,27 +7,43 @@ writes it; float64 throughout. Obviously right and slow: it exists to check
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import torch
 
-from .._validation import as_float_tensor, check_choice
+from .._validation import MAX_SAMPLES, as_float_tensor, check_bool, check_choice, check_size
+from ..ops.dual import plan_dual
 from ._grid import discretise
-from .dual import dual_fn
 
-__all__ = ["graphon_ntk_reference", "check_inputs"]
+__all__ = ["graphon_ntk_reference", "check_inputs", "GraphonNTK"]
+
+
+@dataclass(frozen=True)
+class GraphonNTK:
+    """The analytic kernel with its NNGP (``return_nngp=True``).
+
+    kernel : (N1, N2) tensor, the Graphon NTK Theta traced over the outputs
+    nngp   : (N1, N2) tensor, the output NNGP kernel (traced), same dtype/device
+    """
+
+    kernel: torch.Tensor
+    nngp: torch.Tensor
 
 
 def check_inputs(x1: Any, x2: Any) -> tuple[torch.Tensor, torch.Tensor | None]:
-    """x1 (N1, d) and optional x2 (N2, d): finite real 2-D tensors of equal width."""
+    """x1 (N1, d) and optional x2 (N2, d): finite real 2-D tensors of equal width,
+    with at most MAX_SAMPLES inputs each."""
     x1 = as_float_tensor("x1", x1, ndim=2)
     if x1.shape[0] < 1 or x1.shape[1] < 1:
         raise ValueError(f"x1 must be a non-empty (N, d) matrix; got shape {tuple(x1.shape)}")
+    check_size("x1 inputs (rows)", x1.shape[0], MAX_SAMPLES)
     if x2 is not None:
         x2 = as_float_tensor("x2", x2, ndim=2)
         if x2.shape[0] < 1:
             raise ValueError(f"x2 must be a non-empty (N, d) matrix; got shape {tuple(x2.shape)}")
+        check_size("x2 inputs (rows)", x2.shape[0], MAX_SAMPLES)
         if x2.shape[1] != x1.shape[1]:
             raise ValueError(f"x2 must have as many features as x1 ({x1.shape[1]}); got {x2.shape[1]}")
     return x1, x2
@@ -44,20 +60,21 @@ def graphon_ntk_reference(
     quadrature: str = "gauss-legendre",
     return_nngp: bool = False,
     n_outputs: int = 1,
-    dual: str = "auto",
+    dual: str | None = None,
     quad_nodes: int = 32,
     depth: int | None = None,
 ):
     """Reference twin of :func:`gntk_fast.ntk.graphon_ntk` (same arguments, float64, CPU).
 
     Returns the (N1, N2) float64 kernel traced over the ``n_outputs`` outputs,
-    and the output NNGP kernel (same shape, traced) when ``return_nngp``.
+    or a :class:`GraphonNTK` (kernel and output NNGP) when ``return_nngp``.
     """
     trainable = check_choice("trainable", trainable, ("mask", "all"))
+    return_nngp = check_bool("return_nngp", return_nngp)
     x1, x2 = check_inputs(x1, x2)
     d = x1.shape[1]
+    f = plan_dual(activation, dual=dual, quad_nodes=quad_nodes, backend="naive").function()
     grid = discretise(graphons, d, K=K, quadrature=quadrature, n_outputs=n_outputs, depth=depth)
-    f, _ = dual_fn(activation, dual, quad_nodes)
     X1 = x1.to(torch.float64)
     X2 = X1 if x2 is None else x2.to(torch.float64)
     t = lambda a: torch.from_numpy(np.array(a, dtype=np.float64))  # noqa: E731
@@ -97,4 +114,4 @@ def graphon_ntk_reference(
                 val = k * prev[L] + sum(float(w[l] @ G[l]) * prev[l] for l in range(L))
             theta[i, j] = val
             nngp[i, j] = out
-    return (theta, nngp) if return_nngp else theta
+    return GraphonNTK(theta, nngp) if return_nngp else theta

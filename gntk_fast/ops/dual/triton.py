@@ -1,15 +1,18 @@
-"""Triton kernel of the analytic Graphon NTK: fused dual activation + node matmul.
+"""Triton backend of the dual operation: fused dual + node matmul, fused backward step.
 
 For a chunk of P input pairs and one hidden layer, :func:`triton_dual_matmul`
 computes in one kernel
 
-    S[p, a], Sd[p, a] = dual activation of [[Da[ii[p], a], s[p, a]], [s[p, a], Db[jj[p], a]]]
+    S[p, a], Sd[p, a] = dual of [[Da[ii[p], a], s[p, a]], [s[p, a], Db[jj[p], a]]]
     out[p, n]         = sum_a S[p, a] * BT[a, n]
 
 (the next layer's pre-activation covariance s~, or the NNGP when BT is the
 read-out vector): the diagonals are gathered in-kernel, S never makes a round
 trip through memory before the matmul, and S, Sd are written once (by the
-programs of the first column block) for the backward pass.
+programs of the first column block) for the backward pass. The dual is the
+activation's ``triton_dual``, a ``@triton.jit`` function
+``(q11, q22, q12) -> (S, Sd)`` on blocks passed to the kernel as a
+``tl.constexpr`` and inlined.
 
 :func:`triton_backward_step` is the fused backward step of the recursion::
 
@@ -19,27 +22,28 @@ programs of the first column block) for the backward pass.
 (the matmul, the derivative factor and the layer's kernel term in one kernel;
 the per-block partial sums of ``vec`` are added atomically).
 
-Triton has no atan2/asin that also run under the CPU interpreter, so the
-kernel carries the Cephes arctangent (rational minimax on [0, 0.66] with the
+Triton has no atan2/asin that also run under the CPU interpreter, so this
+module carries the Cephes arctangent (rational minimax on [0, 0.66] with the
 pi/4 reduction; relative error ~1e-16), used for the relu angle
-theta = atan2(r, c) and for erf's arcsine. Activations: "relu", "erf",
-"identity" (closed forms of :mod:`gntk_fast.ntk.dual`, whose torch versions
-are the reference the tests compare with). float32 and float64; the fp32
-matmul uses IEEE precision (no TF32).
+theta = atan2(r, c) and for erf's arcsine in :func:`relu_dual`,
+:func:`erf_dual` (the Triton pieces of the named activations of
+:mod:`gntk_fast.activations`, whose torch closed forms are the reference the
+tests compare with). float32 and float64; the fp32 matmul uses IEEE
+precision (no TF32). The tests run the kernels under TRITON_INTERPRET=1.
 """
 from __future__ import annotations
 
-import math
+import importlib
+from functools import lru_cache
 
 import torch
 import triton
 import triton.language as tl
 
-__all__ = ["triton_dual_matmul", "triton_backward_step", "TRITON_ACTS"]
+from ...activations import Activation
+from .naive import DualKernels
 
-TRITON_ACTS = {"relu": 0, "erf": 1, "identity": 2}
-
-_PI = math.pi
+__all__ = ["triton_dual_matmul", "triton_backward_step", "relu_dual", "erf_dual", "identity_dual", "pairs", "KERNELS"]
 
 
 @triton.jit
@@ -69,17 +73,48 @@ def _atan2_nonneg(r, c):
 
 
 @triton.jit
+def relu_dual(q11, q22, c):
+    """relu's dual (stable atan2 angle; Sd = 0 where q11 = 0 or q22 = 0)."""
+    r = tl.sqrt(tl.maximum(q11 * q22 - c * c, 0.0))
+    pt = 3.14159265358979323846 - _atan2_nonneg(r, c)
+    S = (r + pt * c) * 0.15915494309189533577
+    Sd = tl.where((q11 > 0) & (q22 > 0), pt * 0.15915494309189533577, 0.0)
+    return S, Sd
+
+
+@triton.jit
+def erf_dual(q11, q22, c):
+    """erf's dual (arcsine kernel; arcsin(x) = atan2(|x|, sqrt(1 - x^2)) with the sign of x)."""
+    q = (1.0 + 2.0 * q11) * (1.0 + 2.0 * q22)
+    x = tl.minimum(tl.maximum(2.0 * c / tl.sqrt(q), -1.0), 1.0)
+    ax = tl.abs(x)
+    asn = _atan2_nonneg(ax, tl.sqrt(tl.maximum(1.0 - ax * ax, 0.0)))
+    S = 0.63661977236758134308 * tl.where(x < 0, -asn, asn)
+    Sd = 1.27323954473516268615 / tl.sqrt(tl.maximum(q - 4.0 * c * c, 1.0))
+    return S, Sd
+
+
+@triton.jit
+def identity_dual(q11, q22, c):
+    """identity's dual: S = q12, Sd = 1."""
+    return c, c * 0.0 + 1.0
+
+
+@triton.jit
+def _tile(P, N, BLOCK_P: tl.constexpr, BLOCK_N: tl.constexpr):
+    """Row offsets (program axis 0), column offsets (axis 1) and their bounds masks."""
+    rp = tl.program_id(0) * BLOCK_P + tl.arange(0, BLOCK_P)
+    rn = tl.program_id(1) * BLOCK_N + tl.arange(0, BLOCK_N)
+    return rp, rn, rp < P, rn < N
+
+
+@triton.jit
 def _dual_mm_kernel(
     s_ptr, da_ptr, db_ptr, ii_ptr, jj_ptr, bt_ptr, out_ptr, S_ptr, Sd_ptr,
     P, K, NO,
-    ACT: tl.constexpr, BLOCK_P: tl.constexpr, BLOCK_K: tl.constexpr, BLOCK_N: tl.constexpr,
+    DUAL: tl.constexpr, BLOCK_P: tl.constexpr, BLOCK_K: tl.constexpr, BLOCK_N: tl.constexpr,
 ):
-    pid_p = tl.program_id(0)
-    pid_n = tl.program_id(1)
-    rp = pid_p * BLOCK_P + tl.arange(0, BLOCK_P)
-    rn = pid_n * BLOCK_N + tl.arange(0, BLOCK_N)
-    mp = rp < P
-    mn = rn < NO
+    rp, rn, mp, mn = _tile(P, NO, BLOCK_P, BLOCK_N)
     ii = tl.load(ii_ptr + rp, mask=mp, other=0)
     jj = tl.load(jj_ptr + rp, mask=mp, other=0)
     acc = tl.zeros((BLOCK_P, BLOCK_N), dtype=s_ptr.dtype.element_ty)
@@ -90,24 +125,10 @@ def _dual_mm_kernel(
         c = tl.load(s_ptr + rp[:, None] * K + rk[None, :], mask=m2, other=0.0)
         q11 = tl.load(da_ptr + ii[:, None] * K + rk[None, :], mask=m2, other=0.0)
         q22 = tl.load(db_ptr + jj[:, None] * K + rk[None, :], mask=m2, other=0.0)
-        if ACT == 0:  # relu
-            r = tl.sqrt(tl.maximum(q11 * q22 - c * c, 0.0))
-            pt = 3.14159265358979323846 - _atan2_nonneg(r, c)
-            S = (r + pt * c) * 0.15915494309189533577
-            Sd = tl.where((q11 > 0) & (q22 > 0), pt * 0.15915494309189533577, 0.0)
-        elif ACT == 1:  # erf
-            q = (1.0 + 2.0 * q11) * (1.0 + 2.0 * q22)
-            x = tl.minimum(tl.maximum(2.0 * c / tl.sqrt(q), -1.0), 1.0)
-            ax = tl.abs(x)
-            asn = _atan2_nonneg(ax, tl.sqrt(tl.maximum(1.0 - ax * ax, 0.0)))
-            S = 0.63661977236758134308 * tl.where(x < 0, -asn, asn)
-            Sd = 1.27323954473516268615 / tl.sqrt(tl.maximum(q - 4.0 * c * c, 1.0))
-        else:  # identity
-            S = c
-            Sd = tl.where(m2, 1.0, 0.0).to(c.dtype)
+        S, Sd = DUAL(q11, q22, c)
         S = tl.where(m2, S, 0.0).to(c.dtype)
         Sd = Sd.to(c.dtype)
-        if pid_n == 0:
+        if tl.program_id(1) == 0:
             tl.store(S_ptr + rp[:, None] * K + rk[None, :], S, mask=m2)
             tl.store(Sd_ptr + rp[:, None] * K + rk[None, :], Sd, mask=m2)
         b = tl.load(bt_ptr + rk[:, None] * NO + rn[None, :], mask=mk[:, None] & mn[None, :], other=0.0)
@@ -115,14 +136,27 @@ def _dual_mm_kernel(
     tl.store(out_ptr + rp[:, None] * NO + rn[None, :], acc, mask=mp[:, None] & mn[None, :])
 
 
-def triton_dual_matmul(name: str, Da, Db, ii, jj, s, BT, *, block_p: int = 32, block_k: int = 32, block_n: int = 32):
+@lru_cache(maxsize=None)
+def _load(target: str):
+    mod, _, attr = target.partition(":")
+    return getattr(importlib.import_module(mod), attr)
+
+
+def jit_dual(act: Activation):
+    """The ``@triton.jit`` dual of ``act`` (its ``triton_dual``, imported when a string)."""
+    t = act.triton_dual
+    return _load(t) if isinstance(t, str) else t
+
+
+def triton_dual_matmul(act: Activation, Da, Db, ii, jj, s, BT, *, block_p: int = 32, block_k: int = 32,
+                       block_n: int = 32):
     """``(S, Sd, S @ BT)`` for the pairs (see module docstring).
 
-    Da (N1, K), Db (N2, K), s (P, K), BT (K, NO) share one float dtype and
-    device; ii, jj are (P,) int64. Returns S, Sd (P, K) and out (P, NO).
+    ``act`` has a ``triton_dual``. Da (N1, K), Db (N2, K), s (P, K), BT (K, NO)
+    share one float dtype and device; ii, jj are (P,) int64. Returns S, Sd
+    (P, K) and out (P, NO).
     """
-    if name not in TRITON_ACTS:
-        raise ValueError(f"activation must be one of {sorted(TRITON_ACTS)} for the Triton backend; got {name!r}")
+    dual = jit_dual(act)
     s = s.contiguous()
     Da, Db, BT = Da.contiguous(), Db.contiguous(), BT.contiguous()
     P, K = s.shape
@@ -134,7 +168,7 @@ def triton_dual_matmul(name: str, Da, Db, ii, jj, s, BT, *, block_p: int = 32, b
     grid = (triton.cdiv(P, block_p), triton.cdiv(NO, block_n))
     _dual_mm_kernel[grid](
         s, Da, Db, ii.contiguous(), jj.contiguous(), BT, out, S, Sd, P, K, NO,
-        ACT=TRITON_ACTS[name], BLOCK_P=block_p, BLOCK_K=block_k, BLOCK_N=block_n,
+        DUAL=dual, BLOCK_P=block_p, BLOCK_K=block_k, BLOCK_N=block_n,
     )
     return S, Sd, out
 
@@ -145,12 +179,7 @@ def _bwd_kernel(
     P, KI, KO,
     HAS_PRE: tl.constexpr, BLOCK_P: tl.constexpr, BLOCK_K: tl.constexpr, BLOCK_N: tl.constexpr,
 ):
-    pid_p = tl.program_id(0)
-    pid_n = tl.program_id(1)
-    rp = pid_p * BLOCK_P + tl.arange(0, BLOCK_P)
-    rn = pid_n * BLOCK_N + tl.arange(0, BLOCK_N)
-    mp = rp < P
-    mn = rn < KO
+    rp, rn, mp, mn = _tile(P, KO, BLOCK_P, BLOCK_N)
     acc = tl.zeros((BLOCK_P, BLOCK_N), dtype=g_ptr.dtype.element_ty)
     for k0 in range(0, KI, BLOCK_K):
         rk = k0 + tl.arange(0, BLOCK_K)
@@ -187,3 +216,11 @@ def triton_backward_step(G, Bb, Sd, w, pre=None, *, block_p: int = 32, block_k: 
         HAS_PRE=pre is not None, BLOCK_P=block_p, BLOCK_K=block_k, BLOCK_N=block_n,
     )
     return Gn, vec
+
+
+def pairs(act: Activation, rule: str, quad_nodes: int, Da, Db, ii, jj, s, BT):
+    """``(S, Sd, S @ BT)`` (closed forms only; ``rule`` and ``quad_nodes`` are checked by the registry)."""
+    return triton_dual_matmul(act, Da, Db, ii, jj, s, BT)
+
+
+KERNELS = DualKernels(pairs, triton_backward_step)
