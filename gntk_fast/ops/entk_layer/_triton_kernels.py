@@ -34,6 +34,28 @@ __all__ = ["sparse_entk_kernel", "dense_entk_kernel"]
 
 
 @triton.jit
+def _tile(TM, TN, pid, R1, R2, BM: tl.constexpr, BN: tl.constexpr):
+    """Output rows (BM,) and columns (BN,) of the listed tile ``pid``, with their in-range masks."""
+    rm = tl.load(TM + pid) * BM + tl.arange(0, BM)
+    rn = tl.load(TN + pid) * BN + tl.arange(0, BN)
+    return rm, rn, rm < R1, rn < R2
+
+
+@triton.jit
+def _gram_tile(A, B, arow, brow, mm, mn, K, BM: tl.constexpr, BN: tl.constexpr, BK: tl.constexpr,
+               PRECISION: tl.constexpr):
+    """``sum_k A[arow + k] B[brow + k]`` over k < K for a tile: (BM, BN) fp32."""
+    kk = tl.arange(0, BK)
+    acc = tl.zeros((BM, BN), dtype=tl.float32)
+    for k0 in range(0, K, BK):
+        mk = (k0 + kk) < K
+        a = tl.load(A + arow[:, None] + (k0 + kk)[None, :], mask=mm[:, None] & mk[None, :], other=0.0)
+        b = tl.load(B + brow[:, None] + (k0 + kk)[None, :], mask=mn[:, None] & mk[None, :], other=0.0)
+        acc = tl.dot(a, tl.trans(b), acc, input_precision=PRECISION)
+    return acc
+
+
+@triton.jit
 def sparse_entk_kernel(
     D1, H1, D2, H2, EI, EJ, TM, TN, OUT,
     R1, R2, NNZ, E_PER_SPLIT,
@@ -42,14 +64,8 @@ def sparse_entk_kernel(
     BM: tl.constexpr, BN: tl.constexpr, BK: tl.constexpr,
     PRECISION: tl.constexpr,
 ):
-    pid = tl.program_id(0)
     pid_s = tl.program_id(1)
-    tm = tl.load(TM + pid)
-    tn = tl.load(TN + pid)
-    rm = tm * BM + tl.arange(0, BM)
-    rn = tn * BN + tl.arange(0, BN)
-    mm = rm < R1
-    mn = rn < R2
+    rm, rn, mm, mn = _tile(TM, TN, tl.program_id(0), R1, R2, BM, BN)
     hrow1 = (rm // HDIV).to(tl.int64) * sh1
     hrow2 = (rn // HDIV).to(tl.int64) * sh2
     drow1 = (rm * KLOOP).to(tl.int64) * sd1
@@ -83,31 +99,10 @@ def dense_entk_kernel(
     BM: tl.constexpr, BN: tl.constexpr, BK: tl.constexpr,
     PRECISION: tl.constexpr,
 ):
-    pid = tl.program_id(0)
-    tm = tl.load(TM + pid)
-    tn = tl.load(TN + pid)
-    rm = tm * BM + tl.arange(0, BM)
-    rn = tn * BN + tl.arange(0, BN)
-    mm = rm < R1
-    mn = rn < R2
-    kk = tl.arange(0, BK)
-    # G_D = D1 D2^T over the LD columns of the D rows
-    drow1 = rm.to(tl.int64) * sd1
-    drow2 = rn.to(tl.int64) * sd2
-    acc_d = tl.zeros((BM, BN), dtype=tl.float32)
-    for k0 in range(0, LD, BK):
-        mk = (k0 + kk) < LD
-        a = tl.load(D1 + drow1[:, None] + (k0 + kk)[None, :], mask=mm[:, None] & mk[None, :], other=0.0)
-        b = tl.load(D2 + drow2[:, None] + (k0 + kk)[None, :], mask=mn[:, None] & mk[None, :], other=0.0)
-        acc_d = tl.dot(a, tl.trans(b), acc_d, input_precision=PRECISION)
-    # G_H = H1 H2^T over the n_in columns of the H rows
-    hrow1 = (rm // HDIV).to(tl.int64) * sh1
-    hrow2 = (rn // HDIV).to(tl.int64) * sh2
-    acc_h = tl.zeros((BM, BN), dtype=tl.float32)
-    for k0 in range(0, NIN, BK):
-        mk = (k0 + kk) < NIN
-        a = tl.load(H1 + hrow1[:, None] + (k0 + kk)[None, :], mask=mm[:, None] & mk[None, :], other=0.0)
-        b = tl.load(H2 + hrow2[:, None] + (k0 + kk)[None, :], mask=mn[:, None] & mk[None, :], other=0.0)
-        acc_h = tl.dot(a, tl.trans(b), acc_h, input_precision=PRECISION)
+    rm, rn, mm, mn = _tile(TM, TN, tl.program_id(0), R1, R2, BM, BN)
+    # G_D = D1 D2^T over the LD columns of the D rows, G_H = H1 H2^T over the n_in columns of the H rows
+    acc_d = _gram_tile(D1, D2, rm.to(tl.int64) * sd1, rn.to(tl.int64) * sd2, mm, mn, LD, BM, BN, BK, PRECISION)
+    acc_h = _gram_tile(H1, H2, (rm // HDIV).to(tl.int64) * sh1, (rn // HDIV).to(tl.int64) * sh2, mm, mn, NIN,
+                       BM, BN, BK, PRECISION)
     optr = OUT + rm.to(tl.int64)[:, None] * so_row + rn[None, :]
     tl.store(optr, acc_d * acc_h, mask=mm[:, None] & mn[None, :])

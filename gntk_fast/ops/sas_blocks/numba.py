@@ -37,7 +37,7 @@ from numba import njit
 from ...graphon._masks import MaskInput, block_edges, descending_stable_order
 
 __all__ = [
-    "POPCOUNT", "LANES", "degrees_bytes", "degrees_bytes_checked", "degrees_packed", "block_sums_bytes", "block_sums_packed",
+    "POPCOUNT", "LANES", "degrees_bytes", "degrees_packed", "block_sums_bytes", "block_sums_packed",
     "block_sums_bytes_by_block", "block_sums_packed_by_block", "run_rows", "split", "mask_degrees", "block_sums",
     "sas_blocks", "PARALLEL_MIN_BYTES", "STREAM_ACC_MAX_BYTES",
 ]
@@ -65,37 +65,19 @@ POPCOUNT, LANES = _make_tables()
 
 # ------------------------------------------------------------------ degrees
 @njit(cache=True, nogil=True)
-def degrees_bytes(m, lo, hi):  # pragma: no cover - compiled
-    """Rows lo:hi of a 0/1 byte mask -> (row sums (hi-lo,), column sums (p,), 0)."""
-    p = m.shape[1]
-    rdeg = np.empty(hi - lo, np.int64)
-    cdeg = np.zeros(p, np.int64)
-    acc8 = np.zeros(p, np.uint8)
-    cnt = 0
-    for i in range(lo, hi):
-        s = np.uint32(0)
-        for j in range(p):
-            x = m[i, j]
-            acc8[j] += x
-            s = np.uint32(s + np.uint32(x))
-        rdeg[i - lo] = s
-        cnt += 1
-        if cnt == 255:
-            for j in range(p):
-                cdeg[j] += acc8[j]
-                acc8[j] = 0
-            cnt = 0
-    if cnt > 0:
-        for j in range(p):
-            cdeg[j] += acc8[j]
-    return rdeg, cdeg, np.uint8(0)
+def _flush_bytes(acc8, cdeg):  # pragma: no cover - compiled
+    for j in range(acc8.shape[0]):
+        cdeg[j] += acc8[j]
+        acc8[j] = 0
 
 
 @njit(cache=True, nogil=True)
-def degrees_bytes_checked(m, lo, hi):  # pragma: no cover - compiled
-    """:func:`degrees_bytes` that also returns the OR of all bytes (> 1 means a value
-    other than 0/1), for uint8 input not yet checked. The OR costs ~1.5x in the
-    inner loop, so bool input (0/1 by construction) uses the unchecked kernel."""
+def degrees_bytes(m, lo, hi, check):  # pragma: no cover - compiled
+    """Rows lo:hi of a 0/1 byte mask -> (row sums (hi-lo,), column sums (p,), OR of
+    the bytes when ``check`` else 0). The OR (a value > 1 means the uint8 input
+    was not 0/1) more than doubles the inner loop's time, so input that is 0/1 by
+    construction (bool) runs with ``check=False``; the branch is outside the
+    inner loops, which vectorise either way."""
     p = m.shape[1]
     rdeg = np.empty(hi - lo, np.int64)
     cdeg = np.zeros(p, np.int64)
@@ -104,21 +86,23 @@ def degrees_bytes_checked(m, lo, hi):  # pragma: no cover - compiled
     cnt = 0
     for i in range(lo, hi):
         s = np.uint32(0)
-        for j in range(p):
-            x = m[i, j]
-            acc8[j] += x
-            o |= x
-            s = np.uint32(s + np.uint32(x))
+        if check:
+            for j in range(p):
+                x = m[i, j]
+                acc8[j] += x
+                o |= x
+                s = np.uint32(s + np.uint32(x))
+        else:
+            for j in range(p):
+                x = m[i, j]
+                acc8[j] += x
+                s = np.uint32(s + np.uint32(x))
         rdeg[i - lo] = s
         cnt += 1
         if cnt == 255:
-            for j in range(p):
-                cdeg[j] += acc8[j]
-                acc8[j] = 0
+            _flush_bytes(acc8, cdeg)
             cnt = 0
-    if cnt > 0:
-        for j in range(p):
-            cdeg[j] += acc8[j]
+    _flush_bytes(acc8, cdeg)
     return rdeg, cdeg, o
 
 
@@ -288,8 +272,8 @@ def mask_degrees(mask: MaskInput, name: str = "mask", threads: int | None = None
     if mask.packed:
         fn, args = degrees_packed, lambda lo, hi: (m, lo, hi, POPCOUNT, LANES)
     else:
-        fn = degrees_bytes if mask.checked else degrees_bytes_checked
-        args = lambda lo, hi: (m, lo, hi)  # noqa: E731
+        fn, check = degrees_bytes, not mask.checked
+        args = lambda lo, hi: (m, lo, hi, check)  # noqa: E731
     parts = run_rows(fn, mask.n_out, _parts(mask, threads), args)
     rdeg = np.concatenate([r[0] for r in parts])
     cdeg = parts[0][1]
