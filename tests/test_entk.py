@@ -387,6 +387,23 @@ def test_bad_inputs():
         empirical_ntk(m, torch.zeros(0, 7, dtype=torch.float64))
 
 
+@pytest.mark.parametrize("layer", [0, 1, 2])
+@pytest.mark.parametrize("value", [float("nan"), float("inf")])
+@pytest.mark.parametrize("pruned", [False, True])
+def test_non_finite_weight_is_named_by_layer(layer, value, pruned):
+    """The fast path checks the signals, not every weight, but a non-finite weight
+    (kept or pruned: W * M is what the forward uses) is still named by its layer,
+    as by the Jacobian reference."""
+    m = make_model("relu", k=2)
+    x = inputs(3, 7, torch.float64, 0)
+    with torch.no_grad():
+        m.layers[layer].weight_mask[0, 0] = not pruned
+        m.layers[layer].weight[0, 0] = value
+    for fn in (empirical_ntk, empirical_ntk_reference):
+        with pytest.raises(ValueError, match=f"model weight of layer {layer}"):
+            fn(m, x)
+
+
 @pytest.mark.filterwarnings("ignore:overflow encountered:RuntimeWarning")
 @pytest.mark.filterwarnings("ignore:invalid value encountered:RuntimeWarning")
 def test_non_finite_signals_raise_naming_the_input():

@@ -57,7 +57,13 @@ def _check_model(model):
         raise TypeError(f"model must be a gntk_fast.MLP (use MLP.from_sequential for an nn.Sequential); got {type(model).__name__}")
 
 
-def _validate_model(model) -> None:
+def _check_weights_finite(model) -> None:
+    for l, layer in enumerate(model.layers):
+        if not bool(torch.isfinite(layer.weight).all()):
+            raise ValueError(f"model weight of layer {l} contains NaN or infinite values")
+
+
+def _validate_model(model, check_weights: bool = True) -> None:
     _check_model(model)
     for l, layer in enumerate(model.layers):
         m = layer.weight_mask
@@ -69,10 +75,10 @@ def _validate_model(model) -> None:
             )
         if m.device != layer.weight.device:
             raise ValueError(f"model mask of layer {l} is on {m.device} but its weight is on {layer.weight.device}")
-        if not bool(torch.isfinite(layer.weight).all()):
-            raise ValueError(f"model weight of layer {l} contains NaN or infinite values")
         if layer.bias is not None and not bool(torch.isfinite(layer.bias).all()):
             raise ValueError(f"model bias of layer {l} contains NaN or infinite values")
+    if check_weights:
+        _check_weights_finite(model)
 
 
 def _check_dtype(dtype) -> None:
@@ -94,20 +100,24 @@ def _check_x(model, name: str, x, device, dtype) -> torch.Tensor:
     return x.to(dtype)
 
 
-def prepare_inputs(model, x1, x2, dtype):
+def prepare_inputs(model, x1, x2, dtype, *, check_weights: bool = True):
     """Validate (model, x1, x2, dtype) and return (x1, x2 or None, dtype, device).
 
     Shared by :func:`empirical_ntk` and the Jacobian reference so that both
     reject the same inputs: x1/x2 must be (N, d_in) (or (d_in,)) finite tensors
     on the model's device; the model's masks must be bool tensors shaped like
-    its weights, and its weights and biases finite.
+    its weights, and its weights and biases finite. ``check_weights=False``
+    leaves the weights' finiteness to the caller (:func:`empirical_ntk` checks
+    the network's signals instead, which a non-finite weight always makes
+    non-finite, and names the weight only then: one pass over the activations
+    instead of one over every weight).
     """
     _check_model(model)
     device = model.layers[0].weight.device
     for name, x in (("x1", x1), ("x2", x2)):
         if isinstance(x, torch.Tensor) and x.device != device:
             raise ValueError(f"{name} is on {x.device} but the model is on {device}; move them to one device")
-    _validate_model(model)
+    _validate_model(model, check_weights)
     if dtype is None:
         dtype = model.layers[0].weight.dtype
     _check_dtype(dtype)
@@ -154,7 +164,7 @@ def forward_backward(model, x: torch.Tensor, dtype: torch.dtype | None = None):
     ``Ds[l-1]`` = delta^l of shape (N, k, n_l) with ``delta^l[a, c, i] = d f_c(x_a) / d z^l_i``.
     """
     dtype = dtype or model.layers[0].weight.dtype
-    Ws = [(layer.weight.detach() * layer.weight_mask).to(dtype) * layer.weight_scale for layer in model.layers]
+    Ws = [(layer.weight.detach() * layer.weight_mask).to(dtype).mul_(layer.weight_scale) for layer in model.layers]
     h = x.to(dtype)
     Hs, grads = [], []
     L1 = len(model.layers)
@@ -179,8 +189,9 @@ def forward_backward(model, x: torch.Tensor, dtype: torch.dtype | None = None):
     return Hs, Ds
 
 
-def _check_signals_finite(name: str, Hs, Ds, dtype) -> None:
+def _check_signals_finite(name: str, model, Hs, Ds, dtype) -> None:
     if not all(bool(torch.isfinite(t).all()) for t in (*Hs, *Ds)):  # before the kernels see them
+        _check_weights_finite(model)  # a non-finite weight is named first
         raise ValueError(f"{name}: the network's activations or backward signals are not finite in {dtype} "
                          "(overflow from very large inputs or weights: try dtype=torch.float64; "
                          "or an activation that is not finite there)")
@@ -189,7 +200,7 @@ def _check_signals_finite(name: str, Hs, Ds, dtype) -> None:
 def _layer_term(layer, D1, H1, D2, H2, layer_fn, *, trace, trainable, tf32, shape, dtype, device):
     """One layer's contribution ws^2 * (weight term) + bs^2 * (bias term)."""
     mask = layer.weight_mask
-    n_kept = int(mask.sum())
+    n_kept = int(torch.count_nonzero(mask))
     if trainable == "all" or n_kept == mask.numel():
         w = dense_layer_term(D1, H1, D2, H2, trace=trace)
     elif n_kept == 0:
@@ -246,13 +257,13 @@ def empirical_ntk(
     when ``per_layer`` (the entries have Theta's shape and sum to it).
     """
     trace, per_layer, tf32, trainable, backend = _check_options(trace, per_layer, tf32, trainable, backend)
-    x1, x2, dtype, device = prepare_inputs(model, x1, x2, dtype)
+    x1, x2, dtype, device = prepare_inputs(model, x1, x2, dtype, check_weights=False)
     layer_fn = ENTK_LAYER(backend, device.type, dtype=dtype)
     sym = x2 is None
     H1s, D1s = forward_backward(model, x1, dtype)
-    _check_signals_finite("x1", H1s, D1s, dtype)
+    _check_signals_finite("x1", model, H1s, D1s, dtype)
     H2s, D2s = (H1s, D1s) if sym else forward_backward(model, x2, dtype)
-    _check_signals_finite("x2", H2s, D2s, dtype)
+    _check_signals_finite("x2", model, H2s, D2s, dtype)
     N1, N2, k = x1.shape[0], (x1 if sym else x2).shape[0], model.d_out
     shape = (N1, N2) if trace else (N1, N2, k, k)
     terms = []

@@ -47,7 +47,7 @@ def masked_ntk_layer_cpp(D1, H1, D2=None, H2=None, mask=None, *, trace: bool = T
         out = dense_layer_term(D1, H1, D2, H2, trace=trace)
         return symmetrize(out, trace) if D2 is None else out
     C = require_cpp()
-    density = float(mask.sum()) / mask.numel()
+    density = int(torch.count_nonzero(mask)) / mask.numel()
     use_comp = density > COMPLEMENT_DENSITY if complement is None else bool(complement)
     arrays = [t.detach().contiguous().numpy() if t is not None else None for t in (D1, H1, D2, H2)]
 

@@ -179,7 +179,7 @@ def prepare_mask(mask: torch.Tensor, *, complement: bool | str = "auto", col_blo
         if ref() is mask and version == mask._version and tag_hit == tag:
             return edges
     n_out, n_in = mask.shape
-    nnz = int(mask.sum())
+    nnz = int(torch.count_nonzero(mask))
     total = n_out * n_in
     use_comp = (nnz > COMPLEMENT_DENSITY * total) if complement == "auto" else bool(complement)
     rows, cols = _edge_list(~mask if use_comp else mask, col_block)
