@@ -388,12 +388,11 @@ def test_bad_inputs():
 
 
 @pytest.mark.parametrize("layer", [0, 1, 2])
-@pytest.mark.parametrize("value", [float("nan"), float("inf")])
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), float("-inf")])
 @pytest.mark.parametrize("pruned", [False, True])
 def test_non_finite_weight_is_named_by_layer(layer, value, pruned):
-    """The fast path checks the signals, not every weight, but a non-finite weight
-    (kept or pruned: W * M is what the forward uses) is still named by its layer,
-    as by the Jacobian reference."""
+    """A non-finite weight, kept or pruned (W * M is what the forward uses), is
+    named by its layer, even where ReLU would hide it from the signals (-inf)."""
     m = make_model("relu", k=2)
     x = inputs(3, 7, torch.float64, 0)
     with torch.no_grad():

@@ -25,6 +25,8 @@ see ``MLP.from_sequential``) has no bias term.
 """
 from __future__ import annotations
 
+import math
+
 from dataclasses import dataclass
 from typing import Callable
 
@@ -58,12 +60,19 @@ def _check_model(model):
 
 
 def _check_weights_finite(model) -> None:
+    """Every weight finite. A sum is finite only when every term is (a NaN or an
+    infinity makes it NaN or infinite), so one reduction decides the usual case;
+    the elementwise test runs only when the sum is not finite (overflow of huge
+    finite weights included)."""
     for l, layer in enumerate(model.layers):
-        if not bool(torch.isfinite(layer.weight).all()):
+        w = layer.weight.detach()
+        if math.isfinite(float(w.sum(dtype=torch.float64))):
+            continue
+        if not bool(torch.isfinite(w).all()):
             raise ValueError(f"model weight of layer {l} contains NaN or infinite values")
 
 
-def _validate_model(model, check_weights: bool = True) -> None:
+def _validate_model(model) -> None:
     _check_model(model)
     for l, layer in enumerate(model.layers):
         m = layer.weight_mask
@@ -77,8 +86,7 @@ def _validate_model(model, check_weights: bool = True) -> None:
             raise ValueError(f"model mask of layer {l} is on {m.device} but its weight is on {layer.weight.device}")
         if layer.bias is not None and not bool(torch.isfinite(layer.bias).all()):
             raise ValueError(f"model bias of layer {l} contains NaN or infinite values")
-    if check_weights:
-        _check_weights_finite(model)
+    _check_weights_finite(model)
 
 
 def _check_dtype(dtype) -> None:
@@ -100,24 +108,20 @@ def _check_x(model, name: str, x, device, dtype) -> torch.Tensor:
     return x.to(dtype)
 
 
-def prepare_inputs(model, x1, x2, dtype, *, check_weights: bool = True):
+def prepare_inputs(model, x1, x2, dtype):
     """Validate (model, x1, x2, dtype) and return (x1, x2 or None, dtype, device).
 
     Shared by :func:`empirical_ntk` and the Jacobian reference so that both
     reject the same inputs: x1/x2 must be (N, d_in) (or (d_in,)) finite tensors
     on the model's device; the model's masks must be bool tensors shaped like
-    its weights, and its weights and biases finite. ``check_weights=False``
-    leaves the weights' finiteness to the caller (:func:`empirical_ntk` checks
-    the network's signals instead, which a non-finite weight always makes
-    non-finite, and names the weight only then: one pass over the activations
-    instead of one over every weight).
+    its weights, and its weights and biases finite.
     """
     _check_model(model)
     device = model.layers[0].weight.device
     for name, x in (("x1", x1), ("x2", x2)):
         if isinstance(x, torch.Tensor) and x.device != device:
             raise ValueError(f"{name} is on {x.device} but the model is on {device}; move them to one device")
-    _validate_model(model, check_weights)
+    _validate_model(model)
     if dtype is None:
         dtype = model.layers[0].weight.dtype
     _check_dtype(dtype)
@@ -189,9 +193,8 @@ def forward_backward(model, x: torch.Tensor, dtype: torch.dtype | None = None):
     return Hs, Ds
 
 
-def _check_signals_finite(name: str, model, Hs, Ds, dtype) -> None:
+def _check_signals_finite(name: str, Hs, Ds, dtype) -> None:
     if not all(bool(torch.isfinite(t).all()) for t in (*Hs, *Ds)):  # before the kernels see them
-        _check_weights_finite(model)  # a non-finite weight is named first
         raise ValueError(f"{name}: the network's activations or backward signals are not finite in {dtype} "
                          "(overflow from very large inputs or weights: try dtype=torch.float64; "
                          "or an activation that is not finite there)")
@@ -257,13 +260,13 @@ def empirical_ntk(
     when ``per_layer`` (the entries have Theta's shape and sum to it).
     """
     trace, per_layer, tf32, trainable, backend = _check_options(trace, per_layer, tf32, trainable, backend)
-    x1, x2, dtype, device = prepare_inputs(model, x1, x2, dtype, check_weights=False)
+    x1, x2, dtype, device = prepare_inputs(model, x1, x2, dtype)
     layer_fn = ENTK_LAYER(backend, device.type, dtype=dtype)
     sym = x2 is None
     H1s, D1s = forward_backward(model, x1, dtype)
-    _check_signals_finite("x1", model, H1s, D1s, dtype)
+    _check_signals_finite("x1", H1s, D1s, dtype)
     H2s, D2s = (H1s, D1s) if sym else forward_backward(model, x2, dtype)
-    _check_signals_finite("x2", model, H2s, D2s, dtype)
+    _check_signals_finite("x2", H2s, D2s, dtype)
     N1, N2, k = x1.shape[0], (x1 if sym else x2).shape[0], model.d_out
     shape = (N1, N2) if trace else (N1, N2, k, k)
     terms = []
