@@ -1,5 +1,6 @@
 """Thread policy benchmarks: what one thread, two threads and the OpenMP wait
-policy cost on an idle and on a busy 2-core machine.
+policy cost on an idle and on a busy 2-core machine, against torch's default
+(two threads, the wait policy unset).
 
 Each configuration runs in a fresh interpreter (the OpenMP runtimes read
 ``OMP_WAIT_POLICY`` when they load) with ``GNTK_NUM_THREADS`` and torch's
@@ -10,7 +11,10 @@ thread count set, and reports the median of three runs of
   the thread count under test), so the row shows what the rule avoids;
 * ``synflow_rule``: the same with the package's rule (one thread here);
 * ``entk``: the C++ eNTK of B1 (N = 128 MNIST-sized inputs, 784 -> 4 x 1024 -> 1,
-  density 0.2), large work that the rule runs on every thread.
+  density 0.2), large work that the rule runs on every thread;
+* ``tiny``: the per-pair loop of ``graphon_ntk_reference`` (N = 24, K = 256,
+  L = 3): thousands of tiny torch ops, what a wait policy costs outside
+  gntk_fast's own kernels.
 
 "Busy" starts two CPU-bound processes beside the measured one (load ~3 on
 2 cores: the machine shared with other jobs). Smoke mode (CI) runs one tiny
@@ -37,6 +41,11 @@ def run():
     if spec["what"].startswith("synflow"):
         m = gf.MLP(64, spec["width"], 3, seed=0)
         gf.prune(m, "synflow", 0.9, seed=0, iterations=spec["iterations"], progress=False)
+    elif spec["what"] == "tiny":
+        g = torch.Generator().manual_seed(0)
+        x = torch.randn(24, 64, generator=g, dtype=torch.float64)
+        gs = [torch.rand(256, 64, generator=g).numpy()] + [torch.rand(256, 256, generator=g).numpy()] * 2 + [1.0]
+        gf.graphon_ntk_reference(gs, x)
     else:
         g = torch.Generator().manual_seed(0)
         m = gf.MLP(784, spec["width"], 4, seed=0)
@@ -51,7 +60,10 @@ print(json.dumps({"median_s": statistics.median(ts)}))
 
 
 def _measure(spec: dict, policy: str) -> float:
-    env = dict(os.environ, OMP_WAIT_POLICY=policy, GNTK_NUM_THREADS=str(spec["threads"]))
+    env = dict(os.environ, GNTK_NUM_THREADS=str(spec["threads"]))
+    env.pop("OMP_WAIT_POLICY", None)
+    if policy != "default":
+        env["OMP_WAIT_POLICY"] = policy
     env["PYTHONPATH"] = os.pathsep.join([str(Path(__file__).resolve().parents[1]), env.get("PYTHONPATH", "")])
     res = subprocess.run([sys.executable, "-c", _CHILD, json.dumps(spec)], capture_output=True, text=True,
                          env=env, timeout=1800)
@@ -80,14 +92,15 @@ class _Load:
 def test_thread_policy(benchmark, bench_report, smoke):
     if smoke:
         specs = [dict(what="synflow_rule", width=32, iterations=2, threads=1, repeat=1)]
-        loads, policies = (0,), ("PASSIVE",)
+        loads, policies = (0,), ("default",)
     else:
         specs = []
         for t in (1, 2):
             specs.append(dict(what="synflow", width=512, iterations=100, threads=t, repeat=3))
             specs.append(dict(what="entk", width=1024, N=128, threads=t, repeat=3))
+            specs.append(dict(what="tiny", threads=t, repeat=3))
         specs.append(dict(what="synflow_rule", width=512, iterations=100, threads=2, repeat=3))
-        loads, policies = (0, 2), ("ACTIVE", "PASSIVE")
+        loads, policies = (0, 2), ("default", "PASSIVE")
     rows = {}
     for load in loads:
         with _Load(load):
@@ -101,11 +114,15 @@ def test_thread_policy(benchmark, bench_report, smoke):
     benchmark.pedantic(lambda: None, rounds=1, iterations=1)
     if not smoke:
         for load in loads:
+            base = rows[("synflow", 2, "default", load)]
             bench_report.add(
                 "threads", summary=f"background_procs={load}",
-                synflow_2t_active_over_1t_active=rows[("synflow", 2, "ACTIVE", load)] / rows[("synflow", 1, "ACTIVE", load)],
-                synflow_2t_passive_over_2t_active=rows[("synflow", 2, "PASSIVE", load)] / rows[("synflow", 2, "ACTIVE", load)],
-                synflow_rule_passive_over_2t_active=rows[("synflow_rule", 2, "PASSIVE", load)] / rows[("synflow", 2, "ACTIVE", load)],
-                entk_2t_over_1t_passive=rows[("entk", 2, "PASSIVE", load)] / rows[("entk", 1, "PASSIVE", load)],
-                entk_passive_over_active_2t=rows[("entk", 2, "PASSIVE", load)] / rows[("entk", 2, "ACTIVE", load)],
+                synflow_2t_over_1t_default=base / rows[("synflow", 1, "default", load)],
+                synflow_rule_over_torch_default=rows[("synflow_rule", 2, "default", load)] / base,
+                synflow_rule_passive_over_torch_default=rows[("synflow_rule", 2, "PASSIVE", load)] / base,
+                synflow_2t_passive_over_2t_default=rows[("synflow", 2, "PASSIVE", load)] / base,
+                entk_2t_over_1t_default=rows[("entk", 2, "default", load)] / rows[("entk", 1, "default", load)],
+                entk_passive_over_default_2t=rows[("entk", 2, "PASSIVE", load)] / rows[("entk", 2, "default", load)],
+                tiny_passive_over_default_2t=rows[("tiny", 2, "PASSIVE", load)] / rows[("tiny", 2, "default", load)],
+                tiny_1t_over_2t_default=rows[("tiny", 1, "default", load)] / rows[("tiny", 2, "default", load)],
             )

@@ -9,15 +9,19 @@ threads that spin at every barrier while a sibling thread is descheduled
 * counts the CPUs it may use as ``available_cpus()``: the affinity mask,
   capped by the cgroup (v2 ``cpu.max`` or v1 ``cfs_quota_us``) quota;
 * uses ``num_threads()`` threads for its parallel kernels: the environment
-  variable ``GNTK_NUM_THREADS`` when set (the knob), else ``available_cpus()``;
+  variable ``GNTK_NUM_THREADS`` when set (the knob), else ``available_cpus()``.
+  Imported before ``torch``, ``gntk_fast`` passes that count on as the default
+  ``OMP_NUM_THREADS`` (torch, the C++ kernels) and ``NUMBA_NUM_THREADS`` when
+  the knob is set or the CPUs available are fewer than ``os.cpu_count()``;
 * runs small work on one thread (:func:`threads_for`, :func:`torch_threads`):
   waking a second thread costs more than it saves there, and on a busy
   machine it can cost several times the work itself;
-* makes OpenMP threads sleep instead of spin when idle
-  (``OMP_WAIT_POLICY=PASSIVE``) unless the variable is already set. The
-  OpenMP runtimes read it when they load, so this takes effect only when
-  ``gntk_fast`` is imported before ``torch``; ``gntk-fast info`` reports
-  the policy in force.
+* leaves the OpenMP wait policy to the user. ``OMP_WAIT_POLICY=PASSIVE``
+  (threads sleep at barriers instead of spinning) is the setting for a busy
+  shared machine, where it makes multi-threaded kernels several times faster,
+  but on an idle machine it makes every tiny multi-threaded op pay a wake-up
+  (a loop of small torch ops measured 3.3x slower), so it is not imposed on
+  the process; ``gntk-fast info`` reports the policy in force.
 
 bench/README.md has the measurements behind these rules.
 """
@@ -107,6 +111,15 @@ def wait_policy() -> str:
 
 
 def _configure_on_import() -> None:
-    """Default OMP_WAIT_POLICY=PASSIVE when no OpenMP runtime has been loaded yet."""
-    if "OMP_WAIT_POLICY" not in os.environ and "torch" not in sys.modules and "gntk_fast._C" not in sys.modules:
-        os.environ["OMP_WAIT_POLICY"] = "PASSIVE"
+    """Before any OpenMP/Numba runtime has loaded: the thread count of
+    :func:`num_threads` as the default OMP_NUM_THREADS / NUMBA_NUM_THREADS when
+    GNTK_NUM_THREADS is set or the CPUs available are restricted."""
+    if "torch" in sys.modules or "numba" in sys.modules or "gntk_fast._C" in sys.modules:
+        return
+    try:
+        n = num_threads()
+    except ValueError:
+        return  # reported where the count is used
+    if os.environ.get("GNTK_NUM_THREADS", "").strip() or n < (os.cpu_count() or n):
+        os.environ.setdefault("OMP_NUM_THREADS", str(n))
+        os.environ.setdefault("NUMBA_NUM_THREADS", str(n))

@@ -225,8 +225,9 @@ def test_bad_flags_and_prepare_mask_arguments():
     with pytest.raises(TypeError, match="tf32"):
         tri(D1, H1, tf32="yes")
     M = make_mask("sparse", 6, 5)
-    with pytest.raises(ValueError, match="complement"):
-        prepare_mask(M, complement="maybe")
+    for bad in ("maybe", "auto", 1):  # None decides by density; "auto" is a backend word only
+        with pytest.raises(ValueError, match="complement"):
+            prepare_mask(M, complement=bad)
     with pytest.raises(TypeError, match="mask"):
         prepare_mask(M.float())
 

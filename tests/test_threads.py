@@ -1,5 +1,6 @@
-"""Thread policy: CPUs from affinity and cgroup quota, the GNTK_NUM_THREADS knob,
-small work on one thread, the OpenMP wait policy default."""
+"""Thread policy: CPUs from affinity and cgroup quota, the GNTK_NUM_THREADS knob
+(also the runtimes' default thread count), small work on one thread, the
+OpenMP wait policy left to the user."""
 from __future__ import annotations
 
 import os
@@ -52,20 +53,21 @@ def test_torch_threads_restores_on_error():
     assert torch.get_num_threads() == before
 
 
-def _policy_after(code: str, env_extra: dict) -> str:
-    env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
+def _env_after(code: str, env_extra: dict, var: str = "OMP_WAIT_POLICY") -> str:
+    drop = ("OMP_WAIT_POLICY", "OMP_NUM_THREADS", "NUMBA_NUM_THREADS", "GNTK_NUM_THREADS")
+    env = {k: v for k, v in os.environ.items() if k not in drop}
     env.update(env_extra)
-    out = subprocess.run([sys.executable, "-c", code + "\nimport os; print(os.environ.get('OMP_WAIT_POLICY', 'unset'))"],
+    out = subprocess.run([sys.executable, "-c", code + f"\nimport os; print(os.environ.get({var!r}, 'unset'))"],
                          capture_output=True, text=True, env=env, timeout=120)
     assert out.returncode == 0, out.stderr
     return out.stdout.strip().splitlines()[-1]
 
 
-def test_wait_policy_default_only_before_openmp_loads():
-    assert _policy_after("import gntk_fast", {}) == "PASSIVE"
-    assert _policy_after("import gntk_fast", {"OMP_WAIT_POLICY": "ACTIVE"}) == "ACTIVE"
-    # torch loaded first: its OpenMP runtime has read the environment already, nothing is changed
-    assert _policy_after("import torch, gntk_fast", {}) == "unset"
+
+
+def test_wait_policy_is_left_to_the_user():
+    assert _env_after("import gntk_fast", {}) == "unset"
+    assert _env_after("import gntk_fast", {"OMP_WAIT_POLICY": "PASSIVE"}) == "PASSIVE"
 
 
 def test_prune_scores_small_models_on_one_thread(monkeypatch):
@@ -87,3 +89,14 @@ def test_prune_scores_small_models_on_one_thread(monkeypatch):
     monkeypatch.setattr(core, "threads_for", lambda work: 2)  # large work: the knob's count
     gf.prune(gf.MLP(16, 64, 2, seed=0), "magnitude", 0.5, seed=0)
     assert seen[-1] == 2
+
+
+def test_knob_becomes_the_runtimes_default_thread_count():
+    assert _env_after("import gntk_fast", {"GNTK_NUM_THREADS": "1"}, "OMP_NUM_THREADS") == "1"
+    assert _env_after("import gntk_fast", {"GNTK_NUM_THREADS": "1"}, "NUMBA_NUM_THREADS") == "1"
+    assert _env_after("import gntk_fast, torch; print(torch.get_num_threads())", {"GNTK_NUM_THREADS": "1"},
+                      "GNTK_NUM_THREADS") == "1"
+    # an explicit OMP_NUM_THREADS wins; with no knob and no CPU restriction nothing is set
+    assert _env_after("import gntk_fast", {"GNTK_NUM_THREADS": "1", "OMP_NUM_THREADS": "2"}, "OMP_NUM_THREADS") == "2"
+    if _threads.available_cpus() == (os.cpu_count() or 1):
+        assert _env_after("import gntk_fast", {}, "OMP_NUM_THREADS") == "unset"

@@ -10,7 +10,7 @@ EXAMPLES = """\
 examples:
   gntk-fast info
   gntk-fast info --json            # machine-readable
-  OMP_NUM_THREADS=4 gntk-fast info # the C++ kernels' thread count follows OpenMP
+  GNTK_NUM_THREADS=1 gntk-fast info  # one thread for every backend (torch, C++/OpenMP, Numba)
 """
 
 
@@ -40,5 +40,7 @@ def run(args: argparse.Namespace) -> int:
     cuda = info["cuda"]
     cuda_s = "available: " + ", ".join(cuda.get("devices", [])) if cuda["available"] else "no CUDA device"
     print(f"  cuda    : {cuda_s}")
-    print(f"  torch threads: {info['torch_threads']}")
+    thr = info["threads"]
+    print(f"  threads : {thr['gntk_num_threads']} (GNTK_NUM_THREADS or the {thr['available_cpus']} CPUs available), "
+          f"torch {info['torch_threads']}, OMP_WAIT_POLICY={thr['omp_wait_policy']}")
     return 0

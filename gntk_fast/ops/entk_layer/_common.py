@@ -15,7 +15,7 @@ import torch
 
 from ..._validation import ArgumentTypeError, check_bool, check_finite, check_tensor
 
-__all__ = ["COMPLEMENT_DENSITY", "check_layer_args", "delta_gram", "dense_layer_term", "output_shape", "symmetrize"]
+__all__ = ["COMPLEMENT_DENSITY", "use_complement", "check_layer_args", "delta_gram", "dense_layer_term", "output_shape", "symmetrize"]
 
 #: Above this mask density the compiled backends compute the layer term as the
 #: dense factorisation minus the term of the complement mask (the pruned
@@ -25,6 +25,16 @@ __all__ = ["COMPLEMENT_DENSITY", "check_layer_args", "delta_gram", "dense_layer_
 #: results in bench/results/entk.json). For a mask uncorrelated with the
 #: signals the round-off grows by about (2 - d) / d <= 3 over a direct sum.
 COMPLEMENT_DENSITY = 0.5
+
+
+def use_complement(nnz: int, total: int, complement: bool | None) -> bool:
+    """Whether a backend walks the pruned edges (T = T_dense - T_pruned):
+    ``complement`` True/False forces it; None decides by density > COMPLEMENT_DENSITY."""
+    if complement is None:
+        return nnz > COMPLEMENT_DENSITY * total
+    if not isinstance(complement, bool):
+        raise ArgumentTypeError(f"complement must be None, True or False; got {complement!r}")
+    return complement
 
 
 def _check_pair(dname: str, hname: str, D, H) -> tuple[torch.Tensor, torch.Tensor]:

@@ -27,7 +27,7 @@ from __future__ import annotations
 import torch
 
 from ..._backend import require_cpp
-from ._common import COMPLEMENT_DENSITY, dense_layer_term, symmetrize
+from ._common import dense_layer_term, symmetrize, use_complement
 
 __all__ = ["masked_ntk_layer_cpp"]
 
@@ -47,8 +47,7 @@ def masked_ntk_layer_cpp(D1, H1, D2=None, H2=None, mask=None, *, trace: bool = T
         out = dense_layer_term(D1, H1, D2, H2, trace=trace)
         return symmetrize(out, trace) if D2 is None else out
     C = require_cpp()
-    density = int(torch.count_nonzero(mask)) / mask.numel()
-    use_comp = density > COMPLEMENT_DENSITY if complement is None else bool(complement)
+    use_comp = use_complement(int(torch.count_nonzero(mask)), mask.numel(), complement)
     arrays = [t.detach().contiguous().numpy() if t is not None else None for t in (D1, H1, D2, H2)]
 
     def kernel(m: torch.Tensor) -> torch.Tensor:

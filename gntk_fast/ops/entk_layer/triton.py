@@ -53,7 +53,7 @@ from typing import Any
 import torch
 
 from ..._validation import ArgumentTypeError, check_int, check_tensor
-from ._common import COMPLEMENT_DENSITY
+from ._common import use_complement
 
 __all__ = [
     "masked_ntk_layer_triton",
@@ -155,10 +155,10 @@ def _edge_list(walk: torch.Tensor, col_block: int) -> tuple[torch.Tensor, torch.
     return rows, blk * col_block + jj
 
 
-def prepare_mask(mask: torch.Tensor, *, complement: bool | str = "auto", col_block: int | None = None) -> MaskEdges:
+def prepare_mask(mask: torch.Tensor, *, complement: bool | None = None, col_block: int | None = None) -> MaskEdges:
     """Edge lists of a bool mask (n_out, n_in) for :func:`masked_ntk_layer_triton`.
 
-    ``complement="auto"`` lists the pruned edges when the density exceeds
+    ``complement=None`` lists the pruned edges when the density exceeds
     :data:`~gntk_fast.ops.entk_layer._common.COMPLEMENT_DENSITY` (then T = T_dense - T_pruned); True/False force
     it. ``col_block`` (None: :func:`default_col_block`) sets the edge order
     (j // col_block, i, j); 0 means plain CSR. Results are cached per mask
@@ -166,8 +166,8 @@ def prepare_mask(mask: torch.Tensor, *, complement: bool | str = "auto", col_blo
     place), so repeated calls are free.
     """
     mask = _check_mask_tensor(mask)
-    if complement not in ("auto", True, False):
-        raise ValueError(f"complement must be 'auto', True or False; got {complement!r}")
+    if complement is not None and not isinstance(complement, bool):
+        raise ArgumentTypeError(f"complement must be None, True or False; got {complement!r}")
     if col_block is None:
         col_block = default_col_block(mask.device)
     col_block = check_int("col_block", col_block, min_value=0)
@@ -181,7 +181,7 @@ def prepare_mask(mask: torch.Tensor, *, complement: bool | str = "auto", col_blo
     n_out, n_in = mask.shape
     nnz = int(torch.count_nonzero(mask))
     total = n_out * n_in
-    use_comp = (nnz > COMPLEMENT_DENSITY * total) if complement == "auto" else bool(complement)
+    use_comp = use_complement(nnz, total, complement)
     rows, cols = _edge_list(~mask if use_comp else mask, col_block)
     edges = MaskEdges(
         shape=(int(n_out), int(n_in)),
