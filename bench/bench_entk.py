@@ -2,13 +2,10 @@
 
 Run (full mode, one benchmark at a time on the shared machine)::
 
-    OMP_WAIT_POLICY=passive python -m pytest bench/bench_entk.py -q -s
+    python -m pytest bench/bench_entk.py -q -s
 
-``OMP_WAIT_POLICY=passive``: on an oversubscribed machine (other jobs on the
-same cores) OpenMP's spin-waiting barriers in torch's small parallel ops cost
-up to a scheduler time slice each; measured B1 median 0.64 s (active) vs
-0.17 s (passive) under a load average of ~2.5 on 2 cores, with the dense GEMM
-unchanged (0.98 s both). On a quiet machine it makes no difference.
+On a machine busy with other jobs set ``OMP_WAIT_POLICY=PASSIVE`` (measured
+in bench_threads.py and bench/README.md).
 
 Smoke mode (CI): ``python -m pytest bench/bench_entk.py --benchmark-disable -q``.
 
