@@ -20,7 +20,7 @@ threads that spin at every barrier while a sibling thread is descheduled
   (threads sleep at barriers instead of spinning) is the setting for a busy
   shared machine, where it makes multi-threaded kernels several times faster,
   but on an idle machine it makes every tiny multi-threaded op pay a wake-up
-  (a loop of small torch ops measured 3.3x slower), so it is not imposed on
+  (bench/results/threads.json), so it is not imposed on
   the process; ``gntk-fast info`` reports the policy in force.
 
 bench/README.md has the measurements behind these rules.
