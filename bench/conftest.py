@@ -284,7 +284,7 @@ def pytest_sessionfinish(session, exitstatus):
     """Apply the ratio gate; a regression or nothing to compare fails the session."""
     global _GATE
     gate = getattr(session.config, "_gntk_ratio_gate", None)
-    if gate is None or exitstatus not in (0, pytest.ExitCode.OK):
+    if gate is None or exitstatus != 0:
         return
     now = _REPORT.by_test if _REPORT is not None else {}
     _GATE = compare(gate[1], now, session.config.getoption("--ratio-tolerance"))

@@ -48,6 +48,8 @@ GATED_FIELDS: dict[str, str] = {
     "speedup_vs_reference": "higher",
     "ratio_to_memory_pass": "lower",
     "ratio_to_memory_pass_1thread": "lower",
+    "ratio_to_packed_memory_pass": "lower",
+    "peak_over_output": "lower",
     "auto_speedup_vs_naive_backend": "higher",
     # entk
     "speedup_vs_ref_jacobians_once": "higher",
@@ -132,7 +134,7 @@ def compare(stored: Mapping[str, list[dict]], now: Mapping[str, list[dict]],
                     continue
                 worse = a / b if fields[f] == "higher" else b / a
                 line = (f"{name} row {i} {f} ({fields[f]} is better): stored {a:.4g}, now {b:.4g} "
-                        f"({'worse' if worse > 1 else 'better'} by {abs(worse - 1):.0%})")
+                        f"({worse:.3g}x worse)" if worse > 1 else f"({1 / worse:.3g}x better)")
                 res.checked.append(line)
                 if worse > 1 + res.tolerance:
                     res.failures.append(line)
