@@ -273,6 +273,9 @@ def pytest_configure(config):
     storage = config.getoption("benchmark_storage", "file://./.benchmarks")
     try:
         check_tolerance(config.getoption("--ratio-tolerance"))
+    except ValueError as exc:
+        raise pytest.UsageError(f"--ratio-tolerance: {exc}") from None
+    try:
         path = resolve(spec, storage)
         config._gntk_ratio_gate = (path, load_run(path))
     except (ValueError, OSError) as exc:

@@ -173,12 +173,12 @@ def resolve(spec: str, storage: str | Path) -> Path:
     runs = sorted(root.glob("*/*.json"), key=lambda q: q.stat().st_mtime)
     if spec == "last":
         if not runs:
-            raise ValueError(f"--ratio-gate=last: no stored run under {root}")
+            raise ValueError(f"no stored run under {root} (for 'last')")
         return runs[-1]
     hits = [q for q in runs if q.name.startswith(spec)]
     if len(hits) != 1:
         found = ", ".join(str(q) for q in hits) or "none"
-        raise ValueError(f"--ratio-gate={spec!r}: expected one stored run {root}/*/{spec}*.json, found {found}")
+        raise ValueError(f"{spec!r} is not a file; expected one stored run {root}/*/{spec}*.json, found {found}")
     return hits[0]
 
 
