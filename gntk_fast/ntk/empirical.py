@@ -454,6 +454,8 @@ def empirical_ntk_fn(
     dtype: torch.dtype | None = None,
     per_layer: bool = False,
     tf32: bool = False,
+    block: int | None = None,
+    progress: bool | None = None,
 ) -> Callable:
     """Neural-tangents style factory: returns ``ntk(x1, x2=None)`` =
     :func:`empirical_ntk` ``(model, x1, x2, ...)`` with the options fixed here
@@ -462,9 +464,13 @@ def empirical_ntk_fn(
     trace, per_layer, tf32, trainable, backend = _check_options(trace, per_layer, tf32, trainable, backend)
     if dtype is not None:
         _check_dtype(dtype)
+    if block is not None:
+        block = check_int("block", block, min_value=1)
+    if progress is not None:
+        progress = check_bool("progress", progress)
 
     def ntk(x1, x2=None):
         return empirical_ntk(model, x1, x2, trace=trace, trainable=trainable, backend=backend, dtype=dtype,
-                             per_layer=per_layer, tf32=tf32)
+                             per_layer=per_layer, tf32=tf32, block=block, progress=progress)
 
     return ntk
