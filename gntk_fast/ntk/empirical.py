@@ -26,17 +26,21 @@ see ``MLP.from_sequential``) has no bias term.
 from __future__ import annotations
 
 import math
-
+import os
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Callable
 
+import numpy as np
 import torch
+from tqdm.auto import tqdm
 
-from .._validation import check_bool, check_choice, check_tensor
+from .._io import atomic_path, check_output_path
+from .._validation import check_bool, check_choice, check_int, check_memory, check_tensor
 from ..ops.entk_layer import ENTK_LAYER
 from ..ops.entk_layer._common import delta_gram, dense_layer_term, symmetrize
 
-__all__ = ["empirical_ntk", "empirical_ntk_fn", "forward_backward", "EmpiricalNTK", "prepare_inputs"]
+__all__ = ["empirical_ntk", "empirical_ntk_fn", "forward_backward", "EmpiricalNTK", "prepare_inputs", "default_block"]
 
 
 @dataclass
@@ -219,6 +223,132 @@ def _layer_term(layer, D1, H1, D2, H2, layer_fn, *, trace, trainable, tf32, shap
     return symmetrize(term, trace) if D2 is None else term  # the bias GEMM is symmetric up to round-off
 
 
+#: working-set budget of one pair of input tiles (H and D of the tiles, the
+#: kernel's packed copies, the output tile): the default ``block`` keeps the
+#: estimate of :func:`default_block` under it
+_TILE_BUDGET = 256 * 2**20
+_MAX_BLOCK = 8192
+
+
+def default_block(model, *, trace: bool = True, per_layer: bool = False, dtype: torch.dtype | None = None) -> int:
+    """Inputs per tile such that one pair of tiles stays within ``_TILE_BUDGET``
+    (256 MiB) by the estimate
+
+        3 tiles' signals  (H and D of every layer, ReLU derivatives, the
+                           backward temporary, one layer's packed copy)
+      + c output tiles    (B x B, times k^2 untraced; c = 4, or L + 5 with
+                           per-layer terms)
+
+    (three tiles: two in use, a third while the next one is computed).
+    A multiple of 16 (the C++ kernel's pair tile) in [16, 8192]."""
+    dtype = dtype or model.layers[0].weight.dtype
+    item = torch.empty((), dtype=dtype).element_size()
+    k = model.d_out
+    sizes = [tuple(layer.weight.shape) for layer in model.layers]  # (n_out, n_in)
+    per_input = sum(n_in + k * n_out for n_out, n_in in sizes) + sum(n_out for n_out, _ in sizes[:-1])
+    per_input += max(n_in + k * n_out for n_out, n_in in sizes) + max(k * n_out for n_out, _ in sizes)
+    lin = 3 * per_input * item
+    quad = (1 if trace else k * k) * item * ((len(sizes) + 5) if per_layer else 4)
+    b = int((math.sqrt(lin * lin + 4 * quad * _TILE_BUDGET) - lin) / (2 * quad))  # lin b + quad b^2 = budget
+    return max(16, min(_MAX_BLOCK, b // 16 * 16))
+
+
+def _tile_bounds(n: int, block: int) -> list[tuple[int, int]]:
+    """[start, stop) of ceil(n / block) balanced tiles of at most ``block`` inputs."""
+    nb = -(-n // block)
+    cuts = [n * i // nb for i in range(nb + 1)]
+    return list(zip(cuts[:-1], cuts[1:]))
+
+
+@dataclass
+class _Tile:
+    """The signals of one tile of inputs: ``Hs[l]`` (B, n_in), ``Ds[l]`` (B, k, n_out) contiguous."""
+
+    index: int
+    Hs: list
+    Ds: list
+
+
+def _signals(model, x, bounds, index, dtype, name, check: bool) -> _Tile:
+    i0, i1 = bounds[index]
+    Hs, Ds = forward_backward(model, x[i0:i1], dtype)
+    if check:  # each tile's signals are checked the first time they are computed
+        _check_signals_finite(name, Hs, Ds, dtype)
+    return _Tile(index, Hs, [D.contiguous() for D in Ds])
+
+
+def _tile_terms(model, t1: _Tile, t2: _Tile | None, layer_fn, *, trace, trainable, tf32, dtype, device):
+    """The layer terms of one pair of tiles (t2 None: the diagonal tile, exactly symmetric)."""
+    B1, k = t1.Hs[0].shape[0], model.d_out
+    B2 = B1 if t2 is None else t2.Hs[0].shape[0]
+    shape = (B1, B2) if trace else (B1, B2, k, k)
+    terms = []
+    for l, layer in enumerate(model.layers):
+        D2, H2 = (None, None) if t2 is None else (t2.Ds[l], t2.Hs[l])
+        terms.append(_layer_term(layer, t1.Ds[l], t1.Hs[l], D2, H2, layer_fn, trace=trace,
+                                 trainable=trainable, tf32=tf32, shape=shape, dtype=dtype, device=device))
+    return terms
+
+
+def _tile_pairs(n1: int, n2: int, sym: bool):
+    """(i, j) tile pairs in the order that recomputes fewest tiles: all of them,
+    the rows alternating direction (the last inner tile of a row is the first of
+    the next); or i <= j when symmetric, j running downwards (the last inner tile
+    of row i is tile i + 1, the next row's outer tile)."""
+    for i in range(n1):
+        if sym:
+            yield from ((i, j) for j in range(n2 - 1, i - 1, -1))
+        else:
+            yield from ((i, j) for j in (range(n2) if i % 2 else range(n2 - 1, -1, -1)))
+
+
+def _fill(model, x1, x2, outs, layer_fn, *, block, progress, trace, trainable, tf32, dtype, device) -> None:
+    """Every pair of tiles into ``outs`` (the total, then each layer's term when
+    per-layer terms are asked for): tile (i, j) of x1 x x2, or i <= j mirrored
+    onto (j, i) when x2 is None. Each tile's H and D are recomputed from its inputs."""
+    sym = x2 is None
+    xb = x1 if sym else x2
+    b1, b2 = _tile_bounds(x1.shape[0], block), _tile_bounds(xb.shape[0], block)
+    pairs = list(_tile_pairs(len(b1), len(b2), sym))
+    show = len(pairs) >= 16 if progress is None else progress
+    outer = inner = None
+    opts = dict(trace=trace, trainable=trainable, tf32=tf32, dtype=dtype, device=device)
+    with tqdm(total=len(pairs), desc="eNTK tiles", unit="tile", disable=not show, leave=False) as bar:
+        for i, j in pairs:
+            if outer is None or outer.index != i:
+                reuse = sym and inner is not None and inner.index == i
+                outer = inner if reuse else _signals(model, x1, b1, i, dtype, "x1", check=not reuse)
+            diagonal = sym and i == j
+            if not diagonal and (inner is None or inner.index != j):
+                inner = None  # released before the next tile is computed
+                # row 0 meets every inner tile (x2's, or x1's tiles j > 0): each is checked once
+                inner = _signals(model, xb, b2, j, dtype, "x1" if sym else "x2", check=i == 0)
+            terms = _tile_terms(model, outer, None if diagonal else inner, layer_fn, **opts)
+            total = terms[0].clone()
+            for t in terms[1:]:
+                total += t
+            check_result_finite(total, sym, dtype)
+            (r0, r1), (c0, c1) = b1[i], b2[j]
+            for out, tile in zip(outs, [total] + (terms if len(outs) > 1 else [])):
+                out[r0:r1, c0:c1] = tile
+                if sym and not diagonal:
+                    out[c0:c1, r0:r1] = tile.transpose(0, 1) if trace else tile.permute(1, 0, 3, 2)
+            bar.update(1)
+
+
+def _check_out(out, per_layer: bool, device) -> Path | None:
+    if out is None:
+        return None
+    if not isinstance(out, (str, os.PathLike)):
+        raise TypeError(f"out must be a path (str or os.PathLike) or None; got {type(out).__name__}")
+    if per_layer:
+        raise ValueError("out: per_layer=True needs the per-layer terms in memory; "
+                         "it cannot be combined with out=PATH")
+    if device.type != "cpu":
+        raise ValueError(f"out: a memory-mapped result needs CPU inputs; the model is on {device}")
+    return check_output_path(out, "out")
+
+
 def empirical_ntk(
     model,
     x1,
@@ -230,6 +360,9 @@ def empirical_ntk(
     dtype: torch.dtype | None = None,
     per_layer: bool = False,
     tf32: bool = False,
+    out=None,
+    block: int | None = None,
+    progress: bool | None = None,
 ):
     """The empirical NTK of a masked MLP.
 
@@ -250,35 +383,66 @@ def empirical_ntk(
         call raises :class:`gntk_fast.ops.BackendError`.
     dtype : torch.float32 / torch.float64 / None (the model's dtype)
     per_layer : return an :class:`EmpiricalNTK` with each layer's contribution
+        (in memory only: not with ``out``)
     tf32 : allow TF32 tensor-core products in the masked-layer kernels (triton:
         about 1e-3 relative error, much faster on Ampere/Hopper). Exact backends
         ignore it; the default False keeps exact fp32 products.
+    out : None (the result is returned as a tensor) or a file path (CPU only):
+        the kernel is written tile by tile into a memory-mapped ``.npy`` file
+        (``numpy.lib.format.open_memmap``, dtype float32/float64 like the
+        kernel, Theta's shape) so no second copy of it is ever held. The file
+        is created under a temporary name beside ``path`` and renamed to
+        ``path`` only when complete; on an error or Ctrl-C the temporary file
+        is removed and no file appears. Read it with
+        ``numpy.load(path, mmap_mode="r")``.
+    block : inputs per tile, an int >= 1 (default :func:`default_block`: one
+        pair of tiles' working set stays within 256 MiB). The pairs are computed
+        tile pair by tile pair (x1 tile i x x2 tile j; x2 None: i <= j, mirrored),
+        each tile's forward/backward signals recomputed from its inputs, so
+        memory is the output plus one pair of tiles at every N. The result does
+        not depend on ``block`` beyond floating-point round-off of the GEMM terms.
+    progress : tqdm bar over the tile pairs: None (default) shows it when there
+        are at least 16, True/False always/never.
 
     Returns
     -------
     Theta, or ``EmpiricalNTK(kernel=Theta, per_layer=[Theta_1, ..., Theta_{L+1}])``
-    when ``per_layer`` (the entries have Theta's shape and sum to it).
+    when ``per_layer`` (the entries have Theta's shape and sum to it); with
+    ``out`` the :class:`pathlib.Path` of the written ``.npy`` file.
     """
     trace, per_layer, tf32, trainable, backend = _check_options(trace, per_layer, tf32, trainable, backend)
+    if progress is not None:
+        progress = check_bool("progress", progress)
     x1, x2, dtype, device = prepare_inputs(model, x1, x2, dtype)
+    block = default_block(model, trace=trace, per_layer=per_layer, dtype=dtype) if block is None \
+        else check_int("block", block, min_value=1)
+    path = _check_out(out, per_layer, device)
     layer_fn = ENTK_LAYER(backend, device.type, dtype=dtype)
-    sym = x2 is None
-    H1s, D1s = forward_backward(model, x1, dtype)
-    _check_signals_finite("x1", H1s, D1s, dtype)
-    H2s, D2s = (H1s, D1s) if sym else forward_backward(model, x2, dtype)
-    _check_signals_finite("x2", H2s, D2s, dtype)
-    N1, N2, k = x1.shape[0], (x1 if sym else x2).shape[0], model.d_out
+    N1, N2, k = x1.shape[0], (x1 if x2 is None else x2).shape[0], model.d_out
     shape = (N1, N2) if trace else (N1, N2, k, k)
-    terms = []
-    for l, layer in enumerate(model.layers):
-        D2, H2 = (None, None) if sym else (D2s[l].contiguous(), H2s[l])
-        terms.append(_layer_term(layer, D1s[l].contiguous(), H1s[l], D2, H2, layer_fn, trace=trace,
-                                 trainable=trainable, tf32=tf32, shape=shape, dtype=dtype, device=device))
-    total = terms[0].clone()
-    for t in terms[1:]:
-        total += t
-    check_result_finite(total, sym, dtype)
-    return EmpiricalNTK(total, terms) if per_layer else total
+    fill = lambda outs: _fill(model, x1, x2, outs, layer_fn, block=block, progress=progress,  # noqa: E731
+                              trace=trace, trainable=trainable, tf32=tf32, dtype=dtype, device=device)
+    if path is not None:
+        return _fill_file(path, shape, dtype, fill)
+    item = torch.empty((), dtype=dtype).element_size()
+    check_memory("the eNTK (N1 x N2" + ("" if trace else " x k x k") + ")",
+                 math.prod(shape) * item * (len(model.layers) + 1 if per_layer else 1))
+    outs = [torch.empty(shape, dtype=dtype, device=device) for _ in range(len(model.layers) + 1 if per_layer else 1)]
+    fill(outs)
+    return EmpiricalNTK(outs[0], outs[1:]) if per_layer else outs[0]
+
+
+def _fill_file(path: Path, shape, dtype, fill) -> Path:
+    """Run ``fill([tensor view of a new .npy memmap])`` and publish the file atomically."""
+    with atomic_path(path) as tmp:
+        mm = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.float32 if dtype == torch.float32 else np.float64,
+                                       shape=shape)
+        try:
+            fill([torch.from_numpy(mm)])
+            mm.flush()
+        finally:
+            del mm
+    return path
 
 
 def empirical_ntk_fn(
@@ -290,6 +454,8 @@ def empirical_ntk_fn(
     dtype: torch.dtype | None = None,
     per_layer: bool = False,
     tf32: bool = False,
+    block: int | None = None,
+    progress: bool | None = None,
 ) -> Callable:
     """Neural-tangents style factory: returns ``ntk(x1, x2=None)`` =
     :func:`empirical_ntk` ``(model, x1, x2, ...)`` with the options fixed here
@@ -298,9 +464,13 @@ def empirical_ntk_fn(
     trace, per_layer, tf32, trainable, backend = _check_options(trace, per_layer, tf32, trainable, backend)
     if dtype is not None:
         _check_dtype(dtype)
+    if block is not None:
+        block = check_int("block", block, min_value=1)
+    if progress is not None:
+        progress = check_bool("progress", progress)
 
     def ntk(x1, x2=None):
         return empirical_ntk(model, x1, x2, trace=trace, trainable=trainable, backend=backend, dtype=dtype,
-                             per_layer=per_layer, tf32=tf32)
+                             per_layer=per_layer, tf32=tf32, block=block, progress=progress)
 
     return ntk
