@@ -310,6 +310,15 @@ bool use_avx512() {
 #endif
 }
 
+const char* entk_isa_name() {
+  if (use_avx512()) return "avx512";
+#ifdef __AVX2__
+  return "avx2";
+#else
+  return "generic";
+#endif
+}
+
 std::string shape_str(const py::array& a) {
   std::string s = "(";
   for (py::ssize_t d = 0; d < a.ndim(); ++d) s += (d ? ", " : "") + std::to_string(a.shape(d));
@@ -393,9 +402,10 @@ py::array entk_masked_layer(py::array D1, py::array H1, py::object D2o, py::obje
 
 void register_entk(py::module_& m) {
   m.def(
-      "entk_isa", []() { return std::string(use_avx512() ? "avx512" : "baseline"); },
-      "Which tile kernel entk_masked_layer runs: 'avx512' (chosen at run time when the CPU has AVX-512F/VL/DQ "
-      "and GNTK_ENTK_ISA is not 'avx2') or 'baseline' (the build's SIMD level, AVX2+FMA on x86-64 builds that support it).");
+      "entk_isa", []() { return std::string(entk_isa_name()); },
+      "The instruction set of the tile kernel entk_masked_layer runs: 'avx512' (16-wide tiles, chosen at run time "
+      "when the CPU has AVX-512F/VL/DQ and GNTK_ENTK_ISA is not 'avx2'), else the build's baseline: 'avx2' "
+      "(AVX2+FMA) or 'generic' (a build without AVX2).");
   m.def("entk_masked_layer", &entk_masked_layer, py::arg("D1"), py::arg("H1"), py::arg("D2"), py::arg("H2"),
         py::arg("mask"), py::arg("trace") = true,
         "Unscaled masked eNTK layer term. D1 (N1, k, n_out), H1 (N1, n_in), D2/H2 the same for the second set "
