@@ -22,7 +22,8 @@
 //    then folds it into the output with the row's D:
 //      traced: acc[a, b] += G_i[a, b] * sum_c D1[a,c,i] D2[b,c,i]
 //      full:   acc[a, b, c, c'] += (G_i[a, b] D1[a,c,i]) * D2[b,c',i]   (k^2 FMAs per row and pair)
-//    H and D are packed per block so every access is contiguous.
+//    H and D are packed per block so every access is contiguous (blocks packed in
+//    parallel; one packed copy serves both sides when x2 is None and MA == NB).
 //  * symmetric case (D2/H2 None): only tiles that hold a pair a <= b are
 //    computed; the lower triangle is mirrored afterwards.
 //  * tiles are shared out dynamically (an atomic tile counter) to the threads

@@ -168,7 +168,9 @@ def forward_backward(model, x: torch.Tensor, dtype: torch.dtype | None = None):
     ``Ds[l-1]`` = delta^l of shape (N, k, n_l) with ``delta^l[a, c, i] = d f_c(x_a) / d z^l_i``.
     """
     dtype = dtype or model.layers[0].weight.dtype
-    Ws = [(layer.weight.detach() * layer.weight_mask).to(dtype).mul_(layer.weight_scale) for layer in model.layers]
+    zero = torch.zeros((), dtype=dtype, device=x.device)
+    Ws = [torch.where(layer.weight_mask, layer.weight.detach().to(dtype), zero).mul_(layer.weight_scale)
+          for layer in model.layers]
     h = x.to(dtype)
     Hs, grads = [], []
     L1 = len(model.layers)
@@ -188,8 +190,9 @@ def forward_backward(model, x: torch.Tensor, dtype: torch.dtype | None = None):
         for l in range(L1 - 1, -1, -1):
             Ds[l] = delta
             if l > 0:
-                # one (N k, n_l) x (n_l, n_{l-1}) GEMM (a batched matmul would re-read W N times)
-                delta = (delta.reshape(N * k, -1) @ Ws[l]).reshape(N, k, -1) * grads[l - 1][:, None, :]
+                # one (N k, n_l) x (n_l, n_{l-1}) GEMM (a batched matmul would re-read W N times),
+                # scaled in place by sigma'(z^{l-1}) (no second (N, k, n) array)
+                delta = (delta.reshape(N * k, -1) @ Ws[l]).reshape(N, k, -1).mul_(grads[l - 1][:, None, :])
     return Hs, Ds
 
 
