@@ -167,3 +167,27 @@ def test_both_instruction_sets_agree_with_twin():
     from gntk_fast._backend import build_info
 
     assert ("avx2" if build_info()["simd"] == "avx2+fma" else "generic") in seen  # GNTK_ENTK_ISA=avx2 honoured
+
+
+@pytest.mark.parametrize("dtype,tol", [(torch.float32, 1e-5), (torch.float64, 1e-10)])
+def test_large_k_blocks_packed_in_parallel_match_twin(dtype, tol):
+    """Inputs large enough for the kernel to pack its (k-fold larger) D blocks in parallel, with a tail
+    block (203 inputs), dead rows and columns, k = 6; x2 None (float32 AVX-512: one packed copy serves
+    both sides) and x2 given, traced and full, against the naive twin."""
+    g = torch.Generator().manual_seed(7)
+    N1, N2, k, n_out, n_in = 203, 77, 6, 400, 300
+    D1 = torch.randn(N1, k, n_out, generator=g, dtype=dtype)
+    H1 = torch.randn(N1, n_in, generator=g, dtype=dtype).clamp_min(0)
+    D1[:, :, ::7] = 0  # dead rows
+    H1[:, ::5] = 0  # dead columns
+    D2 = torch.randn(N2, k, n_out, generator=g, dtype=dtype)
+    H2 = torch.randn(N2, n_in, generator=g, dtype=dtype)
+    M = torch.rand(n_out, n_in, generator=g) < 0.2
+    for trace in (True, False):
+        for d2, h2 in ((None, None), (D2, H2)):
+            ours = masked_ntk_layer_cpp(D1, H1, d2, h2, M, trace=trace, complement=False)
+            ref = naive(D1, H1, d2, h2, M, trace=trace)
+            assert ours.shape == ref.shape
+            assert float((ours - ref).norm() / ref.norm()) < tol, (trace, d2 is None)
+            if d2 is None:
+                assert torch.equal(ours, ours.transpose(0, 1) if trace else ours.permute(1, 0, 3, 2))
