@@ -308,7 +308,9 @@ void run_layer(const LayerProblem<T>& P, TileFn<T> tile) {
   if (P.symmetric) mirror_lower(P);
 }
 
-bool use_avx512() {
+}  // namespace
+
+bool entk_use_avx512() {
 #ifdef GNTK_ENTK_AVX512
   static const bool ok = [] {
     __builtin_cpu_init();
@@ -322,6 +324,10 @@ bool use_avx512() {
   return false;
 #endif
 }
+
+namespace {
+
+bool use_avx512() { return entk_use_avx512(); }
 
 const char* entk_isa_name() {
   if (use_avx512()) return "avx512";
