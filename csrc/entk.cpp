@@ -75,19 +75,6 @@ namespace gntk {
 namespace {
 
 
-struct AlignedFree {
-  void operator()(void* p) const { std::free(p); }
-};
-
-template <typename T>
-std::unique_ptr<T[], AlignedFree> aligned_zeros(size_t n) {
-  size_t bytes = std::max<size_t>(64, ((n * sizeof(T) + 63) / 64) * 64);
-  void* p = std::aligned_alloc(64, bytes);
-  if (!p) throw std::bad_alloc();
-  std::memset(p, 0, bytes);
-  return std::unique_ptr<T[], AlignedFree>(static_cast<T*>(p));
-}
-
 template <typename T>
 struct LayerProblem {
   const T* D1;
@@ -336,16 +323,6 @@ const char* entk_isa_name() {
 #else
   return "generic";
 #endif
-}
-
-std::string shape_str(const py::array& a) {
-  std::string s = "(";
-  for (py::ssize_t d = 0; d < a.ndim(); ++d) s += (d ? ", " : "") + std::to_string(a.shape(d));
-  return s + (a.ndim() == 1 ? ",)" : ")");
-}
-
-void require(bool ok, const std::string& msg) {
-  if (!ok) throw std::invalid_argument(msg);
 }
 
 template <typename T>

@@ -48,18 +48,6 @@
 namespace gntk {
 namespace {
 
-struct FreeDeleter {
-  void operator()(void* p) const { std::free(p); }
-};
-
-template <typename T>
-std::unique_ptr<T[], FreeDeleter> aligned_buffer(size_t n) {
-  const size_t bytes = std::max<size_t>(64, ((n * sizeof(T) + 63) / 64) * 64);
-  void* p = std::aligned_alloc(64, bytes);
-  if (!p) throw std::bad_alloc();
-  return std::unique_ptr<T[], FreeDeleter>(static_cast<T*>(p));
-}
-
 // The kept weights of W * M by chunk of IC weight rows, then by column: chunk q, column j holds
 // rows rowidx[colptr[q (n_in + 1) + j] .. colptr[q (n_in + 1) + j + 1]) (increasing, chunk-local)
 // and values val[...] = W[i, j]. Each chunk is followed by one unused slot (see to_chunked_csc).
@@ -137,8 +125,8 @@ void run_matmul(const T* X, const T* W, const bool* M, const T* G, int64_t R, in
 #pragma omp parallel num_threads(nthreads)
 #endif
   {
-    auto xt = aligned_buffer<T>(static_cast<size_t>(C.nq * IC * RB));
-    auto yt = aligned_buffer<T>(static_cast<size_t>(n_in * RB));
+    auto xt = aligned_zeros<T>(static_cast<size_t>(C.nq * IC * RB));
+    auto yt = aligned_zeros<T>(static_cast<size_t>(n_in * RB));
 #ifdef GNTK_HAVE_OPENMP
 #pragma omp for schedule(dynamic, 1)
 #endif
@@ -170,16 +158,6 @@ void run_matmul(const T* X, const T* W, const bool* M, const T* G, int64_t R, in
   (void)nthreads;
 }
 
-std::string shape_of(const py::array& a) {
-  std::string s = "(";
-  for (py::ssize_t d = 0; d < a.ndim(); ++d) s += (d ? ", " : "") + std::to_string(a.shape(d));
-  return s + (a.ndim() == 1 ? ",)" : ")");
-}
-
-void require(bool ok, const std::string& msg) {
-  if (!ok) throw std::invalid_argument(msg);
-}
-
 template <typename T>
 py::array run_typed(py::array X, py::array W, py::array M, py::object Go, int64_t k) {
   const int64_t R = X.shape(0), n_out = X.shape(1), n_in = W.shape(1);
@@ -202,12 +180,12 @@ py::array run_typed(py::array X, py::array W, py::array M, py::object Go, int64_
 }
 
 py::array masked_backward(py::array X, py::array W, py::array M, py::object Go, int64_t k) {
-  require(X.ndim() == 2, "X must have 2 dimensions (R, n_out); got shape " + shape_of(X));
-  require(W.ndim() == 2, "W must have 2 dimensions (n_out, n_in); got shape " + shape_of(W));
+  require(X.ndim() == 2, "X must have 2 dimensions (R, n_out); got shape " + shape_str(X));
+  require(W.ndim() == 2, "W must have 2 dimensions (n_out, n_in); got shape " + shape_str(W));
   require(M.ndim() == 2 && M.shape(0) == W.shape(0) && M.shape(1) == W.shape(1),
-          "mask must have W's shape " + shape_of(W) + "; got " + shape_of(M));
+          "mask must have W's shape " + shape_str(W) + "; got " + shape_str(M));
   require(X.shape(1) == W.shape(0),
-          "X must have n_out = " + std::to_string(W.shape(0)) + " columns like W's rows; got shape " + shape_of(X));
+          "X must have n_out = " + std::to_string(W.shape(0)) + " columns like W's rows; got shape " + shape_str(X));
   require(k >= 1 && X.shape(0) % k == 0,
           "k must be >= 1 and divide X's " + std::to_string(X.shape(0)) + " rows; got k=" + std::to_string(k));
   require(M.dtype().kind() == 'b', "mask must have dtype bool");
@@ -220,7 +198,7 @@ py::array masked_backward(py::array X, py::array W, py::array M, py::object Go, 
     py::array G(Go);
     require(G.ndim() == 2 && G.shape(0) == X.shape(0) / k && G.shape(1) == W.shape(1),
             "G must have shape (" + std::to_string(X.shape(0) / k) + ", " + std::to_string(W.shape(1)) +
-                ") = (R / k, n_in); got " + shape_of(G));
+                ") = (R / k, n_in); got " + shape_str(G));
     require(G.dtype().is(X.dtype()) && (G.flags() & py::array::c_style) != 0,
             "G must be C-contiguous with X's dtype");
   }
