@@ -1,6 +1,7 @@
 // build_info(): how this extension was compiled and what the CPU offers.
 #include "common.h"
 
+#include <initializer_list>
 #include <string>
 #ifdef GNTK_HAVE_OPENMP
 #include <omp.h>
@@ -22,6 +23,8 @@ static bool cpu_has(const char* feature) {
   if (std::string(feature) == "avx2") return __builtin_cpu_supports("avx2");
   if (std::string(feature) == "fma") return __builtin_cpu_supports("fma");
   if (std::string(feature) == "avx512f") return __builtin_cpu_supports("avx512f");
+  if (std::string(feature) == "avx512vl") return __builtin_cpu_supports("avx512vl");
+  if (std::string(feature) == "avx512dq") return __builtin_cpu_supports("avx512dq");
 #endif
   return false;
 }
@@ -51,13 +54,13 @@ void register_build_info(py::module_& m) {
         py::dict cpu;
         cpu["avx2"] = cpu_has("avx2");
         cpu["fma"] = cpu_has("fma");
-        cpu["avx512f"] = cpu_has("avx512f");
+        for (const char* f : {"avx512f", "avx512vl", "avx512dq"}) cpu[f] = cpu_has(f);
         d["cpu"] = cpu;
         return d;
       },
       "Return a dict describing the build: compiler, build_type, flags, simd, "
       "openmp (bool), openmp_version, threads (OpenMP max threads) and the "
-      "CPU's features (cpu: avx2, fma, avx512f).");
+      "CPU's features (cpu: avx2, fma, avx512f, avx512vl, avx512dq).");
   m.def("max_threads", &max_threads, "OpenMP max threads (1 without OpenMP).");
 }
 

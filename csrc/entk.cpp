@@ -22,7 +22,8 @@
 //    then folds it into the output with the row's D:
 //      traced: acc[a, b] += G_i[a, b] * sum_c D1[a,c,i] D2[b,c,i]
 //      full:   acc[a, b, c, c'] += (G_i[a, b] D1[a,c,i]) * D2[b,c',i]   (k^2 FMAs per row and pair)
-//    H and D are packed per block so every access is contiguous.
+//    H and D are packed per block so every access is contiguous (blocks packed in
+//    parallel; one packed copy serves both sides when x2 is None and MA == NB).
 //  * symmetric case (D2/H2 None): only tiles that hold a pair a <= b are
 //    computed; the lower triangle is mirrored afterwards.
 //  * tiles are shared out dynamically (an atomic tile counter) to the threads
@@ -73,19 +74,6 @@
 namespace gntk {
 namespace {
 
-
-struct AlignedFree {
-  void operator()(void* p) const { std::free(p); }
-};
-
-template <typename T>
-std::unique_ptr<T[], AlignedFree> aligned_zeros(size_t n) {
-  size_t bytes = std::max<size_t>(64, ((n * sizeof(T) + 63) / 64) * 64);
-  void* p = std::aligned_alloc(64, bytes);
-  if (!p) throw std::bad_alloc();
-  std::memset(p, 0, bytes);
-  return std::unique_ptr<T[], AlignedFree>(static_cast<T*>(p));
-}
 
 template <typename T>
 struct LayerProblem {
@@ -161,23 +149,31 @@ CompactMask compact_mask(const LayerProblem<T>& P) {
 
 // ---- packing: one side's inputs in blocks of W, every access contiguous:
 // Pk[blk][jc][t] = H[a, col_of[jc]], Dk[blk][r][c][t] = D[a, c, row_of[r]] with a = blk * W + t
+// (zero for a >= N). The loops write each block sequentially (the reads walk W * k rows of D
+// together) and blocks are packed in parallel: for k > 1 the D blocks are k times H's size.
 template <typename T>
 void pack_side(const T* H, const T* D, int64_t N, int64_t k, int64_t n_out, int64_t n_in, int64_t W, int64_t nblk,
-               const CompactMask& C, T* Pk, T* Dk) {
+               const CompactMask& C, int nthreads, T* Pk, T* Dk) {
   const int64_t nc = C.nc(), nr = C.nr();
+  const int32_t* col_of = C.col_of.data();
+  const int32_t* row_of = C.row_of.data();
+#ifdef GNTK_HAVE_OPENMP
+#pragma omp parallel for num_threads(nthreads) schedule(static)
+#endif
   for (int64_t blk = 0; blk < nblk; ++blk) {
     T* pp = Pk + blk * nc * W;
     T* dd = Dk + blk * nr * k * W;
-    for (int64_t t = 0; t < W; ++t) {
-      const int64_t a = blk * W + t;
-      if (a >= N) break;
-      const T* h = H + a * n_in;
-      for (int64_t jc = 0; jc < nc; ++jc) pp[jc * W + t] = h[C.col_of[jc]];
-      for (int64_t c = 0; c < k; ++c) {
-        const T* d = D + (a * k + c) * n_out;
-        for (int64_t r = 0; r < nr; ++r) dd[(r * k + c) * W + t] = d[C.row_of[r]];
-      }
+    const int64_t nt = std::min<int64_t>(W, N - blk * W);
+    for (int64_t jc = 0; jc < nc; ++jc) {
+      const T* h = H + blk * W * n_in + col_of[jc];
+      for (int64_t t = 0; t < nt; ++t) pp[jc * W + t] = h[t * n_in];
     }
+    for (int64_t r = 0; r < nr; ++r)
+      for (int64_t c = 0; c < k; ++c) {
+        const T* d = D + (blk * W * k + c) * n_out + row_of[r];
+        T* o = dd + (r * k + c) * W;
+        for (int64_t t = 0; t < nt; ++t) o[t] = d[t * k * n_out];
+      }
   }
 }
 
@@ -256,14 +252,21 @@ void run_layer(const LayerProblem<T>& P, TileFn<T> tile) {
     return;
   }
   const int64_t nA = (N1 + MA - 1) / MA, nB = (N2 + NB - 1) / NB;
-  auto PA = aligned_zeros<T>(static_cast<size_t>(nA * nc * MA));
-  auto PB = aligned_zeros<T>(static_cast<size_t>(nB * nc * NB));
-  auto DA = aligned_zeros<T>(static_cast<size_t>(nA * nr * k * MA));
-  auto DB = aligned_zeros<T>(static_cast<size_t>(nB * nr * k * NB));
-  pack_side(P.H1, P.D1, N1, k, P.n_out, P.n_in, MA, nA, C, PA.get(), DA.get());
-  pack_side(P.H2, P.D2, N2, k, P.n_out, P.n_in, NB, nB, C, PB.get(), DB.get());
   const auto tiles = list_tiles(nA, nB, MA, NB, P.symmetric);
   const int64_t ntiles = static_cast<int64_t>(tiles.size());
+  const double work = double(ntiles) * MA * NB * double(C.colidx.size() + nr * k * (P.trace ? 1 : k));
+  const int nthreads = work < 4e6 ? 1 : std::max(1, std::min<int>(max_threads(), static_cast<int>(ntiles)));
+  const int pack_threads = double(N1 + N2) * double(nc + nr * k) < 1e6 ? 1 : max_threads();
+  // symmetric with MA == NB: both sides are the same packed arrays
+  const bool share = P.symmetric && MA == NB;
+  auto PA = aligned_zeros<T>(static_cast<size_t>(nA * nc * MA));
+  auto DA = aligned_zeros<T>(static_cast<size_t>(nA * nr * k * MA));
+  pack_side(P.H1, P.D1, N1, k, P.n_out, P.n_in, MA, nA, C, pack_threads, PA.get(), DA.get());
+  auto PBo = aligned_zeros<T>(share ? 0 : static_cast<size_t>(nB * nc * NB));
+  auto DBo = aligned_zeros<T>(share ? 0 : static_cast<size_t>(nB * nr * k * NB));
+  if (!share) pack_side(P.H2, P.D2, N2, k, P.n_out, P.n_in, NB, nB, C, pack_threads, PBo.get(), DBo.get());
+  const T* PB = share ? PA.get() : PBo.get();
+  const T* DB = share ? DA.get() : DBo.get();
 
   // Worker: pulls tiles from a shared counter; every thread of the OpenMP
   // region below runs it (OpenMP's persistent pool beats a per-call
@@ -278,13 +281,10 @@ void run_layer(const LayerProblem<T>& P, TileFn<T> tile) {
       const int64_t ia = tiles[t].first, ib = tiles[t].second;
       T* acc = accbuf.get();
       std::memset(acc, 0, sizeof(T) * NB * MA * out_per_pair);
-      tile(PA.get() + ia * nc * MA, PB.get() + ib * nc * NB, DA.get() + ia * nr * k * MA,
-           DB.get() + ib * nr * k * NB, C.rowptr.data(), C.colidx.data(), nr, k, P.trace, acc);
+      tile(PA.get() + ia * nc * MA, PB + ib * nc * NB, DA.get() + ia * nr * k * MA, DB + ib * nr * k * NB, C.rowptr.data(), C.colidx.data(), nr, k, P.trace, acc);
       write_tile<T, MA, NB>(P, acc, ia, ib);
     }
   };
-  const double work = double(ntiles) * MA * NB * double(C.colidx.size() + nr * k * (P.trace ? 1 : k));
-  int nthreads = work < 4e6 ? 1 : std::max(1, std::min<int>(max_threads(), static_cast<int>(ntiles)));
 #ifdef GNTK_HAVE_OPENMP
 #pragma omp parallel num_threads(nthreads)
   worker();
@@ -295,7 +295,9 @@ void run_layer(const LayerProblem<T>& P, TileFn<T> tile) {
   if (P.symmetric) mirror_lower(P);
 }
 
-bool use_avx512() {
+}  // namespace
+
+bool entk_use_avx512() {
 #ifdef GNTK_ENTK_AVX512
   static const bool ok = [] {
     __builtin_cpu_init();
@@ -310,14 +312,17 @@ bool use_avx512() {
 #endif
 }
 
-std::string shape_str(const py::array& a) {
-  std::string s = "(";
-  for (py::ssize_t d = 0; d < a.ndim(); ++d) s += (d ? ", " : "") + std::to_string(a.shape(d));
-  return s + (a.ndim() == 1 ? ",)" : ")");
-}
+namespace {
 
-void require(bool ok, const std::string& msg) {
-  if (!ok) throw std::invalid_argument(msg);
+bool use_avx512() { return entk_use_avx512(); }
+
+const char* entk_isa_name() {
+  if (use_avx512()) return "avx512";
+#ifdef __AVX2__
+  return "avx2";
+#else
+  return "generic";
+#endif
 }
 
 template <typename T>
@@ -393,9 +398,10 @@ py::array entk_masked_layer(py::array D1, py::array H1, py::object D2o, py::obje
 
 void register_entk(py::module_& m) {
   m.def(
-      "entk_isa", []() { return std::string(use_avx512() ? "avx512" : "baseline"); },
-      "Which tile kernel entk_masked_layer runs: 'avx512' (chosen at run time when the CPU has AVX-512F/VL/DQ "
-      "and GNTK_ENTK_ISA is not 'avx2') or 'baseline' (the build's SIMD level, AVX2+FMA on x86-64 builds that support it).");
+      "entk_isa", []() { return std::string(entk_isa_name()); },
+      "The instruction set of the tile kernel entk_masked_layer runs: 'avx512' (16-wide tiles, chosen at run time "
+      "when the CPU has AVX-512F/VL/DQ and GNTK_ENTK_ISA is not 'avx2'), else the build's baseline: 'avx2' "
+      "(AVX2+FMA) or 'generic' (a build without AVX2).");
   m.def("entk_masked_layer", &entk_masked_layer, py::arg("D1"), py::arg("H1"), py::arg("D2"), py::arg("H2"),
         py::arg("mask"), py::arg("trace") = true,
         "Unscaled masked eNTK layer term. D1 (N1, k, n_out), H1 (N1, n_in), D2/H2 the same for the second set "

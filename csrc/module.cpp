@@ -15,4 +15,5 @@ PYBIND11_MODULE(_C, m) {
 #endif
   gntk::register_build_info(m);
   gntk::register_entk(m);
+  gntk::register_masked_matmul(m);
 }

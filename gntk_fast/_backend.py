@@ -80,7 +80,15 @@ def cuda_available() -> bool:
 
 
 def backends_info() -> dict:
-    """Versions and availability of every backend, as printed by ``gntk-fast info``."""
+    """Versions and availability of every backend, as printed by ``gntk-fast info``.
+
+    ``info["cpp"]`` holds the extension's :func:`build_info` (compiler, flags,
+    OpenMP, threads, the CPU's flags under ``"cpu"``) and ``"entk_isa"``: the
+    instruction set the eNTK tile kernel runs in this process, ``"avx512"``
+    (chosen at run time on a CPU with AVX-512F/VL/DQ unless the environment
+    variable ``GNTK_ENTK_ISA=avx2`` is set), else ``"avx2"`` (or ``"generic"``
+    for a build without AVX2).
+    """
     import numba
     import numpy
     import torch
@@ -105,6 +113,7 @@ def backends_info() -> dict:
     info["cpp"] = {"available": mod is not None}
     if mod is not None:
         info["cpp"].update(dict(mod.build_info()))
+        info["cpp"]["entk_isa"] = str(mod.entk_isa())
     else:
         info["cpp"]["error"] = err
     info["triton"] = {

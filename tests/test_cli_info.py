@@ -59,3 +59,40 @@ def test_info_subprocess_reports_openmp_threads(threads):
 def test_no_command_prints_help(capsys):
     assert cli.main([]) == 2
     assert "info" in capsys.readouterr().out
+
+
+def _cpu_has_avx512() -> bool:
+    cpu = build_info()["cpu"]
+    return all(cpu.get(f, False) for f in ("avx512f", "avx512vl", "avx512dq"))
+
+
+@pytest.mark.parametrize("isa_env", [None, "avx2"])
+def test_info_reports_the_entk_isa_in_use(isa_env):
+    """Text and --json name the eNTK tile kernel's instruction set, from the kernel itself:
+    avx512 on an AVX-512 CPU, and avx2 when GNTK_ENTK_ISA=avx2 forces the baseline."""
+    env = {k: v for k, v in os.environ.items() if k != "GNTK_ENTK_ISA"}
+    if isa_env is not None:
+        env["GNTK_ENTK_ISA"] = isa_env
+    expected = "avx2" if isa_env == "avx2" or not _cpu_has_avx512() else "avx512"
+    if build_info()["simd"] != "avx2+fma" and expected == "avx2":
+        expected = "generic"
+    js = subprocess.run([sys.executable, "-m", "gntk_fast.cli", "info", "--json"], env=env, capture_output=True,
+                        text=True, timeout=120)
+    assert js.returncode == 0, js.stderr
+    cpp = json.loads(js.stdout)["cpp"]
+    assert cpp["entk_isa"] == expected
+    assert set(cpp["cpu"]) >= {"avx2", "fma", "avx512f", "avx512vl", "avx512dq"}
+    text = subprocess.run([sys.executable, "-m", "gntk_fast.cli", "info"], env=env, capture_output=True, text=True,
+                          timeout=120)
+    assert text.returncode == 0, text.stderr
+    line = next(l for l in text.stdout.splitlines() if l.strip().startswith("entk isa"))
+    assert re.match(rf"\s+entk isa: {expected}\s", line), line
+    listed = set(line.split("CPU flags:")[1].split(";")[0].split())
+    assert all((flag in listed) == on for flag, on in cpp["cpu"].items()), line
+
+
+def test_backends_info_entk_isa_matches_kernel():
+    import gntk_fast._C as C
+
+    info = gf.backends_info()
+    assert info["cpp"]["entk_isa"] == C.entk_isa() in ("avx512", "avx2", "generic")

@@ -1,6 +1,8 @@
 """The C++ backend of the masked eNTK layer term against the naive twin, plus the extension's own validation."""
 from __future__ import annotations
 
+import types
+
 import numpy as np
 import pytest
 import torch
@@ -164,4 +166,120 @@ def test_both_instruction_sets_agree_with_twin():
         name, worst = res.stdout.split()
         assert float(worst) < 1.0, (isa, name, worst)  # error / tolerance
         seen.add(name)
-    assert "baseline" in seen
+    from gntk_fast._backend import build_info
+
+    assert ("avx2" if build_info()["simd"] == "avx2+fma" else "generic") in seen  # GNTK_ENTK_ISA=avx2 honoured
+
+
+@pytest.mark.parametrize("dtype,tol", [(torch.float32, 1e-5), (torch.float64, 1e-10)])
+def test_large_k_blocks_packed_in_parallel_match_twin(dtype, tol):
+    """Inputs large enough for the kernel to pack its (k-fold larger) D blocks in parallel, with a tail
+    block (203 inputs), dead rows and columns, k = 6; x2 None (float32 AVX-512: one packed copy serves
+    both sides) and x2 given, traced and full, against the naive twin."""
+    g = torch.Generator().manual_seed(7)
+    N1, N2, k, n_out, n_in = 203, 77, 6, 400, 300
+    D1 = torch.randn(N1, k, n_out, generator=g, dtype=dtype)
+    H1 = torch.randn(N1, n_in, generator=g, dtype=dtype).clamp_min(0)
+    D1[:, :, ::7] = 0  # dead rows
+    H1[:, ::5] = 0  # dead columns
+    D2 = torch.randn(N2, k, n_out, generator=g, dtype=dtype)
+    H2 = torch.randn(N2, n_in, generator=g, dtype=dtype)
+    M = torch.rand(n_out, n_in, generator=g) < 0.2
+    for trace in (True, False):
+        for d2, h2 in ((None, None), (D2, H2)):
+            ours = masked_ntk_layer_cpp(D1, H1, d2, h2, M, trace=trace, complement=False)
+            ref = naive(D1, H1, d2, h2, M, trace=trace)
+            assert ours.shape == ref.shape
+            assert float((ours - ref).norm() / ref.norm()) < tol, (trace, d2 is None)
+            if d2 is None:
+                assert torch.equal(ours, ours.transpose(0, 1) if trace else ours.permute(1, 0, 3, 2))
+
+
+def _dense_backward(monkeypatch):
+    import gntk_fast.ntk.empirical as E
+
+    monkeypatch.setattr(E, "_cpp_module", lambda: None)
+
+
+@pytest.mark.parametrize("act", ["relu", "tanh"])
+def test_sparse_backward_pass_matches_dense_and_oracle(monkeypatch, act):
+    """N k >= 256 rows and masks of density 0.2 take the C++ sparse backward product: its signals
+    equal the dense GEMM's (float64, round-off only) and the eNTK the Jacobian oracle's."""
+    import gntk_fast.ntk.empirical as E
+    from gntk_fast.ntk.empirical import forward_backward
+
+    g = torch.Generator().manual_seed(3)
+    m = gf.MLP(30, [70, 50, 40], None, 8, activation=act, seed=2, dtype=torch.float64)
+    m.set_masks([torch.rand(w.shape, generator=g) < 0.2 for w in m.weights])
+    x = torch.randn(37, 30, generator=g, dtype=torch.float64)  # 37 * 8 = 296 rows (not a multiple of a block)
+    assert E._cpp_module() is not None
+    monkeypatch.setattr(E, "_SPARSE_BACKWARD_MIN_MACS", 1)  # this small net takes the sparse product too
+    real, calls = E._cpp_module(), []
+    with monkeypatch.context() as mp:
+        spy = types.SimpleNamespace(masked_backward=lambda *a: calls.append(1) or real.masked_backward(*a))
+        mp.setattr(E, "_cpp_module", lambda: spy)
+        Hs, Ds = forward_backward(m, x)
+    assert len(calls) == 3  # every step through a masked hidden or read-out matrix
+    ntk = empirical_ntk(m, x, backend="cpp")
+    ntk_full = empirical_ntk(m, x[:9], x[9:20], trace=False, backend="cpp")
+    with monkeypatch.context() as mp:
+        _dense_backward(mp)
+        Hd, Dd = forward_backward(m, x)
+    for a, b in zip(Ds, Dd):
+        assert a.shape == b.shape and a.dtype == b.dtype
+        assert float((a - b).abs().max()) <= 1e-12 * float(b.abs().max())
+    for a, b in zip(Hs, Hd):
+        assert torch.equal(a, b)
+    ref = empirical_ntk_reference(m, x)
+    assert float((ntk - ref).norm()) <= 1e-10 * float(ref.norm())
+    ref_full = empirical_ntk_reference(m, x[:9], x[9:20], trace=False)
+    assert float((ntk_full - ref_full).norm()) <= 1e-10 * float(ref_full.norm())
+
+
+def test_masked_backward_kernel_direct():
+    """The C++ product (X @ (W * M)) * G[r // k], float32 and float64, G None, a tail block, a
+    non-contiguous mask handed in by forward_backward's caller; bad arguments name themselves."""
+    import gntk_fast._C as C
+
+    g = torch.Generator().manual_seed(5)
+    for dt, tol in ((torch.float32, 1e-5), (torch.float64, 1e-12)):
+        R, k, n_out, n_in = 3 * 141, 3, 90, 130
+        X = torch.randn(R, n_out, generator=g, dtype=dt)
+        W = torch.randn(n_out, n_in, generator=g, dtype=dt)
+        M = torch.rand(n_out, n_in, generator=g) < 0.25
+        G = torch.randn(R // k, n_in, generator=g, dtype=dt)
+        ref = (X.double() @ (W * M).double()).reshape(R // k, k, n_in)
+        y = torch.from_numpy(C.masked_backward(X.numpy(), W.numpy(), M.numpy(), G.numpy(), k))
+        assert y.dtype == dt
+        assert float((y.double().reshape(R // k, k, n_in) - ref * G.double()[:, None]).abs().max()) < tol * 100
+        y0 = torch.from_numpy(C.masked_backward(X.numpy(), W.numpy(), M.numpy()))
+        assert float((y0.double() - ref.reshape(R, n_in)).abs().max()) < tol * 100
+    with pytest.raises(ValueError, match="mask"):
+        C.masked_backward(X.numpy(), W.numpy(), M.numpy()[:, :5])
+    with pytest.raises(ValueError, match="k must"):
+        C.masked_backward(X.numpy(), W.numpy(), M.numpy(), None, 2)
+    with pytest.raises(ValueError, match="G must"):
+        C.masked_backward(X.numpy(), W.numpy(), M.numpy(), G.numpy()[:, :3], k)
+    with pytest.raises(ValueError, match="X must"):
+        C.masked_backward(X.numpy()[:, :7], W.numpy(), M.numpy())
+    with pytest.raises(ValueError, match="W must"):
+        C.masked_backward(X.numpy(), W.float().numpy() if dt == torch.float64 else W.double().numpy(), M.numpy())
+
+
+def test_sparse_backward_non_contiguous_mask(monkeypatch):
+    """A model whose mask is a transposed view still takes the sparse product correctly."""
+    import gntk_fast.ntk.empirical as E
+    from gntk_fast.ntk.empirical import forward_backward
+
+    g = torch.Generator().manual_seed(9)
+    m = gf.MLP(20, [40, 40], None, 10, activation="relu", seed=1, dtype=torch.float64)
+    masks = [torch.rand(w.shape, generator=g) < 0.2 for w in m.weights]
+    masks[1] = (torch.rand(40, 40, generator=g) < 0.2).T  # non-contiguous view
+    m.set_masks(masks)
+    x = torch.randn(30, 20, generator=g, dtype=torch.float64)
+    monkeypatch.setattr(E, "_SPARSE_BACKWARD_MIN_MACS", 1)
+    _, Ds = forward_backward(m, x)
+    with monkeypatch.context() as mp:
+        _dense_backward(mp)
+        _, Dd = forward_backward(m, x)
+    assert all(float((a - b).abs().max()) <= 1e-12 for a, b in zip(Ds, Dd))

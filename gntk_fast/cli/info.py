@@ -10,6 +10,7 @@ EXAMPLES = """\
 examples:
   gntk-fast info
   gntk-fast info --json            # machine-readable
+  GNTK_ENTK_ISA=avx2 gntk-fast info  # the eNTK kernel's AVX2 tiles on an AVX-512 CPU
   GNTK_NUM_THREADS=1 gntk-fast info  # one thread for every backend (torch, C++/OpenMP, Numba)
 """
 
@@ -30,6 +31,9 @@ def run(args: argparse.Namespace) -> int:
     if cpp["available"]:
         omp = f"OpenMP {cpp['openmp_version']}, {cpp['threads']} threads" if cpp["openmp"] else "no OpenMP"
         print(f"  cpp     : available  [{cpp['compiler']}, {cpp['flags']}, simd={cpp['simd']}, {omp}]")
+        flags = " ".join(f for f, on in cpp["cpu"].items() if on) or "none of " + " ".join(cpp["cpu"])
+        print(f"  entk isa: {cpp['entk_isa']}  (the eNTK tile kernel in use; CPU flags: {flags}; "
+              "GNTK_ENTK_ISA=avx2 forces AVX2)")
     else:
         print(f"  cpp     : UNAVAILABLE ({cpp.get('error')})")
     tri = info["triton"]

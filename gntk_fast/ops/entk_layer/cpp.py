@@ -12,9 +12,13 @@ Design (timings: bench/bench_entk.py, results in bench/results/entk.json)
   2-vector load, 6 broadcasts and 12 FMAs per kept weight; AVX-512: one load,
   16 broadcasts, 16 FMAs; no work on pruned weights) and folds it into the
   output with ``sum_c D1[a,c,i] D2[b,c,i]`` (traced) or the k x k outer
-  product (full: k^2 FMAs per row and pair). This outer-product form reads
+  product (full: k^2 FMAs per row and pair; traced k > 1: the k-term dot
+  product per pair and row). This outer-product form reads
   MA + NB numbers per kept weight instead of the MA * NB of a gather of
   ``h_j(a) h_j(b)`` products, so it runs at the FMA rate, not the load rate.
+* Packing: H and D are copied per block of inputs into the tile order (the D
+  blocks are k times H's size), block by block in parallel; with x2 None and a
+  square tile (AVX-512 float32: 16 x 16) one packed copy serves both sides.
 * Threads: the threads of one OpenMP parallel region pull tiles from an atomic
   counter (dynamic load balance). On an oversubscribed machine set
   OMP_WAIT_POLICY=passive.
