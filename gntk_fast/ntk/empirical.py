@@ -63,16 +63,20 @@ def _check_model(model):
         raise TypeError(f"model must be a gntk_fast.MLP (use MLP.from_sequential for an nn.Sequential); got {type(model).__name__}")
 
 
+def _all_finite(t: torch.Tensor) -> bool:
+    """No NaN or infinity in ``t``. A sum is finite only when every term is (a NaN
+    or an infinity makes it NaN or infinite), so one reduction decides the usual
+    case; the elementwise test runs only when the sum is not finite (overflow
+    of huge finite values included)."""
+    if math.isfinite(float(t.sum())):
+        return True
+    return bool(torch.isfinite(t).all())
+
+
 def _check_weights_finite(model) -> None:
-    """Every weight finite. A sum is finite only when every term is (a NaN or an
-    infinity makes it NaN or infinite), so one reduction decides the usual case;
-    the elementwise test runs only when the sum is not finite (overflow of huge
-    finite weights included)."""
+    """Every weight finite (a ValueError naming the first bad layer)."""
     for l, layer in enumerate(model.layers):
-        w = layer.weight.detach()
-        if math.isfinite(float(w.sum(dtype=torch.float64))):
-            continue
-        if not bool(torch.isfinite(w).all()):
+        if not _all_finite(layer.weight.detach()):
             raise ValueError(f"model weight of layer {l} contains NaN or infinite values")
 
 
@@ -139,7 +143,7 @@ def check_result_finite(theta: torch.Tensor, sym: bool, dtype: torch.dtype) -> t
     inputs and weights are: the network overflowed in ``dtype`` (huge inputs or
     weights) or the activation is undefined on its pre-activations (e.g. log of
     a negative number). Never hand back a silent NaN/inf kernel."""
-    if not bool(torch.isfinite(theta).all()):
+    if not _all_finite(theta):
         names = "x1" if sym else "x1/x2"
         raise ValueError(
             f"{names}: the eNTK is not finite although the inputs are: the network overflows in {dtype} "
@@ -230,7 +234,7 @@ def forward_backward(model, x: torch.Tensor, dtype: torch.dtype | None = None):
 
 
 def _check_signals_finite(name: str, Hs, Ds, dtype) -> None:
-    if not all(bool(torch.isfinite(t).all()) for t in (*Hs, *Ds)):  # before the kernels see them
+    if not all(_all_finite(t) for t in (*Hs, *Ds)):  # before the kernels see them
         raise ValueError(f"{name}: the network's activations or backward signals are not finite in {dtype} "
                          "(overflow from very large inputs or weights: try dtype=torch.float64; "
                          "or an activation that is not finite there)")
