@@ -10,6 +10,7 @@ Public API (imported lazily, so ``import gntk_fast`` stays cheap)::
     gf.graphon                        # SAS estimation, distances, graphon objects
     gf.graphon_ntk                    # analytic infinite-width Graphon NTK
     gf.spectral_metrics, gf.predicted_loss         # spectra and linearised training
+    gf.train(model, (x, y))           # masked training -> TrainResult (loss curve)
 """
 from __future__ import annotations
 
@@ -43,6 +44,8 @@ _LAZY: dict[str, tuple[str, str | None]] = {
     "spectral_metrics": ("gntk_fast.spectral", "spectral_metrics"),
     "predicted_loss": ("gntk_fast.spectral", "predicted_loss"),
     "SpectralMetrics": ("gntk_fast.spectral", "SpectralMetrics"),
+    "train": ("gntk_fast.training", "train"),
+    "TrainResult": ("gntk_fast.training", "TrainResult"),
     "experiments": ("gntk_fast.experiments", None),
     "backends_info": ("gntk_fast._backend", "backends_info"),
     "build_info": ("gntk_fast._backend", "build_info"),
