@@ -275,9 +275,10 @@ def train(
         "squared": ``0.5 * mean_i ||f(x_i) - Y_i||^2`` with Y the one-hot
         (not centred) labels or the given targets: the value
         :func:`gntk_fast.predicted_loss` predicts. Its gradient is that of the
-        batch *mean*, so full-batch SGD with ``lr`` corresponds to
-        ``predicted_loss(K, y, lr / n, steps)`` for the (unnormalised) kernel
-        K of the n training inputs.
+        batch *mean*, so full-batch SGD with ``lr`` follows (for a wide
+        net) ``predicted_loss(K, y, lr / n, steps, f0=model(x))`` with K the
+        per-output kernel of the n training inputs,
+        ``empirical_ntk(model, x) / k`` (its default sums the k outputs).
     momentum : SGD momentum in [0, 1); must be 0 for Adam.
     seed : int in [0, 2**64 - 1] or None (a random seed, recorded in
         ``config``). Fixes the batch order; the model's initialisation is the

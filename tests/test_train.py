@@ -249,3 +249,19 @@ def test_property_curves_and_masks(optimizer, loss, n, batch_frac, steps, seed):
         assert bool((layer.weight[~layer.weight_mask] == 0).all())
     assert res.config["batch_size"] == batch_size and res.config["seed"] == seed
     assert np.array_equal(gf.train(m2, (x, y), **kw).loss, res.loss)
+
+
+def test_full_batch_sgd_follows_predicted_loss(digits):
+    """The squared-loss convention: a wide net's measured curve tracks the
+    linearised prediction with the per-output kernel and lr / n."""
+    x, y = digits
+    x, y = x[:20].double(), y[:20]
+    m = gf.MLP(64, 2048, 1, d_out=10, seed=0, dtype=torch.float64)
+    with torch.no_grad():
+        f0 = m(x).numpy()
+    K = gf.empirical_ntk(m, x).numpy() / 10
+    res = gf.train(m, (x, y), steps=30, optimizer="sgd", lr=0.5, loss="squared", progress=False)
+    pred = gf.predicted_loss(K, y, lr=0.5 / 20, steps=29, f0=f0)
+    assert res.loss[0] == pytest.approx(pred[0], rel=1e-12)
+    assert res.loss[-1] < 0.3 * res.loss[0]  # a curve that moved
+    np.testing.assert_allclose(res.loss, pred, rtol=0.1)
