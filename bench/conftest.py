@@ -18,8 +18,8 @@ the row to the current test's ``benchmark.extra_info["rows"]`` (and, when the
 test adds a single row, sets its fields at the top level of ``extra_info``),
 and :func:`pytest_benchmark_update_machine_info` adds the package's build,
 eNTK tile ISA, thread settings and CUDA device. ``--ratio-gate=PATH_OR_ID``
-compares the in-run ratios of this session with a stored run
-(``bench/ratio_gate.py``) and fails the session on a regression beyond
+compares the in-run ratios of this pytest run with a stored run
+(``bench/ratio_gate.py``) and fails the run on a regression beyond
 ``--ratio-tolerance``.
 """
 from __future__ import annotations
@@ -44,8 +44,8 @@ def pytest_addoption(parser):
     parser.addoption("--bench-tag", default=None, help="suffix for the results file name (e.g. the GPU name)")
     parser.addoption("--ratio-gate", default=None, metavar="PATH_OR_ID",
                      help="stored pytest-benchmark run (a .json path, a run id such as 0001 under "
-                          "--benchmark-storage, or 'last'); fail the session when an in-run ratio of this "
-                          "session is worse than the stored one by more than --ratio-tolerance")
+                          "--benchmark-storage, or 'last'); fail the run when an in-run ratio of this "
+                          "run is worse than the stored one by more than --ratio-tolerance")
     parser.addoption("--ratio-tolerance", default=DEFAULT_TOLERANCE, type=float, metavar="FRACTION",
                      help="relative worsening allowed by --ratio-gate (default 0.25)")
 
@@ -140,7 +140,7 @@ class BenchReport:
 
 class TestReport:
     """``bench_report`` as a test sees it: :meth:`add` records a row in the
-    session's :class:`BenchReport` and in the test's ``benchmark.extra_info``
+    run's :class:`BenchReport` and in the test's ``benchmark.extra_info``
     (``rows``: every row of the test in order; a single row's fields also at
     the top level), which pytest-benchmark stores with ``--benchmark-save``."""
 
@@ -265,7 +265,7 @@ def _jsonable_tree(v: Any) -> Any:
 
 def pytest_configure(config):
     """Resolve ``--ratio-gate`` before the run, so that ``last`` names the run
-    stored before this one (not the one this session may autosave)."""
+    stored before this one (not the one this run may autosave)."""
     spec = config.getoption("--ratio-gate", None)
     config._gntk_ratio_gate = None
     if spec is None:
