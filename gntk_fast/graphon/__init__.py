@@ -16,6 +16,9 @@ are reachable as attributes too:
   :func:`degree_profile_distance`, :func:`hom_distance`.
 * statistics: :func:`hom_densities` (:class:`HomDensities`),
   :func:`hom_densities_reference`, :func:`degree_profile`.
+* network graphons: :func:`network_graphon` (:class:`NetworkGraphon`), one
+  order per hidden layer shared by the masks on both sides, and the variance
+  graphons ``E[w^2 m]`` of a network's kept weights (:mod:`gntk_fast.graphon.network`).
 """
 from __future__ import annotations
 
@@ -46,6 +49,8 @@ _LAZY = {
     "hom_densities": "gntk_fast.graphon.stats",
     "hom_densities_reference": "gntk_fast.graphon.stats",
     "degree_profile": "gntk_fast.graphon.stats",
+    "NetworkGraphon": "gntk_fast.graphon.network",
+    "network_graphon": "gntk_fast.graphon.network",
 }
 
 # The function ``sas`` shadows its submodule ``gntk_fast.graphon.sas`` (importing a
@@ -56,7 +61,7 @@ from .sas import SASResult, sas, sas_trials, tv_smooth  # noqa: E402
 __all__ = ["SASResult", "sas", "sas_trials", "tv_smooth", *_LAZY]
 
 
-_SUBMODULES = ("objects", "distances", "stats", "reference", "io")
+_SUBMODULES = ("objects", "distances", "stats", "reference", "io", "network")
 
 
 def __getattr__(name: str) -> Any:
