@@ -1,6 +1,6 @@
 """The ``gntk-fast`` command line, a thin layer above the library.
 
-One module per command (``info``, ``prune``, ``graphon``, ``gntk``), each
+One module per command (``info``, ``prune``, ``graphon``, ``gntk``, ``report``), each
 defining ``HELP`` (one line), ``EXAMPLES`` (the ``--help`` epilog),
 ``configure(parser)`` and ``run(args) -> int``. Parsers are built from
 :mod:`gntk_fast._constants` and plain literals only, so ``--help`` and
@@ -27,6 +27,7 @@ COMMANDS: dict[str, str] = {
     "prune": "gntk_fast.cli.prune",
     "graphon": "gntk_fast.cli.graphon",
     "gntk": "gntk_fast.cli.gntk",
+    "report": "gntk_fast.cli.report",
 }
 
 #: exceptions reported as a one-line user error (exit 2). OSError covers
@@ -38,6 +39,7 @@ _DESCRIPTION = ("Pruned networks and their graphon limits: pruning at initialisa
                 "the analytic Graphon NTK and its spectral metrics.")
 _EPILOG = """\
 examples:
+  gntk-fast report --out runs/report
   gntk-fast info
   gntk-fast prune --method synflow --sparsity 0.9 --width 256 --out masks.npz
   gntk-fast graphon --masks masks.npz --K 32 --out runs/masks
