@@ -19,6 +19,8 @@ TINY = {
                     "depth": 2, "sparsity": 0.9},
     "kernel_convergence": {"widths": [64, 128], "seeds": 2, "K": 32},
     "random_scaling": {"densities": [1.0, 0.5, 0.25], "width": 128, "depth": 2, "seeds": 1},
+    "pruned_kernels": {"methods": ["random", "synflow"], "widths": [32, 64], "seeds": 1, "sparsity": 0.5,
+                       "depth": 2, "K": 8, "n_inputs": 12},
     "study": {"methods": ["dense", "random", "snip"], "sparsities": [0.5, 0.9], "seeds": 2,
               "config": {"width": 48, "depth": 2, "steps": 40, "batch_size": 32, "n_train": 160, "n_kernel": 30,
                          "K": 6, "gd_steps": 20, "eval_every": 10}},
@@ -165,7 +167,7 @@ def test_report_interrupted_resumed_and_complete(tmp_path, monkeypatch):
     for p in pngs:
         assert (out / p).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     ids = [c["id"] for c in res.claims]
-    for cid in ("C1", "C2", "C3", "C4", "C5", "C6", "C7", "C8", "C9"):
+    for cid in ("C1", "C2", "C3", "C4", "C5", "C6", "C7", "C8", "C9", "C10"):
         assert cid in ids, cid
     assert ids.count("C5") == 4 and ids.count("C6") == 4  # one per kernel
     results = json.loads((out / "results.json").read_text())

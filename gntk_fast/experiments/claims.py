@@ -17,6 +17,7 @@ from ._tables import group_mean, spearman
 __all__ = [
     "graphon_convergence_claims", "kernel_convergence_claim", "random_scaling_claims", "energy_claims",
     "correlation_rows", "correlation_claims", "linearised_claim", "scope_claim", "variance_kernel_claim",
+    "pruned_kernel_claims",
 ]
 
 
@@ -204,3 +205,21 @@ def variance_kernel_claim(kernel_rows: Sequence[dict]) -> list[dict]:
                  "this package (extends Sec. 6)", "(c), (d) vs (a)", bool(d[0] < c[0]),
                  f"mean relative distance to (a): (c) {c[0]:.3f}, (d) {d[0]:.3f}; " + "; ".join(parts),
                  "mean relative Frobenius distance to (a) smaller for (d)")]
+
+
+def pruned_kernel_claims(fit: Sequence[dict]) -> list[dict]:
+    """C10 (this package's extension): for nets actually pruned by each method, the
+    variance-graphon kernel (d) approaches their eNTK (a) as width grows: the
+    distance falls (log-log slope <= -0.25) to below 0.25 at the widest width."""
+    out = []
+    for r in fit:
+        if r["kernel"] != "gntk_variance":
+            continue
+        slope, last = r["slope"], r["mean_dist"][-1]
+        held = None if slope is None else bool(slope <= -0.25 and last < 0.25)
+        nums = ", ".join(f"n={w}: {d:.3f}" for w, d in zip(r["widths"], r["mean_dist"]))
+        out.append(_row("C10", f"{r['method']}: the variance-graphon kernel (d) converges to the pruned net's eNTK (a)",
+                        "this package", "(d) vs (a)", held,
+                        f"{nums}; slope {slope:.2f}" if slope is not None else nums,
+                        "log-log slope of the mean distance <= -0.25 and distance < 0.25 at the widest width"))
+    return out

@@ -16,7 +16,7 @@ from ._tables import group_mean
 
 __all__ = [
     "plot_training_curves", "plot_kernel_metric", "plot_correlations", "plot_linearised",
-    "plot_kernel_convergence", "plot_random_scaling", "plot_scope_density",
+    "plot_kernel_convergence", "plot_random_scaling", "plot_scope_density", "plot_pruned_kernels",
 ]
 
 _COLORS = {"dense": "black", "random": "tab:gray", "magnitude": "tab:brown", "snip": "tab:blue",
@@ -224,5 +224,32 @@ def plot_scope_density(rows: Sequence[dict], *, path: str | Path | None = None):
     axes[0][0].set_ylabel("kept fraction of the layer")
     axes[0][-1].legend(fontsize=6)
     fig.suptitle("per-layer density: global scope drifts with width, layerwise stays fixed", fontsize=10)
+    save_figure(fig, path)
+    return fig
+
+
+def plot_pruned_kernels(rows: Sequence[dict], summary: Sequence[dict], *, path: str | Path | None = None):
+    """Distance of the analytic kernels (c) and (d) of pruned nets to their eNTK vs
+    width, one panel per method (points: seeds; lines: means with slopes)."""
+    methods = _methods(rows)
+    fig, axes = new_figure(1, len(methods), size=(3.1 * len(methods) + 0.6, 3.3))
+    styles = {"gntk_mask": ("tab:blue", "(c) mask graphons"), "gntk_variance": ("tab:orange", "(d) variance graphons")}
+    for ax, m in zip(axes[0], methods):
+        for s in summary:
+            if s["method"] != m:
+                continue
+            color, label = styles[s["kernel"]]
+            pts = [r for r in rows if r["method"] == m and r["kernel"] == s["kernel"]]
+            ax.scatter([r["width"] for r in pts], [r["rel_dist"] for r in pts], s=10, color=color, alpha=0.5)
+            slope = "" if s["slope"] is None else f", slope {s['slope']:.2f}"
+            ax.plot(s["widths"], s["mean_dist"], "o-", color=color, label=label + slope)
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_title(m, fontsize=10)
+        ax.set_xlabel("width n")
+        ax.grid(alpha=0.3, which="both")
+        ax.legend(fontsize=7)
+    axes[0][0].set_ylabel("||Theta_analytic - eNTK||_F / ||eNTK||_F")
+    fig.suptitle("analytic kernels of pruned nets' graphons vs their own eNTK", fontsize=10)
     save_figure(fig, path)
     return fig

@@ -14,6 +14,9 @@ NTK (spec graphon-ntk.md section 4, fact 3), and random pruning's scaling law
   the dense eNTK (``sum(Theta_c) / sum(Theta_1)`` over all pairs) against c,
   the fitted exponent, and the analytic ratio of the constant graphon c
   (``c^(L+1)`` for ``"mask"``, ``c^L`` for ``"all"``).
+* :func:`pruned_kernel_convergence`: for nets actually pruned by a method,
+  the distance of the analytic kernels of their graphons (mask graphons, and
+  with the variance graphons of the kept weights) to their eNTK, by width.
 """
 from __future__ import annotations
 
@@ -25,7 +28,7 @@ import torch
 from .._validation import MAX_DEPTH, MAX_WIDTH, check_size
 from ._tables import loglog_slope
 
-__all__ = ["kernel_convergence", "random_scaling", "spec_graphons"]
+__all__ = ["kernel_convergence", "random_scaling", "pruned_kernel_convergence", "spec_graphons"]
 
 
 def spec_graphons(d: int):
@@ -138,4 +141,67 @@ def random_scaling(densities: Sequence[float] = (1.0, 0.5, 0.25, 0.1), *, width:
             slope = loglog_slope(cs, mean)
             summary.append({"convention": conv, "kernel": kern, "exponent": slope,
                             "predicted_exponent": depth + 1 if conv == "mask" else depth})
+    return rows, summary
+
+
+def pruned_kernel_convergence(methods: Sequence[str] = ("snip", "synflow"), widths: Sequence[int] = (128, 256, 512),
+                              *, sparsity: float = 0.8, depth: int = 3, seeds: int = 2, K: int = 32,
+                              data: str = "digits", data_dir=None, n_inputs: int = 48, seed: int = 0,
+                              progress: bool | None = None):
+    """How far the analytic kernels of a pruned net's graphons are from its eNTK, by width.
+
+    For each method, width and seed a ``gntk_fast.MLP`` (``depth`` hidden layers,
+    NTK parameterisation) is pruned at initialisation on the data's pruning batch
+    and three kernels of ``n_inputs`` data inputs are compared: (a) its eNTK,
+    (c) the analytic kernel of its network graphon (K blocks per hidden layer)
+    and (d) the same with the variance graphons ``E[w^2 m]`` of its weights.
+    Rows ``{method, width, seed, kernel, rel_dist}`` (relative Frobenius distance
+    to (a)); summary per (method, kernel): mean distance per width and the
+    log-log slope against width (about -1/2 if the kernel is the limit, about 0
+    if it is not).
+    """
+    from tqdm.auto import tqdm
+
+    from .. import data as gdata
+    from ..graphon.network import network_graphon
+    from ..models import MLP
+    from ..ntk import empirical_ntk, graphon_ntk
+    from ..pruning import prune
+
+    widths = sorted(check_size("widths", w, MAX_WIDTH) for w in widths)
+    seeds = check_size("seeds", seeds, 1000)
+    x, _ = gdata.load(data, split="all" if data == "digits" else "test", n=n_inputs, seed=seed, data_dir=data_dir)
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        batch = gdata.pruning_batch(data, 10, data_dir=data_dir, seed=seed,
+                                    split="all" if data == "digits" else None)
+    classes = gdata.num_classes(data)
+    x64 = x.to(torch.float64)
+    rows = []
+    show = True if progress is None else bool(progress)
+    with tqdm(total=len(methods) * len(widths) * seeds, desc="pruned-net kernels vs width", disable=not show) as bar:
+        for m in methods:
+            for n in widths:
+                for s in range(seeds):
+                    s_init = int(np.random.SeedSequence([seed, n, s]).generate_state(1)[0])
+                    model = MLP(x.shape[1], n, depth, classes, seed=s_init, dtype=torch.float64)
+                    prune(model, m, sparsity, data=batch, seed=s_init, progress=False)
+                    a = empirical_ntk(model, x64)
+                    ng = network_graphon([t.cpu().numpy() for t in model.masks], min(K, n),
+                                         weights=[w.detach().cpu().numpy() for w in model.weights])
+                    kc = graphon_ntk(ng, x64, n_outputs=classes)
+                    kd = graphon_ntk(ng, x64, n_outputs=classes, variance_graphons=ng.variance_graphons)
+                    for name, k in (("gntk_mask", kc), ("gntk_variance", kd)):
+                        rows.append({"method": m, "width": n, "seed": s, "kernel": name,
+                                     "rel_dist": float(torch.linalg.norm(k - a) / torch.linalg.norm(a))})
+                    bar.update(1)
+    summary = []
+    for m in methods:
+        for name in ("gntk_mask", "gntk_variance"):
+            mean = [float(np.mean([r["rel_dist"] for r in rows if r["method"] == m and r["kernel"] == name
+                                   and r["width"] == n])) for n in widths]
+            summary.append({"method": m, "kernel": name, "widths": list(widths), "mean_dist": mean,
+                            "slope": loglog_slope(widths, mean)})
     return rows, summary

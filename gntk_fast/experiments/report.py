@@ -54,6 +54,8 @@ SCALES: dict[str, dict[str, Any]] = {
                         "K": 16, "depth": 3, "sparsity": 0.9},
         "kernel_convergence": {"widths": [128, 256, 512, 1024], "seeds": 3, "K": 512},
         "random_scaling": {"densities": [1.0, 0.5, 0.25, 0.1], "width": 512, "depth": 3, "seeds": 2},
+        "pruned_kernels": {"methods": ["random", "snip", "synflow"], "widths": [64, 128, 256], "seeds": 2,
+                           "sparsity": 0.8, "depth": 3, "K": 32, "n_inputs": 48},
         "study": {"methods": ["dense", "random", "magnitude", "snip", "grasp", "synflow"],
                   "sparsities": [0.5, 0.8, 0.95], "seeds": 2,
                   "config": {"width": 256, "depth": 4, "steps": 200, "batch_size": 64, "n_train": 1000,
@@ -66,6 +68,8 @@ SCALES: dict[str, dict[str, Any]] = {
                         "trials": 10, "K": 64, "depth": 3, "sparsity": 0.9},
         "kernel_convergence": {"widths": [128, 512, 2048], "seeds": 3, "K": 512},
         "random_scaling": {"densities": [1.0, 0.5, 0.25, 0.1], "width": 2048, "depth": 3, "seeds": 3},
+        "pruned_kernels": {"methods": ["random", "snip", "synflow"], "widths": [256, 512, 1024, 2048], "seeds": 2,
+                           "sparsity": 0.8, "depth": 3, "K": 64, "n_inputs": 64},
         "study": {"methods": ["dense", "random", "magnitude", "snip", "grasp", "synflow"],
                   "sparsities": [0.5, 0.7, 0.8, 0.9, 0.95], "seeds": 3,
                   "config": {"width": 1024, "depth": 4, "steps": 200, "batch_size": 128, "n_train": 10000,
@@ -195,8 +199,8 @@ def _convergence(run: _Run) -> None:
 
 
 def _kernel_checks(run: _Run) -> None:
-    from .figures import plot_kernel_convergence, plot_random_scaling
-    from .kernel_checks import kernel_convergence, random_scaling
+    from .figures import plot_kernel_convergence, plot_pruned_kernels, plot_random_scaling
+    from .kernel_checks import kernel_convergence, pruned_kernel_convergence, random_scaling
 
     if run.load_section("kernel_checks"):
         return
@@ -209,16 +213,21 @@ def _kernel_checks(run: _Run) -> None:
         summaries.append(summ)
     figs = {"kernel_convergence": run.fig("kernel_convergence"), "random_scaling": run.fig("random_scaling")}
     plot_kernel_convergence(rows, summaries, path=figs["kernel_convergence"])
-    from .. import data as gdata
     from .pruned_study import load_study_data
 
     sd = load_study_data(run.data, n_train=64, n_kernel=16, data_dir=run.data_dir)
-    del gdata
     srows, ssum = random_scaling(r["densities"], width=r["width"], depth=r["depth"], x=sd.x_kernel,
                                  seeds=r["seeds"], progress=run.progress)
     plot_random_scaling(srows, r["depth"], path=figs["random_scaling"])
+    pk = run.settings["pruned_kernels"]
+    prows, psum = pruned_kernel_convergence(pk["methods"], pk["widths"], sparsity=pk["sparsity"], depth=pk["depth"],
+                                            seeds=pk["seeds"], K=pk["K"], data=run.data, data_dir=run.data_dir,
+                                            n_inputs=pk["n_inputs"], progress=run.progress)
+    figs["pruned_kernels"] = run.fig("pruned_kernels")
+    plot_pruned_kernels(prows, psum, path=figs["pruned_kernels"])
     run.save_section("kernel_checks", {"kernel_convergence": rows, "random_scaling": srows,
-                                       "random_scaling_fit": ssum},
+                                       "random_scaling_fit": ssum, "pruned_kernels": prows,
+                                       "pruned_kernels_fit": psum},
                      {"kernel_convergence": summaries}, figs, time.perf_counter() - t0)
 
 
@@ -336,6 +345,8 @@ def _claims(run: _Run) -> list[dict]:
         out += C.scope_claim(t["scope_density"])
     if "kernels" in t:
         out += C.variance_kernel_claim(t["kernels"])
+    if "pruned_kernels_fit" in t:
+        out += C.pruned_kernel_claims(t["pruned_kernels_fit"])
     return out
 
 
@@ -426,6 +437,11 @@ def _write_report(run: _Run, claims: list[dict], finished: bool) -> Path:
         L += ["Random pruning's scaling law (Appendix B), eNTK (same initial weights, mean over seeds) and the "
               "analytic kernel of the constant graphon:", "", f"![random_scaling]({rel(f['random_scaling'])})", ""]
         L.append(_md_table(t["random_scaling_fit"], ["convention", "kernel", "exponent", "predicted_exponent"]))
+        pk = run.settings["pruned_kernels"]
+        L += [f"Nets actually pruned (sparsity {pk['sparsity']}, {pk['depth']} hidden layers, {pk['seeds']} seeds): "
+              "relative distance of the analytic kernels of their graphons, (c) mask graphons and (d) variance "
+              "graphons, to their own eNTK (a), by width:", "", f"![pruned_kernels]({rel(f['pruned_kernels'])})", ""]
+        L.append(_md_table(t["pruned_kernels_fit"], ["method", "kernel", "widths", "mean_dist", "slope"]))
     if "kernels" in t:
         cfg = run.summaries["study_config"]
         steps = [c for c in run.settings["checkpoints"] if c <= cfg["steps"]]
