@@ -46,6 +46,7 @@ def test_case_prunes_trains_and_measures(study_data):
     loss = [r["loss"] for r in sorted(res.train_rows, key=lambda r: r["step"])]
     assert [r["step"] for r in sorted(res.train_rows, key=lambda r: r["step"])] == [0, 10, 20, 30, 40, 50, 60]
     assert loss[-1] < 0.8 * loss[0]  # Adam lowers the training loss
+    assert res.masks_enforced is True  # pruned weights stayed exactly 0 through training
     kernels = {r["kernel"]: r for r in res.kernel_rows}
     assert set(kernels) == set(ps.KERNELS)
     assert kernels["entk_pruned"]["rel_dist_to_a"] == 0.0

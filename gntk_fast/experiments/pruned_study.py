@@ -38,7 +38,8 @@ on the data's pruning batch, then
   O(1) targets) is recorded with ``diverged=True`` and no measured values.
 
 Rows (tidy tables): ``kernel_rows`` one per (case, kernel); ``train_rows``
-one per (case, scored step); ``linear_rows`` one per (case, step).
+one per (case, scored step), with ``masks_enforced`` (every pruned weight
+exactly 0 after training); ``linear_rows`` one per (case, step).
 """
 from __future__ import annotations
 
@@ -166,6 +167,7 @@ class CaseResult:
     linear_rows: list = field(default_factory=list)
     eigenvalues: dict = field(default_factory=dict)  # kernel -> (N,) descending
     layer_density: list = field(default_factory=list)
+    masks_enforced: bool | None = None  # after training: every pruned weight exactly 0
 
 
 def _metrics(K: torch.Tensor, y: torch.Tensor) -> tuple[dict[str, Any], np.ndarray]:
@@ -241,8 +243,10 @@ def run_case(method: str, sparsity: float, seed: int, data: StudyData, cfg: Stud
         tr = train_model(m, (data.x_train, data.y_train), steps=cfg.steps, optimizer="adam", lr=cfg.lr,
                          batch_size=min(cfg.batch_size, data.x_train.shape[0]), loss="cross_entropy", seed=seed,
                          eval_data=(data.x_train, data.y_train), eval_every=cfg.eval_every, progress=False)
+        res.masks_enforced = all(bool((w.detach()[~msk] == 0).all()) for w, msk in zip(m.weights, m.masks))
         for s, lo, acc in zip(tr.eval_steps, tr.eval_loss, tr.eval_accuracy):
-            res.train_rows.append({**key, "step": int(s), "loss": float(lo), "accuracy": float(acc)})
+            res.train_rows.append({**key, "step": int(s), "loss": float(lo), "accuracy": float(acc),
+                                   "masks_enforced": res.masks_enforced})
     if linearised:
         m = copy.deepcopy(model).double()
         xk, yk = data.x_kernel.double(), data.y_kernel
