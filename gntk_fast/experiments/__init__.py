@@ -8,6 +8,15 @@ those are bound eagerly below (their modules import only numpy/torch at top leve
 * :func:`graphon_convergence` / :class:`GraphonConvergence`
   (:mod:`gntk_fast.experiments.graphon_convergence`): SAS estimates of pruned
   fc masks converging with width.
+* :func:`run_report` (:mod:`gntk_fast.experiments.report`): the main job,
+  every experiment below and the claims table, written as a report.
+* :func:`run_case` / :func:`run_study` / :class:`StudyConfig`
+  (:mod:`gntk_fast.experiments.pruned_study`): pruned nets trained and their
+  four kernels measured.
+* :func:`kernel_convergence`, :func:`random_scaling`,
+  :func:`pruned_kernel_convergence` (:mod:`gntk_fast.experiments.kernel_checks`).
+* :mod:`gntk_fast.experiments.claims` (each claim's rule) and
+  :mod:`gntk_fast.experiments.figures`.
 """
 from __future__ import annotations
 
@@ -17,6 +26,15 @@ from typing import Any
 _LAZY: dict[str, str] = {
     "GraphonConvergence": "gntk_fast.experiments.graphon_convergence",
     "trial_seed": "gntk_fast.experiments.graphon_convergence",
+    "run_report": "gntk_fast.experiments.report",
+    "SCALES": "gntk_fast.experiments.report",
+    "run_case": "gntk_fast.experiments.pruned_study",
+    "run_study": "gntk_fast.experiments.pruned_study",
+    "StudyConfig": "gntk_fast.experiments.pruned_study",
+    "load_study_data": "gntk_fast.experiments.pruned_study",
+    "kernel_convergence": "gntk_fast.experiments.kernel_checks",
+    "random_scaling": "gntk_fast.experiments.kernel_checks",
+    "pruned_kernel_convergence": "gntk_fast.experiments.kernel_checks",
 }
 
 # function named like its module: bound eagerly (see the module docstring)
