@@ -194,3 +194,13 @@ def test_report_cli_errors(tmp_path, capsys):
     assert main(["report", "--scale", "huge", "--out", str(tmp_path / "o")]) == 2
     with pytest.raises(ValueError, match="settings"):
         run_report(tmp_path / "o", settings={"bogus": 1})
+
+
+def test_flat_null_includes_the_sorting_spread():
+    from gntk_fast.experiments.report import flat_null_sd
+
+    p, K = 0.1, 8
+    small, large = flat_null_sd(400, K, 2, p), flat_null_sd(1600, K, 2, p)
+    binomial_se = np.sqrt(p * (1 - p) / ((400 / K) ** 2 * 2))  # the spread without degree sorting
+    assert small > 1.5 * binomial_se
+    assert large < 0.7 * small  # the sorting spread shrinks like n^-1/2
