@@ -8,8 +8,8 @@ on the data's pruning batch, then
 
 * trained (:func:`gntk_fast.train`: Adam, ``lr`` 1e-3, minibatches of
   ``batch_size``, cross-entropy, ``steps`` updates); the training loss at step
-  s is the loss on the whole training subset after s updates (scored every
-  ``eval_every`` updates);
+  s is the loss on the first ``n_eval`` training examples (all of them when
+  ``n_eval >= n_train``) after s updates (scored every ``eval_every`` updates);
 * measured through four kernels on ``n_kernel`` inputs (traced over the k
   outputs):
 
@@ -28,7 +28,7 @@ on the data's pruning batch, then
   labels: decay exponent alpha, effective rank, gap, top-5 energy, alignment)
   and its relative Frobenius distance to kernel (a).
 * linearised (``linearised=True``, seed 0 only): full-batch gradient descent
-  on the squared loss over the kernel inputs with step ``eta = c N /
+  (float32) on the squared loss over the first ``n_linear`` kernel inputs with step ``eta = c N /
   lambda_max`` (c = ``gd_scale``, lambda_max the top eigenvalue of the
   per-output kernel (a)/k; c = 0.25 is 8x below the stability limit of the
   linear model), measured, beside :func:`gntk_fast.predicted_loss` of kernel
@@ -76,7 +76,9 @@ class StudyConfig:
     batch_size: int = 128
     eval_every: int = 10
     n_train: int = 2000
+    n_eval: int = 2000
     n_kernel: int = 256
+    n_linear: int = 128
     K: int = 64
     scope: str = "global"
     gd_steps: int = 200
@@ -91,6 +93,8 @@ class StudyConfig:
         c.batch_size = check_size("batch_size", c.batch_size, 10**7)
         c.eval_every = check_size("eval_every", c.eval_every, 10**7)
         c.n_train = check_size("n_train", c.n_train, 10**7)
+        c.n_eval = check_size("n_eval", c.n_eval, 10**7)
+        c.n_linear = check_int("n_linear", c.n_linear, min_value=2)
         c.n_kernel = check_int("n_kernel", c.n_kernel, min_value=3)
         c.K = check_size("K", c.K, c.width)
         c.gd_steps = check_size("gd_steps", c.gd_steps, 10**7)
@@ -240,20 +244,21 @@ def run_case(method: str, sparsity: float, seed: int, data: StudyData, cfg: Stud
             res.eigenvalues[name] = ev
     if train:
         m = copy.deepcopy(model)
+        ev = (data.x_train[:cfg.n_eval], data.y_train[:cfg.n_eval])
         tr = train_model(m, (data.x_train, data.y_train), steps=cfg.steps, optimizer="adam", lr=cfg.lr,
                          batch_size=min(cfg.batch_size, data.x_train.shape[0]), loss="cross_entropy", seed=seed,
-                         eval_data=(data.x_train, data.y_train), eval_every=cfg.eval_every, progress=False)
+                         eval_data=ev, eval_every=cfg.eval_every, progress=False)
         res.masks_enforced = all(bool((w.detach()[~msk] == 0).all()) for w, msk in zip(m.weights, m.masks))
         for s, lo, acc in zip(tr.eval_steps, tr.eval_loss, tr.eval_accuracy):
             res.train_rows.append({**key, "step": int(s), "loss": float(lo), "accuracy": float(acc),
                                    "masks_enforced": res.masks_enforced})
     if linearised:
-        m = copy.deepcopy(model).double()
-        xk, yk = data.x_kernel.double(), data.y_kernel
+        m = copy.deepcopy(model)
+        xk, yk = data.x_kernel[:cfg.n_linear], data.y_kernel[:cfg.n_linear]
         n, k = xk.shape[0], data.classes
         from ..ntk import empirical_ntk
 
-        Kp = empirical_ntk(m, xk) / k  # per-output kernel
+        Kp = empirical_ntk(m, xk, dtype=torch.float64) / k  # per-output kernel
         lam_max = float(torch.linalg.eigvalsh(Kp)[-1])
         eta = cfg.gd_scale * n / lam_max
         with torch.no_grad():
