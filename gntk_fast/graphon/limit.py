@@ -271,9 +271,10 @@ class _Grid:
         """(W of the positive scores, P(positive)) on the grid at threshold log_tau."""
         A = np.nan_to_num(self.A, nan=-np.inf)
         B = np.nan_to_num(self.B, nan=-np.inf)
-        t = log_tau - A[:, None] - B[None, :]
         with np.errstate(invalid="ignore"):
-            W = self.F.sf(np.where(np.isfinite(t), t, np.inf))
+            t = log_tau - A[:, None] - B[None, :]
+        # NaN: a row or column without a positive score (p = 0 there); -inf: keep all
+        W = self.F.sf(np.where(np.isnan(t), np.inf, t))
         p = self.prob_positive()
         return p * W, p
 
@@ -313,6 +314,15 @@ def _finish(grid: _Grid, log_tau: float, d_target: float | None, name: str, shap
     scores, the degree sort, and the layer's record."""
     W, p = grid.values(log_tau)
     in_model = True
+    if d_target is not None and np.isfinite(log_tau) and abs(W.mean() - d_target) > 1e-9:
+        # an atom of the residual law at the threshold (tied scores): the tied positions
+        # share what is left of the density uniformly
+        W_lo = grid.values(log_tau - 1e-7 * max(1.0, abs(log_tau)))[0]
+        W_hi = grid.values(log_tau + 1e-7 * max(1.0, abs(log_tau)))[0]
+        gap = W_lo.mean() - W_hi.mean()
+        if gap > 0:
+            lam = float(np.clip((d_target - W_hi.mean()) / gap, 0.0, 1.0))
+            W = W_hi + lam * (W_lo - W_hi)
     if d_target is not None and W.mean() < d_target - 1e-9:
         # more weights asked than there are positive scores: fill the rest uniformly
         rest = 1.0 - p
