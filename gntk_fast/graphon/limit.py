@@ -79,9 +79,9 @@ __all__ = [
 class ResidualDistribution:
     """An empirical distribution on the real line, stored as sorted order statistics.
 
-    ``quantiles`` : float64 (Q,), ascending; the CDF is linear between
-    ``(quantiles[k], (k + 1/2) / Q)`` points, 0 below the first and 1 above
-    the last. ``mean``, ``std`` : of the full sample the quantiles summarise.
+    ``quantiles`` : float64 (Q,), ascending; the CDF is continuous and
+    linear between the points ``(quantiles[k], k / (Q - 1))`` (0 at the
+    smallest, 1 at the largest; repeated values are atoms). ``mean``, ``std`` : of the full sample the quantiles summarise.
     """
 
     quantiles: np.ndarray
@@ -101,7 +101,7 @@ class ResidualDistribution:
 
     def _levels(self) -> np.ndarray:
         Q = len(self.quantiles)
-        return (np.arange(Q) + 0.5) / Q
+        return np.arange(Q) / (Q - 1) if Q > 1 else np.ones(1)
 
     def cdf(self, t: np.ndarray) -> np.ndarray:
         """P(eta <= t), elementwise."""
@@ -431,8 +431,18 @@ def limit_graphon_from_scores(
         T, _ = _solve_tau(grids, sizes, density)
         taus, targets = [T] * L, [None] * L
         tot = sum(w * g.mean(T) for w, g in zip(sizes, grids)) / sum(sizes)
-        if tot < density - 1e-9:  # not enough positive scores overall: fill each layer uniformly
+        if tot < density - 1e-9 and not np.isfinite(T):
+            # not enough positive scores overall: fill each layer uniformly
             targets = [g.mean(T) + (density - tot) for g in grids]
+        elif abs(tot - density) > 1e-9:
+            # an atom at the common threshold: every layer takes the same share of its ties
+            eps = 1e-7 * max(1.0, abs(T))
+            lo = [g.mean(T - eps) for g in grids]
+            hi = [g.mean(T + eps) for g in grids]
+            gap = sum(w * (a - b) for w, a, b in zip(sizes, lo, hi)) / sum(sizes)
+            hi_tot = sum(w * b for w, b in zip(sizes, hi)) / sum(sizes)
+            lam = float(np.clip((density - hi_tot) / gap, 0.0, 1.0)) if gap > 0 else 0.0
+            targets = [b + lam * (a - b) for a, b in zip(lo, hi)]
     else:
         taus = [_solve_tau([g], [1.0], density)[0] for g in grids]
         targets = [density] * L
