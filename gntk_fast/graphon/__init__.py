@@ -16,6 +16,12 @@ are reachable as attributes too:
   :func:`degree_profile_distance`, :func:`hom_distance`.
 * statistics: :func:`hom_densities` (:class:`HomDensities`),
   :func:`hom_densities_reference`, :func:`degree_profile`.
+* more estimators behind SAS's interface (:mod:`gntk_fast.graphon.estimators`):
+  :func:`usvt`, :func:`network_histogram` (automatic block count),
+  :func:`largest_gap`, with plain twins ``*_reference``; :func:`estimate_error`.
+* predicted limit graphons (:mod:`gntk_fast.graphon.limit`):
+  :func:`limit_graphon`, :func:`limit_graphon_from_scores`,
+  :func:`synflow_recursion`, :func:`block_means`.
 """
 from __future__ import annotations
 
@@ -32,6 +38,22 @@ _LAZY = {
     "from_sas": "gntk_fast.graphon.objects",
     "neuron_positions": "gntk_fast.graphon.objects",
     "sas_reference": "gntk_fast.graphon.reference",
+    "usvt_reference": "gntk_fast.graphon.reference",
+    "network_histogram_reference": "gntk_fast.graphon.reference",
+    "largest_gap_reference": "gntk_fast.graphon.reference",
+    "usvt": "gntk_fast.graphon.estimators",
+    "usvt_matrix": "gntk_fast.graphon.estimators",
+    "network_histogram": "gntk_fast.graphon.estimators",
+    "largest_gap": "gntk_fast.graphon.estimators",
+    "estimate": "gntk_fast.graphon.estimators",
+    "estimate_error": "gntk_fast.graphon.estimators",
+    "ESTIMATORS": "gntk_fast.graphon.estimators",
+    "limit_graphon": "gntk_fast.graphon.limit",
+    "limit_graphon_from_scores": "gntk_fast.graphon.limit",
+    "synflow_recursion": "gntk_fast.graphon.limit",
+    "LimitGraphons": "gntk_fast.graphon.limit",
+    "LayerLimit": "gntk_fast.graphon.limit",
+    "block_means": "gntk_fast.graphon.limit",
     "sas_layers": "gntk_fast.graphon.io",
     "save_estimates": "gntk_fast.graphon.io",
     "load_estimates": "gntk_fast.graphon.io",
@@ -56,7 +78,7 @@ from .sas import SASResult, sas, sas_trials, tv_smooth  # noqa: E402
 __all__ = ["SASResult", "sas", "sas_trials", "tv_smooth", *_LAZY]
 
 
-_SUBMODULES = ("objects", "distances", "stats", "reference", "io")
+_SUBMODULES = ("objects", "distances", "stats", "reference", "io", "estimators", "limit")
 
 
 def __getattr__(name: str) -> Any:
