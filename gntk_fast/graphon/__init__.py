@@ -22,6 +22,9 @@ are reachable as attributes too:
 * predicted limit graphons (:mod:`gntk_fast.graphon.limit`):
   :func:`limit_graphon`, :func:`limit_graphon_from_scores`,
   :func:`synflow_recursion`, :func:`block_means`.
+* network graphons: :func:`network_graphon` (:class:`NetworkGraphon`), one
+  order per hidden layer shared by the masks on both sides, and the variance
+  graphons ``E[w^2 m]`` of a network's kept weights (:mod:`gntk_fast.graphon.network`).
 """
 from __future__ import annotations
 
@@ -68,6 +71,8 @@ _LAZY = {
     "hom_densities": "gntk_fast.graphon.stats",
     "hom_densities_reference": "gntk_fast.graphon.stats",
     "degree_profile": "gntk_fast.graphon.stats",
+    "NetworkGraphon": "gntk_fast.graphon.network",
+    "network_graphon": "gntk_fast.graphon.network",
 }
 
 # The function ``sas`` shadows its submodule ``gntk_fast.graphon.sas`` (importing a
@@ -78,7 +83,7 @@ from .sas import SASResult, sas, sas_trials, tv_smooth  # noqa: E402
 __all__ = ["SASResult", "sas", "sas_trials", "tv_smooth", *_LAZY]
 
 
-_SUBMODULES = ("objects", "distances", "stats", "reference", "io", "estimators", "limit")
+_SUBMODULES = ("objects", "distances", "stats", "reference", "io", "estimators", "limit", "network")
 
 
 def __getattr__(name: str) -> Any:

@@ -64,14 +64,25 @@ def _as_unit_points(name: str, x: Any) -> np.ndarray:
     return arr
 
 
-def _check_values(name: str, values: np.ndarray) -> np.ndarray:
+def _check_values(name: str, values: np.ndarray, max_value: float = 1.0) -> np.ndarray:
     if values.size:
         if not np.all(np.isfinite(values)):
             raise ValueError(f"{name} returned non-finite values (NaN or inf)")
         lo, hi = float(values.min()), float(values.max())
-        if lo < 0.0 or hi > 1.0:
-            raise ValueError(f"{name} must take values in [0, 1]; got values in [{lo:.4g}, {hi:.4g}]")
+        if lo < 0.0 or hi > max_value:
+            upper = "1]" if max_value == 1.0 else "inf)"
+            raise ValueError(f"{name} must take values in [0, {upper}; got values in [{lo:.4g}, {hi:.4g}]")
     return values
+
+
+def _check_max_value(max_value: Any) -> float:
+    """1.0 (a connection probability) or inf (a variance graphon, any value >= 0)."""
+    if max_value is None or max_value == 1.0:
+        return 1.0
+    if isinstance(max_value, (int, float, np.floating)) and not isinstance(max_value, bool) and np.isinf(max_value) \
+            and max_value > 0:
+        return float("inf")
+    raise ValueError(f"max_value must be 1.0 (a probability graphon) or inf (a variance graphon); got {max_value!r}")
 
 
 def _check_shape(n_out: Any, n_in: Any, bytes_per_entry: float) -> tuple[int, int]:
@@ -88,7 +99,14 @@ class Graphon:
 
     Subclasses implement :meth:`_eval` (broadcast u, v -> values) and may
     override :meth:`integrate` and :meth:`_rows`.
+
+    ``max_value`` is 1.0 for a graphon of connection probabilities (the
+    default) and inf for a *variance graphon* ``E[w^2 m](u, v)`` (any value
+    >= 0), which weights the signal propagation of :func:`gntk_fast.graphon_ntk`
+    (its ``variance_graphons``) and cannot be sampled as a mask.
     """
+
+    max_value: float = 1.0
 
     # ---------------------------------------------------------------- values
     def evaluate(self, u: Any, v: Any) -> np.ndarray:
@@ -96,7 +114,7 @@ class Graphon:
         u = _as_unit_points("u", u)
         v = _as_unit_points("v", v)
         u, v = np.broadcast_arrays(u, v)
-        return _check_values(type(self).__name__, np.asarray(self._eval(u, v), dtype=np.float64))
+        return _check_values(type(self).__name__, np.asarray(self._eval(u, v), dtype=np.float64), self.max_value)
 
     __call__ = evaluate
 
@@ -154,6 +172,9 @@ class Graphon:
         """
         import os
 
+        if self.max_value > 1.0:
+            raise ValueError(f"{self!r} is a variance graphon (values may exceed 1); only a graphon of "
+                             "connection probabilities can be sampled as a mask")
         packed = check_bool("packed", packed)
         n_out, n_in = _check_shape(n_out, n_in, 1 / 8 if packed else 1)
         seed = check_seed(seed)
@@ -199,8 +220,9 @@ class Graphon:
 class ConstantGraphon(Graphon):
     """``W(u, v) = c`` (the limit of random / Erdos-Renyi pruning at density c)."""
 
-    def __init__(self, c: float) -> None:
-        self.c = check_float("c", c, min_value=0.0, max_value=1.0)
+    def __init__(self, c: float, *, max_value: float = 1.0) -> None:
+        self.max_value = _check_max_value(max_value)
+        self.c = check_float("c", c, min_value=0.0, max_value=self.max_value)
 
     def _eval(self, u, v):
         return np.full(u.shape, self.c)
@@ -223,7 +245,9 @@ class FunctionGraphon(Graphon):
     values outside [0, 1] or non-finite values raise ValueError.
     """
 
-    def __init__(self, fn: Callable[[np.ndarray, np.ndarray], Any], name: str | None = None) -> None:
+    def __init__(self, fn: Callable[[np.ndarray, np.ndarray], Any], name: str | None = None, *,
+                 max_value: float = 1.0) -> None:
+        self.max_value = _check_max_value(max_value)
         if not callable(fn):
             raise TypeError(f"fn must be callable; got {type(fn).__name__}")
         self.fn = fn
@@ -240,7 +264,7 @@ class FunctionGraphon(Graphon):
         u = _as_unit_points("u", u)
         v = _as_unit_points("v", v)
         u, v = np.broadcast_arrays(u, v)
-        return _check_values("fn", np.asarray(self._eval(u, v), dtype=np.float64))
+        return _check_values("fn", np.asarray(self._eval(u, v), dtype=np.float64), self.max_value)
 
     def integrate(self, n: int = 512) -> float:
         """Tensor Gauss-Legendre rule with ``n`` nodes per axis (n^2 calls, vectorised).
@@ -280,21 +304,23 @@ class StepGraphon(Graphon):
 
     Parameters
     ----------
-    H : array (K_out, K_in), values in [0, 1]
+    H : array (K_out, K_in), values in [0, 1] (in [0, inf) with ``max_value=inf``)
         Block values; rows = output blocks (layer l+1), columns = input blocks (layer l).
     row_edges : array (K_out + 1,), optional
         Fractions 0 = e_0 < ... < e_K = 1; default uniform.
     col_edges : array (K_in + 1,), optional
         Same for the columns.
+    max_value : 1.0 (default, probabilities) or inf (a variance graphon, see :class:`Graphon`).
     """
 
-    def __init__(self, H: Any, row_edges: Any = None, col_edges: Any = None) -> None:
+    def __init__(self, H: Any, row_edges: Any = None, col_edges: Any = None, *, max_value: float = 1.0) -> None:
+        self.max_value = _check_max_value(max_value)
         H = np.array(real_array("H", H), dtype=np.float64)
         if H.ndim != 2:
             raise ValueError(f"H must be a 2-D (K_out, K_in) matrix; got shape {H.shape}")
         if H.size == 0:
             raise ValueError("H must not be empty")
-        _check_values("H", H)
+        _check_values("H", H, self.max_value)
         self.H = H
         self.row_edges = _check_edges("row_edges", row_edges, H.shape[0])
         self.col_edges = _check_edges("col_edges", col_edges, H.shape[1])
@@ -352,8 +378,8 @@ class InputGraphon(StepGraphon):
     order (uniform column blocks, so pixel ``j`` is at ``v_j = (j - 1/2)/d``).
     """
 
-    def __init__(self, H: Any, row_edges: Any = None) -> None:
-        super().__init__(H, row_edges=row_edges, col_edges=None)
+    def __init__(self, H: Any, row_edges: Any = None, *, max_value: float = 1.0) -> None:
+        super().__init__(H, row_edges=row_edges, col_edges=None, max_value=max_value)
 
     @property
     def d(self) -> int:
@@ -400,22 +426,29 @@ def from_sas(estimate: Any) -> StepGraphon:
     return StepGraphon(H, row_edges=row_edges, col_edges=col_edges)
 
 
-def as_graphon(obj: Any) -> Graphon:
+def as_graphon(obj: Any, *, max_value: float = 1.0) -> Graphon:
     """Coerce ``obj`` into a :class:`Graphon`.
 
     Accepts a Graphon (returned as is), a real number in [0, 1]
     (:class:`ConstantGraphon`), a callable ``fn(u, v)`` (:class:`FunctionGraphon`),
     a 2-D array of block values (:class:`StepGraphon` with uniform edges) or a
-    SAS result (:func:`from_sas`).
+    SAS result (:func:`from_sas`). ``max_value=inf`` builds a variance graphon
+    (values in [0, inf), see :class:`Graphon`); any graphon of probabilities is
+    also a valid variance graphon, but a variance graphon is refused where
+    probabilities are asked for (``max_value=1.0``).
     """
+    max_value = _check_max_value(max_value)
     if isinstance(obj, Graphon):
+        if obj.max_value > max_value:
+            raise ValueError(f"{obj!r} is a variance graphon (values may exceed 1); a graphon of connection "
+                             "probabilities is needed here")
         return obj
     if isinstance(obj, (numbers.Real, np.floating, np.integer)) and not isinstance(obj, bool):
-        return ConstantGraphon(float(obj))
+        return ConstantGraphon(float(obj), max_value=max_value)
     if hasattr(obj, "H") and hasattr(obj, "row_edges") and hasattr(obj, "shape"):
         return from_sas(obj)
     if callable(obj) and not hasattr(obj, "__array__"):
-        return FunctionGraphon(obj)
+        return FunctionGraphon(obj, max_value=max_value)
     try:
         import torch
 
@@ -426,8 +459,8 @@ def as_graphon(obj: Any) -> Graphon:
     if isinstance(obj, (np.ndarray, list, tuple)):
         arr = real_array("obj", obj).astype(np.float64)
         if arr.ndim == 0:
-            return ConstantGraphon(float(arr))
+            return ConstantGraphon(float(arr), max_value=max_value)
         if arr.ndim == 2:
-            return StepGraphon(arr)
+            return StepGraphon(arr, max_value=max_value)
         raise ValueError(f"obj as an array must be 2-D (a step graphon's block matrix); got shape {arr.shape}")
     raise TypeError(f"obj must be a graphon, a number, a callable, a 2-D array or a SAS result; got {type(obj).__name__}")

@@ -42,6 +42,8 @@ class GraphonGrid:
     R : (k, K_L) float64   W^{L+1}(u_c, u^L_b)
     u, w : lists of L arrays (K_l,): positions and weights (sum 1) of hidden layer l
     rules : list of L str: the rule used on each hidden layer
+    Av, Bv, Rv : the variance graphons on the same grid (same shapes), or None
+        when none were given (the mask graphons play both roles)
     """
 
     A: np.ndarray
@@ -50,6 +52,13 @@ class GraphonGrid:
     u: list
     w: list
     rules: list
+    Av: np.ndarray | None = None
+    Bv: list | None = None
+    Rv: np.ndarray | None = None
+
+    @property
+    def has_variance(self) -> bool:
+        return self.Av is not None
 
     @property
     def depth(self) -> int:
@@ -60,37 +69,38 @@ class GraphonGrid:
         return [len(x) for x in self.u]
 
 
-def _graphon_objects(graphons, depth):
+def _graphon_objects(graphons, depth, name="graphons", max_value=1.0):
     from ..graphon.objects import as_graphon
 
+    graphons = getattr(graphons, "graphons", graphons) if name == "graphons" else graphons
     if isinstance(graphons, (str, bytes)) or not hasattr(graphons, "__len__"):
-        raise TypeError(f"graphons must be a list [input, hidden..., read-out]; got {type(graphons).__name__}")
+        raise TypeError(f"{name} must be a list [input, hidden..., read-out]; got {type(graphons).__name__}")
     graphons = list(graphons)
     if len(graphons) < 2:
         raise ValueError(
-            f"graphons must list at least 2 layers (input and read-out, i.e. depth >= 1 hidden layer); got {len(graphons)}"
+            f"{name} must list at least 2 layers (input and read-out, i.e. depth >= 1 hidden layer); got {len(graphons)}"
         )
     check_size("the number of hidden layers (len(graphons) - 1)", len(graphons) - 1, MAX_DEPTH)
     if depth is not None:
         depth = check_size("depth", depth, MAX_DEPTH)
         if len(graphons) != depth + 1:
             raise ValueError(
-                f"graphons must have depth + 1 = {depth + 1} entries (input, {depth - 1} hidden, read-out); got {len(graphons)}"
+                f"{name} must have depth + 1 = {depth + 1} entries (input, {depth - 1} hidden, read-out); got {len(graphons)}"
             )
     out = []
     for i, g in enumerate(graphons):
         try:
-            out.append(as_graphon(g))
+            out.append(as_graphon(g, max_value=max_value))
         except (TypeError, ValueError) as exc:
-            raise type(exc)(f"graphons[{i}]: {exc}") from None
+            raise type(exc)(f"{name}[{i}]: {exc}") from None
     return out
 
 
-def _eval(i, g, u, v):
+def _eval(i, g, u, v, name="graphons"):
     try:
         return np.asarray(g.evaluate(u[:, None], v[None, :]), dtype=np.float64)
     except (TypeError, ValueError) as exc:
-        raise type(exc)(f"graphons[{i}]: {exc}") from None
+        raise type(exc)(f"{name}[{i}]: {exc}") from None
 
 
 def _composite_rule(edges: np.ndarray, K: int, quadrature: str) -> tuple[np.ndarray, np.ndarray]:
@@ -110,8 +120,13 @@ def _composite_rule(edges: np.ndarray, K: int, quadrature: str) -> tuple[np.ndar
     return np.concatenate(us), np.concatenate(ws)
 
 
-def discretise(graphons, d: int, *, K: int = 256, quadrature: str = "gauss-legendre", n_outputs: int = 1, depth=None) -> GraphonGrid:
-    """Quadrature positions and graphon values of every layer (see module docstring)."""
+def discretise(graphons, d: int, *, K: int = 256, quadrature: str = "gauss-legendre", n_outputs: int = 1, depth=None,
+               variance=None) -> GraphonGrid:
+    """Quadrature positions and graphon values of every layer (see module docstring).
+
+    ``variance``: optional variance graphons (same layout, values >= 0),
+    evaluated on the same grid; the nodes of a hidden layer then also respect
+    the block edges of the variance graphons that touch it."""
     from ..graphon.objects import ConstantGraphon, InputGraphon, StepGraphon
 
     K = check_size("K", K, MAX_BLOCKS)
@@ -122,10 +137,17 @@ def discretise(graphons, d: int, *, K: int = 256, quadrature: str = "gauss-legen
     L = len(gs) - 1
     if isinstance(gs[0], InputGraphon) and gs[0].d != d:
         raise ValueError(f"x1 has {d} features but graphons[0] is an input graphon over {gs[0].d} pixels")
+    vs = None
+    if variance is not None:
+        vs = _graphon_objects(variance, L, name="variance_graphons", max_value=float("inf"))
+        if isinstance(vs[0], InputGraphon) and vs[0].d != d:
+            raise ValueError(f"x1 has {d} features but variance_graphons[0] is an input graphon over {vs[0].d} pixels")
 
     us, ws, rules = [], [], []
     for l in range(1, L + 1):  # hidden layer l: rows of gs[l-1], columns of gs[l]
         touching = [(gs[l - 1], "rows"), (gs[l], "cols")]
+        if vs is not None:
+            touching += [(vs[l - 1], "rows"), (vs[l], "cols")]
         edges = [np.array([0.0, 1.0])]
         for g, side in touching:
             if isinstance(g, StepGraphon):
@@ -146,4 +168,10 @@ def discretise(graphons, d: int, *, K: int = 256, quadrature: str = "gauss-legen
     A = _eval(0, gs[0], us[0], v_in)
     B = [_eval(l - 1, gs[l - 1], us[l - 1], us[l - 2]) for l in range(2, L + 1)]
     R = _eval(L, gs[L], u_out, us[L - 1])
-    return GraphonGrid(A=A, B=B, R=R, u=us, w=ws, rules=rules)
+    grid = GraphonGrid(A=A, B=B, R=R, u=us, w=ws, rules=rules)
+    if vs is not None:
+        name = "variance_graphons"
+        grid.Av = _eval(0, vs[0], us[0], v_in, name)
+        grid.Bv = [_eval(l - 1, vs[l - 1], us[l - 1], us[l - 2], name) for l in range(2, L + 1)]
+        grid.Rv = _eval(L, vs[L], u_out, us[L - 1], name)
+    return grid

@@ -61,22 +61,33 @@ _TILE_BYTES = 256 << 20  # working memory per tile (all layers' tensors)
 
 
 class _Prepared:
-    """Grid matrices as tensors with the quadrature weights folded in."""
+    """Grid matrices as tensors with the quadrature weights folded in.
+
+    The forward/backward signal uses the variance graphons when the grid has
+    them (``Av, Bv, Rv``), else the mask graphons; with variance graphons the
+    mask graphons' own matrices (``A_own``, ``BfT_own``, ``r_own``) count each
+    layer's parameters."""
 
     def __init__(self, grid: GraphonGrid, dtype, device):
         t = lambda a: torch.as_tensor(np.array(a, dtype=np.float64, order="C"), dtype=dtype, device=device)  # noqa: E731
         self.L = grid.depth
         self.sizes = grid.sizes
         self.k = grid.R.shape[0]
-        self.A_T = t(grid.A.T)  # (d, K_1)
-        self.A = t(grid.A)  # (K_1, d)
+        self.variance = grid.has_variance
+        A, B, R = (grid.Av, grid.Bv, grid.Rv) if self.variance else (grid.A, grid.B, grid.R)
+        self.A_T = t(A.T)  # (d, K_1)
+        self.A = t(A)  # (K_1, d)
         self.w = [t(w) for w in grid.w]
         # forward: s~^{l} = S^{l-1} @ Bf^T with Bf = B * w_{l-1}  (K_l, K_{l-1})
-        self.BfT = [t((b * grid.w[i][None, :]).T) for i, b in enumerate(grid.B)]
+        self.BfT = [t((b * grid.w[i][None, :]).T) for i, b in enumerate(B)]
         # backward: G^{l-1} = Sd^{l-1} * (G^l @ Bb) with Bb = w_l[:, None] * B
-        self.Bb = [t(grid.w[i + 1][:, None] * b) for i, b in enumerate(grid.B)]
-        self.r_fwd = t(grid.R.sum(0) * grid.w[-1])  # (K_L,)
-        self.r_sum = t(grid.R.sum(0))
+        self.Bb = [t(grid.w[i + 1][:, None] * b) for i, b in enumerate(B)]
+        self.r_fwd = t(R.sum(0) * grid.w[-1])  # (K_L,)
+        self.r_sum = t(R.sum(0))
+        if self.variance:
+            self.A_own = t(grid.A)
+            self.BfT_own = [t((b * grid.w[i][None, :]).T) for i, b in enumerate(grid.B)]
+            self.r_own = t(grid.R.sum(0) * grid.w[-1])
 
 
 def prepare_grid(graphons, d: int, *, K: int = 256, quadrature: str = "gauss-legendre", n_outputs: int = 1, depth=None) -> GraphonGrid:
@@ -119,17 +130,21 @@ def _chunk(rect, X1, X2, D1, D2, P: _Prepared, plan: DualPlan, trainable: str, s
     ni, nj = i1 - i0, j1 - j0
     dev = X1.device
     XI, XJ = X1[i0:i1], X2[j0:j1]
-    T = (XI[:, None, :] * P.A[None, :, :]).reshape(ni * P.A.shape[0], d)
-    s_rect = (T @ XJ.T).view(ni, -1, nj).transpose(1, 2)  # (ni, nj, K_1)
     ri = torch.arange(i0, i1, device=dev)
     rj = torch.arange(j0, j1, device=dev)
     gi, gj = torch.broadcast_tensors(ri[:, None], rj[None, :])
-    if sym:
-        keep = gj >= gi
-        s, ii, jj = s_rect[keep], gi[keep], gj[keep]
-    else:
-        s, ii, jj = s_rect.reshape(ni * nj, -1), gi.reshape(-1), gj.reshape(-1)
-    s = s.contiguous().div_(d)
+    keep = gj >= gi if sym else None
+
+    def input_layer(A):  # s~^1 of the rectangle's pairs for the input graphon A (K_1, d)
+        T = (XI[:, None, :] * A[None, :, :]).reshape(ni * A.shape[0], d)
+        s_rect = (T @ XJ.T).view(ni, -1, nj).transpose(1, 2)  # (ni, nj, K_1)
+        out = s_rect[keep] if sym else s_rect.reshape(ni * nj, -1)
+        return out.contiguous().div_(d)
+
+    s = input_layer(P.A)
+    ii, jj = (gi[keep], gj[keep]) if sym else (gi.reshape(-1), gj.reshape(-1))
+    own_params = P.variance and trainable == "mask"
+    own = input_layer(P.A_own) if own_params else None
     same = torch.nonzero(ii == jj).squeeze(1) if sym else None
     pre, dots, means = [], [], []
     for l in range(P.L):
@@ -138,7 +153,9 @@ def _chunk(rect, X1, X2, D1, D2, P: _Prepared, plan: DualPlan, trainable: str, s
         last = l + 1 == P.L
         S, Sd, nxt = plan.pairs(D1[l], D2[l], ii, jj, s, P.r_fwd[:, None] if last else P.BfT[l])
         if trainable == "mask":
-            pre.append(s)
+            pre.append(own if own_params else s)
+            if own_params:
+                own = S @ (P.r_own[:, None] if last else P.BfT_own[l])
         else:
             means.append(S @ P.w[l])
         dots.append(Sd)
@@ -146,7 +163,7 @@ def _chunk(rect, X1, X2, D1, D2, P: _Prepared, plan: DualPlan, trainable: str, s
     nngp = s[:, 0]
     G = dots[-1] * P.r_sum
     if trainable == "mask":
-        theta = nngp + (G * pre[-1]) @ P.w[-1]
+        theta = (own[:, 0] if own_params else nngp) + (G * pre[-1]) @ P.w[-1]
         for l in range(P.L - 2, -1, -1):
             G, vec = plan.backward(G, P.Bb[l], dots[l], P.w[l], pre[l])
             theta += vec
@@ -227,12 +244,13 @@ def graphon_ntk(
     tile: int | None = None,
     depth: int | None = None,
     progress: bool | None = None,
+    variance_graphons=None,
 ) -> Any:
     """The analytic Graphon NTK Theta(x1, x2) of a network of graphon layers.
 
     Parameters
     ----------
-    graphons : list of L + 1 graphons
+    graphons : list of L + 1 graphons (or a :class:`~gntk_fast.graphon.NetworkGraphon`)
         ``[W^1 (input layer over (u, input coordinate j)), W^2..W^L (hidden),
         W^{L+1} (read-out over (output c, v))]``. Each entry: a number in
         [0, 1], a callable ``W(u, v)`` vectorised over numpy arrays, a 2-D
@@ -266,6 +284,17 @@ def graphon_ntk(
     tile : pairs of inputs per chunk (default: from a 256 MB working budget).
     depth : optional number of hidden layers L, checked against len(graphons) - 1.
     progress : show a tqdm bar over the pairs (default: when there are > 16 chunks).
+    variance_graphons : optional list of L + 1 variance graphons ``V^l(u, v) =
+        E[w^2 m]`` (values >= 0, same layout as ``graphons``; e.g.
+        :attr:`gntk_fast.graphon.NetworkGraphon.variance_graphons`, the block
+        means of a pruned network's ``W * W * M``). They replace the mask
+        graphons in the forward covariances, the NNGP and the backward
+        recursion (``s~^l = int V^l S^{l-1}``, ``G^l = Sd^l int V^{l+1} G^{l+1}``),
+        while with ``trainable="mask"`` the mask graphons still count each
+        layer's parameters (``Theta = sum_l int G^l(u) int W^l(u, v) S^{l-1}(v)``).
+        None (default): the graphons play both roles (spec section 3). With
+        ``graphons = 1`` and ``V = c`` the kernel is ``trainable="all"``'s with
+        the graphon c: ``c^L`` times the dense NTK.
 
     Returns
     -------
@@ -280,7 +309,8 @@ def graphon_ntk(
         raise ValueError(f"dtype must be torch.float32 or torch.float64; got {dtype}")
     device = x1.device
     plan = plan_dual(activation, dual=dual, quad_nodes=quad_nodes, backend=backend, device=device)
-    grid = discretise(graphons, x1.shape[1], K=K, quadrature=quadrature, n_outputs=n_outputs, depth=depth)
+    grid = discretise(graphons, x1.shape[1], K=K, quadrature=quadrature, n_outputs=n_outputs, depth=depth,
+                      variance=variance_graphons)
     P = _Prepared(grid, dtype, device)
     if tile is None:
         tile = _auto_chunk(P, torch.finfo(dtype).bits // 8, plan.rule != "closed")

@@ -63,6 +63,7 @@ def graphon_ntk_reference(
     dual: str | None = None,
     quad_nodes: int = 32,
     depth: int | None = None,
+    variance_graphons=None,
 ):
     """Reference twin of :func:`gntk_fast.ntk.graphon_ntk` (same arguments, float64, CPU).
 
@@ -74,12 +75,19 @@ def graphon_ntk_reference(
     x1, x2 = check_inputs(x1, x2)
     d = x1.shape[1]
     f = plan_dual(activation, dual=dual, quad_nodes=quad_nodes, backend="naive").function()
-    grid = discretise(graphons, d, K=K, quadrature=quadrature, n_outputs=n_outputs, depth=depth)
+    grid = discretise(graphons, d, K=K, quadrature=quadrature, n_outputs=n_outputs, depth=depth,
+                      variance=variance_graphons)
     X1 = x1.to(torch.float64)
     X2 = X1 if x2 is None else x2.to(torch.float64)
     t = lambda a: torch.from_numpy(np.array(a, dtype=np.float64))  # noqa: E731
+    # mask graphons A, B, R count each layer's parameters; the variance graphons
+    # Av, Bv, Rv carry the forward/backward signal (the same ones when none are given)
     A, R = t(grid.A), t(grid.R)
     B = [t(b) for b in grid.B]
+    if grid.has_variance:
+        Av, Rv, Bv = t(grid.Av), t(grid.Rv), [t(b) for b in grid.Bv]
+    else:
+        Av, Rv, Bv = A, R, B
     w = [t(x) for x in grid.w]
     L = grid.depth
     k = R.shape[0]
@@ -89,26 +97,28 @@ def graphon_ntk_reference(
         for j in range(X2.shape[0]):
             x, y = X1[i], X2[j]
             # pre-activation covariances of hidden layer 1: entries (x,x), (y,y), (x,y)
-            s11, s22, s12 = A @ (x * x) / d, A @ (y * y) / d, A @ (x * y) / d
+            s11, s22, s12 = Av @ (x * x) / d, Av @ (y * y) / d, Av @ (x * y) / d
+            own = A @ (x * y) / d  # the layer's own parameters' covariance (mask graphon)
             pre, dots, acts = [], [], []
             for l in range(L):
-                pre.append(s12)
+                pre.append(own)
                 S11, _ = f(s11, s11, s11)
                 S22, _ = f(s22, s22, s22)
                 S12, Sd12 = f(s11, s22, s12)
                 acts.append(S12)
                 dots.append(Sd12)
                 if l + 1 < L:
-                    Bn = B[l]
-                    s11, s22, s12 = Bn @ (w[l] * S11), Bn @ (w[l] * S22), Bn @ (w[l] * S12)
-            out = sum(float(R[c] @ (w[L - 1] * acts[L - 1])) for c in range(k))
+                    s11, s22, s12 = Bv[l] @ (w[l] * S11), Bv[l] @ (w[l] * S22), Bv[l] @ (w[l] * S12)
+                    own = B[l] @ (w[l] * S12)
+            out = sum(float(Rv[c] @ (w[L - 1] * acts[L - 1])) for c in range(k))
+            readout = sum(float(R[c] @ (w[L - 1] * acts[L - 1])) for c in range(k))
             # backward covariance G^l(u), l = L..1
             G = [None] * L
-            G[L - 1] = dots[L - 1] * R.sum(0)
+            G[L - 1] = dots[L - 1] * Rv.sum(0)
             for l in range(L - 2, -1, -1):
-                G[l] = dots[l] * (B[l].T @ (w[l + 1] * G[l + 1]))
+                G[l] = dots[l] * (Bv[l].T @ (w[l + 1] * G[l + 1]))
             if trainable == "mask":
-                val = out + sum(float(w[l] @ (G[l] * pre[l])) for l in range(L))
+                val = readout + sum(float(w[l] @ (G[l] * pre[l])) for l in range(L))
             else:
                 prev = [float(x @ y) / d] + [float(w[l] @ acts[l]) for l in range(L)]
                 val = k * prev[L] + sum(float(w[l] @ G[l]) * prev[l] for l in range(L))

@@ -1,0 +1,230 @@
+"""Network graphons: one position per neuron across every layer (spec limit-graphons.md, section 3).
+
+SAS (:func:`gntk_fast.graphon.sas`) sorts each mask's rows and columns by its
+own degrees, so hidden layer l's neurons can sit in one order as the rows of
+M^l and in another as the columns of M^{l+1}. The analytic Graphon NTK and any
+cross-layer quantity need ONE position per neuron. :func:`network_graphon`
+orders each hidden layer's neurons once and block-averages every mask with
+those shared orders:
+
+* masks ``[M^1 (n_1, d), M^2 (n_2, n_1), ..., M^{L+1} (k, n_L)]``
+  (rows = outputs of the layer, columns = inputs);
+* hidden layer l's order (``order="degree"``): in-degree (the row sums of
+  M^l, the kept fan-in) descending, ties broken by out-degree (the column sums
+  of M^{l+1}) descending, then by index - high degree sits near position 0, as
+  in SAS; or explicit permutations (``orders=``, e.g. by a fitted row factor);
+* block edges ``floor(b n_l / K)`` in sorted positions (no neuron dropped);
+  input coordinates keep their identity (one column per coordinate) and the k
+  outputs their order (one row per output);
+* ``H^l[a, b]`` = mean of M^l over the block (a, b) under the shared orders.
+
+With ``weights`` given, the same blocks of ``W^l * W^l * M^l`` give the
+*variance graphons* ``E[w^2 m](u, v)`` of the network's kept weights (values in
+[0, inf)), which :func:`gntk_fast.graphon_ntk` takes as ``variance_graphons``
+for the forward/backward signal while the mask graphons count each layer's
+parameters.
+
+The per-mask SAS estimates are kept beside the joint ones
+(:attr:`NetworkGraphon.per_mask`) and their differences reported
+(:attr:`NetworkGraphon.difference`: the mean absolute difference of the block
+values, i.e. the normalised histogram distance).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Sequence
+
+import numpy as np
+
+from .._validation import MAX_BLOCKS, check_choice, check_size
+from ._masks import coerce_mask
+
+__all__ = ["NetworkGraphon", "network_graphon", "block_means"]
+
+
+@dataclass
+class NetworkGraphon:
+    """A jointly ordered estimate of a network's graphons.
+
+    Attributes
+    ----------
+    graphons : list of L + 1 graphons
+        ``[InputGraphon (K_1, d), StepGraphon (K_2, K_1), ..., StepGraphon (k, K_L)]``:
+        the argument ``graphons`` of :func:`gntk_fast.graphon_ntk`.
+    variance_graphons : list of L + 1 variance graphons (same shapes) or None
+        Block means of ``W * W * M`` (``weights`` given), else None.
+    orders : list of L int64 arrays (n_l,)
+        ``orders[l - 1][t]`` is the original index of hidden layer l's t-th neuron.
+    edges : list of L int64 arrays (K_l + 1,)
+        Block edges of hidden layer l in sorted positions.
+    per_mask : list of L + 1 :class:`~gntk_fast.graphon.SASResult`
+        Each mask's own SAS estimate with the same block counts (input layer
+        in coordinate order; the read-out's rows sorted by their own degree).
+    difference : float64 (L + 1,)
+        Mean absolute difference of the joint and per-mask block values per layer.
+    shapes : list of L + 1 (n_out, n_in)
+    """
+
+    graphons: list
+    variance_graphons: list | None
+    orders: list
+    edges: list
+    per_mask: list
+    difference: np.ndarray
+    shapes: list
+
+    @property
+    def depth(self) -> int:
+        """L, the number of hidden layers."""
+        return len(self.orders)
+
+    def H(self, layer: int) -> np.ndarray:
+        """Block values of layer ``layer`` (0 = input layer), float64 (K_out, K_in)."""
+        return self.graphons[layer].H
+
+    def __repr__(self) -> str:
+        ks = [g.H.shape for g in self.graphons]
+        return (f"NetworkGraphon(depth={self.depth}, blocks={ks}, variance={self.variance_graphons is not None}, "
+                f"difference={np.round(self.difference, 4).tolist()})")
+
+
+def block_means(values: np.ndarray, row_order: np.ndarray, col_order: np.ndarray,
+                row_edges: np.ndarray, col_edges: np.ndarray) -> np.ndarray:
+    """Means of ``values[row_order][:, col_order]`` over the blocks cut at the edges.
+
+    values : (n_out, n_in) numeric; orders: permutations; edges: int (K + 1,)
+    strictly increasing from 0 to n. Returns float64 (K_out, K_in).
+    """
+    dtype = np.int64 if values.dtype.kind in "bui" else np.float64
+    v = values[np.ix_(row_order, col_order)]
+    sums = np.add.reduceat(np.add.reduceat(v, row_edges[:-1], axis=0, dtype=dtype), col_edges[:-1], axis=1,
+                           dtype=dtype)
+    return sums / np.outer(np.diff(row_edges), np.diff(col_edges))
+
+
+def _edges(n: int, K: int) -> np.ndarray:
+    return (np.arange(K + 1, dtype=np.int64) * n) // K
+
+
+def _as_dense_masks(masks: Sequence[Any]) -> list[np.ndarray]:
+    masks = getattr(masks, "masks", masks)
+    if isinstance(masks, (str, bytes)) or not isinstance(masks, (list, tuple)) or len(masks) < 2:
+        raise ValueError("masks must be a list of at least 2 masks [input, hidden..., read-out] (or a PruneResult)")
+    out = []
+    for i, m in enumerate(masks):
+        mi = coerce_mask(m, name=f"masks[{i}]")
+        data = mi.data
+        if not mi.checked and data.size and int(data.max()) > 1:
+            raise ValueError(f"masks[{i}] must hold only 0 and 1")
+        out.append(data)
+    for i in range(1, len(out)):
+        if out[i].shape[1] != out[i - 1].shape[0]:
+            raise ValueError(f"masks[{i}] has {out[i].shape[1]} columns but masks[{i - 1}] has "
+                             f"{out[i - 1].shape[0]} rows: consecutive layers must chain")
+    return out
+
+
+def _as_weights(weights: Sequence[Any], shapes: list[tuple[int, int]]) -> list[np.ndarray]:
+    if isinstance(weights, (str, bytes)) or not isinstance(weights, (list, tuple)) or len(weights) != len(shapes):
+        raise ValueError(f"weights must be a list of {len(shapes)} arrays, one per mask")
+    out = []
+    for i, (w, shape) in enumerate(zip(weights, shapes)):
+        try:
+            import torch
+
+            if isinstance(w, torch.Tensor):
+                w = w.detach().cpu().double().numpy()
+        except ImportError:  # pragma: no cover
+            pass
+        arr = np.asarray(w, dtype=np.float64)
+        if arr.shape != shape:
+            raise ValueError(f"weights[{i}] has shape {arr.shape}; its mask has shape {shape}")
+        if not np.all(np.isfinite(arr)):
+            raise ValueError(f"weights[{i}] holds NaN or infinite values")
+        out.append(arr)
+    return out
+
+
+def _check_orders(orders: Sequence[Any], sizes: list[int]) -> list[np.ndarray]:
+    if not isinstance(orders, (list, tuple)) or len(orders) != len(sizes):
+        raise ValueError(f"orders must be a list of {len(sizes)} permutations, one per hidden layer")
+    out = []
+    for i, (o, n) in enumerate(zip(orders, sizes)):
+        arr = np.asarray(o)
+        if arr.shape != (n,) or arr.dtype.kind not in "iu" or not np.array_equal(np.sort(arr), np.arange(n)):
+            raise ValueError(f"orders[{i}] must be a permutation of range({n})")
+        out.append(arr.astype(np.int64))
+    return out
+
+
+def _degree_order(m_in: np.ndarray, m_out: np.ndarray) -> np.ndarray:
+    ind = m_in.sum(axis=1, dtype=np.int64)  # kept fan-in of each neuron
+    outd = m_out.sum(axis=0, dtype=np.int64)  # kept fan-out
+    return np.lexsort((np.arange(len(ind)), -outd, -ind)).astype(np.int64)
+
+
+def network_graphon(masks: Sequence[Any], K: int = 64, *, weights: Sequence[Any] | None = None,
+                    orders: Sequence[Any] | None = None, order: str = "degree") -> NetworkGraphon:
+    """The joint (one order per hidden layer) step-graphon estimate of a network's masks.
+
+    Parameters
+    ----------
+    masks : list of L + 1 masks ``[(n_1, d), (n_2, n_1), ..., (k, n_L)]`` of 0/1
+        (numpy or torch), or a :class:`~gntk_fast.pruning.PruneResult`.
+    K : int
+        Blocks per hidden layer (clamped to the layer's width).
+    weights : list of L + 1 arrays (same shapes), optional
+        The network's weights; their blocks of ``W^2 M`` give ``variance_graphons``.
+    orders : list of L permutations, optional
+        Neuron orders of the hidden layers (``orders[l][t]`` = original index of
+        position t); default from ``order``.
+    order : "degree"
+        In-degree descending, ties by out-degree descending, then index.
+
+    Returns
+    -------
+    NetworkGraphon
+    """
+    from .objects import InputGraphon, StepGraphon
+    from .sas import sas
+
+    ms = _as_dense_masks(masks)
+    K = check_size("K", K, MAX_BLOCKS)
+    order = check_choice("order", order, ("degree",))
+    shapes = [tuple(int(s) for s in m.shape) for m in ms]
+    ws = None if weights is None else _as_weights(weights, shapes)
+    L = len(ms) - 1
+    sizes = [shapes[l][0] for l in range(L)]
+    if orders is None:
+        orders = [_degree_order(ms[l], ms[l + 1]) for l in range(L)]
+    else:
+        orders = _check_orders(orders, sizes)
+    Ks = [min(K, n) for n in sizes]
+    edges = [_edges(n, k) for n, k in zip(sizes, Ks)]
+    d, k_out = shapes[0][1], shapes[-1][0]
+    ident_in, ident_out = np.arange(d), np.arange(k_out)
+    unit_in, unit_out = _edges(d, d), _edges(k_out, k_out)
+
+    def layer_plan(l):  # (row order, col order, row edges, col edges)
+        ro, re = (orders[l], edges[l]) if l < L else (ident_out, unit_out)
+        co, ce = (orders[l - 1], edges[l - 1]) if l > 0 else (ident_in, unit_in)
+        return ro, co, re, ce
+
+    def make(H, l, re, ce, max_value):
+        n_out, n_in = shapes[l]
+        if l == 0:
+            return InputGraphon(H, row_edges=re / n_out, max_value=max_value)
+        return StepGraphon(H, row_edges=re / n_out, col_edges=ce / n_in, max_value=max_value)
+
+    graphons, variance, per_mask, diff = [], [] if ws is not None else None, [], []
+    for l in range(L + 1):
+        ro, co, re, ce = layer_plan(l)
+        H = block_means(ms[l], ro, co, re, ce)
+        graphons.append(make(H, l, re, ce, 1.0))
+        if ws is not None:
+            V = block_means(ws[l] * ws[l] * ms[l], ro, co, re, ce)
+            variance.append(make(V, l, re, ce, float("inf")))
+        own = sas(ms[l], len(re) - 1, len(ce) - 1, sort_cols=l > 0)
+        per_mask.append(own)
+        diff.append(float(np.mean(np.abs(H - own.H))))
+    return NetworkGraphon(graphons, variance, orders, edges, per_mask, np.array(diff), shapes)
