@@ -25,6 +25,9 @@ are reachable as attributes too:
 * network graphons: :func:`network_graphon` (:class:`NetworkGraphon`), one
   order per hidden layer shared by the masks on both sides, and the variance
   graphons ``E[w^2 m]`` of a network's kept weights (:mod:`gntk_fast.graphon.network`).
+* path densities (:mod:`gntk_fast.graphon.paths`): :func:`path_counts` (finite
+  masks), :func:`path_density` (layered-graphon integral),
+  :func:`path_density_comparison` (joint vs per-mask estimates).
 """
 from __future__ import annotations
 
@@ -72,6 +75,10 @@ _LAZY = {
     "hom_densities_reference": "gntk_fast.graphon.stats",
     "degree_profile": "gntk_fast.graphon.stats",
     "NetworkGraphon": "gntk_fast.graphon.network",
+    "path_counts": "gntk_fast.graphon.paths",
+    "path_density": "gntk_fast.graphon.paths",
+    "path_density_comparison": "gntk_fast.graphon.paths",
+    "PathDensityComparison": "gntk_fast.graphon.paths",
     "network_graphon": "gntk_fast.graphon.network",
 }
 
@@ -83,7 +90,7 @@ from .sas import SASResult, sas, sas_trials, tv_smooth  # noqa: E402
 __all__ = ["SASResult", "sas", "sas_trials", "tv_smooth", *_LAZY]
 
 
-_SUBMODULES = ("objects", "distances", "stats", "reference", "io", "estimators", "limit", "network")
+_SUBMODULES = ("objects", "distances", "stats", "reference", "io", "estimators", "limit", "network", "paths")
 
 
 def __getattr__(name: str) -> Any:
