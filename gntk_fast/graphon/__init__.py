@@ -28,6 +28,9 @@ are reachable as attributes too:
 * path densities (:mod:`gntk_fast.graphon.paths`): :func:`path_counts` (finite
   masks), :func:`path_density` (layered-graphon integral),
   :func:`path_density_comparison` (joint vs per-mask estimates).
+* graphon design (:mod:`gntk_fast.graphon.design`): :func:`design` optimises
+  one step graphon per layer at fixed density through the differentiable
+  analytic kernel :func:`design_kernel`.
 """
 from __future__ import annotations
 
@@ -76,6 +79,9 @@ _LAZY = {
     "degree_profile": "gntk_fast.graphon.stats",
     "NetworkGraphon": "gntk_fast.graphon.network",
     "path_counts": "gntk_fast.graphon.paths",
+    "design": "gntk_fast.graphon.design",
+    "design_kernel": "gntk_fast.graphon.design",
+    "DesignResult": "gntk_fast.graphon.design",
     "path_density": "gntk_fast.graphon.paths",
     "path_density_comparison": "gntk_fast.graphon.paths",
     "PathDensityComparison": "gntk_fast.graphon.paths",
