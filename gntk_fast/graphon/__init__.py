@@ -79,7 +79,6 @@ _LAZY = {
     "degree_profile": "gntk_fast.graphon.stats",
     "NetworkGraphon": "gntk_fast.graphon.network",
     "path_counts": "gntk_fast.graphon.paths",
-    "design": "gntk_fast.graphon.design",
     "design_kernel": "gntk_fast.graphon.design",
     "DesignResult": "gntk_fast.graphon.design",
     "path_density": "gntk_fast.graphon.paths",
@@ -92,8 +91,10 @@ _LAZY = {
 # submodule sets the package attribute), so the SAS names are bound eagerly here;
 # ``from gntk_fast.graphon.sas import SASResult`` keeps working through sys.modules.
 from .sas import SASResult, sas, sas_trials, tv_smooth  # noqa: E402
+# likewise ``design`` (the function) shadows its module ``gntk_fast.graphon.design``
+from .design import design  # noqa: E402
 
-__all__ = ["SASResult", "sas", "sas_trials", "tv_smooth", *_LAZY]
+__all__ = ["SASResult", "sas", "sas_trials", "tv_smooth", "design", *_LAZY]
 
 
 _SUBMODULES = ("objects", "distances", "stats", "reference", "io", "estimators", "limit", "network", "paths")
