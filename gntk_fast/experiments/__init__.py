@@ -8,6 +8,10 @@ those are bound eagerly below (their modules import only numpy/torch at top leve
 * :func:`graphon_convergence` / :class:`GraphonConvergence`
   (:mod:`gntk_fast.experiments.graphon_convergence`): SAS estimates of pruned
   fc masks converging with width.
+* :func:`limit_graphons` / :class:`LimitGraphonsExperiment`
+  (:mod:`gntk_fast.experiments.limit_graphons`): predicted limit graphons vs
+  SAS of real masks across widths, input-layer feature selection, path
+  densities, designed graphons vs Random/SNIP/SynFlow in training.
 """
 from __future__ import annotations
 
@@ -17,12 +21,14 @@ from typing import Any
 _LAZY: dict[str, str] = {
     "GraphonConvergence": "gntk_fast.experiments.graphon_convergence",
     "trial_seed": "gntk_fast.experiments.graphon_convergence",
+    "LimitGraphonsExperiment": "gntk_fast.experiments.limit_graphons",
 }
 
 # function named like its module: bound eagerly (see the module docstring)
 from .graphon_convergence import graphon_convergence  # noqa: E402
+from .limit_graphons import limit_graphons  # noqa: E402
 
-__all__ = ["graphon_convergence", *_LAZY]
+__all__ = ["graphon_convergence", "limit_graphons", *_LAZY]
 
 
 def __getattr__(name: str) -> Any:
