@@ -66,6 +66,8 @@ def test_pruned_network_and_errors():
     res = gf.prune(gf.fc(64, 128, 2, 10, seed=0), "snip", 0.8, data=(x, y), scope="layerwise", seed=0)
     c = path_density_comparison(res, K=16)
     assert c.finite.shape == (64,) and c.err_joint < c.err_per_mask
+    dead = path_density_comparison([np.ones((4, 3)), np.zeros((4, 4)), np.ones((1, 4))], K=2)
+    assert (dead.finite == 0).all() and np.isnan(dead.err_joint) and np.isnan(dead.err_per_mask)
     with pytest.raises(ValueError, match="masks\\[1\\]"):
         path_counts([np.ones((3, 2)), np.ones((1, 4))])
     with pytest.raises(TypeError, match="masks"):

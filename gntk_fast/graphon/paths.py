@@ -89,7 +89,8 @@ class PathDensityComparison:
     finite : (d,) normalised path counts of the masks.
     joint : (d,) path density of the joint estimate (:func:`network_graphon`, one order per hidden layer).
     per_mask : (d,) path density of the per-mask SAS estimates chained as if their orders agreed.
-    err_joint, err_per_mask : relative L2 errors ``||P - finite|| / ||finite||``.
+    err_joint, err_per_mask : relative L2 errors ``||P - finite|| / ||finite||`` (NaN when
+        the masks leave no input-to-output path).
     """
 
     finite: np.ndarray
@@ -110,6 +111,8 @@ def path_density_comparison(masks: Sequence[Any], K: int = 64) -> PathDensityCom
     net = network_graphon(ms, K=K)
     joint = path_density(net.graphons, d, n_outputs=k)
     per = path_density([from_sas(e) for e in net.per_mask], d, n_outputs=k)
-    norm = float(np.linalg.norm(finite)) or 1.0
+    norm = float(np.linalg.norm(finite))
+    if norm == 0.0:  # no input-to-output path at all: a relative error is undefined
+        return PathDensityComparison(finite, joint, per, float("nan"), float("nan"))
     return PathDensityComparison(finite, joint, per, float(np.linalg.norm(joint - finite)) / norm,
                                  float(np.linalg.norm(per - finite)) / norm)
