@@ -87,3 +87,17 @@ def test_bad_input():
         design(x, y[:5], 1, 0.2, steps=1)
     with pytest.raises(ValueError, match="depth"):
         design(x, y, 0, 0.2, steps=1)
+
+
+def test_kernel_gradient_finite_when_a_block_is_empty():
+    X, _ = _data(6)
+    A = torch.full((3, 64), 0.3, dtype=torch.float64)
+    A[0] = 0.0  # no input reaches the first row block: its signal is exactly 0
+    A.requires_grad_(True)
+    vals = [A, torch.full((3, 3), 0.4, dtype=torch.float64), torch.full((1, 3), 0.5, dtype=torch.float64)]
+    K = design_kernel(vals, X)
+    K.sum().backward()
+    assert torch.isfinite(K).all() and torch.isfinite(A.grad).all()
+    ref = gf.graphon_ntk([InputGraphon(A.detach().numpy()), StepGraphon(vals[1].numpy()),
+                          StepGraphon(vals[2].numpy())], X)
+    torch.testing.assert_close(K.detach(), ref, rtol=1e-10, atol=1e-12)

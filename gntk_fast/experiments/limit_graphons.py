@@ -246,6 +246,9 @@ def limit_graphons(
                                      rms=[float(v) for v in mean], cut=[float(v) for v in cut],
                                      r2=float(np.nanmean([r["r2"] for r in sel])) if sel else float("nan")))
     figures: dict[str, Path] = {}
+    # the first parts are saved before the design part runs
+    LimitGraphonsExperiment(rows, {}, {**cfg, "scale": scale, "seed": seed, "methods": labels, "partial": True,
+                                       "seconds": time.time() - t_start}).to_json(out / "results.json")
     if "design" in parts:
         rows += _design_part(cfg, pbatch, train_set, eval_set, d_in, dens, depth, seed, out, figures, progress)
     figures.update(_figures(rows, cfg, labels, keep_est, keep_maps, dens, out))

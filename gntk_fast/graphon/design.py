@@ -73,10 +73,12 @@ class DesignResult:
 
 def _relu_dual(q11: torch.Tensor, q22: torch.Tensor, q12: torch.Tensor):
     """ReLU's arc-cosine dual ``(S, Sd)`` with a gradient-safe clipped correlation."""
-    nrm = torch.sqrt(q11 * q22)
-    rho = torch.clamp(q12 / torch.clamp(nrm, min=1e-300), -1 + _CLIP, 1 - _CLIP)
+    prod = q11 * q22
+    live = prod > 1e-200  # a node with (numerically) no input signal: S = 0, with a zero gradient
+    nrm = torch.sqrt(torch.where(live, prod, torch.ones_like(prod)))
+    rho = torch.clamp(q12 / nrm, -1 + _CLIP, 1 - _CLIP)
     th = torch.arccos(rho)
-    S = nrm * (torch.sin(th) + (math.pi - th) * rho) / (2 * math.pi)
+    S = torch.where(live, nrm * (torch.sin(th) + (math.pi - th) * rho) / (2 * math.pi), torch.zeros_like(nrm))
     Sd = (math.pi - th) / (2 * math.pi)
     return S, Sd
 
