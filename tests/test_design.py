@@ -101,3 +101,10 @@ def test_kernel_gradient_finite_when_a_block_is_empty():
     ref = gf.graphon_ntk([InputGraphon(A.detach().numpy()), StepGraphon(vals[1].numpy()),
                           StepGraphon(vals[2].numpy())], X)
     torch.testing.assert_close(K.detach(), ref, rtol=1e-10, atol=1e-12)
+
+
+def test_step_values_extreme_logits():
+    t = torch.tensor([[40.0, 3.7, -30.0, 0.0], [-5.0, 12.0, 2.0, -60.0]], dtype=torch.float64)
+    for d in (0.01, 0.1, 0.5, 0.93):
+        v = step_values(t, d)
+        assert abs(float(v.mean()) - d) < 1e-10 and torch.isfinite(v).all()

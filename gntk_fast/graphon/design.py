@@ -121,24 +121,32 @@ def design_kernel(values: list[torch.Tensor], X: torch.Tensor) -> torch.Tensor:
     return 0.5 * (theta + theta.T)
 
 
-def step_values(logits: torch.Tensor, density: float, newton: int = 50) -> torch.Tensor:
+def step_values(logits: torch.Tensor, density: float, iterations: int = 200) -> torch.Tensor:
     """``sigmoid(logits + s)`` with the shift s solved so the mean is exactly ``density``.
 
-    s is found by Newton's method without gradient; one more Newton step is
-    taken with gradient, which gives the implicit derivative ds/dlogits."""
+    s is found without gradient by Newton's method safeguarded by bisection
+    (the mean is increasing in s; the bracket [-max(logits) - 40,
+    -min(logits) + 40] holds the root); one more Newton step is then taken
+    with gradient, which gives the implicit derivative ds/dlogits."""
     with torch.no_grad():
-        s = torch.logit(torch.tensor(density, dtype=logits.dtype)) - logits.mean()
-        lo, hi = -60.0 - float(logits.max()), 60.0 - float(logits.min())
-        for _ in range(newton):
-            p = torch.sigmoid(logits + s)
-            f = p.mean() - density
-            g = (p * (1 - p)).mean()
-            step = f / torch.clamp(g, min=1e-12)
-            s = torch.clamp(s - step, lo, hi)
-            if abs(float(f)) < 1e-13:
+        z = logits.detach()
+        lo, hi = float(-z.max()) - 40.0, float(-z.min()) + 40.0
+        s = min(max(float(torch.logit(torch.tensor(density, dtype=z.dtype)) - z.mean()), lo), hi)
+        for _ in range(iterations):
+            p = torch.sigmoid(z + s)
+            f = float(p.mean()) - density
+            if abs(f) < 1e-14:
                 break
+            if f > 0:
+                hi = s
+            else:
+                lo = s
+            g = float((p * (1 - p)).mean())
+            nxt = s - f / g if g > 0 else lo - 1.0
+            s = nxt if lo < nxt < hi else 0.5 * (lo + hi)
+        s = torch.tensor(s, dtype=logits.dtype)
     p = torch.sigmoid(logits + s)
-    g = torch.clamp((p * (1 - p)).mean(), min=1e-12)
+    g = torch.clamp((p * (1 - p)).mean(), min=1e-300)
     s = s - (p.mean() - density) / g
     return torch.sigmoid(logits + s)
 
