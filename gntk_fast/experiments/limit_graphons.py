@@ -98,6 +98,13 @@ class LimitGraphonsExperiment:
         return write_text(path, json.dumps(body, indent=1) + "\n")
 
 
+def _nanmean(values) -> float:
+    """Mean of the finite values (NaN when there is none, e.g. the recursion's R^2)."""
+    v = np.asarray(values, dtype=float)
+    v = v[np.isfinite(v)]
+    return float(v.mean()) if v.size else float("nan")
+
+
 def _slope(widths, values) -> float:
     x, y = np.log(np.asarray(widths, float)), np.log(np.asarray(values, float))
     ok = np.isfinite(y)
@@ -244,7 +251,7 @@ def limit_graphons(
                     rows.append(dict(part="slope", method=label, layer=layer, slope_rms=_slope(ws, mean),
                                      slope_cut=_slope(ws, cut), slope_sas_to_const=_slope(ws, const),
                                      rms=[float(v) for v in mean], cut=[float(v) for v in cut],
-                                     r2=float(np.nanmean([r["r2"] for r in sel])) if sel else float("nan")))
+                                     r2=_nanmean([r["r2"] for r in sel])))
     figures: dict[str, Path] = {}
     # the first parts are saved before the design part runs
     LimitGraphonsExperiment(rows, {}, {**cfg, "scale": scale, "seed": seed, "methods": labels, "partial": True,
