@@ -252,13 +252,12 @@ def limit_graphons(
                                      slope_cut=_slope(ws, cut), slope_sas_to_const=_slope(ws, const),
                                      rms=[float(v) for v in mean], cut=[float(v) for v in cut],
                                      r2=_nanmean([r["r2"] for r in sel])))
-    figures: dict[str, Path] = {}
-    # the first parts are saved before the design part runs
-    LimitGraphonsExperiment(rows, {}, {**cfg, "scale": scale, "seed": seed, "methods": labels, "partial": True,
-                                       "seconds": time.time() - t_start}).to_json(out / "results.json")
+    # the first parts' table and figures are saved before the design part runs
+    figures: dict[str, Path] = _figures(rows, cfg, labels, keep_est, keep_maps, dens, out)
+    LimitGraphonsExperiment(rows, figures, {**cfg, "scale": scale, "seed": seed, "methods": labels, "partial": True,
+                                            "seconds": time.time() - t_start}).to_json(out / "results.json")
     if "design" in parts:
         rows += _design_part(cfg, pbatch, train_set, eval_set, d_in, dens, depth, seed, out, figures, progress)
-    figures.update(_figures(rows, cfg, labels, keep_est, keep_maps, dens, out))
     exp = LimitGraphonsExperiment(rows, figures, {**cfg, "scale": scale, "seed": seed, "methods": labels,
                                                   "seconds": time.time() - t_start})
     exp.to_json(out / "results.json")
