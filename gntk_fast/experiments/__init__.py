@@ -17,6 +17,10 @@ those are bound eagerly below (their modules import only numpy/torch at top leve
   :func:`pruned_kernel_convergence` (:mod:`gntk_fast.experiments.kernel_checks`).
 * :mod:`gntk_fast.experiments.claims` (each claim's rule) and
   :mod:`gntk_fast.experiments.figures`.
+* :func:`limit_graphons` / :class:`LimitGraphonsExperiment`
+  (:mod:`gntk_fast.experiments.limit_graphons`): predicted limit graphons vs
+  SAS of real masks across widths, input-layer feature selection, path
+  densities, designed graphons vs Random/SNIP/SynFlow in training.
 """
 from __future__ import annotations
 
@@ -35,12 +39,14 @@ _LAZY: dict[str, str] = {
     "kernel_convergence": "gntk_fast.experiments.kernel_checks",
     "random_scaling": "gntk_fast.experiments.kernel_checks",
     "pruned_kernel_convergence": "gntk_fast.experiments.kernel_checks",
+    "LimitGraphonsExperiment": "gntk_fast.experiments.limit_graphons",
 }
 
 # function named like its module: bound eagerly (see the module docstring)
 from .graphon_convergence import graphon_convergence  # noqa: E402
+from .limit_graphons import limit_graphons  # noqa: E402
 
-__all__ = ["graphon_convergence", *_LAZY]
+__all__ = ["graphon_convergence", "limit_graphons", *_LAZY]
 
 
 def __getattr__(name: str) -> Any:

@@ -16,9 +16,21 @@ are reachable as attributes too:
   :func:`degree_profile_distance`, :func:`hom_distance`.
 * statistics: :func:`hom_densities` (:class:`HomDensities`),
   :func:`hom_densities_reference`, :func:`degree_profile`.
+* more estimators behind SAS's interface (:mod:`gntk_fast.graphon.estimators`):
+  :func:`usvt`, :func:`network_histogram` (automatic block count),
+  :func:`largest_gap`, with plain twins ``*_reference``; :func:`estimate_error`.
+* predicted limit graphons (:mod:`gntk_fast.graphon.limit`):
+  :func:`limit_graphon`, :func:`limit_graphon_from_scores`,
+  :func:`synflow_recursion`, :func:`block_means`.
 * network graphons: :func:`network_graphon` (:class:`NetworkGraphon`), one
   order per hidden layer shared by the masks on both sides, and the variance
   graphons ``E[w^2 m]`` of a network's kept weights (:mod:`gntk_fast.graphon.network`).
+* path densities (:mod:`gntk_fast.graphon.paths`): :func:`path_counts` (finite
+  masks), :func:`path_density` (layered-graphon integral),
+  :func:`path_density_comparison` (joint vs per-mask estimates).
+* graphon design (:mod:`gntk_fast.graphon.design`): :func:`design` optimises
+  one step graphon per layer at fixed density through the differentiable
+  analytic kernel :func:`design_kernel`.
 """
 from __future__ import annotations
 
@@ -35,6 +47,22 @@ _LAZY = {
     "from_sas": "gntk_fast.graphon.objects",
     "neuron_positions": "gntk_fast.graphon.objects",
     "sas_reference": "gntk_fast.graphon.reference",
+    "usvt_reference": "gntk_fast.graphon.reference",
+    "network_histogram_reference": "gntk_fast.graphon.reference",
+    "largest_gap_reference": "gntk_fast.graphon.reference",
+    "usvt": "gntk_fast.graphon.estimators",
+    "usvt_matrix": "gntk_fast.graphon.estimators",
+    "network_histogram": "gntk_fast.graphon.estimators",
+    "largest_gap": "gntk_fast.graphon.estimators",
+    "estimate": "gntk_fast.graphon.estimators",
+    "estimate_error": "gntk_fast.graphon.estimators",
+    "ESTIMATORS": "gntk_fast.graphon.estimators",
+    "limit_graphon": "gntk_fast.graphon.limit",
+    "limit_graphon_from_scores": "gntk_fast.graphon.limit",
+    "synflow_recursion": "gntk_fast.graphon.limit",
+    "LimitGraphons": "gntk_fast.graphon.limit",
+    "LayerLimit": "gntk_fast.graphon.limit",
+    "block_means": "gntk_fast.graphon.limit",
     "sas_layers": "gntk_fast.graphon.io",
     "save_estimates": "gntk_fast.graphon.io",
     "load_estimates": "gntk_fast.graphon.io",
@@ -50,6 +78,12 @@ _LAZY = {
     "hom_densities_reference": "gntk_fast.graphon.stats",
     "degree_profile": "gntk_fast.graphon.stats",
     "NetworkGraphon": "gntk_fast.graphon.network",
+    "path_counts": "gntk_fast.graphon.paths",
+    "design_kernel": "gntk_fast.graphon.design",
+    "DesignResult": "gntk_fast.graphon.design",
+    "path_density": "gntk_fast.graphon.paths",
+    "path_density_comparison": "gntk_fast.graphon.paths",
+    "PathDensityComparison": "gntk_fast.graphon.paths",
     "network_graphon": "gntk_fast.graphon.network",
 }
 
@@ -57,11 +91,13 @@ _LAZY = {
 # submodule sets the package attribute), so the SAS names are bound eagerly here;
 # ``from gntk_fast.graphon.sas import SASResult`` keeps working through sys.modules.
 from .sas import SASResult, sas, sas_trials, tv_smooth  # noqa: E402
+# likewise ``design`` (the function) shadows its module ``gntk_fast.graphon.design``
+from .design import design  # noqa: E402
 
-__all__ = ["SASResult", "sas", "sas_trials", "tv_smooth", *_LAZY]
+__all__ = ["SASResult", "sas", "sas_trials", "tv_smooth", "design", *_LAZY]
 
 
-_SUBMODULES = ("objects", "distances", "stats", "reference", "io", "network")
+_SUBMODULES = ("objects", "distances", "stats", "reference", "io", "estimators", "limit", "network", "paths")
 
 
 def __getattr__(name: str) -> Any:

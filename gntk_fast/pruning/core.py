@@ -120,6 +120,8 @@ def prune(
     invert: bool = False,
     synflow_dtype: torch.dtype | None = None,
     progress: bool | None = None,
+    graphons: Any = None,
+    positions: Any = None,
 ) -> PruneResult:
     """Prune ``model`` at initialisation, in place, and return a :class:`PruneResult`.
 
@@ -135,7 +137,13 @@ def prune(
         ``torch.nn.utils.prune.identity`` applied).
     ``method``
         "random" | "magnitude" | "snip" | "grasp" | "synflow" (scores: see
-        :mod:`gntk_fast.pruning.scores`).
+        :mod:`gntk_fast.pruning.scores`), or "graphon": keep exactly
+        round(d N) weights drawn with probabilities given by ``graphons``
+        (one graphon per prunable layer; neuron i at u = (i - 1/2)/n, or at
+        the ranks given by ``positions``, a list of (row_perm, col_perm)
+        pairs), per layer or over all layers (``scope``); see
+        :mod:`gntk_fast.pruning.graphon`. Only ``sparsity``/``compression``,
+        ``scope``, ``seed`` and ``shuffle`` apply to it.
     ``sparsity`` / ``compression``
         exactly one: the pruned fraction s in [0, 1) (density d = 1 - s), or
         ``compression`` c >= 0 with d = 10**-c.
@@ -219,6 +227,11 @@ def prune(
     snip/grasp without data, NaN in weights or data, wrong input width) raises
     ValueError/TypeError naming the argument.
     """
+    if method == "graphon":
+        return _prune_graphon(model, sparsity, compression, scope, iterations, compat, seed, data, shuffle, invert,
+                              graphons, positions)
+    if graphons is not None or positions is not None:
+        raise ValueError(f"graphons/positions apply to method 'graphon' only; got method {method!r}")
     layers = find_prunable(model)
     plan = _validate(method, sparsity, compression, scope, iterations, schedule, compat, seed, shuffle, invert,
                      synflow_dtype, progress)
@@ -236,6 +249,21 @@ def prune(
     with torch_threads(threads_for(work)):
         current, scores, history = _iterate(plan, scorer, layers)
     return _finish(plan, model, layers, current, scores, history, shuffle_gen)
+
+
+def _prune_graphon(model, sparsity, compression, scope, iterations, compat, seed, data, shuffle, invert, graphons,
+                   positions) -> PruneResult:
+    """Method "graphon" (:func:`gntk_fast.pruning.graphon.prune_from_graphons`), arguments checked."""
+    from .graphon import prune_from_graphons
+
+    density = density_from(sparsity, compression)
+    scope = check_choice("scope", SCOPE_ALIASES.get(scope, scope) if isinstance(scope, str) else scope, SCOPES)
+    if graphons is None:
+        raise ValueError("graphons is required for method 'graphon': one graphon per prunable layer")
+    if iterations not in (None, 1) or compat is not None or invert or data is not None:
+        raise ValueError("method 'graphon' takes no iterations, compat, invert or data")
+    return prune_from_graphons(model, graphons, density, scope=scope, seed=seed, positions=positions,
+                               shuffle=check_bool("shuffle", shuffle))
 
 
 @dataclass

@@ -1,0 +1,44 @@
+"""The limit-graphons experiment at a tiny size: every part runs, the table and the figures come out."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from gntk_fast.experiments import limit_graphons
+
+
+def test_small_run_all_parts(tmp_path):
+    e = limit_graphons("small", tmp_path, methods=["random", "snip (batch 1)"], widths=[32, 96],
+                       trials=1, design_steps=3, design_batch=24, design_width=32, train_steps=5, n_train=100,
+                       n_eval=50)
+    for part in ("convergence", "slope", "input", "paths", "design", "training"):
+        assert e.select(part), part
+    for name in ("distance_vs_width", "prediction_vs_sas", "input_maps", "path_density", "training_curves",
+                 "design_history"):
+        p = e.figures[name]
+        assert p.exists() and p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    body = json.loads((tmp_path / "results.json").read_text())
+    assert len(body["rows"]) == len(e.rows)
+    # the prediction of SNIP with one input follows its masks: the distance falls with width
+    slope = e.select("slope", method="snip (batch 1)", layer=1)[0]
+    assert slope["rms"][1] < slope["rms"][0]
+    assert np.isfinite(slope["slope_rms"])
+    # designed graphon: the objective improved, training rows for the five pruners
+    assert e.select("design")[0]["final"] < e.select("design")[0]["initial"]
+    assert {r["method"] for r in e.select("training")} == {
+        "designed (alignment)", "designed shuffled", "random", "snip", "synflow (100 it.)"}
+
+
+def test_bad_arguments(tmp_path):
+    with pytest.raises(ValueError, match="scale"):
+        limit_graphons("huge", tmp_path)
+    with pytest.raises(ValueError, match="methods"):
+        limit_graphons("small", tmp_path, methods=["nope"])
+    with pytest.raises(ValueError, match="unknown setting"):
+        limit_graphons("small", tmp_path, nope=1)
+    with pytest.raises(ValueError, match="K=16"):
+        limit_graphons("small", tmp_path, widths=[8, 16])
+    with pytest.raises(ValueError, match="parts"):
+        limit_graphons("small", tmp_path, parts=["nope"])
