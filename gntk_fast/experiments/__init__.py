@@ -8,6 +8,10 @@ those are bound eagerly below (their modules import only numpy/torch at top leve
 * :func:`graphon_convergence` / :class:`GraphonConvergence`
   (:mod:`gntk_fast.experiments.graphon_convergence`): SAS estimates of pruned
   fc masks converging with width.
+* :mod:`gntk_fast.experiments.tasks`: one pruned network, one measurement
+  (``masks_sas``, ``entk_metrics``, ``analytic_metrics``, ``training_curve``),
+  each a function of a config dict returning a ``TaskOutput(rows, arrays)``;
+  ``run_task(config)`` dispatches on ``config["kind"]``.
 """
 from __future__ import annotations
 
@@ -17,6 +21,14 @@ from typing import Any
 _LAZY: dict[str, str] = {
     "GraphonConvergence": "gntk_fast.experiments.graphon_convergence",
     "trial_seed": "gntk_fast.experiments.graphon_convergence",
+    # task functions shared by sweeps and experiments (gntk_fast.experiments.tasks)
+    "TaskOutput": "gntk_fast.experiments.tasks",
+    "run_task": "gntk_fast.experiments.tasks",
+    "check_task_config": "gntk_fast.experiments.tasks",
+    "masks_sas": "gntk_fast.experiments.tasks",
+    "entk_metrics": "gntk_fast.experiments.tasks",
+    "analytic_metrics": "gntk_fast.experiments.tasks",
+    "training_curve": "gntk_fast.experiments.tasks",
 }
 
 # function named like its module: bound eagerly (see the module docstring)
