@@ -93,14 +93,17 @@ def test_masks_sas_packed_graphon_density():
 
 def test_masks_sas_packed_matches_dense_sas():
     from gntk_fast.graphon import sas
-    from gntk_fast.ops import wide_masks
-
-    shapes = [(64, 64), (64, 64), (64, 64), (10, 64)]
-    counts = wide_masks.random_kept_counts(shapes, 0.1, "global", "synaptic-flow", seed=3)
-    packed = wide_masks.random_masks_packed(shapes, counts, seed=3)
-    dense = np.unpackbits(packed[1], axis=1, count=64).astype(bool)
-    a, b = sas(packed[1], 8, n_in=64), sas(dense, 8)
-    assert np.array_equal(a.H, b.H) and int(dense.sum()) == counts[1]
+    cfg = check_task_config({"kind": "masks_sas", "method": "random", "source": "packed", "width": 64, "K": 8})
+    shapes = tasks._packed_shapes(cfg)
+    assert shapes == [(64, 64), (64, 64), (64, 64), (10, 64)]
+    packed = list(tasks._packed_masks(cfg, shapes))
+    out = run_task(cfg)
+    for i in (1, 2):
+        dense = np.unpackbits(packed[i], axis=1, count=64).astype(bool)
+        assert np.array_equal(out.arrays[f"H_layer{i}"], sas(dense, 8).H)
+        assert int(dense.sum()) == out.rows[i]["kept"]
+    dense0 = np.unpackbits(packed[0], axis=1, count=64).astype(bool)
+    assert np.array_equal(out.arrays["input_density"], dense0.mean(axis=0))
 
 
 # ------------------------------------------------------------------ kernels

@@ -290,25 +290,31 @@ def _layer_stats(shape: tuple[int, int], row_deg: np.ndarray, col_deg: np.ndarra
     }
 
 
-def _sas_layers(cfg: dict, masks: list[Any], shapes: list[tuple[int, int]], packed: bool):
-    """SAS of masks 0..depth-1 (input layer unsorted columns, hidden K x K) and
-    the degree counts of every mask. Returns (per-layer stats, arrays, estimates)."""
+def _sas_layers(cfg: dict, masks, shapes: list[tuple[int, int]], packed: bool):
+    """SAS of every mask (an iterable, consumed one at a time so only one
+    layer's mask is alive when it yields them lazily): the input layer with
+    unsorted columns (K x d_in), hidden layers K x K, the read-out
+    min(K, classes) x min(K, width); and the degree counts of every mask.
+    Returns (per-layer stats, arrays, estimates)."""
     from ..graphon.sas import sas
 
     K = cfg["K"]
     stats, arrays, ests = [], {}, []
+    last = len(shapes) - 1
     for i, (m, shape) in enumerate(zip(masks, shapes)):
         n_in = shape[1] if packed else None
         if i == 0:
             est = sas(m, K, K_in=shape[1], sort_cols=False, n_in=n_in)
             arrays["input_H"] = est.H_raw
             arrays["input_density"] = est.col_degrees / shape[0]
-        elif i < len(masks) - 1:
+        elif i < last:
             est = sas(m, K, n_in=n_in)
             arrays[f"H_layer{i}"] = est.H_raw
-        else:  # read-out: classes x K when it has at least K... rows; K_out = its row count
+        else:  # the read-out (classes x width)
             est = sas(m, min(K, shape[0]), K_in=min(K, shape[1]), n_in=n_in)
             arrays[f"H_layer{i}"] = est.H_raw
+        del m
+        est.row_perm = est.col_perm = None  # (n,) int64 each: not needed further
         ests.append(est)
         st = _layer_stats(shape, est.row_degrees, est.col_degrees)
         st["H_min"], st["H_max"] = float(est.H_raw.min()), float(est.H_raw.max())
@@ -316,22 +322,30 @@ def _sas_layers(cfg: dict, masks: list[Any], shapes: list[tuple[int, int]], pack
     return stats, arrays, ests
 
 
-def _packed_masks(cfg: dict) -> tuple[list[np.ndarray], list[tuple[int, int]]]:
-    """Bit-packed masks of every layer (no weights): uniformly random with the
-    pruner's exact kept count(s), or sampled from the graphon spec."""
+def _packed_shapes(cfg: dict) -> list[tuple[int, int]]:
+    d_in, n, k = _d_in(cfg["data"]), cfg["width"], _n_classes(cfg["data"])
+    return [(n, d_in)] + [(n, n)] * (cfg["depth"] - 1) + [(k, n)]
+
+
+def _packed_masks(cfg: dict, shapes: list[tuple[int, int]]):
+    """Bit-packed masks of every layer (no weights), generated one layer at a
+    time (a generator): uniformly random with the random pruner's exact kept
+    count(s), or sampled from the graphon spec. Layer i is seeded by the i-th
+    64-bit state of SeedSequence(trial seed)."""
     from ..ops import wide_masks
 
-    d_in, n, k = _d_in(cfg["data"]), cfg["width"], _n_classes(cfg["data"])
-    shapes = [(n, d_in)] + [(n, n)] * (cfg["depth"] - 1) + [(k, n)]
     s = _model_seed(cfg)
+    seeds = [int(t) for t in np.random.SeedSequence(s).generate_state(len(shapes), dtype=np.uint64)]
     if cfg["method"] == "graphon":
         from ..cli.gntk import named_graphon
 
         W = named_graphon(cfg["graphon"])
-        seeds = np.random.SeedSequence(s).generate_state(len(shapes), dtype=np.uint64)
-        return [W.sample(a, b, seed=int(t), packed=True) for (a, b), t in zip(shapes, seeds)], shapes
+        for (a, b), t in zip(shapes, seeds):
+            yield W.sample(a, b, seed=t, packed=True)
+        return
     counts = wide_masks.random_kept_counts(shapes, 1.0 - cfg["sparsity"], cfg["scope"], cfg["compat"], seed=s)
-    return wide_masks.random_masks_packed(shapes, counts, seed=s), shapes
+    for (a, b), c, t in zip(shapes, counts, seeds):
+        yield wide_masks.random_mask_packed(a, b, int(c), t)
 
 
 # ------------------------------------------------------------------- tasks
@@ -340,8 +354,8 @@ def masks_sas(config: dict[str, Any]) -> TaskOutput:
     cfg = check_task_config({**config, "kind": "masks_sas"})
     t0 = time.perf_counter()
     if cfg["source"] == "packed":
-        masks, shapes = _packed_masks(cfg)
-        packed = True
+        shapes = _packed_shapes(cfg)
+        masks, packed = _packed_masks(cfg, shapes), True
     else:
         _, masks = _pruned_fc(cfg)
         shapes = [tuple(m.shape) for m in masks]
