@@ -145,6 +145,8 @@ def test_partial_files_ignored_and_redone(tmp_path):
     (store.tasks / f".{t1}.parquet.123-abcd.tmp.parquet").write_bytes(b"PAR1 partial")
     store.arrays_path(t1).unlink()
     assert sweep.status(d).done == 2
+    with open(d / "events.jsonl", "a") as fh:  # an event line cut by a kill
+        fh.write('{"id": "abc", "ev')
     n_events = len(store.events())
     rep = sweep.run(cfg, d, scheduler="inline", progress=False)
     assert (rep.skipped, rep.done) == (2, 2)

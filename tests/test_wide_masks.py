@@ -70,3 +70,23 @@ def test_bad_arguments():
         wm.random_kept_counts([(2, 2)], 0.5, "everywhere")
     with pytest.raises(BackendError):
         wm.random_mask_packed(4, 4, 1, 0, backend="cuda")
+
+
+def test_split_count_law_and_huge_populations():
+    rng = np.random.default_rng(0)
+    sizes = np.array([5, 0, 7, 3])
+    draws = np.stack([wm.split_count(sizes, 6, rng) for _ in range(20000)])
+    assert (draws.sum(axis=1) == 6).all() and (draws <= sizes).all() and (draws[:, 1] == 0).all()
+    # multivariate hypergeometric: mean k s_i / N, var k (s_i/N)(1 - s_i/N)(N - k)/(N - 1)
+    N, k = 15, 6
+    np.testing.assert_allclose(draws.mean(axis=0), k * sizes / N, atol=0.03)
+    var = k * (sizes / N) * (1 - sizes / N) * (N - k) / (N - 1)
+    np.testing.assert_allclose(draws.var(axis=0), var, atol=0.03)
+    # P(all 6 from the first two groups' 5 entries) = 0: and group 0 alone: P(X0 = 5) = C(10,1)/C(15,6)
+    assert abs((draws[:, 0] == 5).mean() - 10 / 5005) < 0.0015
+    # beyond numpy's 10**9 population limit (two 65536 x 65536 layers)
+    big = np.array([65536 * 65536, 65536 * 65536, 655360], dtype=np.int64)
+    c = wm.split_count(big, int(0.1 * big.sum()), np.random.default_rng(1))
+    assert c.sum() == int(0.1 * big.sum()) and abs(c[0] - c[1]) < 10 * np.sqrt(big[0] * 0.09)
+    with pytest.raises(ValueError, match="k must be"):
+        wm.split_count(sizes, 16, rng)

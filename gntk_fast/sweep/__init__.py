@@ -90,8 +90,7 @@ def run(config: Any, out: str | Path, *, scheduler: str | None = None, workers: 
                          cfg.source)
     done = store.done_ids(t for t, _ in tasks)
     todo = [(t, c) for t, c in tasks if t not in done]
-    return run_tasks(store, todo, len(tasks), scheduler=scheduler, workers=workers,
-                     progress=progress if progress is not None else None)
+    return run_tasks(store, todo, len(tasks), scheduler=scheduler, workers=workers, progress=progress)
 
 
 @dataclass

@@ -74,7 +74,7 @@ def _record(store, result: dict[str, Any], config: dict[str, Any], report: RunRe
 
 
 def run_tasks(store, todo: list[tuple[str, dict[str, Any]]], total: int, *, scheduler: str | None,
-              workers: int | None, progress: bool) -> RunReport:
+              workers: int | None, progress: bool | None) -> RunReport:
     """Run ``todo`` (``[(id, config)]``) and record every result in ``store``.
 
     ``scheduler``: None (a LocalCluster of ``workers`` processes, one thread
@@ -88,7 +88,9 @@ def run_tasks(store, todo: list[tuple[str, dict[str, Any]]], total: int, *, sche
     todo = list(todo)
     random.Random(0).shuffle(todo)
     t0 = time.perf_counter()
-    bar = tqdm(total=len(todo), desc="sweep", unit="task", disable=not progress, smoothing=0.0)
+    # progress None: tqdm shows the bar on a terminal only; smoothing 0: the rate is the run's average
+    bar = tqdm(total=len(todo), desc="sweep", unit="task", disable=None if progress is None else not progress,
+               smoothing=0.0)
     if scheduler == "inline" or not todo:  # nothing to run: no cluster is started
         report = RunReport(total, total - len(todo), 0, 0, 0.0, "inline" if todo else "none")
         try:

@@ -128,8 +128,14 @@ class Store:
     def log_event(self, tid: str, event: str, seconds: float | None = None) -> None:
         self.root.mkdir(parents=True, exist_ok=True)
         line = json.dumps({"id": tid, "event": event, "time": time.time(), "seconds": seconds})
-        with open(self.root / "events.jsonl", "a") as fh:
-            fh.write(line + "\n")
+        path = self.root / "events.jsonl"
+        with open(path, "ab") as fh:
+            if fh.tell() > 0:  # a line cut by a kill is closed first, so this one stays whole
+                with open(path, "rb") as rd:
+                    rd.seek(-1, 2)
+                    if rd.read(1) != b"\n":
+                        fh.write(b"\n")
+            fh.write((line + "\n").encode())
             fh.flush()
 
     def events(self) -> list[dict[str, Any]]:

@@ -10,6 +10,15 @@ weights (random scores: no ties). Here
   weights split over the layers by a multivariate hypergeometric draw (the
   exact law of the global split); k is the pruner's count: ``round(d * N)``
   (clean rule) or ``N - int((1 - d) * N)`` (Synaptic-Flow rule);
+* :func:`split_count` is that multivariate hypergeometric draw for any
+  population size (numpy's own is limited to populations below 10**9, a
+  single 32768 x 32768 layer): every entry is first kept independently with
+  probability k / N (one binomial draw per group), then the excess is
+  removed, or the shortfall added, as a uniformly random subset of the kept
+  (or unkept) entries (``Generator.choice`` without replacement over that
+  many positions, O(excess) memory). The kept set is exchangeable and has
+  exactly k entries, so it is a uniformly random k-subset and its group
+  counts follow the multivariate hypergeometric law exactly;
 * :func:`random_mask_packed` draws one layer: rows cut into blocks of
   :func:`block_rows` rows (a function of ``n_in`` only), the layer's count
   split over the blocks by a multivariate hypergeometric draw, and each
@@ -38,7 +47,8 @@ from ..._constants import COMPAT_MODES, SCOPE_ALIASES, SCOPES
 from ..._validation import MAX_WIDTH, check_choice, check_float, check_int, check_memory, check_seed
 from .._registry import Op
 
-__all__ = ["random_mask_packed", "random_masks_packed", "random_kept_counts", "block_rows", "block_counts",
+__all__ = ["random_mask_packed", "random_masks_packed", "random_kept_counts", "split_count", "block_rows",
+           "block_counts",
            "BLOCK_ELEMS", "OP"]
 
 #: entries per row block (the bound on a block's temporaries)
@@ -63,15 +73,35 @@ def _generator(seed: int, *key: int) -> np.random.Generator:
     return np.random.Generator(np.random.PCG64(np.random.SeedSequence(seed, spawn_key=tuple(key))))
 
 
+def split_count(sizes: np.ndarray, k: int, rng: np.random.Generator) -> np.ndarray:
+    """How many of a uniformly random k-subset of ``sum(sizes)`` entries fall in
+    each group (int64, like ``sizes``): the multivariate hypergeometric law, for
+    any population size (see the module docstring)."""
+    sizes = np.asarray(sizes, dtype=np.int64)
+    N = int(sizes.sum())
+    if not 0 <= k <= N:
+        raise ValueError(f"k must be in [0, {N}]; got {k}")
+    if N == 0 or len(sizes) == 1:
+        return sizes.copy() if k == N else np.array([k], dtype=np.int64)
+    counts = rng.binomial(sizes, k / N).astype(np.int64)
+    T = int(counts.sum())
+    if T != k:
+        pool = counts if T > k else sizes - counts  # remove among the kept, or add among the rest
+        idx = rng.choice(int(pool.sum()), abs(T - k), replace=False)
+        hit = np.bincount(np.searchsorted(np.cumsum(pool), idx, side="right"), minlength=len(sizes))
+        counts += -hit if T > k else hit
+    return counts
+
+
 def block_counts(n_out: int, n_in: int, kept: int, seed: int) -> np.ndarray:
     """Kept count of every row block (int64 (n_blocks,), summing to ``kept``): a
-    multivariate hypergeometric split drawn from the generator ``(seed, 0)``."""
+    :func:`split_count` draw from the generator ``(seed, 0)``."""
     R = block_rows(n_in)
     sizes = np.full(-(-n_out // R), R * n_in, dtype=np.int64)
     sizes[-1] = (n_out - R * (len(sizes) - 1)) * n_in
     if len(sizes) == 1:
         return np.array([kept], dtype=np.int64)
-    return _generator(seed, 0).multivariate_hypergeometric(sizes, kept, method="marginals").astype(np.int64)
+    return split_count(sizes, kept, _generator(seed, 0))
 
 
 def random_mask_packed(n_out: int, n_in: int, kept: int, seed: int, *, backend: str = "auto") -> np.ndarray:
@@ -110,8 +140,7 @@ def random_kept_counts(shapes: Sequence[tuple[int, int]], density: float, scope:
     if scope == "layerwise":
         return [count(n) for n in sizes]
     k = count(sum(sizes))
-    split = _generator(seed, 1).multivariate_hypergeometric(np.array(sizes, dtype=np.int64), k, method="marginals")
-    return [int(c) for c in split]
+    return [int(c) for c in split_count(np.array(sizes, dtype=np.int64), k, _generator(seed, 1))]
 
 
 def random_masks_packed(shapes: Sequence[tuple[int, int]], counts: Sequence[int], seed: int, *,
