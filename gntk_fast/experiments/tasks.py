@@ -156,7 +156,8 @@ def check_task_config(config: dict[str, Any]) -> dict[str, Any]:
     kinds that SAS-estimate (masks_sas, analytic_metrics);
     ``source="packed"`` only for masks_sas with method "random" or "graphon";
     method "graphon" needs a ``graphon`` spec (``constant:C``, ``linear``,
-    ``linear:A,B``, ``exp:S``) and ``source="packed"``.
+    ``linear:A,B``, ``exp:S``) and ``source="packed"``; other methods ignore
+    (and reset to None) the spec.
     """
     if not isinstance(config, dict):
         raise TypeError(f"config must be a dict; got {type(config).__name__}")
@@ -182,8 +183,8 @@ def check_task_config(config: dict[str, Any]) -> dict[str, Any]:
             named_graphon(cfg["graphon"])
         except ValueError as exc:
             raise ValueError(f"config key 'graphon': {exc}") from None
-    elif cfg["graphon"] is not None:
-        raise _bad("graphon", "only used with method = 'graphon'", cfg["graphon"])
+    else:  # the spec only matters for method "graphon" (a grid may mix methods)
+        cfg["graphon"] = None
     if cfg["source"] == "packed":
         if cfg["kind"] != "masks_sas":
             raise _bad("source", "'packed' masks are only for kind = 'masks_sas'", cfg["source"])
