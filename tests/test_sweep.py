@@ -181,7 +181,8 @@ def test_sigkill_midway_then_resume_equals_uninterrupted(tmp_path):
                             stderr=subprocess.DEVNULL)
     deadline = time.time() + 120
     try:
-        while time.time() < deadline and len(list((d / "tasks").glob("*.parquet"))) < 4:
+        while time.time() < deadline and len([p for p in (d / "tasks").glob("*.parquet")
+                                              if not p.name.startswith(".")]) < 4:
             time.sleep(0.02)
     finally:
         os.killpg(proc.pid, signal.SIGKILL)  # the client and its worker processes, at once
