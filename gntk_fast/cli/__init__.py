@@ -1,6 +1,6 @@
 """The ``gntk-fast`` command line, a thin layer above the library.
 
-One module per command (``info``, ``prune``, ``graphon``, ``gntk``, ``report``), each
+One module per command (``info``, ``prune``, ``graphon``, ``gntk``, ``report``, ``sweep``), each
 defining ``HELP`` (one line), ``EXAMPLES`` (the ``--help`` epilog),
 ``configure(parser)`` and ``run(args) -> int``. Parsers are built from
 :mod:`gntk_fast._constants` and plain literals only, so ``--help`` and
@@ -28,6 +28,7 @@ COMMANDS: dict[str, str] = {
     "graphon": "gntk_fast.cli.graphon",
     "gntk": "gntk_fast.cli.gntk",
     "report": "gntk_fast.cli.report",
+    "sweep": "gntk_fast.cli.sweep",
 }
 
 #: exceptions reported as a one-line user error (exit 2). OSError covers
@@ -45,6 +46,7 @@ examples:
   gntk-fast graphon --masks masks.npz --K 32 --out runs/masks
   gntk-fast graphon --methods random synflow --widths 100 500 --trials 5 --out runs/graphon
   gntk-fast gntk --estimates runs/graphon/estimates.npz --method synflow --out runs/gntk
+  gntk-fast sweep examples/sweeps/tiny.toml --out runs/tiny   (then: gntk-fast sweep --status runs/tiny)
 run 'gntk-fast COMMAND --help' for each command's options and examples;
 exit status: 0 success, 2 user error (one line on stderr), 130 interrupted
 """

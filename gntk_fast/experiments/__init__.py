@@ -21,6 +21,10 @@ those are bound eagerly below (their modules import only numpy/torch at top leve
   (:mod:`gntk_fast.experiments.limit_graphons`): predicted limit graphons vs
   SAS of real masks across widths, input-layer feature selection, path
   densities, designed graphons vs Random/SNIP/SynFlow in training.
+* :mod:`gntk_fast.experiments.tasks`: one pruned network, one measurement
+  (``masks_sas``, ``entk_metrics``, ``analytic_metrics``, ``training_curve``),
+  each a function of a config dict returning a ``TaskOutput(rows, arrays)``;
+  ``run_task(config)`` dispatches on ``config["kind"]``.
 """
 from __future__ import annotations
 
@@ -40,6 +44,14 @@ _LAZY: dict[str, str] = {
     "random_scaling": "gntk_fast.experiments.kernel_checks",
     "pruned_kernel_convergence": "gntk_fast.experiments.kernel_checks",
     "LimitGraphonsExperiment": "gntk_fast.experiments.limit_graphons",
+    # task functions shared by sweeps and experiments (gntk_fast.experiments.tasks)
+    "TaskOutput": "gntk_fast.experiments.tasks",
+    "run_task": "gntk_fast.experiments.tasks",
+    "check_task_config": "gntk_fast.experiments.tasks",
+    "masks_sas": "gntk_fast.experiments.tasks",
+    "entk_metrics": "gntk_fast.experiments.tasks",
+    "analytic_metrics": "gntk_fast.experiments.tasks",
+    "training_curve": "gntk_fast.experiments.tasks",
 }
 
 # function named like its module: bound eagerly (see the module docstring)
