@@ -25,6 +25,9 @@ TINY = {
               "config": {"width": 48, "depth": 2, "steps": 40, "batch_size": 32, "n_train": 160, "n_kernel": 30,
                          "K": 6, "gd_steps": 20, "eval_every": 10}},
     "checkpoints": [10, 20, 40],
+    "limit_graphons": {"widths": [32, 48], "trials": 1, "K": 4, "design_steps": 3, "design_width": 32,
+                       "design_K": 2, "design_batch": 32, "train_steps": 10, "train_batch": 16, "n_train": 100,
+                       "n_eval": 50, "methods": ["random", "snip (batch 1)", "synflow (1 it.)"]},
 }
 
 
@@ -163,12 +166,12 @@ def test_report_interrupted_resumed_and_complete(tmp_path, monkeypatch):
     text = res.report.read_text()
     assert "complete." in text
     linked = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", text)
-    pngs = sorted(str(p.relative_to(out)) for p in (out / "figures").glob("*.png"))
+    pngs = sorted(str(p.relative_to(out)) for p in (out / "figures").rglob("*.png"))
     assert len(pngs) >= 14 and sorted(set(linked)) == pngs  # every PNG is in the report, every link exists
     for p in pngs:
         assert (out / p).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     ids = [c["id"] for c in res.claims]
-    for cid in ("C1", "C2", "C3", "C4", "C5", "C6", "C7", "C8", "C9", "C10"):
+    for cid in ("C1", "C2", "C3", "C4", "C5", "C6", "C7", "C8", "C9", "C10", "C11", "C12", "C13", "C14"):
         assert cid in ids, cid
     assert ids.count("C5") == 4 and ids.count("C6") == 4  # one per kernel
     results = json.loads((out / "results.json").read_text())

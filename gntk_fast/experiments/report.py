@@ -61,6 +61,7 @@ SCALES: dict[str, dict[str, Any]] = {
                   "config": {"width": 256, "depth": 4, "steps": 200, "batch_size": 64, "n_train": 1000,
                              "n_eval": 1000, "n_kernel": 200, "n_linear": 128, "K": 16, "gd_steps": 200}},
         "checkpoints": [50, 100, 200],
+        "limit_graphons": {},
     },
     "paper": {
         "data": "mnist",
@@ -75,6 +76,7 @@ SCALES: dict[str, dict[str, Any]] = {
                   "config": {"width": 1024, "depth": 4, "steps": 200, "batch_size": 128, "n_train": 10000,
                              "n_eval": 2000, "n_kernel": 300, "n_linear": 128, "K": 64, "gd_steps": 200}},
         "checkpoints": [50, 100, 200],
+        "limit_graphons": {},
     },
 }
 
@@ -104,7 +106,8 @@ class _Run:
 
     _SECTION_SETTINGS = {"convergence": ("convergence",),
                          "kernel_checks": ("kernel_convergence", "random_scaling", "pruned_kernels"),
-                         "study": ("study", "checkpoints")}
+                         "study": ("study", "checkpoints"),
+                         "limit_graphons": ("limit_graphons",)}
 
     def key(self, section: str) -> str:
         """Hash of the settings a section depends on (and the dataset), so a
@@ -349,6 +352,29 @@ def _plot_spectra(spectra: dict, path: Path) -> None:
     save_figure(fig, path)
 
 
+def _limit_graphons(run: _Run) -> None:
+    """The follow-up paper's checks (:func:`gntk_fast.experiments.limit_graphons`)
+    at the report's scale; its settings are the experiment's own scale, with
+    ``run.settings["limit_graphons"]`` as overrides."""
+    from .limit_graphons import limit_graphons
+
+    if run.load_section("limit_graphons"):
+        return
+    t0 = time.perf_counter()
+    over = dict(run.settings["limit_graphons"])
+    over.setdefault("data", run.data)
+    exp = limit_graphons(run.scale, run.out / "figures" / "limit_graphons", data_dir=run.data_dir, **over)
+    tables = {}
+    for part in ("convergence", "slope", "input", "paths", "design", "training"):
+        rows = [{k: (json.dumps(_jsonable(v)) if isinstance(v, (list, tuple, np.ndarray)) else v)
+                 for k, v in r.items()} for r in exp.select(part)]
+        if rows:
+            tables[f"limit_{part}"] = rows
+    figs = {f"limit_{k}": Path(v) for k, v in exp.figures.items()}
+    run.save_section("limit_graphons", tables, {"limit_config": _jsonable(exp.config)}, figs,
+                     time.perf_counter() - t0)
+
+
 # ------------------------------------------------------------------- claims
 def _claims(run: _Run) -> list[dict]:
     t = run.tables
@@ -369,6 +395,9 @@ def _claims(run: _Run) -> list[dict]:
         out += C.variance_kernel_claim(t["kernels"])
     if "pruned_kernels_fit" in t:
         out += C.pruned_kernel_claims(t["pruned_kernels_fit"])
+    if "limit_slope" in t:
+        out += C.limit_graphon_claims(t["limit_slope"], t.get("limit_input", []), t.get("limit_paths", []),
+                                      t.get("limit_training", []))
     return out
 
 
@@ -490,6 +519,23 @@ def _write_report(run: _Run, claims: list[dict], finished: bool) -> Path:
         L.append(_md_table(t["correlations"], ["kernel", "metric", "step", "rho", "p_value", "n"]))
         if "linearised" in f:
             L += ["### Linearised prediction", "", f"![linearised]({rel(f['linearised'])})", ""]
+    if "limit_slope" in t:
+        cfg = run.summaries.get("limit_config", {})
+        L += ["## 4. Predicted limit graphons (the follow-up paper)", "",
+              f"Factorised Saliency Model predictions from one network at initialisation against SAS estimates of the "
+              f"real masks; widths {cfg.get('widths')}, sparsity {cfg.get('sparsity')}, depth {cfg.get('depth')}, "
+              f"K = {cfg.get('K')}, layerwise scope; data {cfg.get('data')}.", ""]
+        for k in sorted(f):
+            if k.startswith("limit_"):
+                L += [f"![{k}]({rel(f[k])})", ""]
+        L.append(_md_table(t["limit_slope"], ["method", "layer", "rms", "slope_rms", "cut", "slope_cut", "r2"]))
+        if t.get("limit_input"):
+            L.append(_md_table(t["limit_input"], ["method", "width", "trial", "corr", "jaccard", "pruned_pred",
+                                                  "pruned_measured"]))
+        if t.get("limit_paths"):
+            L.append(_md_table(t["limit_paths"], ["method", "width", "trial", "err_joint", "err_per_mask"]))
+        if t.get("limit_training"):
+            L.append(_md_table(t["limit_training"], ["method", "seed", "final_eval_loss", "final_eval_accuracy"]))
     path = run.out / "report.md"
     write_text(path, "\n".join(L) + "\n")
     results = {"scale": run.scale, "data": run.data, "settings": run.settings, "timings": run.timings,
@@ -529,7 +575,7 @@ def run_report(out: str | Path, *, scale: str = "small", data: str | None = None
     out.mkdir(parents=True, exist_ok=True)
     run = _Run(out, scale, data, data_dir, progress, base)
     claims: list[dict] = []
-    for section in (_convergence, _kernel_checks, _study):
+    for section in (_convergence, _kernel_checks, _study, _limit_graphons):
         section(run)
         claims = _claims(run)
         _write_report(run, claims, finished=False)
