@@ -364,6 +364,17 @@ def _design_part(cfg, pbatch, train_set, eval_set, d_in, dens, depth, seed, out,
     return rows
 
 
+def _width_ticks(axes, widths) -> None:
+    """Log x-axes labelled at the widths only (no overlapping minor labels)."""
+    from matplotlib.ticker import FixedLocator, NullFormatter, NullLocator
+
+    for a in axes:
+        a.xaxis.set_major_locator(FixedLocator(widths))
+        a.xaxis.set_minor_locator(NullLocator())
+        a.xaxis.set_minor_formatter(NullFormatter())
+        a.set_xticklabels([str(w) for w in widths])
+
+
 def _figures(rows, cfg, labels, keep_est, keep_maps, dens, out):
     from ..plots import new_figure, save_figure
 
@@ -374,6 +385,7 @@ def _figures(rows, cfg, labels, keep_est, keep_maps, dens, out):
         for r in slopes:
             ax[0, 0].loglog(r["widths"], r["rms"], "o-", label=f"{r['method']} (slope {r['slope_rms']:.2f}, R2 {r['r2']:.2f})")
             ax[0, 1].loglog(r["widths"], r["cut"], "o-", label=f"{r['method']} ({r['slope_cut']:.2f})")
+        _width_ticks(ax[0], sorted({w for r in slopes for w in r["widths"]}))
         ax[0, 0].set_title("prediction vs SAS, hidden layer 1->2: RMS")
         ax[0, 1].set_title("cut norm (lower bound)")
         for a in ax[0]:
@@ -422,6 +434,7 @@ def _figures(rows, cfg, labels, keep_est, keep_maps, dens, out):
             ep = [np.mean([r["err_per_mask"] for r in sel if r["width"] == w]) for w in ws]
             line, = ax[0, 0].loglog(ws, ej, "o-", label=f"{l} joint")
             ax[0, 0].loglog(ws, ep, "x--", color=line.get_color(), label=f"{l} per-mask SAS")
+        _width_ticks(ax[0], sorted({r["width"] for r in prow}))
         ax[0, 0].set_xlabel("width n")
         ax[0, 0].set_ylabel("relative L2 error vs finite path counts")
         ax[0, 0].set_title("path density: estimate integral vs finite counts")
