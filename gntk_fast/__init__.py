@@ -11,6 +11,7 @@ Public API (imported lazily, so ``import gntk_fast`` stays cheap)::
     gf.graphon_ntk                    # analytic infinite-width Graphon NTK
     gf.spectral_metrics, gf.predicted_loss         # spectra and linearised training
     gf.train(model, (x, y))           # masked training -> TrainResult (loss curve)
+    gf.sweep.run("grid.toml", "runs/d")  # resumable task grids on Dask (gf.sweep.load -> one table)
 """
 from __future__ import annotations
 
@@ -47,6 +48,7 @@ _LAZY: dict[str, tuple[str, str | None]] = {
     "train": ("gntk_fast.training", "train"),
     "TrainResult": ("gntk_fast.training", "TrainResult"),
     "experiments": ("gntk_fast.experiments", None),
+    "sweep": ("gntk_fast.sweep", None),
     "backends_info": ("gntk_fast._backend", "backends_info"),
     "build_info": ("gntk_fast._backend", "build_info"),
 }

@@ -86,7 +86,7 @@ def _tied_scores(g, shapes, signed):
     return scores
 
 
-@pytest.mark.parametrize("backend", ["numpy", "naive"])
+@pytest.mark.parametrize("backend", ["histogram", "numpy", "naive"])
 @pytest.mark.parametrize("scope", ["global", "layerwise"])
 def test_selection_backends_equal_naive_twin_with_ties(scope, backend):
     g = torch.Generator().manual_seed(1)
@@ -107,7 +107,7 @@ def test_naive_selection_by_hand():
     s = torch.tensor([3.0, 1.0, 2.0, 2.0, 2.0, 0.0, 5.0, 2.0])
     cur = torch.tensor([True, True, True, True, True, True, True, False])
     sizes = [4, 4]
-    for backend in ("numpy", "naive"):
+    for backend in ("histogram", "numpy", "naive"):
         # clean global d = 0.5: keep 4 of the 7 unpruned: 5, 3, then the first two 2s (indices 2, 3)
         got = select_masks(s, cur, sizes, 0.5, "global", backend=backend)
         assert got.tolist() == [True, False, True, True, False, False, True, False]
@@ -125,7 +125,7 @@ def test_naive_selection_by_hand():
         assert got.tolist() == [True, False, True, True, True, False, True, True]
 
 
-@pytest.mark.parametrize("backend", ["numpy", "naive"])
+@pytest.mark.parametrize("backend", ["histogram", "numpy", "naive"])
 @pytest.mark.parametrize("scope", ["global", "layerwise"])
 def test_selection_final_false_caps_at_unpruned_count(scope, backend):
     s = torch.arange(12, dtype=torch.float64)
@@ -142,7 +142,7 @@ def test_selection_final_false_caps_at_unpruned_count(scope, backend):
 
 
 def test_selection_registry_and_bad_arguments():
-    assert SELECT_OP.names == ("numpy", "naive")
+    assert SELECT_OP.names == ("histogram", "numpy", "naive")
     assert SELECT_OP.resolve("auto", "cpu").name == "numpy"
     s, cur = torch.rand(6, dtype=torch.float64), torch.ones(6, dtype=torch.bool)
     with pytest.raises(BackendError, match="backend"):

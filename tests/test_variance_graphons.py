@@ -211,3 +211,16 @@ def test_network_graphon_errors():
         network_graphon([m1 * 2, ok2])
     with pytest.raises(ValueError, match="order"):
         network_graphon([m1, ok2], order="random")
+
+
+from hypothesis import given, settings, strategies as st  # noqa: E402
+
+
+@settings(max_examples=25, deadline=None)
+@given(p=st.floats(0.05, 1.0), c=st.floats(0.05, 4.0), depth=st.integers(1, 4))
+def test_property_constant_graphons(p, c, depth):
+    # mask graphon p, variance graphon c on every layer: p c^L times the dense kernel
+    x = torch.tensor([[1.0, 0.5, -0.3], [0.2, -1.0, 0.7]], dtype=torch.float64)
+    dense = graphon_ntk([1.0] * (depth + 1), x)
+    got = graphon_ntk([p] * (depth + 1), x, variance_graphons=[c] * (depth + 1))
+    assert _rel(got, p * c**depth * dense) < 1e-11

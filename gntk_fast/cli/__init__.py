@@ -1,6 +1,6 @@
 """The ``gntk-fast`` command line, a thin layer above the library.
 
-One module per command (``info``, ``prune``, ``graphon``, ``gntk``), each
+One module per command (``info``, ``prune``, ``graphon``, ``gntk``, ``report``, ``sweep``), each
 defining ``HELP`` (one line), ``EXAMPLES`` (the ``--help`` epilog),
 ``configure(parser)`` and ``run(args) -> int``. Parsers are built from
 :mod:`gntk_fast._constants` and plain literals only, so ``--help`` and
@@ -27,6 +27,8 @@ COMMANDS: dict[str, str] = {
     "prune": "gntk_fast.cli.prune",
     "graphon": "gntk_fast.cli.graphon",
     "gntk": "gntk_fast.cli.gntk",
+    "report": "gntk_fast.cli.report",
+    "sweep": "gntk_fast.cli.sweep",
 }
 
 #: exceptions reported as a one-line user error (exit 2). OSError covers
@@ -38,11 +40,13 @@ _DESCRIPTION = ("Pruned networks and their graphon limits: pruning at initialisa
                 "the analytic Graphon NTK and its spectral metrics.")
 _EPILOG = """\
 examples:
+  gntk-fast report --out runs/report
   gntk-fast info
   gntk-fast prune --method synflow --sparsity 0.9 --width 256 --out masks.npz
   gntk-fast graphon --masks masks.npz --K 32 --out runs/masks
   gntk-fast graphon --methods random synflow --widths 100 500 --trials 5 --out runs/graphon
   gntk-fast gntk --estimates runs/graphon/estimates.npz --method synflow --out runs/gntk
+  gntk-fast sweep examples/sweeps/tiny.toml --out runs/tiny   (then: gntk-fast sweep --status runs/tiny)
 run 'gntk-fast COMMAND --help' for each command's options and examples;
 exit status: 0 success, 2 user error (one line on stderr), 130 interrupted
 """

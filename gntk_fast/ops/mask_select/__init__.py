@@ -25,7 +25,11 @@ Synaptic-Flow rule (``rule="synaptic-flow"``)
     threshold). ``final`` does not apply.
 
 Backends, in preference order (see :mod:`gntk_fast.ops._registry` for the
-``backend="auto"`` rule): ``numpy`` (partition-based selection,
+``backend="auto"`` rule): ``histogram`` (radix selection layer by layer,
+no sort, no partition, no copy of the scores, :mod:`.histogram`; it serves
+every call named explicitly, and "auto" takes it from
+``histogram.STREAM_MIN_SCORES`` = 2**26 scores up, below which the
+partition is faster), ``numpy`` (partition-based selection,
 :mod:`.numpy`) and ``naive`` (stable sort / literal ``torch.kthvalue``,
 :mod:`.naive`, the test oracle). Both run on CPU copies of the scores (the
 selection is a small fraction of a scoring pass on any device); the mask is
@@ -44,7 +48,16 @@ from .._registry import Op
 
 __all__ = ["select_masks", "select_layer_masks", "OP"]
 
+def _histogram_check(n_scores: int | None = None, named: bool = False, **_: Any) -> str | None:
+    from .histogram import STREAM_MIN_SCORES
+
+    if named or (n_scores is not None and n_scores >= STREAM_MIN_SCORES):
+        return None
+    return f"below {STREAM_MIN_SCORES} scores the partition of the numpy backend is faster"
+
+
 OP = Op("mask_select")
+OP.register("histogram", "gntk_fast.ops.mask_select.histogram:select", devices=("cpu",), check=_histogram_check)
 OP.register("numpy", "gntk_fast.ops.mask_select.numpy:select", devices=("cpu",))
 OP.register("naive", "gntk_fast.ops.mask_select.naive:select", devices=("cpu",))
 
@@ -80,7 +93,7 @@ def select_masks(
 
     ``flat_scores`` (N,) real, ``current`` (N,) bool, ``sizes`` per-layer
     counts adding up to N, ``scope`` "global" or "layerwise" ("local" is an
-    alias), ``backend`` "auto", "numpy" or "naive" (an unknown name is a
+    alias), ``backend`` "auto", "histogram", "numpy" or "naive" (an unknown name is a
     :class:`~gntk_fast.ops.BackendError`).
     """
     flat, current, sizes = _check_call(flat_scores, current, sizes)
@@ -88,7 +101,8 @@ def select_masks(
     scope = check_choice("scope", SCOPE_ALIASES.get(scope, scope) if isinstance(scope, str) else scope, SCOPES)
     rule = check_choice("rule", rule, COMPAT_MODES)
     final = check_bool("final", final)
-    return OP(backend, "cpu")(flat, current, sizes, density, scope, rule, final)
+    fn = OP(backend, "cpu", n_scores=flat.numel(), named=backend != "auto")
+    return fn(flat, current, sizes, density, scope, rule, final)
 
 
 def select_layer_masks(

@@ -1,0 +1,37 @@
+# Set-up and main jobs in a local virtual environment (.venv).
+#   make report   set up, then run the main job on the embedded digits data -> report/report.md
+#   make test     set up, then run the test suite (the README's test command)
+# torch: an existing install is reused (the venv sees the system site-packages);
+# otherwise the CPU build from PyTorch's CPU wheel index, or the default (CUDA)
+# build where nvidia-smi finds a GPU. Override with TORCH_INDEX=... .
+
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+TORCH_INDEX ?= https://download.pytorch.org/whl/cpu
+OUT ?= report
+
+.PHONY: setup report test clean-venv
+
+setup: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml CMakeLists.txt
+	$(PYTHON) -m venv --system-site-packages $(VENV)
+	@if $(PY) -c "import torch" 2>/dev/null; then \
+		echo "torch found: $$($(PY) -c 'import torch; print(torch.__version__)')"; \
+	elif command -v nvidia-smi >/dev/null 2>&1; then \
+		$(PY) -m pip install torch; \
+	else \
+		$(PY) -m pip install torch --index-url $(TORCH_INDEX); \
+	fi
+	$(PY) -m pip install -e ".[test,smooth,tables]"
+	touch $@
+
+report: setup
+	$(PY) -m gntk_fast.cli report --out $(OUT)
+
+test: setup
+	$(PY) -m pytest tests bench --benchmark-disable -q
+
+clean-venv:
+	rm -rf $(VENV)
