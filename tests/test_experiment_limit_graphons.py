@@ -42,3 +42,21 @@ def test_bad_arguments(tmp_path):
         limit_graphons("small", tmp_path, widths=[8, 16])
     with pytest.raises(ValueError, match="parts"):
         limit_graphons("small", tmp_path, parts=["nope"])
+
+
+def test_merge_runs_at_different_widths(tmp_path):
+    from gntk_fast.experiments.limit_graphons import merge_results
+
+    kw = dict(methods=["random"], trials=1, parts=("convergence",))
+    a = limit_graphons("small", tmp_path / "a", widths=[32, 48], **kw)
+    b = limit_graphons("small", tmp_path / "b", widths=[64], **kw)
+    m = merge_results([tmp_path / "a" / "results.json", tmp_path / "b" / "results.json"], tmp_path / "m")
+    s = m.select("slope", method="random", layer=1)[0]
+    assert s["widths"] == [32, 48, 64]
+    assert s["rms"][:2] == a.select("slope", method="random", layer=1)[0]["rms"]
+    assert s["rms"][2] == b.select("slope", method="random", layer=1)[0]["rms"][0]
+    assert m.figures["distance_vs_width"].exists()
+    with pytest.raises(ValueError, match="differ"):
+        c = limit_graphons("small", tmp_path / "c", widths=[32], sparsity=0.5, **kw)
+        merge_results([tmp_path / "a" / "results.json", tmp_path / "c" / "results.json"], tmp_path / "m2")
+    assert c.config["sparsity"] == 0.5

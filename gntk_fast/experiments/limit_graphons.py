@@ -47,7 +47,7 @@ import numpy as np
 
 from .._validation import check_choice, check_seed
 
-__all__ = ["LimitGraphonsExperiment", "limit_graphons", "SCALES", "METHOD_SPECS"]
+__all__ = ["LimitGraphonsExperiment", "limit_graphons", "merge_results", "SCALES", "METHOD_SPECS"]
 
 #: label -> (pruning method, pruning-batch size or None, iterations)
 METHOD_SPECS: dict[str, tuple[str, int | None, int]] = {
@@ -241,17 +241,7 @@ def limit_graphons(
                 if progress:
                     print(f"[{time.time() - t_start:7.1f}s] {label} width {width} done", flush=True)
         if "convergence" in parts:
-            for label in labels:
-                for layer in range(1, depth):
-                    sel = [r for r in rows if r["part"] == "convergence" and r["method"] == label and r["layer"] == layer]
-                    ws = cfg["widths"]
-                    mean = [np.mean([r["rms"] for r in sel if r["width"] == w]) for w in ws]
-                    cut = [np.mean([r["cut"] for r in sel if r["width"] == w]) for w in ws]
-                    const = [np.mean([r["sas_to_const"] for r in sel if r["width"] == w]) for w in ws]
-                    rows.append(dict(part="slope", method=label, layer=layer, slope_rms=_slope(ws, mean),
-                                     slope_cut=_slope(ws, cut), slope_sas_to_const=_slope(ws, const),
-                                     rms=[float(v) for v in mean], cut=[float(v) for v in cut],
-                                     r2=_nanmean([r["r2"] for r in sel])))
+            rows += _slope_rows(rows, labels, cfg["widths"], depth)
     # the first parts' table and figures are saved before the design part runs
     figures: dict[str, Path] = _figures(rows, cfg, labels, keep_est, keep_maps, dens, out)
     LimitGraphonsExperiment(rows, figures, {**cfg, "scale": scale, "seed": seed, "methods": labels, "partial": True,
@@ -260,6 +250,50 @@ def limit_graphons(
         rows += _design_part(cfg, pbatch, train_set, eval_set, d_in, dens, depth, seed, out, figures, progress)
     exp = LimitGraphonsExperiment(rows, figures, {**cfg, "scale": scale, "seed": seed, "methods": labels,
                                                   "seconds": time.time() - t_start})
+    exp.to_json(out / "results.json")
+    return exp
+
+
+def _slope_rows(rows: list[dict[str, Any]], labels, widths, depth: int) -> list[dict[str, Any]]:
+    """Per method and layer: mean RMS / cut / SAS-to-constant over trials at each width and their slopes."""
+    out = []
+    for label in labels:
+        for layer in range(1, depth):
+            sel = [r for r in rows if r["part"] == "convergence" and r["method"] == label and r["layer"] == layer]
+            ws = [w for w in widths if any(r["width"] == w for r in sel)]
+            if not ws:
+                continue
+            mean = [np.mean([r["rms"] for r in sel if r["width"] == w]) for w in ws]
+            cut = [np.mean([r["cut"] for r in sel if r["width"] == w]) for w in ws]
+            const = [np.mean([r["sas_to_const"] for r in sel if r["width"] == w]) for w in ws]
+            out.append(dict(part="slope", method=label, layer=layer, widths=ws, slope_rms=_slope(ws, mean),
+                            slope_cut=_slope(ws, cut), slope_sas_to_const=_slope(ws, const),
+                            rms=[float(v) for v in mean], cut=[float(v) for v in cut],
+                            r2=_nanmean([r["r2"] for r in sel])))
+    return out
+
+
+def merge_results(paths, out_dir: str | Path) -> LimitGraphonsExperiment:
+    """Merge the ``results.json`` of runs of the same setting at different widths (e.g. a
+    separate run at a width that did not fit in the main one): the per-trial rows are
+    concatenated, the slopes recomputed over all widths, and the distance-vs-width figure
+    and ``results.json`` written to ``out_dir``."""
+    bodies = [json.loads(Path(p).read_text()) for p in paths]
+    if not bodies:
+        raise ValueError("paths must name at least one results.json")
+    keys = ("scale", "data", "depth", "sparsity", "K", "seed")
+    for b in bodies[1:]:
+        if any(b["config"].get(k) != bodies[0]["config"].get(k) for k in keys):
+            raise ValueError(f"the runs differ in their settings {keys}; only widths may differ")
+    rows = [r for b in bodies for r in b["rows"] if r["part"] != "slope"]
+    widths = sorted({r["width"] for r in rows if "width" in r})
+    labels = list(dict.fromkeys(m for b in bodies for m in b["config"]["methods"]))
+    cfg = {**bodies[0]["config"], "widths": widths, "merged_from": [str(p) for p in paths]}
+    rows += _slope_rows(rows, labels, widths, cfg["depth"])
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    figures = _figures(rows, cfg, labels, {}, {}, 1.0 - cfg["sparsity"], out)
+    exp = LimitGraphonsExperiment(rows, figures, cfg)
     exp.to_json(out / "results.json")
     return exp
 
@@ -330,6 +364,17 @@ def _design_part(cfg, pbatch, train_set, eval_set, d_in, dens, depth, seed, out,
     return rows
 
 
+def _width_ticks(axes, widths) -> None:
+    """Log x-axes labelled at the widths only (no overlapping minor labels)."""
+    from matplotlib.ticker import FixedLocator, NullFormatter, NullLocator
+
+    for a in axes:
+        a.xaxis.set_major_locator(FixedLocator(widths))
+        a.xaxis.set_minor_locator(NullLocator())
+        a.xaxis.set_minor_formatter(NullFormatter())
+        a.set_xticklabels([str(w) for w in widths])
+
+
 def _figures(rows, cfg, labels, keep_est, keep_maps, dens, out):
     from ..plots import new_figure, save_figure
 
@@ -338,8 +383,9 @@ def _figures(rows, cfg, labels, keep_est, keep_maps, dens, out):
     if slopes:
         fig, ax = new_figure(1, 2, size=(11, 4.2))
         for r in slopes:
-            ax[0, 0].loglog(cfg["widths"], r["rms"], "o-", label=f"{r['method']} (slope {r['slope_rms']:.2f}, R2 {r['r2']:.2f})")
-            ax[0, 1].loglog(cfg["widths"], r["cut"], "o-", label=f"{r['method']} ({r['slope_cut']:.2f})")
+            ax[0, 0].loglog(r["widths"], r["rms"], "o-", label=f"{r['method']} (slope {r['slope_rms']:.2f}, R2 {r['r2']:.2f})")
+            ax[0, 1].loglog(r["widths"], r["cut"], "o-", label=f"{r['method']} ({r['slope_cut']:.2f})")
+        _width_ticks(ax[0], sorted({w for r in slopes for w in r["widths"]}))
         ax[0, 0].set_title("prediction vs SAS, hidden layer 1->2: RMS")
         ax[0, 1].set_title("cut norm (lower bound)")
         for a in ax[0]:
@@ -383,11 +429,12 @@ def _figures(rows, cfg, labels, keep_est, keep_maps, dens, out):
             sel = [r for r in prow if r["method"] == l]
             if not sel:
                 continue
-            ws = cfg["widths"]
+            ws = [w for w in cfg["widths"] if any(r["width"] == w for r in sel)]
             ej = [np.mean([r["err_joint"] for r in sel if r["width"] == w]) for w in ws]
             ep = [np.mean([r["err_per_mask"] for r in sel if r["width"] == w]) for w in ws]
             line, = ax[0, 0].loglog(ws, ej, "o-", label=f"{l} joint")
             ax[0, 0].loglog(ws, ep, "x--", color=line.get_color(), label=f"{l} per-mask SAS")
+        _width_ticks(ax[0], sorted({r["width"] for r in prow}))
         ax[0, 0].set_xlabel("width n")
         ax[0, 0].set_ylabel("relative L2 error vs finite path counts")
         ax[0, 0].set_title("path density: estimate integral vs finite counts")
