@@ -26,7 +26,14 @@ series' second point, where fixed costs no longer dominate), writes
 ``bench/results/scaling.png`` (time and peak memory against width) and adds
 the slopes and the widest width reached per series to the report.
 
-Smoke mode: the same code path in-process at widths 64 and 128 (no figure).
+A separate test (suite ``selection``, ``results/selection.json``) times the
+global threshold selection of 2**27 float32 scores in three layers (density
+0.1, both rules) with the ``histogram`` backend (radix select, no copy of the
+scores) against the ``numpy`` backend (partition), each in a fresh process,
+with the rise of its peak memory over the scores' own.
+
+Smoke mode: the same code path in-process at widths 64 and 128 (no figure;
+the selection at 2**16 scores).
 """
 from __future__ import annotations
 
@@ -187,3 +194,49 @@ def test_scaling_summary(bench_report, smoke):
         path.parent.mkdir(exist_ok=True)
         fig.savefig(path, dpi=120)
     plt.close(fig)
+
+
+_SELECT_CHILD = r"""
+import json, sys, time
+import numpy as np, torch
+def hwm_gib():
+    with open("/proc/self/status") as f:
+        return next(int(l.split()[1]) for l in f if l.startswith("VmHWM:")) / 2**20
+from gntk_fast.ops.mask_select import select_masks
+backend, n = sys.argv[1], int(sys.argv[2])
+s = torch.from_numpy(np.random.default_rng(0).random(n, dtype=np.float32))
+cur = torch.ones(n, dtype=torch.bool)
+sizes = [n // 4, n // 2, n - n // 4 - n // 2]
+select_masks(s[:1000], cur[:1000], [1000], 0.1, "global", backend=backend)  # compile / warm
+h0 = hwm_gib()
+out = {"backend": backend, "n": n}
+for rule in ("clean", "synaptic-flow"):
+    t = time.perf_counter()
+    m = select_masks(s, cur, sizes, 0.1, "global", rule=rule, backend=backend)
+    out[rule + "_s"] = time.perf_counter() - t
+    out[rule + "_kept"] = int(np.count_nonzero(m.numpy()))  # (torch's bool sum would allocate int64)
+    del m
+out["rise_GiB"] = hwm_gib() - h0
+print(json.dumps(out))
+"""
+
+
+def test_threshold_selection_streaming(bench_report, smoke):
+    n = 1 << 16 if smoke else 1 << 27
+    env = dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    res = {}
+    load0 = os.getloadavg()[0]
+    for b in ("histogram", "numpy"):
+        r = subprocess.run([sys.executable, "-c", _SELECT_CHILD, b, str(n)], env=env, capture_output=True, text=True,
+                           timeout=1800)
+        assert r.returncode == 0, r.stderr
+        res[b] = json.loads(r.stdout.strip().splitlines()[-1])
+    h, p = res["histogram"], res["numpy"]
+    assert h["clean_kept"] == p["clean_kept"] == round(0.1 * n)  # the same selection
+    assert h["synaptic-flow_kept"] == p["synaptic-flow_kept"]
+    bench_report.add("selection", case=f"{n} float32 scores, 3 layers, density 0.1, global",
+                     histogram_clean_s=h["clean_s"], numpy_clean_s=p["clean_s"],
+                     histogram_compat_s=h["synaptic-flow_s"], numpy_compat_s=p["synaptic-flow_s"],
+                     clean_speedup=p["clean_s"] / h["clean_s"], compat_speedup=p["synaptic-flow_s"] / h["synaptic-flow_s"],
+                     histogram_rise_GiB=h["rise_GiB"], numpy_rise_GiB=p["rise_GiB"],
+                     scores_GiB=4 * n / 2**30, loadavg_1min_start=load0, loadavg_1min_end=os.getloadavg()[0])

@@ -95,7 +95,9 @@ def test_expand_and_ids(monkeypatch):
 def test_two_worker_local_cluster_matches_inline(tmp_path):
     cfg = _grid(kinds=["masks_sas", "entk_metrics"])
     cfg["settings"]["n_samples"] = 8
+    env = dict(os.environ)
     rep = sweep.run(cfg, tmp_path / "d", workers=2, progress=False)
+    assert dict(os.environ) == env  # the cluster's worker settings (OMP_NUM_THREADS=1, ...) do not leak
     assert (rep.total, rep.done, rep.failed, rep.scheduler) == (8, 8, 0, "local:2")
     st = sweep.status(tmp_path / "d")
     assert (st.total, st.done, st.pending, st.failed) == (8, 8, 0, [])

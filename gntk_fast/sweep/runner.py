@@ -130,6 +130,9 @@ def _run_dask(store, todo, total, scheduler, workers, bar, t0) -> RunReport:
     logging.getLogger("distributed").setLevel(logging.ERROR)
     cluster = None
     client = None
+    # Dask sets its workers' environment (OMP_NUM_THREADS=1, ...) in this
+    # process's os.environ before spawning them: it is put back afterwards
+    saved_env = dict(os.environ)
     try:
         if scheduler is None:
             n = workers or _cpus()
@@ -171,3 +174,13 @@ def _run_dask(store, todo, total, scheduler, workers, bar, t0) -> RunReport:
             client.close()
         if cluster is not None:
             cluster.close()
+        _restore_env(saved_env)
+
+
+def _restore_env(saved: dict[str, str]) -> None:
+    """Make os.environ equal to ``saved`` again (changed, added and removed keys)."""
+    for k in [k for k in os.environ if k not in saved]:
+        del os.environ[k]
+    for k, v in saved.items():
+        if os.environ.get(k) != v:
+            os.environ[k] = v
