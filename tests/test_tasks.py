@@ -151,3 +151,24 @@ def test_training_curve_rows_per_step():
     assert abs(a.rows[0]["loss"] - math.log(10)) < 0.5
     assert a.arrays["loss"][-5:].mean() < a.arrays["loss"][:5].mean() - 0.3
     assert all(0.0 <= r["accuracy"] <= 1.0 and r["lr"] == 1e-2 for r in a.rows)
+
+
+def test_pruned_study_task_shares_the_report_case():
+    from gntk_fast.experiments import pruned_study as ps
+    from gntk_fast.experiments.tasks import _model_seed, check_task_config, run_task
+
+    cfg = {"kind": "pruned_study", "method": "snip", "width": 32, "sparsity": 0.5, "depth": 2, "K": 4,
+           "n_samples": 12, "steps": 20, "batch_size": 16, "n_train": 64}
+    out = run_task(cfg)
+    assert [r["kernel"] for r in out.rows] == list(ps.KERNELS)
+    assert all(r["masks_enforced"] for r in out.rows)
+    assert out.arrays["train_loss"].shape == out.arrays["train_steps"].shape
+    # the same numbers as the report's own case function
+    full = check_task_config(cfg)
+    study = ps.StudyConfig(width=32, depth=2, steps=20, batch_size=16, n_train=64, n_eval=64, n_kernel=12, K=4)
+    data = ps.load_study_data("digits", n_train=64, n_kernel=12, seed=0)
+    ref = ps.run_case("snip", 0.5, _model_seed(full), data, study)
+    for r, k in zip(out.rows, ref.kernel_rows):
+        assert r["energy_top5"] == pytest.approx(k["energy_top5"], rel=1e-9)
+    with pytest.raises(ValueError, match="'K'"):
+        run_task({**cfg, "K": 64})

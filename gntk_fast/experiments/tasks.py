@@ -32,6 +32,11 @@ Kinds
     graphons on ``n_samples`` test inputs (``quad_K`` quadrature nodes) and
     its spectral metrics. Rows as for ``entk_metrics`` (per-layer density;
     network metrics on the ``layer = None`` row). Arrays: ``kernel``, ``labels``.
+``pruned_study``
+    One case of the report's pruned-network study (an NTK-parameterised
+    ``gntk_fast.MLP``, not the fc model): prune, the four kernels (a)-(d) on
+    ``n_samples`` inputs with their spectral metrics, and the Adam training
+    curve on ``n_train`` examples (:func:`pruned_study`).
 ``training_curve``
     Prune the fc model and train it with :func:`gntk_fast.train` (Adam,
     ``lr`` 1e-3 by default, cross-entropy) on ``n_train`` training examples.
@@ -69,7 +74,7 @@ __all__ = [
     "masks_sas", "entk_metrics", "analytic_metrics", "training_curve",
 ]
 
-KINDS: tuple[str, ...] = ("masks_sas", "entk_metrics", "analytic_metrics", "training_curve")
+KINDS: tuple[str, ...] = ("masks_sas", "entk_metrics", "analytic_metrics", "training_curve", "pruned_study")
 #: where masks_sas takes its masks from
 SOURCES: tuple[str, ...] = ("prune", "packed")
 
@@ -205,7 +210,7 @@ def check_task_config(config: dict[str, Any]) -> dict[str, Any]:
     if cfg["iterations"] is not None:
         _int(cfg, "iterations", 1, 100_000)
     _int(cfg, "K", 1, MAX_BLOCKS)
-    if cfg["K"] > cfg["width"] and cfg["kind"] in ("masks_sas", "analytic_metrics"):
+    if cfg["K"] > cfg["width"] and cfg["kind"] in ("masks_sas", "analytic_metrics", "pruned_study"):
         raise _bad("K", f"must be <= width ({cfg['width']})", cfg["K"])
     _int(cfg, "n_samples", 2, MAX_SAMPLES)
     _int(cfg, "quad_K", 1, MAX_BLOCKS)
@@ -459,11 +464,44 @@ def training_curve(config: dict[str, Any]) -> TaskOutput:
     return TaskOutput(rows, {"loss": res.loss, "accuracy": res.accuracy})
 
 
+def pruned_study(config: dict[str, Any]) -> TaskOutput:
+    """One case of the report's pruned-network study
+    (:func:`gntk_fast.experiments.pruned_study.run_case`): a ``gntk_fast.MLP``
+    (NTK parameterisation) pruned, its four kernels (a)-(d) and their spectral
+    metrics, and its Adam training curve. Rows: one per kernel (``layer`` None)
+    with the metrics, the distance to kernel (a) and the final training loss
+    and accuracy. Arrays: ``train_steps``, ``train_loss``, ``train_accuracy``
+    and ``eigenvalues_<kernel>``."""
+    from .pruned_study import StudyConfig, load_study_data, run_case
+
+    cfg = check_task_config({**config, "kind": "pruned_study"})
+    t0 = time.perf_counter()
+    study = StudyConfig(width=cfg["width"], depth=cfg["depth"], steps=cfg["steps"], lr=cfg["lr"],
+                        batch_size=cfg["batch_size"], n_train=cfg["n_train"], n_eval=cfg["n_train"],
+                        n_kernel=cfg["n_samples"], K=cfg["K"], scope=cfg["scope"]).validated()
+    data = load_study_data(cfg["data"], n_train=study.n_train, n_kernel=study.n_kernel, data_dir=cfg["data_dir"],
+                           seed=cfg["seed"])
+    res = run_case(cfg["method"], cfg["sparsity"], _model_seed(cfg), data, study)
+    tr = sorted(res.train_rows, key=lambda r: r["step"])
+    base = _base_row(cfg, None, t0)
+    rows = []
+    for r in res.kernel_rows:
+        rows.append({**base, "kernel": r["kernel"], **{k: r[k] for k in (
+            "alpha", "alpha_r2", "effective_rank", "spectral_gap", "energy_top5", "alignment", "trace",
+            "rel_dist_to_a")}, "final_loss": tr[-1]["loss"], "final_accuracy": tr[-1]["accuracy"],
+            "masks_enforced": res.masks_enforced})
+    arrays = {"train_steps": np.array([r["step"] for r in tr]), "train_loss": np.array([r["loss"] for r in tr]),
+              "train_accuracy": np.array([r["accuracy"] for r in tr])}
+    arrays.update({f"eigenvalues_{k}": np.asarray(v) for k, v in res.eigenvalues.items()})
+    return TaskOutput(rows, arrays)
+
+
 TASKS: dict[str, Callable[[dict[str, Any]], TaskOutput]] = {
     "masks_sas": masks_sas,
     "entk_metrics": entk_metrics,
     "analytic_metrics": analytic_metrics,
     "training_curve": training_curve,
+    "pruned_study": pruned_study,
 }
 
 

@@ -19,7 +19,7 @@ from typing import Any
 __all__ = ["execute", "RunReport", "run_tasks", "worker_env"]
 
 #: task kinds that use torch kernels: tagged with the "GPU" resource where workers advertise one
-GPU_KINDS = ("entk_metrics", "analytic_metrics", "training_curve")
+GPU_KINDS = ("entk_metrics", "analytic_metrics", "training_curve", "pruned_study")
 
 
 def worker_env(threads: int = 1) -> dict[str, str]:
