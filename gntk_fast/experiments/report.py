@@ -363,7 +363,8 @@ def _limit_graphons(run: _Run) -> None:
     t0 = time.perf_counter()
     over = dict(run.settings["limit_graphons"])
     over.setdefault("data", run.data)
-    exp = limit_graphons(run.scale, run.out / "figures" / "limit_graphons", data_dir=run.data_dir, **over)
+    exp = limit_graphons(run.scale, run.out / "figures" / "limit_graphons", data_dir=run.data_dir,
+                         progress=run.progress is not False, **over)
     tables = {}
     for part in ("convergence", "slope", "input", "paths", "design", "training"):
         rows = [{k: (json.dumps(_jsonable(v)) if isinstance(v, (list, tuple, np.ndarray)) else v)
