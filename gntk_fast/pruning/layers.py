@@ -180,6 +180,7 @@ class ScoringCopy:
             self.layer_modules.append(m)
             self.thetas.append(theta)
             self.masks.append(mask)
+        self.release()
 
     @property
     def dtype(self) -> torch.dtype:
@@ -197,18 +198,26 @@ class ScoringCopy:
                 buf.copy_(m.view(buf.shape))
 
     def differentiable_masks(self) -> list[torch.Tensor]:
-        """Replace the mask buffers by float leaf tensors requiring grad (SNIP's
-        dL/dm) and return them; :meth:`restore_masks` puts plain buffers back."""
-        leaves = []
+        """Make the float mask buffers leaves requiring grad (SNIP's dL/dm) and
+        return them (the buffers themselves, no copy); :meth:`restore_masks`
+        turns the grad off again."""
         for mod, buf in zip(self.layer_modules, self.masks):
-            leaf = buf.detach().clone().requires_grad_(True)
-            mod._buffers["weight_mask"] = leaf
-            leaves.append(leaf)
-        return leaves
+            buf.requires_grad_(True)
+            mod._buffers["weight_mask"] = buf
+        return list(self.masks)
 
     def restore_masks(self) -> None:
         for mod, buf in zip(self.layer_modules, self.masks):
+            buf.requires_grad_(False)
             mod._buffers["weight_mask"] = buf
+
+    def release(self) -> None:
+        """Drop the derived weights ``theta * mask`` that torch-pruned layers
+        keep between forwards (their pre-hook recomputes them at the next
+        forward): one copy of the weights less while scores are computed."""
+        for mod in self.layer_modules:
+            if not isinstance(mod, MaskedLinear):
+                mod.__dict__.pop("weight", None)
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         return self.module(x)
@@ -235,6 +244,8 @@ class LinearisedCopy:
             if not isinstance(m, MaskedLinear) and hasattr(m, "weight_orig"):
                 # drop the hook, weight_orig and weight_mask; the weight is replaced below
                 tprune.remove(m, "weight")
+            # the copy's weight is replaced below: no need to convert it to dtype first
+            m.weight = nn.Parameter(torch.empty(0, dtype=m.weight.dtype, device=m.weight.device), requires_grad=False)
         module = module.to(dtype)
         module.eval()
         with torch.no_grad():
@@ -246,11 +257,10 @@ class LinearisedCopy:
                 if b.is_floating_point():
                     b.abs_()
         self.module = module
-        self.abs_thetas: list[torch.Tensor] = []
+        self.thetas: list[torch.Tensor] = [layer.theta.detach() for layer in layers]  # the model's, not copied
         self.weights: list[nn.Parameter] = []
         for layer, m in zip(layers, layer_mods):
-            self.abs_thetas.append(layer.theta.detach().to(dtype).abs())
-            w = nn.Parameter(torch.empty_like(self.abs_thetas[-1]), requires_grad=True)
+            w = nn.Parameter(torch.empty(layer.shape, dtype=dtype, device=layer.theta.device), requires_grad=True)
             m.weight = w
             if isinstance(m, MaskedLinear):
                 m.weight_mask.fill_(True)
@@ -265,16 +275,26 @@ class LinearisedCopy:
         return self.weights[0].device
 
     def set_masks(self, flat_mask: torch.Tensor) -> None:
-        """W_eff = |theta| * mask for the flat bool mask (N,)."""
+        """W_eff = |theta| * mask for the flat bool mask (N,), written in place
+        (|theta| in the copy's dtype, exact, is not kept: it is recomputed from
+        the model's weight into W_eff, then multiplied by the mask)."""
         parts = torch.split(flat_mask.to(self.device), [w.numel() for w in self.weights])
         with torch.no_grad():
-            for w, t, m in zip(self.weights, self.abs_thetas, parts):
-                if w.device.type == "cpu":
+            for w, t, m in zip(self.weights, self.thetas, parts):
+                if w.device.type == "cpu" and t.device.type == "cpu":
                     # numpy's single-threaded loop: robust on busy CPUs where
                     # torch's OpenMP elementwise kernels stall (same result)
-                    np.multiply(t.numpy(), m.view(t.shape).numpy(), out=w.data.numpy())
+                    out = w.data.numpy()
+                    if t.dtype == w.dtype:
+                        np.abs(t.numpy(), out=out)
+                    else:
+                        out[...] = t.numpy()  # float32 -> float64 is exact
+                        np.abs(out, out=out)
+                    np.multiply(out, m.view(t.shape).numpy(), out=out)
                 else:
-                    torch.mul(t, m.view(t.shape), out=w.data)
+                    w.data.copy_(t)
+                    w.data.abs_()
+                    w.data.mul_(m.view(t.shape))
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         return self.module(x)
