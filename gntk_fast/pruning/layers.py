@@ -231,7 +231,8 @@ class LinearisedCopy:
     Parameter ``weights[i]`` holding the *effective* weight
     ``|theta| * mask`` (torch-pruning hooks are removed from the copy;
     MaskedLinear keeps an all-ones mask and its 1/sqrt(fan_in) scale), which
-    :meth:`set_masks` refreshes in place with one fused multiply. Since
+    :meth:`set_masks` refreshes in place from the model's raw weights
+    ``thetas[i]`` (not copied). Since
     ``dR/dtheta = mask * dR/dW_eff``, the SynFlow score
     ``|theta| * dR/d|theta|`` equals ``W_eff * dR/dW_eff``.
     """
