@@ -195,3 +195,23 @@ def test_select_parts_bad_arguments():
     with pytest.raises(TypeError, match="bool"):
         select_parts([torch.ones(3)], torch.ones(3), 0.5, "global", backend="histogram")
     assert mask_select.select_parts is select_parts
+
+
+@pytest.mark.parametrize("model", ["fc", "mlp", "pruned_fc"])
+def test_scoring_copy_shares_raw_weights_without_touching_them(model):
+    """The scoring copies read the model's raw weights in place (no copy): the
+    weights, their requires_grad flags and .grad fields are left as they were."""
+    net = _models()[model]
+    layers = find_prunable(net)
+    before = [l.theta.detach().clone() for l in layers]
+    flags = [p.requires_grad for p in net.parameters()]
+    work = ScoringCopy(net, layers)
+    assert all(w.data_ptr() == l.theta.data_ptr() for w, l in zip(work.thetas, layers))
+    assert all(w is not l.theta for w, l in zip(work.thetas, layers))
+    x, y = _batches(12, 4, 1)[0]
+    for method in ("snip", "grasp", "synflow"):
+        gf.prune(net, method, 0.9 if model == "pruned_fc" else 0.5, data=(x, y), iterations=2, seed=0,
+                 compat="synaptic-flow")
+        assert all(torch.equal(l.theta, b) for l, b in zip(find_prunable(net), before))
+        assert [p.requires_grad for p in net.parameters()] == flags
+        assert all(p.grad is None for p in net.parameters())

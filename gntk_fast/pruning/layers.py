@@ -18,13 +18,15 @@ Where masks live:
 Scoring never touches the user's model: it runs on a :class:`ScoringCopy`
 (a deep copy, put in eval mode, optionally converted to the SynFlow dtype and
 |.|-linearised for SynFlow), so no ``.grad``, sign flip or mode change is
-left behind on the model.
+left behind on the model. The raw prunable weights are the one thing the
+copy does not duplicate: it holds new Parameters on the model's storage and
+only reads them (one copy of the weights less while scoring).
 """
 from __future__ import annotations
 
 import copy
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Any, Sequence
 
 import numpy as np
 import torch
@@ -125,6 +127,17 @@ def copy_model(model: nn.Module) -> nn.Module:
     detached for the duration of the copy (the copy's pre-hooks recompute
     them at its next forward) and restored on the model afterwards.
     """
+    return _copy_sharing(model, ())
+
+
+def _copy_sharing(model: nn.Module, shared: Sequence[torch.Tensor]) -> nn.Module:
+    """:func:`copy_model`, except that each parameter in ``shared`` becomes a
+    new Parameter (``requires_grad=False``) on the *same storage* in the copy:
+    no copy of those weights. The copy must then never write them in place
+    (the scorers only read the raw weights)."""
+    memo: dict[int, Any] = {}
+    for t in shared:
+        memo[id(t)] = nn.Parameter(t.detach(), requires_grad=False)
     saved: list[tuple[nn.Module, str, torch.Tensor]] = []
     for mod in model.modules():
         for hook in mod._forward_pre_hooks.values():
@@ -136,7 +149,7 @@ def copy_model(model: nn.Module) -> nn.Module:
     try:
         for mod, name, t in saved:
             mod.__dict__[name] = t.detach()
-        return copy.deepcopy(model)
+        return copy.deepcopy(model, memo)
     except Exception as exc:  # pragma: no cover - exotic user modules
         raise TypeError(f"model could not be copied for scoring ({exc})") from exc
     finally:
@@ -155,7 +168,9 @@ class ScoringCopy:
     """
 
     def __init__(self, model: nn.Module, layers: Sequence[PrunableLayer], *, dtype: torch.dtype | None = None) -> None:
-        module = copy_model(model)
+        # the raw weights are shared with the model, not copied (never written in
+        # place here; a dtype conversion makes new tensors)
+        module = _copy_sharing(model, [layer.theta for layer in layers])
         if dtype is not None:
             module = module.to(dtype)
         module.eval()
@@ -238,7 +253,7 @@ class LinearisedCopy:
     """
 
     def __init__(self, model: nn.Module, layers: Sequence[PrunableLayer], *, dtype: torch.dtype) -> None:
-        module = copy_model(model)
+        module = _copy_sharing(model, [layer.theta for layer in layers])  # replaced below, never written
         mods = dict(module.named_modules())
         layer_mods = [mods[layer.name] for layer in layers]
         for m in layer_mods:
