@@ -2,8 +2,10 @@
 
 Masks travel through ``prune`` flat: the row-major flattened layers
 concatenated in forward order; scores travel as one tensor per layer (never
-concatenated, so the scores of very wide layers exist once). The selection rules themselves (clean
-and Synaptic-Flow) are the operation :func:`gntk_fast.ops.mask_select.select_masks`.
+concatenated, so the scores of very wide layers exist once). The selection
+rules themselves (clean and Synaptic-Flow) are the operation
+:func:`gntk_fast.ops.mask_select.select_masks` (per-layer form
+:func:`~gntk_fast.ops.mask_select.select_parts`).
 """
 from __future__ import annotations
 

@@ -33,10 +33,11 @@ partition is faster), ``numpy`` (partition-based selection,
 :mod:`.numpy`) and ``naive`` (stable sort / literal ``torch.kthvalue``,
 :mod:`.naive`, the test oracle). Both run on CPU copies of the scores (the
 selection is a small fraction of a scoring pass on any device); the mask is
-returned on ``current``'s device. :func:`select_parts` takes the scores as one tensor per layer: the
-``histogram`` backend then reads them where they are (``prune`` scores
-very wide layers this way, never concatenating them). NaN scores are the caller's to reject
-(:func:`gntk_fast.pruning.masks.check_scores` names the layer).
+returned on ``current``'s device. :func:`select_parts` takes the scores as
+one tensor per layer: the ``histogram`` backend then reads them where they
+are (``prune`` selects this way, never concatenating the scores). NaN
+scores are the caller's to reject (:func:`gntk_fast.pruning.masks.check_scores`
+names the layer).
 """
 from __future__ import annotations
 
