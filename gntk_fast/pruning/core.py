@@ -20,9 +20,9 @@ from .._constants import COMPAT_MODES, DEFAULT_ITERATIONS, METHODS, SCHEDULES, S
 from .._threads import threads_for, torch_threads
 from .._validation import check_bool, check_choice, check_int, check_seed, check_tensor, density_from
 from ..models import MLP
-from ..ops.mask_select import select_masks
+from ..ops.mask_select import select_parts
 from .layers import PrunableLayer, find_prunable, install_masks
-from .masks import check_scores, shuffle_masks, split_flat
+from .masks import check_layer_scores, shuffle_masks, split_flat
 from .result import PruneResult
 from .scores import make_scorer
 
@@ -248,6 +248,7 @@ def prune(
     work = max(l.theta.numel() for l in layers) * n_batch
     with torch_threads(threads_for(work)):
         current, scores, history = _iterate(plan, scorer, layers)
+    del scorer  # its private copy of the model goes before the masks are installed
     return _finish(plan, model, layers, current, scores, history, shuffle_gen)
 
 
@@ -323,26 +324,28 @@ def _start_density(plan: _Plan, current: torch.Tensor) -> float:
     return start
 
 
-def _iterate(plan: _Plan, scorer: Callable[[torch.Tensor], torch.Tensor], layers: list[PrunableLayer]):
+def _iterate(plan: _Plan, scorer: Callable[[torch.Tensor], list[torch.Tensor]], layers: list[PrunableLayer]):
     """The schedule: at e = 1..E re-score the masked network and select the
-    mask of density d_e. Returns (flat mask, last flat scores, history)."""
-    shapes = [l.shape for l in layers]
-    sizes = [l.theta.numel() for l in layers]
+    mask of density d_e. Returns (flat mask, last per-layer scores, history).
+
+    The scores stay one tensor per layer: the selection reads them layer by
+    layer (:func:`gntk_fast.ops.mask_select.select_parts`)."""
     names = [l.name for l in layers]
     current = torch.cat([l.current_mask().reshape(-1).cpu() for l in layers])
     total = current.numel()
     start = _start_density(plan, current)
     E = plan.iterations
     history: list[dict[str, Any]] = []
-    scores = torch.empty(0)
+    scores: list[torch.Tensor] = []
     show = plan.progress if plan.progress is not None else (None if E >= 10 else False)
     for e in tqdm(range(1, E + 1), desc=f"prune {plan.method}", disable=(not show) if show is not None else None,
                   leave=False):
         d_e = schedule_density(plan.density, e, E, plan.schedule, start)
+        scores = []  # the previous iteration's scores go before the scorer runs
         scores = scorer(current)
-        check_scores(scores, shapes, names)
+        check_layer_scores(scores, names)
         # intermediate clean steps cap the kept count at the unpruned one; the last is exact
-        current = select_masks(-scores if plan.invert else scores, current, sizes, d_e, plan.scope,
+        current = select_parts([-s for s in scores] if plan.invert else scores, current, d_e, plan.scope,
                                rule=plan.compat, final=e == E)
         kept = int(np.count_nonzero(current.numpy()))
         history.append({"iteration": e, "target_density": d_e, "density": kept / total, "kept": kept})
@@ -350,7 +353,7 @@ def _iterate(plan: _Plan, scorer: Callable[[torch.Tensor], torch.Tensor], layers
 
 
 def _finish(plan: _Plan, model: nn.Module, layers: list[PrunableLayer], current: torch.Tensor,
-            scores: torch.Tensor, history: list[dict[str, Any]], shuffle_gen: torch.Generator) -> PruneResult:
+            scores: list[torch.Tensor], history: list[dict[str, Any]], shuffle_gen: torch.Generator) -> PruneResult:
     """Per-layer masks (shuffled if asked) installed into the model, and the result."""
     shapes = [l.shape for l in layers]
     masks = [m.clone() for m in split_flat(current, shapes)]
@@ -376,7 +379,7 @@ def _finish(plan: _Plan, model: nn.Module, layers: list[PrunableLayer], current:
     return PruneResult(
         masks=masks,
         names=[l.name for l in layers],
-        scores=[s.detach().cpu() for s in split_flat(scores, shapes)],
+        scores=[s.detach().reshape(shape).cpu() for s, shape in zip(scores, shapes)],
         history=history,
         config=config,
     )

@@ -18,13 +18,15 @@ Where masks live:
 Scoring never touches the user's model: it runs on a :class:`ScoringCopy`
 (a deep copy, put in eval mode, optionally converted to the SynFlow dtype and
 |.|-linearised for SynFlow), so no ``.grad``, sign flip or mode change is
-left behind on the model.
+left behind on the model. The raw prunable weights are the one thing the
+copy does not duplicate: it holds new Parameters on the model's storage and
+only reads them (one copy of the weights less while scoring).
 """
 from __future__ import annotations
 
 import copy
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Any, Sequence
 
 import numpy as np
 import torch
@@ -125,6 +127,17 @@ def copy_model(model: nn.Module) -> nn.Module:
     detached for the duration of the copy (the copy's pre-hooks recompute
     them at its next forward) and restored on the model afterwards.
     """
+    return _copy_sharing(model, ())
+
+
+def _copy_sharing(model: nn.Module, shared: Sequence[torch.Tensor]) -> nn.Module:
+    """:func:`copy_model`, except that each parameter in ``shared`` becomes a
+    new Parameter (``requires_grad=False``) on the *same storage* in the copy:
+    no copy of those weights. The copy must then never write them in place
+    (the scorers only read the raw weights)."""
+    memo: dict[int, Any] = {}
+    for t in shared:
+        memo[id(t)] = nn.Parameter(t.detach(), requires_grad=False)
     saved: list[tuple[nn.Module, str, torch.Tensor]] = []
     for mod in model.modules():
         for hook in mod._forward_pre_hooks.values():
@@ -136,7 +149,7 @@ def copy_model(model: nn.Module) -> nn.Module:
     try:
         for mod, name, t in saved:
             mod.__dict__[name] = t.detach()
-        return copy.deepcopy(model)
+        return copy.deepcopy(model, memo)
     except Exception as exc:  # pragma: no cover - exotic user modules
         raise TypeError(f"model could not be copied for scoring ({exc})") from exc
     finally:
@@ -155,7 +168,9 @@ class ScoringCopy:
     """
 
     def __init__(self, model: nn.Module, layers: Sequence[PrunableLayer], *, dtype: torch.dtype | None = None) -> None:
-        module = copy_model(model)
+        # the raw weights are shared with the model, not copied (never written in
+        # place here; a dtype conversion makes new tensors)
+        module = _copy_sharing(model, [layer.theta for layer in layers])
         if dtype is not None:
             module = module.to(dtype)
         module.eval()
@@ -180,6 +195,7 @@ class ScoringCopy:
             self.layer_modules.append(m)
             self.thetas.append(theta)
             self.masks.append(mask)
+        self.release()
 
     @property
     def dtype(self) -> torch.dtype:
@@ -197,18 +213,26 @@ class ScoringCopy:
                 buf.copy_(m.view(buf.shape))
 
     def differentiable_masks(self) -> list[torch.Tensor]:
-        """Replace the mask buffers by float leaf tensors requiring grad (SNIP's
-        dL/dm) and return them; :meth:`restore_masks` puts plain buffers back."""
-        leaves = []
+        """Make the float mask buffers leaves requiring grad (SNIP's dL/dm) and
+        return them (the buffers themselves, no copy); :meth:`restore_masks`
+        turns the grad off again."""
         for mod, buf in zip(self.layer_modules, self.masks):
-            leaf = buf.detach().clone().requires_grad_(True)
-            mod._buffers["weight_mask"] = leaf
-            leaves.append(leaf)
-        return leaves
+            buf.requires_grad_(True)
+            mod._buffers["weight_mask"] = buf
+        return list(self.masks)
 
     def restore_masks(self) -> None:
         for mod, buf in zip(self.layer_modules, self.masks):
+            buf.requires_grad_(False)
             mod._buffers["weight_mask"] = buf
+
+    def release(self) -> None:
+        """Drop the derived weights ``theta * mask`` that torch-pruned layers
+        keep between forwards (their pre-hook recomputes them at the next
+        forward): one copy of the weights less while scores are computed."""
+        for mod in self.layer_modules:
+            if not isinstance(mod, MaskedLinear):
+                mod.__dict__.pop("weight", None)
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         return self.module(x)
@@ -222,19 +246,22 @@ class LinearisedCopy:
     Parameter ``weights[i]`` holding the *effective* weight
     ``|theta| * mask`` (torch-pruning hooks are removed from the copy;
     MaskedLinear keeps an all-ones mask and its 1/sqrt(fan_in) scale), which
-    :meth:`set_masks` refreshes in place with one fused multiply. Since
+    :meth:`set_masks` refreshes in place from the model's raw weights
+    ``thetas[i]`` (not copied). Since
     ``dR/dtheta = mask * dR/dW_eff``, the SynFlow score
     ``|theta| * dR/d|theta|`` equals ``W_eff * dR/dW_eff``.
     """
 
     def __init__(self, model: nn.Module, layers: Sequence[PrunableLayer], *, dtype: torch.dtype) -> None:
-        module = copy_model(model)
+        module = _copy_sharing(model, [layer.theta for layer in layers])  # replaced below, never written
         mods = dict(module.named_modules())
         layer_mods = [mods[layer.name] for layer in layers]
         for m in layer_mods:
             if not isinstance(m, MaskedLinear) and hasattr(m, "weight_orig"):
                 # drop the hook, weight_orig and weight_mask; the weight is replaced below
                 tprune.remove(m, "weight")
+            # the copy's weight is replaced below: no need to convert it to dtype first
+            m.weight = nn.Parameter(torch.empty(0, dtype=m.weight.dtype, device=m.weight.device), requires_grad=False)
         module = module.to(dtype)
         module.eval()
         with torch.no_grad():
@@ -246,11 +273,10 @@ class LinearisedCopy:
                 if b.is_floating_point():
                     b.abs_()
         self.module = module
-        self.abs_thetas: list[torch.Tensor] = []
+        self.thetas: list[torch.Tensor] = [layer.theta.detach() for layer in layers]  # the model's, not copied
         self.weights: list[nn.Parameter] = []
         for layer, m in zip(layers, layer_mods):
-            self.abs_thetas.append(layer.theta.detach().to(dtype).abs())
-            w = nn.Parameter(torch.empty_like(self.abs_thetas[-1]), requires_grad=True)
+            w = nn.Parameter(torch.empty(layer.shape, dtype=dtype, device=layer.theta.device), requires_grad=True)
             m.weight = w
             if isinstance(m, MaskedLinear):
                 m.weight_mask.fill_(True)
@@ -265,16 +291,26 @@ class LinearisedCopy:
         return self.weights[0].device
 
     def set_masks(self, flat_mask: torch.Tensor) -> None:
-        """W_eff = |theta| * mask for the flat bool mask (N,)."""
+        """W_eff = |theta| * mask for the flat bool mask (N,), written in place
+        (|theta| in the copy's dtype, exact, is not kept: it is recomputed from
+        the model's weight into W_eff, then multiplied by the mask)."""
         parts = torch.split(flat_mask.to(self.device), [w.numel() for w in self.weights])
         with torch.no_grad():
-            for w, t, m in zip(self.weights, self.abs_thetas, parts):
-                if w.device.type == "cpu":
+            for w, t, m in zip(self.weights, self.thetas, parts):
+                if w.device.type == "cpu" and t.device.type == "cpu":
                     # numpy's single-threaded loop: robust on busy CPUs where
                     # torch's OpenMP elementwise kernels stall (same result)
-                    np.multiply(t.numpy(), m.view(t.shape).numpy(), out=w.data.numpy())
+                    out = w.data.numpy()
+                    if t.dtype == w.dtype:
+                        np.abs(t.numpy(), out=out)
+                    else:
+                        out[...] = t.numpy()  # float32 -> float64 is exact
+                        np.abs(out, out=out)
+                    np.multiply(out, m.view(t.shape).numpy(), out=out)
                 else:
-                    torch.mul(t, m.view(t.shape), out=w.data)
+                    w.data.copy_(t)
+                    w.data.abs_()
+                    w.data.mul_(m.view(t.shape))
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         return self.module(x)

@@ -1,8 +1,11 @@
 """Mask plumbing of ``prune``: flat/per-layer views, the NaN check, shuffling.
 
-Scores and masks travel through ``prune`` flat: the row-major flattened
-layers concatenated in forward order. The selection rules themselves (clean
-and Synaptic-Flow) are the operation :func:`gntk_fast.ops.mask_select.select_masks`.
+Masks travel through ``prune`` flat: the row-major flattened layers
+concatenated in forward order; scores travel as one tensor per layer (never
+concatenated, so the scores of very wide layers exist once). The selection
+rules themselves (clean and Synaptic-Flow) are the operation
+:func:`gntk_fast.ops.mask_select.select_masks` (per-layer form
+:func:`~gntk_fast.ops.mask_select.select_parts`).
 """
 from __future__ import annotations
 
@@ -11,7 +14,7 @@ from typing import Sequence
 import numpy as np
 import torch
 
-__all__ = ["check_scores", "shuffle_masks", "split_flat"]
+__all__ = ["check_scores", "check_layer_scores", "shuffle_masks", "split_flat"]
 
 
 def split_flat(flat: torch.Tensor, shapes: Sequence[tuple[int, ...]]) -> list[torch.Tensor]:
@@ -34,6 +37,20 @@ def check_scores(flat: torch.Tensor, shapes: Sequence[tuple[int, ...]], names: S
                 f"scores: layer {i} ({name!r}) has {n} NaN score(s); the ranking is undefined "
                 "(check the weights and data for extreme values)"
             )
+
+
+def check_layer_scores(scores: Sequence[torch.Tensor], names: Sequence[str]) -> None:
+    """:func:`check_scores` on per-layer scores (one tensor per layer)."""
+    for i, (s, name) in enumerate(zip(scores, names)):
+        if s.numel() == 0:
+            continue
+        peak = s.numpy().max() if s.device.type == "cpu" else s.max()  # NaN propagates through max
+        if not bool(np.isnan(float(peak))):
+            continue
+        raise ValueError(
+            f"scores: layer {i} ({name!r}) has {int(torch.isnan(s).sum())} NaN score(s); the ranking is undefined "
+            "(check the weights and data for extreme values)"
+        )
 
 
 def shuffle_masks(masks: Sequence[torch.Tensor], generator: torch.Generator) -> list[torch.Tensor]:

@@ -3,8 +3,14 @@
 Every scorer is built once per ``prune`` call (so the SynFlow copy in its dtype is
 reused across its 100 iterations) and called with the current flat bool mask
 (N,) (the row-major flattened layers, concatenated in forward order); it
-returns the flat scores (N,) in the same order. Higher score = more important
-(kept first).
+returns the scores as a list of flat per-layer tensors (forward order), never
+concatenated. Higher score = more important (kept first).
+
+Memory: scoring runs layer list by layer list, with each layer's gradient
+accumulated in place and turned into its score in place, and what is no
+longer needed (mask leaves, gradients, the derived weights of the private
+copy) freed before the next step, so the peak stays at a few copies of the
+weights besides the model.
 
 =========  ==============================================================
 random     i.i.d. N(0, 1), private ``torch.Generator`` (global RNG untouched)
@@ -58,7 +64,7 @@ __all__ = ["METHODS", "GRASP_TEMPERATURE", "make_scorer", "synflow_scores_refere
 GRASP_TEMPERATURE = 200.0
 GRASP_EPS = 1e-10
 
-Scorer = Callable[[torch.Tensor], torch.Tensor]
+Scorer = Callable[[torch.Tensor], list[torch.Tensor]]
 Batches = list[tuple[torch.Tensor, torch.Tensor]]
 
 
@@ -69,22 +75,30 @@ def _check_output(out: torch.Tensor, y: torch.Tensor) -> None:
         raise ValueError(f"data: labels must lie in [0, {out.shape[1]}) (the model's number of outputs); got max {int(y.max())}")
 
 
-def _flat(tensors: Sequence[torch.Tensor]) -> torch.Tensor:
-    return torch.cat([t.reshape(-1) for t in tensors])
+def _sum_all(tensors: Sequence[torch.Tensor]) -> torch.Tensor:
+    """The sum of all entries, reduced exactly as ``torch.cat(...).sum()`` is
+    (the compat normalisations divide by it; a differently rounded sum could
+    merge or split ties). The concatenation is transient and made only when
+    the gradients are already freed."""
+    if len(tensors) == 1:
+        return tensors[0].reshape(-1).sum()
+    return torch.cat([t.reshape(-1) for t in tensors]).sum()
 
 
 def _random_scorer(layers: Sequence[PrunableLayer], generator: torch.Generator) -> Scorer:
-    n = sum(l.theta.numel() for l in layers)
+    sizes = [l.theta.numel() for l in layers]
+    n = sum(sizes)
 
     def score(mask):
-        return torch.randn(n, generator=generator, dtype=torch.float32)
+        # one draw of n (the stream of one flat draw), seen layer by layer
+        return list(torch.split(torch.randn(n, generator=generator, dtype=torch.float32), sizes))
 
     return score
 
 
 def _magnitude_scorer(layers: Sequence[PrunableLayer]) -> Scorer:
     def score(mask):
-        return _flat([l.theta.detach().abs() for l in layers])
+        return [l.theta.detach().abs().reshape(-1) for l in layers]
 
     return score
 
@@ -95,27 +109,47 @@ def _snip_scorer(model: nn.Module, layers: Sequence[PrunableLayer], batches: Bat
     def score(mask):
         work.set_masks(mask)
         leaves = work.differentiable_masks()
+        grads: list[torch.Tensor | None] = [None] * len(leaves)
         try:
-            grads = [torch.zeros_like(m) for m in leaves]
             for x, y in batches:
                 out = work(x.to(work.dtype))
                 _check_output(out, y)
                 loss = F.cross_entropy(out, y)
-                gs = torch.autograd.grad(loss, leaves, allow_unused=True)
-                for acc, g in zip(grads, gs):
-                    if g is not None:  # None: a layer the forward does not use (score 0)
-                        acc.add_(g)
+                gs = list(torch.autograd.grad(loss, leaves, allow_unused=True))
+                del out, loss
+                _accumulate(grads, gs)
+                del gs
         finally:
             work.restore_masks()
-        # dL/dm = theta * dL/d(theta*m): the SNIP saliency before the abs
-        scores = _flat(grads).abs_()
+            work.release()
+        del leaves
+        # dL/dm = theta * dL/d(theta*m): the SNIP saliency before the abs, in place
+        scores = [torch.zeros(w.numel(), dtype=work.dtype, device=work.device) if g is None else g.abs_().reshape(-1)
+                  for g, w in zip(grads, work.thetas)]
+        del grads
         if compat:
-            norm = scores.sum()
+            norm = _sum_all(scores)
             if bool(norm > 0):  # the reference divides by 0 here (NaN masks); all-zero scores stay 0
-                scores /= norm
+                for t in scores:
+                    t /= norm
         return scores
 
     return score
+
+
+def _accumulate(acc: list[torch.Tensor | None], gs: list[torch.Tensor | None]) -> None:
+    """``acc[i] += gs[i]`` in place (None = nothing yet / no gradient); a
+    first gradient becomes the accumulator itself after ``+ 0.0``, which is
+    bitwise what adding it to zeros gives. ``gs`` is emptied as it goes."""
+    for i in range(len(gs)):
+        gi, gs[i] = gs[i], None
+        if gi is None:  # a layer the forward does not use (score 0)
+            continue
+        if acc[i] is None:
+            acc[i] = gi.add_(0.0) if gi.is_contiguous() and not gi._is_view() else gi + 0.0
+        else:
+            acc[i].add_(gi)
+        del gi
 
 
 def _grasp_scorer(model: nn.Module, layers: Sequence[PrunableLayer], batches: Batches, compat: bool) -> Scorer:
@@ -125,28 +159,41 @@ def _grasp_scorer(model: nn.Module, layers: Sequence[PrunableLayer], batches: Ba
     def score(mask):
         work.set_masks(mask)
         thetas = work.thetas
-        g = [torch.zeros_like(t) for t in thetas]
+        # gradients summed over the batches in place in the first one; 0.0 is
+        # added to it so that the sum is bitwise 0 + g_1 + g_2 ... (-0.0 -> +0.0)
+        g: list[torch.Tensor | None] = [None] * len(thetas)
         for x, y in batches:
             out = work(x.to(work.dtype))
             _check_output(out, y)
-            gs = torch.autograd.grad(F.cross_entropy(out / T, y), thetas, allow_unused=True)
-            for acc, gi in zip(g, gs):
-                if gi is not None:  # None: a layer the forward does not use (score 0)
-                    acc.add_(gi)
-        hg = [torch.zeros_like(t) for t in thetas]
+            gs = list(torch.autograd.grad(F.cross_entropy(out / T, y), thetas, allow_unused=True))
+            del out
+            _accumulate(g, gs)
+            del gs
+        g = [torch.zeros_like(t) if gi is None else gi for gi, t in zip(g, thetas)]
+        work.release()
+        hg: list[torch.Tensor | None] = [None] * len(thetas)
         for x, y in batches:
             out = work(x.to(work.dtype))
             gs = torch.autograd.grad(F.cross_entropy(out / T, y), thetas, create_graph=True, allow_unused=True)
+            del out
             z = sum((gi * gc).sum() for gi, gc in zip(gs, g) if gi is not None)
+            del gs
+            work.release()
             if not isinstance(z, torch.Tensor) or not z.requires_grad:
                 continue  # the loss does not depend on the weights at all
-            hs = torch.autograd.grad(z, thetas, allow_unused=True)
-            for acc, h in zip(hg, hs):
-                if h is not None:
-                    acc.add_(h)
-        scores = _flat([t.detach() * h for t, h in zip(thetas, hg)])
+            hs = list(torch.autograd.grad(z, thetas, allow_unused=True))
+            del z
+            _accumulate(hg, hs)
+            del hs
+        del g
+        # theta * Hg, in place in the Hessian-vector product (the product commutes exactly)
+        scores = [torch.zeros(t.numel(), dtype=t.dtype, device=t.device) if h is None
+                  else h.mul_(t.detach()).reshape(-1) for t, h in zip(thetas, hg)]
+        del hg
         if compat:
-            scores /= torch.abs(scores.sum()) + GRASP_EPS
+            norm = torch.abs(_sum_all(scores)) + GRASP_EPS
+            for t in scores:
+                t /= norm
         return scores
 
     return score
@@ -156,26 +203,30 @@ def _synflow_scorer(model: nn.Module, layers: Sequence[PrunableLayer], input_sha
                     dtype: torch.dtype) -> Scorer:
     work = LinearisedCopy(model, layers, dtype=dtype)
     ones = torch.ones((1, *input_shape), dtype=work.dtype, device=work.device)
-    flat = torch.empty(sum(w.numel() for w in work.weights), dtype=work.dtype, device=work.device)
-    views = [v.view(w.shape) for v, w in zip(torch.split(flat, [w.numel() for w in work.weights]), work.weights)]
 
     def score(mask):
         work.set_masks(mask)
         R = work(ones).sum()
-        grads = torch.autograd.grad(R, work.weights, allow_unused=True)
-        cpu = flat.device.type == "cpu"
-        for w, g, out in zip(work.weights, grads, views):
+        grads = list(torch.autograd.grad(R, work.weights, allow_unused=True))
+        del R
+        cpu = work.device.type == "cpu"
+        scores = []
+        for i, w in enumerate(work.weights):
+            g = grads[i]
+            grads[i] = None
             if g is None:
-                out.zero_()
-            elif cpu:  # numpy's loop (see LinearisedCopy.set_masks)
-                np.multiply(w.detach().numpy(), g.numpy(), out=out.numpy())
+                scores.append(torch.zeros(w.numel(), dtype=w.dtype, device=w.device))
+                continue
+            # |theta| * m * dR/dW_eff = |theta| * dR/dtheta, in place in the gradient;
+            # W_eff >= 0, abs() guards activations with negative slopes on the linearised net
+            if cpu:  # numpy's loop (see LinearisedCopy.set_masks)
+                gn = g.numpy()
+                np.multiply(w.detach().numpy(), gn, out=gn)
+                np.abs(gn, out=gn)
             else:
-                torch.mul(w.detach(), g, out=out)  # |theta| * m * dR/dW_eff = |theta| * dR/dtheta
-        # W_eff >= 0; abs() guards activations with negative slopes on the linearised net
-        if cpu:
-            np.abs(flat.numpy(), out=flat.numpy())
-            return flat
-        return flat.abs_()
+                g.mul_(w.detach()).abs_()
+            scores.append(g.reshape(-1))
+        return scores
 
     return score
 

@@ -33,8 +33,11 @@ partition is faster), ``numpy`` (partition-based selection,
 :mod:`.numpy`) and ``naive`` (stable sort / literal ``torch.kthvalue``,
 :mod:`.naive`, the test oracle). Both run on CPU copies of the scores (the
 selection is a small fraction of a scoring pass on any device); the mask is
-returned on ``current``'s device. NaN scores are the caller's to reject
-(:func:`gntk_fast.pruning.masks.check_scores` names the layer).
+returned on ``current``'s device. :func:`select_parts` takes the scores as
+one tensor per layer: the ``histogram`` backend then reads them where they
+are (``prune`` selects this way, never concatenating the scores). NaN
+scores are the caller's to reject (:func:`gntk_fast.pruning.masks.check_scores`
+names the layer).
 """
 from __future__ import annotations
 
@@ -46,7 +49,7 @@ from ..._constants import COMPAT_MODES, SCOPE_ALIASES, SCOPES
 from ..._validation import check_bool, check_choice, check_float, check_int, check_tensor
 from .._registry import Op
 
-__all__ = ["select_masks", "select_layer_masks", "OP"]
+__all__ = ["select_masks", "select_layer_masks", "select_parts", "OP"]
 
 def _histogram_check(n_scores: int | None = None, named: bool = False, **_: Any) -> str | None:
     from .histogram import STREAM_MIN_SCORES
@@ -119,7 +122,42 @@ def select_layer_masks(
     one pair per layer, forward order); returns one bool mask per layer, shaped
     like its scores."""
     shapes = [tuple(s.shape) for s in scores]
-    flat = torch.cat([s.reshape(-1) for s in scores])
     cur = torch.cat([c.reshape(-1) for c in current]).to(torch.bool)
-    keep = select_masks(flat, cur, [s.numel() for s in scores], density, scope, rule=rule, final=final, backend=backend)
+    keep = select_parts(scores, cur, density, scope, rule=rule, final=final, backend=backend)
     return [p.reshape(shape).clone() for p, shape in zip(torch.split(keep, [s.numel() for s in scores]), shapes)]
+
+
+def select_parts(
+    scores: Sequence[torch.Tensor],
+    current: torch.Tensor,
+    density: float,
+    scope: str,
+    *,
+    rule: str = "clean",
+    final: bool = True,
+    backend: str = "auto",
+) -> torch.Tensor:
+    """:func:`select_masks` on per-layer scores (any shapes, forward order) and
+    the flat current bool mask (N,): the same flat keep-mask. The
+    ``histogram`` backend reads the layers where they are (scores of one
+    float dtype); otherwise the scores are concatenated and passed to
+    :func:`select_masks`."""
+    if not isinstance(scores, (list, tuple)) or not scores:
+        raise TypeError("scores must be a non-empty list of per-layer score tensors")
+    scores = [check_tensor(f"scores[{i}]", t) for i, t in enumerate(scores)]
+    sizes = [int(t.numel()) for t in scores]
+    n = sum(sizes)
+    b = OP.resolve(backend, "cpu", n_scores=n, named=backend != "auto")
+    if b.name == "histogram" and len({t.dtype for t in scores}) == 1 and scores[0].is_floating_point():
+        current = check_tensor("current", current, ndim=1)
+        if current.dtype != torch.bool:
+            raise TypeError(f"current must be a bool mask; got dtype {current.dtype}")
+        if current.numel() != n:
+            raise ValueError(f"current has {current.numel()} entries but the scores have {n}")
+        density = check_float("density", density, min_value=0.0, max_value=1.0)
+        scope = check_choice("scope", SCOPE_ALIASES.get(scope, scope) if isinstance(scope, str) else scope, SCOPES)
+        rule = check_choice("rule", rule, COMPAT_MODES)
+        final = check_bool("final", final)
+        return b.load()(scores, current, sizes, density, scope, rule, final)
+    flat = torch.cat([t.detach().reshape(-1) for t in scores])
+    return select_masks(flat, current, sizes, density, scope, rule=rule, final=final, backend=backend)

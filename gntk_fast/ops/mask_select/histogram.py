@@ -30,7 +30,7 @@ from numba import njit
 
 from .numpy import round_half_even
 
-__all__ = ["order_keys", "kth_largest", "select", "BLOCK", "STREAM_MIN_SCORES"]
+__all__ = ["order_keys", "kth_largest", "select", "select_parts", "BLOCK", "STREAM_MIN_SCORES"]
 
 #: scores per block of a pass (bounds the temporaries: keys and masks of one block)
 BLOCK = 1 << 22
@@ -178,34 +178,60 @@ def _top_k_nested(parts: list[np.ndarray], curs: list[np.ndarray], all_kept: boo
     return out
 
 
-def select(flat: torch.Tensor, current: torch.Tensor, sizes: Sequence[int], density: float, scope: str,
-           rule: str, final: bool) -> torch.Tensor:
+def _as_scores(t: torch.Tensor) -> np.ndarray:
+    s = t.detach().cpu().numpy()
+    return s if s.dtype in (np.float32, np.float64) else s.astype(np.float64)
+
+
+def select(flat: torch.Tensor | Sequence[torch.Tensor], current: torch.Tensor, sizes: Sequence[int], density: float,
+           scope: str, rule: str, final: bool) -> torch.Tensor:
     """The backend entry (arguments validated by
-    :func:`gntk_fast.ops.mask_select.select_masks`): flat bool mask (N,)."""
-    s = flat.detach().cpu().numpy()
-    if s.dtype not in (np.float32, np.float64):
-        s = s.astype(np.float64)
+    :func:`gntk_fast.ops.mask_select.select_masks` or
+    :func:`~gntk_fast.ops.mask_select.select_parts`): flat bool mask (N,).
+    ``flat`` is the flat scores (N,) or a list of per-layer scores
+    (:func:`select_parts`)."""
+    if isinstance(flat, (list, tuple)):
+        return select_parts(flat, current, sizes, density, scope, rule, final)
+    s = _as_scores(flat)
+    return select_parts(_layers(s, sizes), current, sizes, density, scope, rule, final)
+
+
+def select_parts(parts: Sequence[torch.Tensor | np.ndarray], current: torch.Tensor, sizes: Sequence[int],
+                 density: float, scope: str, rule: str, final: bool) -> torch.Tensor:
+    """:func:`select` on per-layer scores (one tensor or array per layer, any
+    shape, ``sizes[i]`` entries each, forward order) without concatenating
+    them: the same flat bool mask (N,). Layers of different float dtypes are
+    brought to float64 (exact), as a flat float64 concatenation would be."""
+    parts = [(p if isinstance(p, np.ndarray) else _as_scores(p)).reshape(-1) for p in parts]
+    if len({p.dtype for p in parts}) > 1:
+        parts = [p.astype(np.float64) for p in parts]
     cur = current.detach().cpu().numpy()
-    parts, curs = _layers(s, sizes), _layers(cur, sizes)
+    curs = _layers(cur, sizes)
     groups = [(parts, curs, "the model")] if scope == "global" else [
         ([p], [c], f"layer {i}") for i, (p, c) in enumerate(zip(parts, curs))]
-    out: list[np.ndarray] = []
+    res = np.empty(cur.size, dtype=bool)  # filled layer by layer (no list of masks to concatenate)
+    outs = _layers(res, sizes)
+    start = 0
     for ps, cs, where in groups:
+        dst = outs[start:start + len(ps)]
+        start += len(ps)
         n = sum(p.size for p in ps)
         if n == 0:
-            out.extend(np.zeros(0, dtype=bool) for _ in ps)
             continue
         if rule == "clean":
             all_kept = all(bool(c.all()) for c in cs)
             k = round_half_even(density * n)
             if not final:
                 k = min(k, n if all_kept else sum(int(np.count_nonzero(c)) for c in cs))
-            out.extend(_top_k_nested(ps, cs, all_kept, k, where))
+            for d, m in zip(dst, _top_k_nested(ps, cs, all_kept, k, where)):
+                d[:] = m
         else:  # synaptic-flow: prune the k smallest and every tie at the k-th
             k = int((1.0 - density) * n)
             if k < 1:
-                out.extend(c.copy() for c in cs)
+                for d, c in zip(dst, cs):
+                    d[:] = c
                 continue
             v, _ = kth_largest(ps, n - k + 1)  # the k-th smallest
-            out.extend(p > v for p in ps)
-    return torch.from_numpy(np.concatenate(out) if out else np.zeros(0, dtype=bool)).to(current.device)
+            for d, p in zip(dst, ps):
+                np.greater(p, v, out=d)
+    return torch.from_numpy(res).to(current.device)
