@@ -93,7 +93,15 @@ class LimitGraphonsExperiment:
                 return v.tolist()
             return v
 
-        body = {"config": self.config, "figures": {k: str(v) for k, v in self.figures.items()},
+        here = Path(path).resolve().parent
+
+        def rel(v):  # figure paths relative to the JSON file (no machine paths in the results)
+            try:
+                return str(Path(v).resolve().relative_to(here))
+            except ValueError:
+                return Path(v).name
+
+        body = {"config": self.config, "figures": {k: rel(v) for k, v in self.figures.items()},
                 "rows": [{k: clean(v) for k, v in r.items()} for r in self.rows]}
         return write_text(path, json.dumps(body, indent=1) + "\n")
 
