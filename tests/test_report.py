@@ -3,11 +3,9 @@ from __future__ import annotations
 
 import json
 import re
-from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 
 from gntk_fast.experiments import claims as C
 from gntk_fast.experiments import pruned_study as ps
