@@ -8,7 +8,7 @@ import torch
 
 import gntk_fast as gf
 from gntk_fast.graphon import ConstantGraphon, StepGraphon, network_graphon
-from gntk_fast.graphon.network import block_means
+from gntk_fast.graphon.network import ordered_block_means
 from gntk_fast.ntk import graphon_ntk, graphon_ntk_reference
 
 
@@ -181,12 +181,12 @@ def test_network_graphon_variance_and_block_means():
     ng = network_graphon(ms, K=5, weights=w)
     for l in range(3):
         np.testing.assert_allclose(ng.variance_graphons[l].H, 4.0 * ng.graphons[l].H, rtol=0, atol=1e-15)
-    # block_means against an explicit loop
+    # ordered_block_means against an explicit loop
     rng = np.random.default_rng(2)
     vals = rng.random((7, 9))
     ro, co = rng.permutation(7), rng.permutation(9)
     re, ce = np.array([0, 2, 5, 7]), np.array([0, 4, 9])
-    got = block_means(vals, ro, co, re, ce)
+    got = ordered_block_means(vals, ro, co, re, ce)
     v = vals[ro][:, co]
     want = np.array([[v[re[a]:re[a + 1], ce[b]:ce[b + 1]].mean() for b in range(2)] for a in range(3)])
     np.testing.assert_allclose(got, want, rtol=1e-14)

@@ -37,9 +37,9 @@ from typing import Any, Sequence
 import numpy as np
 
 from .._validation import MAX_BLOCKS, check_choice, check_size
-from ._masks import coerce_mask
+from ._masks import block_edges, coerce_mask
 
-__all__ = ["NetworkGraphon", "network_graphon", "block_means"]
+__all__ = ["NetworkGraphon", "network_graphon", "ordered_block_means"]
 
 
 @dataclass
@@ -88,7 +88,7 @@ class NetworkGraphon:
                 f"difference={np.round(self.difference, 4).tolist()})")
 
 
-def block_means(values: np.ndarray, row_order: np.ndarray, col_order: np.ndarray,
+def ordered_block_means(values: np.ndarray, row_order: np.ndarray, col_order: np.ndarray,
                 row_edges: np.ndarray, col_edges: np.ndarray) -> np.ndarray:
     """Means of ``values[row_order][:, col_order]`` over the blocks cut at the edges.
 
@@ -100,10 +100,6 @@ def block_means(values: np.ndarray, row_order: np.ndarray, col_order: np.ndarray
     sums = np.add.reduceat(np.add.reduceat(v, row_edges[:-1], axis=0, dtype=dtype), col_edges[:-1], axis=1,
                            dtype=dtype)
     return sums / np.outer(np.diff(row_edges), np.diff(col_edges))
-
-
-def _edges(n: int, K: int) -> np.ndarray:
-    return (np.arange(K + 1, dtype=np.int64) * n) // K
 
 
 def _as_dense_masks(masks: Sequence[Any]) -> list[np.ndarray]:
@@ -200,10 +196,10 @@ def network_graphon(masks: Sequence[Any], K: int = 64, *, weights: Sequence[Any]
     else:
         orders = _check_orders(orders, sizes)
     Ks = [min(K, n) for n in sizes]
-    edges = [_edges(n, k) for n, k in zip(sizes, Ks)]
+    edges = [block_edges(n, k) for n, k in zip(sizes, Ks)]
     d, k_out = shapes[0][1], shapes[-1][0]
     ident_in, ident_out = np.arange(d), np.arange(k_out)
-    unit_in, unit_out = _edges(d, d), _edges(k_out, k_out)
+    unit_in, unit_out = block_edges(d, d), block_edges(k_out, k_out)
 
     def layer_plan(l):  # (row order, col order, row edges, col edges)
         ro, re = (orders[l], edges[l]) if l < L else (ident_out, unit_out)
@@ -219,10 +215,10 @@ def network_graphon(masks: Sequence[Any], K: int = 64, *, weights: Sequence[Any]
     graphons, variance, per_mask, diff = [], [] if ws is not None else None, [], []
     for l in range(L + 1):
         ro, co, re, ce = layer_plan(l)
-        H = block_means(ms[l], ro, co, re, ce)
+        H = ordered_block_means(ms[l], ro, co, re, ce)
         graphons.append(make(H, l, re, ce, 1.0))
         if ws is not None:
-            V = block_means(ws[l] * ws[l] * ms[l], ro, co, re, ce)
+            V = ordered_block_means(ws[l] * ws[l] * ms[l], ro, co, re, ce)
             variance.append(make(V, l, re, ce, float("inf")))
         own = sas(ms[l], len(re) - 1, len(ce) - 1, sort_cols=l > 0)
         per_mask.append(own)
