@@ -80,6 +80,15 @@ def _check_call(flat_scores: Any, current: Any, sizes: Any) -> tuple[torch.Tenso
     return flat, current, sizes
 
 
+def _check_options(density: Any, scope: Any, rule: Any, final: Any) -> tuple[float, str, str, bool]:
+    """Validated (density in [0, 1], scope with "local" read as "layerwise", rule, final)."""
+    density = check_float("density", density, min_value=0.0, max_value=1.0)
+    scope = check_choice("scope", SCOPE_ALIASES.get(scope, scope) if isinstance(scope, str) else scope, SCOPES)
+    rule = check_choice("rule", rule, COMPAT_MODES)
+    final = check_bool("final", final)
+    return density, scope, rule, final
+
+
 def select_masks(
     flat_scores: torch.Tensor,
     current: torch.Tensor,
@@ -100,10 +109,7 @@ def select_masks(
     :class:`~gntk_fast.ops.BackendError`).
     """
     flat, current, sizes = _check_call(flat_scores, current, sizes)
-    density = check_float("density", density, min_value=0.0, max_value=1.0)
-    scope = check_choice("scope", SCOPE_ALIASES.get(scope, scope) if isinstance(scope, str) else scope, SCOPES)
-    rule = check_choice("rule", rule, COMPAT_MODES)
-    final = check_bool("final", final)
+    density, scope, rule, final = _check_options(density, scope, rule, final)
     fn = OP(backend, "cpu", n_scores=flat.numel(), named=backend != "auto")
     return fn(flat, current, sizes, density, scope, rule, final)
 
@@ -154,10 +160,7 @@ def select_parts(
             raise TypeError(f"current must be a bool mask; got dtype {current.dtype}")
         if current.numel() != n:
             raise ValueError(f"current has {current.numel()} entries but the scores have {n}")
-        density = check_float("density", density, min_value=0.0, max_value=1.0)
-        scope = check_choice("scope", SCOPE_ALIASES.get(scope, scope) if isinstance(scope, str) else scope, SCOPES)
-        rule = check_choice("rule", rule, COMPAT_MODES)
-        final = check_bool("final", final)
+        density, scope, rule, final = _check_options(density, scope, rule, final)
         return b.load()(scores, current, sizes, density, scope, rule, final)
     flat = torch.cat([t.detach().reshape(-1) for t in scores])
     return select_masks(flat, current, sizes, density, scope, rule=rule, final=final, backend=backend)
