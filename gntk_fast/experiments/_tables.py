@@ -15,7 +15,7 @@ import numpy as np
 
 from .._io import atomic_path, write_text
 
-__all__ = ["clean", "write_table", "read_table", "spearman", "loglog_slope", "group_mean"]
+__all__ = ["clean", "write_table", "read_table", "spearman", "loglog_slope", "group_mean", "group_series"]
 
 
 def clean(value: Any) -> Any:
@@ -97,3 +97,12 @@ def group_mean(rows: Sequence[dict], keys: Sequence[str], value: str) -> dict[tu
             continue
         groups.setdefault(tuple(r[k] for k in keys), []).append(float(v))
     return {k: (float(np.mean(v)), float(np.std(v)), len(v)) for k, v in groups.items()}
+
+
+def group_series(stats: dict[tuple, tuple[float, float, int]], first, second):
+    """``(x, mean, sd)`` float arrays, sorted by x, of the :func:`group_mean`
+    groups keyed ``(first, second, x)``; None when there is no such group."""
+    pts = sorted((k[2], v) for k, v in stats.items() if k[0] == first and k[1] == second)
+    if not pts:
+        return None
+    return (np.array([p[0] for p in pts]), np.array([p[1][0] for p in pts]), np.array([p[1][1] for p in pts]))

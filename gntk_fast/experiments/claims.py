@@ -13,7 +13,7 @@ from typing import Sequence
 
 import numpy as np
 
-from ._tables import group_mean, spearman
+from ._tables import group_mean, group_series, spearman
 
 __all__ = [
     "graphon_convergence_claims", "kernel_convergence_claim", "random_scaling_claims", "energy_claims",
@@ -98,10 +98,10 @@ def energy_claims(kernel_rows: Sequence[dict], kernels: Sequence[str], labels: d
     for kern in kernels:
         parts, verdicts = [], []
         for m in ("snip", "synflow"):
-            pts = sorted((k[2], v) for k, v in stats.items() if k[0] == kern and k[1] == m)
-            if len(pts) < 2:
+            series = group_series(stats, kern, m)
+            if series is None or len(series[0]) < 2:
                 continue
-            (s0, (e0, sd0, _)), (s1, (e1, sd1, _)) = pts[0], pts[-1]
+            (s0, s1), (e0, e1), (sd0, sd1) = (a[[0, -1]].tolist() for a in series)
             spread = max(sd0, sd1)
             verdicts.append(bool(e1 - e0 > 2 * spread))
             parts.append(f"{m}: {e0:.3f}+-{sd0:.3f} (s={s0:g}) -> {e1:.3f}+-{sd1:.3f} (s={s1:g})")

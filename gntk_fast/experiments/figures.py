@@ -12,7 +12,7 @@ from typing import Sequence
 import numpy as np
 
 from ..plots import new_figure, save_figure
-from ._tables import group_mean
+from ._tables import group_mean, group_series
 
 __all__ = [
     "plot_training_curves", "plot_kernel_metric", "plot_correlations", "plot_linearised",
@@ -44,13 +44,10 @@ def plot_training_curves(train_rows: Sequence[dict], *, path: str | Path | None 
     cmap = matplotlib.colormaps["viridis"]
     for ax, m in zip(axes[0], methods):
         for i, sp in enumerate([None] + sps):
-            key_m, key_s = ("dense", 0.0) if sp is None else (m, sp)
-            pts = sorted((k[2], v) for k, v in stats.items() if k[0] == key_m and k[1] == key_s)
-            if not pts:
+            series = group_series(stats, *(("dense", 0.0) if sp is None else (m, sp)))
+            if series is None:
                 continue
-            s = np.array([p[0] for p in pts])
-            mu = np.array([p[1][0] for p in pts])
-            sd = np.array([p[1][1] for p in pts])
+            s, mu, sd = series
             color = "black" if sp is None else cmap(i / max(1, len(sps)))
             ax.plot(s, mu, color=color, lw=1.4, ls="--" if sp is None else "-",
                     label="dense" if sp is None else f"s={sp:g}")
@@ -75,12 +72,10 @@ def plot_kernel_metric(kernel_rows: Sequence[dict], metric: str, kernels: Sequen
     fig, axes = new_figure(1, len(kernels), size=(3.1 * len(kernels) + 0.6, 3.3))
     for ax, kern in zip(axes[0], kernels):
         for m in methods:
-            pts = sorted((k[2], v) for k, v in stats.items() if k[0] == kern and k[1] == m)
-            if not pts:
+            series = group_series(stats, kern, m)
+            if series is None:
                 continue
-            s = np.array([p[0] for p in pts])
-            mu = np.array([p[1][0] for p in pts])
-            sd = np.array([p[1][1] for p in pts])
+            s, mu, sd = series
             ax.errorbar(s, mu, yerr=sd, color=_COLORS.get(m), marker="o", ms=3, lw=1.2, capsize=2, label=m)
         dense = stats.get((kern, "dense", 0.0))
         if dense:
