@@ -3,7 +3,9 @@
 #   make test     set up, then run the test suite (the README's test command)
 # torch: an existing install is reused (the venv sees the system site-packages);
 # otherwise the CPU build from PyTorch's CPU wheel index, or the default (CUDA)
-# build where nvidia-smi finds a GPU. Override with TORCH_INDEX=... .
+# build where nvidia-smi finds a GPU. Override with TORCH_INDEX=... . The index
+# is probed once (5 s); when it cannot be reached, the default index serves torch.
+# After set-up, `. .venv/bin/activate` puts gntk-fast and the venv's python first.
 
 PYTHON ?= python3
 VENV ?= .venv
@@ -21,8 +23,11 @@ $(VENV)/.installed: pyproject.toml CMakeLists.txt
 		echo "torch found: $$($(PY) -c 'import torch; print(torch.__version__)')"; \
 	elif command -v nvidia-smi >/dev/null 2>&1; then \
 		$(PY) -m pip install torch; \
-	else \
+	elif $(PY) .ci/probe_index.py "$(TORCH_INDEX)"; then \
 		$(PY) -m pip install torch --index-url $(TORCH_INDEX); \
+	else \
+		echo "$(TORCH_INDEX) is unreachable: installing torch from the default package index instead"; \
+		$(PY) -m pip install torch; \
 	fi
 	$(PY) -m pip install -e ".[test,smooth,tables]"
 	touch $@

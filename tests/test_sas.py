@@ -1,6 +1,8 @@
 """SAS: the spec's numbers, ties, partitions, numba == numpy reference, inputs, errors."""
 from __future__ import annotations
 
+import sys
+
 import numpy as np
 import pytest
 import torch
@@ -229,6 +231,7 @@ def test_trials_average():
 
 
 def test_smoothing():
+    pytest.importorskip("skimage", reason="SAS smoothing needs scikit-image (the 'smooth' extra)")
     M = FunctionGraphon(lambda u, v: 0.2 + 0.6 * u * v).sample(400, 400, seed=0)
     raw = sas(M, K=20)
     sm = sas(M, K=20, smooth=0.05)
@@ -304,3 +307,13 @@ def test_sas_properties(n_out, n_in, p, seed, data):
     np.testing.assert_array_equal(est.row_degrees, M.sum(1))
     np.testing.assert_array_equal(est.col_degrees, M.sum(0))
     assert np.all(np.diff(est.row_edges) >= 1) and est.row_edges[-1] == n_out
+
+
+def test_smoothing_without_scikit_image_names_the_extra(monkeypatch):
+    # an absent optional dependency is one clear ImportError, never a traceback deep inside
+    monkeypatch.setitem(sys.modules, "skimage", None)
+    monkeypatch.setitem(sys.modules, "skimage.restoration", None)
+    M = FunctionGraphon(lambda u, v: 0.2 + 0.6 * u * v).sample(60, 60, seed=0)
+    with pytest.raises(ImportError, match=r"gntk_fast\[smooth\]"):
+        sas(M, K=6, smooth=0.1)
+    assert sas(M, K=6).smooth is None

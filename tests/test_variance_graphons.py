@@ -224,3 +224,23 @@ def test_property_constant_graphons(p, c, depth):
     dense = graphon_ntk([1.0] * (depth + 1), x)
     got = graphon_ntk([p] * (depth + 1), x, variance_graphons=[c] * (depth + 1))
     assert _rel(got, p * c**depth * dense) < 1e-11
+
+
+@pytest.mark.parametrize("tile", [1, 3, 4, 7, None])
+def test_rectangle_sharing_rows_with_x1_matches_symmetric_kernel(x, tile):
+    # pairs of identical inputs sit at correlation 1, where the arc-cosine dual's
+    # derivative is infinite: x2 that shares rows with x1 (in any order), or a
+    # repeated row, must give the symmetric kernel's values, whatever the tiling
+    rng = np.random.default_rng(4)
+    gs = [rng.uniform(0.1, 0.9, (4, 6)), lambda u, v: 0.2 + 0.7 * u * v, rng.uniform(0.1, 0.9, (1, 5))]
+    vs = [rng.uniform(0.0, 2.5, (2, 6)), lambda u, v: 0.5 + 3 * u * v, rng.uniform(0.0, 3.0, (1, 3))]
+    for tr in ("mask", "all"):
+        full = graphon_ntk(gs, x, variance_graphons=vs, trainable=tr, K=16)
+        ref = graphon_ntk_reference(gs, x, variance_graphons=vs, trainable=tr, K=16)
+        assert _rel(full, ref) < 1e-13
+        cols = [3, 0, 3]
+        rect = graphon_ntk(gs, x, x[cols], variance_graphons=vs, trainable=tr, K=16, tile=tile)
+        assert _rel(rect, ref[:, cols]) < 1e-13
+        rep = x[[0, 1, 0, 2, 1]]
+        k_rep = graphon_ntk(gs, rep, variance_graphons=vs, trainable=tr, K=16, tile=tile)
+        assert _rel(k_rep, ref[[0, 1, 0, 2, 1]][:, [0, 1, 0, 2, 1]]) < 1e-13

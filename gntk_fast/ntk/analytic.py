@@ -108,7 +108,7 @@ def _diagonals(X: torch.Tensor, P: _Prepared, f) -> list[torch.Tensor]:
     return out
 
 
-def _chunk(rect, X1, X2, D1, D2, P: _Prepared, plan: DualPlan, trainable: str, sym: bool):
+def _chunk(rect, X1, X2, D1, D2, ids, P: _Prepared, plan: DualPlan, trainable: str, sym: bool):
     """Theta and NNGP for the pairs of the rectangle ``rect = (i0, i1, j0, j1)``
     of inputs X1[i0:i1] x X2[j0:j1] (only j >= i when ``sym``).
 
@@ -121,9 +121,13 @@ def _chunk(rect, X1, X2, D1, D2, P: _Prepared, plan: DualPlan, trainable: str, s
     together with ``S @ BT`` (the next layer's s~, or the NNGP for the read-out);
     ``plan.backward(G, Bb, Sd, w, pre)`` is one backward step (see
     :mod:`gntk_fast.ops.dual`).
-    With ``sym`` (x2 = x1) the pairs ii == jj take s~(x, x) from the diagonals bit
-    for bit, so the arc-cosine angle is exactly 0 there (its derivative is
-    infinite at correlation 1: a rounding difference of 1e-16 would cost 1e-8).
+    Every pair of identical inputs (``ids = (id1, id2)``: one id per distinct
+    input row, shared by X1 and X2) takes s~(x, x) from the diagonals bit for
+    bit, so the arc-cosine angle is exactly 0 there: its derivative is infinite
+    at correlation 1, and the GEMM's different summation order (a rounding
+    difference of 1e-16 in s~) would cost ~1e-8 in the kernel. This holds for
+    the pairs (i, i) of x2 = x1, for repeated rows, and for rows that x1 and a
+    different x2 share.
     """
     i0, i1, j0, j1 = rect
     d = X1.shape[1]
@@ -145,10 +149,11 @@ def _chunk(rect, X1, X2, D1, D2, P: _Prepared, plan: DualPlan, trainable: str, s
     ii, jj = (gi[keep], gj[keep]) if sym else (gi.reshape(-1), gj.reshape(-1))
     own_params = P.variance and trainable == "mask"
     own = input_layer(P.A_own) if own_params else None
-    same = torch.nonzero(ii == jj).squeeze(1) if sym else None
+    id1, id2 = ids
+    same = torch.nonzero(id1[ii] == id2[jj]).squeeze(1)
     pre, dots, means = [], [], []
     for l in range(P.L):
-        if same is not None and len(same):
+        if len(same):
             s[same] = D1[l][ii[same]]
         last = l + 1 == P.L
         S, Sd, nxt = plan.pairs(D1[l], D2[l], ii, jj, s, P.r_fwd[:, None] if last else P.BfT[l])
@@ -205,8 +210,15 @@ def _fill(theta, nngp, X1, X2, P: _Prepared, plan: DualPlan, trainable: str, sym
     """Compute every pair (chunk by chunk) into ``theta`` and ``nngp`` (or None)."""
     n1, n2 = X1.shape[0], X2.shape[0]
     f = plan.function()
-    D1 = _diagonals(X1, P, f)
-    D2 = D1 if sym else _diagonals(X2, P, f)
+    # one diagonal per distinct input row: identical inputs (in x1, or shared by
+    # x1 and x2) get bitwise identical diagonals and are snapped in _chunk
+    rows = X1 if sym else torch.cat([X1, X2])
+    uniq, inv = torch.unique(rows, dim=0, return_inverse=True)
+    DU = _diagonals(uniq, P, f)
+    id1 = inv[:n1]
+    id2 = id1 if sym else inv[n1:]
+    D1 = [t[id1] for t in DU]
+    D2 = D1 if sym else [t[id2] for t in DU]
     total = n1 * (n1 + 1) // 2 if sym else n1 * n2
     if progress is None:
         progress = total > 16 * tile
@@ -215,7 +227,7 @@ def _fill(theta, nngp, X1, X2, P: _Prepared, plan: DualPlan, trainable: str, sym
     with tqdm(total=total, desc="graphon_ntk pairs", unit="pair", unit_scale=True,
               disable=not progress, leave=False) as bar:
         for rect in _pair_chunks(n1, n2, sym, tile, row_cap):
-            ii, jj, th, ng = _chunk(rect, X1, X2, D1, D2, P, plan, trainable, sym)
+            ii, jj, th, ng = _chunk(rect, X1, X2, D1, D2, (id1, id2), P, plan, trainable, sym)
             theta[ii, jj] = th
             if nngp is not None:
                 nngp[ii, jj] = ng
