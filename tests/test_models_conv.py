@@ -219,3 +219,16 @@ def test_convnet_property_matches_formula(c_in, chans, n_out, k, padding, readou
 def test_convnet_bad_channels_named(bad):
     with pytest.raises((TypeError, ValueError), match="channels|depth"):
         gf.ConvNet(1, bad, 2, 1)
+
+
+def test_train_convnet_on_digit_images_keeps_masks():
+    x, y = gf.data.load("digits", split="train", per_class=3, seed=0, shape="image")
+    net = gf.ConvNet(1, 6, 2, 10, seed=0)
+    g = torch.Generator().manual_seed(0)
+    net.set_masks([torch.rand(m.shape, generator=g) < 0.5 for m in net.masks])
+    before = [w.detach().clone() for w in net.weights]
+    run = gf.train(net, (x, y), steps=4, lr=1e-2, optimizer="adam", seed=0)
+    assert run.loss.shape == (4,) and np.all(np.isfinite(run.loss))
+    for w, w0, m in zip(net.weights, before, net.masks):
+        assert bool((w.detach()[~m] == 0).all())  # pruned weights held at exactly 0
+        assert not torch.equal(w.detach()[m], w0[m])  # kept weights trained
