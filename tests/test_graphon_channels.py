@@ -167,6 +167,7 @@ def test_conv_network_graphon_orders_and_blocks():
     np.testing.assert_array_equal(ng.H(2), [[1, 1, 0, 0], [1, 0, 0, 0]])
     assert ng.shapes == [(4, 1), (4, 4), (2, 4)] and ng.depth == 2
     assert type(ng.graphons[0]).__name__ == "InputGraphon"
+    np.testing.assert_array_equal(conv_network_graphon(masks, K=4).H(1), ng.H(1))  # what network_graphon calls
     # coarser blocks: means over the 2 x 2 channel blocks of the same order
     ng2 = network_graphon(masks, K=2)
     np.testing.assert_allclose(ng2.H(1), [[1, 0.5], [1 / 36, 0]], rtol=0, atol=1e-15)

@@ -1,6 +1,8 @@
 """VGG-11/16 and ResNet-20 builders: parameter counts from the architecture, shapes, seeds."""
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from torch import nn
 
 import gntk_fast as gf
@@ -106,3 +108,30 @@ def test_zoo_validation():
         gf.resnet20(width=1.5)
     with pytest.raises(ValueError, match="memory"):
         gf.resnet20(width=1 << 20)
+
+
+def test_torch_prune_masks_install_on_every_layer():
+    from torch.nn.utils import prune as tprune
+
+    net = gf.resnet20(width=2, seed=0)
+    layers = [(m, "weight") for m in net.modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
+    tprune.global_unstructured(layers, pruning_method=tprune.RandomUnstructured, amount=0.5)
+    kept = sum(int(m.weight_mask.sum()) for m, _ in layers)
+    total = sum(m.weight_mask.numel() for m, _ in layers)
+    assert kept == total - round(0.5 * total)
+    assert net(torch.randn(2, 3, 8, 8)).shape == (2, 10)
+
+
+@settings(max_examples=20, deadline=None)
+@given(
+    width=st.one_of(st.integers(-3, 0), st.floats(allow_nan=True, allow_infinity=True), st.text(max_size=2)),
+    which=st.sampled_from(["vgg", "resnet"]),
+)
+def test_bad_width_is_named(width, which):
+    if which == "vgg" and isinstance(width, float) and 0 < width <= 1024:
+        return  # a valid multiplier
+    with pytest.raises((TypeError, ValueError), match="width"):
+        if which == "vgg":
+            gf.vgg("vgg11", width=width)
+        else:
+            gf.resnet20(width=width)
