@@ -201,6 +201,9 @@ def test_flatten_readout_pixels_pool_like_taps():
     np.testing.assert_array_equal(ch, [0, 1])
     np.testing.assert_allclose(ng.H(1), [[1, 0], [0, 0.5], [0, 0]])
     assert ng.shapes[1] == (3, 2)
+    est = sas_layers([c1, r], K=2)[1]  # the per-mask estimate pools the pixels too
+    assert est.taps == 4 and est.shape == (3, 2)
+    np.testing.assert_allclose(est.H, [[1, 0], [0, 0.25]])  # row blocks {output 0}, {outputs 1, 2}
     per = network_graphon([c1, r], K=2, taps="per-tap")
     assert len(per.graphons[1]) == 4  # one per pixel
     np.testing.assert_array_equal(per.graphons[1][1].H, [[1, 0], [0, 1], [0, 0]])

@@ -42,6 +42,10 @@ def sas_layers(masks: Sequence[Any], K: int = 64, *, input_layer: bool = True, s
     (C_out, C_in, kh, kw) are estimated through their channel connectivity
     (:func:`gntk_fast.graphon.channel_sas`): one pooled SASResult per layer, or
     with ``taps="per-tap"`` a list of one SASResult per tap in that layer's place.
+    A 2-D mask right after a conv mask whose columns are P > 1 times that
+    layer's channels is a flatten readout (columns in (channel, pixel) order):
+    it is estimated over channels with its P pixels as taps, as
+    :func:`gntk_fast.graphon.network_graphon` does.
 
     Examples
     --------
@@ -57,10 +61,15 @@ def sas_layers(masks: Sequence[Any], K: int = 64, *, input_layer: bool = True, s
     K = check_int("K", K, min_value=1)
     taps = check_choice("taps", taps, TAPS)
     out = []
+    prev = None
     for i, m in enumerate(masks):
         shape = tuple(getattr(m, "shape", np.shape(m)))
         if len(shape) not in (2, 4):
             raise ValueError(f"masks[{i}] must be 2-D (n_out, n_in) or 4-D (C_out, C_in, kh, kw); got shape {shape}")
+        if len(shape) == 2 and prev is not None and len(prev) == 4 and shape[1] != prev[0] and shape[1] % prev[0] == 0:
+            m = m.reshape(shape[0], prev[0], shape[1] // prev[0], 1)  # flatten readout: pixels as taps
+            shape = tuple(m.shape)
+        prev = shape
         k_out = min(K, shape[0])
         if i == 0 and input_layer:
             out.append(sas(m, k_out, sort_cols=False, smooth=smooth, taps=taps))
