@@ -16,7 +16,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from .._constants import COMPAT_MODES, METHODS, SCHEDULES, SCOPE_ALIASES, SCOPES
+from .._constants import COMPAT_MODES, PRUNING_METHODS, SCHEDULES, SCOPE_ALIASES, SCOPES
 from .._threads import threads_for, torch_threads
 from .._validation import MAX_WIDTH, check_bool, check_choice, check_int, check_seed, check_size, check_tensor, density_from
 from ..models import MLP
@@ -415,7 +415,7 @@ class _Plan:
 def _validate(method, sparsity, compression, scope, iterations, schedule, compat, seed, shuffle, invert,
               synflow_dtype, progress) -> _Plan:
     """Every scalar argument of :func:`prune`, checked (errors name the argument)."""
-    method = check_choice("method", method, METHODS)
+    method = check_choice("method", method, tuple(PRUNING_METHODS))
     density = density_from(sparsity, compression)
     scope = check_choice("scope", SCOPE_ALIASES.get(scope, scope) if isinstance(scope, str) else scope, SCOPES)
     schedule = check_choice("schedule", schedule, SCHEDULES)

@@ -58,16 +58,14 @@ import torch
 from torch import nn
 from torch.nn.utils import prune as tprune
 
-from .. import models as _models
 from .._validation import check_choice
+from ..models import MaskedConv2d, MaskedLinear
 
 __all__ = ["PrunableLayer", "find_prunable", "dense_parameters", "copy_model", "ScoringCopy", "LinearisedCopy",
            "install_masks", "PRUNABLE_TYPES", "MASKED_TYPES", "NORM_TYPES", "UNSUPPORTED_POLICIES"]
 
 #: gntk_fast's own masked layers (bool ``weight_mask`` buffer applied in forward)
-MASKED_TYPES: tuple[type, ...] = tuple(
-    t for t in (getattr(_models, "MaskedLinear", None), getattr(_models, "MaskedConv2d", None)) if t is not None
-)
+MASKED_TYPES: tuple[type, ...] = (MaskedLinear, MaskedConv2d)
 #: torch layers whose ``weight`` is pruned; value: the weight's number of dimensions
 PRUNABLE_TYPES: dict[type, int] = {nn.Linear: 2, nn.Conv1d: 3, nn.Conv2d: 4}
 #: layers whose parameters are left dense by design (normalisation)

@@ -150,14 +150,15 @@ class PruningMethod(abc.ABC):
 def method_class(name: str) -> type[PruningMethod]:
     """The :class:`PruningMethod` registered as ``name`` in
     :data:`gntk_fast._constants.PRUNING_METHODS` (imported on first use)."""
-    name = check_choice("method", name, METHODS)
-    cls = _LOADED.get(name)
+    name = check_choice("method", name, tuple(PRUNING_METHODS))
+    target = PRUNING_METHODS[name]
+    cls = _LOADED.get(target)
     if cls is None:
-        mod, _, attr = PRUNING_METHODS[name].partition(":")
+        mod, _, attr = target.partition(":")
         cls = getattr(importlib.import_module(mod), attr)
         if not (isinstance(cls, type) and issubclass(cls, PruningMethod) and cls.name == name):
-            raise TypeError(f"PRUNING_METHODS[{name!r}] = {PRUNING_METHODS[name]!r} is not a PruningMethod named {name!r}")
-        _LOADED[name] = cls
+            raise TypeError(f"PRUNING_METHODS[{name!r}] = {target!r} is not a PruningMethod named {name!r}")
+        _LOADED[target] = cls
     return cls
 
 
