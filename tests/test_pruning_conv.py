@@ -299,6 +299,37 @@ def test_convnet_masks_go_into_weight_mask_buffers():
     assert torch.equal(torch.cat([m.reshape(-1) for m in res2.masks]), keep)
 
 
+class _OwnMaskConv(nn.Conv2d):
+    """A conv layer applying its own float mask buffer (the Synaptic-Flow layers' way)."""
+
+    def __init__(self, *a, **k):
+        super().__init__(*a, **k)
+        self.register_buffer("weight_mask", torch.ones(self.weight.shape))
+
+    def forward(self, x):
+        return self._conv_forward(x, self.weight_mask * self.weight, self.bias)
+
+
+def test_layers_with_their_own_mask_buffer():
+    torch.manual_seed(0)
+    net = nn.Sequential(_OwnMaskConv(2, 3, 3, padding=1), nn.ReLU(), nn.Flatten(), nn.Linear(3 * 16, 2))
+    x, y = torch.randn(5, 2, 4, 4), torch.randint(0, 2, (5,))
+    ref = copy.deepcopy(net)
+    res = gf.prune(net, "grasp", 0.6, data=(x, y))
+    assert not hasattr(net[0], "weight_orig") and net[0].weight_mask.dtype == torch.float32
+    assert torch.equal(net[0].weight_mask, res.masks[0].float()) and hasattr(net[3], "weight_orig")
+    # the same scores as the torch-pruned plain twin of the network
+    twin = nn.Sequential(nn.Conv2d(2, 3, 3, padding=1), nn.ReLU(), nn.Flatten(), nn.Linear(3 * 16, 2))
+    twin.load_state_dict({k: v for k, v in ref.state_dict().items() if k != "0.weight_mask"})
+    res2 = gf.prune(twin, "grasp", 0.6, data=(x, y))
+    assert all(torch.equal(a, b) for a, b in zip(res.masks, res2.masks))
+    # a stock layer with a stray weight_mask buffer its forward ignores: refused
+    stray = nn.Sequential(nn.Linear(3, 2))
+    stray[0].register_buffer("weight_mask", torch.ones(2, 3))
+    with pytest.raises(ValueError, match="weight_mask buffer that its stock Linear.forward ignores"):
+        gf.prune(stray, "random", 0.5)
+
+
 def test_conv1d_is_pruned():
     net = nn.Sequential(nn.Conv1d(2, 4, 3, padding=1), nn.ReLU(), nn.Flatten(), nn.Linear(4 * 5, 3))
     x, y = torch.randn(6, 2, 5), torch.randint(0, 3, (6,))

@@ -87,6 +87,14 @@ def _weight_ndim(module: nn.Module) -> int | None:
     return None
 
 
+_STOCK_FORWARDS = {t.forward for t in PRUNABLE_TYPES}
+
+
+def _own_forward(module: nn.Module) -> bool:
+    """Whether the module's class overrides the stock torch ``forward`` (so it may apply its own mask)."""
+    return type(module).forward not in _STOCK_FORWARDS
+
+
 @dataclass
 class PrunableLayer:
     """One prunable weight of a model.
@@ -105,7 +113,7 @@ class PrunableLayer:
         "torch_pruned" (torch.nn.utils.prune) or "plain" (unpruned torch layer)."""
         if hasattr(self.module, "weight_orig"):
             return "torch_pruned"
-        if isinstance(self.module, MASKED_TYPES) or "weight_mask" in self.module._buffers:
+        if isinstance(self.module, MASKED_TYPES) or ("weight_mask" in self.module._buffers and _own_forward(self.module)):
             return "masked"
         return "plain"
 
@@ -228,6 +236,10 @@ def find_prunable(model: nn.Module, *, unsupported: str = "raise") -> list[Pruna
         if not _all_finite(t):
             raise ValueError(f"model: layer {i} ({layer.name!r}) weight contains NaN or infinite values")
         m = getattr(layer.module, "weight_mask", None)
+        if m is not None and layer.kind == "plain":
+            raise ValueError(f"model: layer {i} ({layer.name!r}) has a weight_mask buffer that its stock "
+                             f"{layer.layer_type}.forward ignores (no torch.nn.utils.prune hook): remove it, or "
+                             "apply masks with torch.nn.utils.prune")
         if m is not None and tuple(m.shape) != tuple(t.shape):
             raise ValueError(f"model: layer {i} ({layer.name!r}) weight_mask shape {tuple(m.shape)} != weight shape {tuple(t.shape)}")
     checked = {id(layer.theta) for layer in layers}
