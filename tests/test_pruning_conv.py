@@ -408,6 +408,19 @@ def test_report_dead_channels_by_hand():
     assert rep["layers"][0]["zero_fan_out"] is None and rep["layers"][0]["dead_neurons"] == 1
 
 
+def test_conv_masks_saved_and_loaded(tmp_path):
+    res = gf.prune(_snippet(), "magnitude", 0.5)
+    p = res.save_npz(tmp_path / "conv")
+    with pytest.raises(ValueError, match="layer0 must be 2-D"):
+        gf.pruning.load_masks(p)
+    got = gf.pruning.load_masks(p, chain=False)
+    assert [tuple(m.shape) for m in got] == [(8, 3, 3, 3), (8, 8, 3, 3), (10, 128)]
+    assert all(torch.equal(a, b) for a, b in zip(got, res.masks))
+    np.savez(tmp_path / "bad.npz", layer0=np.ones((2, 2, 2, 2, 2, 2), bool))
+    with pytest.raises(ValueError, match="2 to 5 dimensions"):
+        gf.pruning.load_masks(tmp_path / "bad.npz", chain=False)
+
+
 # ---------------------------------------------------------------- graphon
 def test_graphon_method_on_a_conv_net():
     net = _snippet()

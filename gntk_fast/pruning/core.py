@@ -339,8 +339,32 @@ def prune(
     reads the .npz back.
 
     Bad input (sparsity outside [0, 1), unknown method/scope/schedule/compat,
-    snip/grasp without data, NaN in weights or data, wrong input width) raises
-    ValueError/TypeError naming the argument.
+    snip/grasp without data, NaN in weights or data, wrong input width or
+    image channels, a parameter that cannot be pruned, synflow on a conv net
+    without input_shape or data) raises ValueError/TypeError naming the
+    argument.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from torch import nn
+    >>> import gntk_fast as gf
+    >>> torch.manual_seed(0)  # doctest: +ELLIPSIS
+    <torch._C.Generator object at ...>
+    >>> net = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(),
+    ...                     nn.Linear(128, 10))
+    >>> res = gf.prune(net, "synflow", 0.8, input_shape=(3, 8, 8), iterations=10, seed=0)
+    >>> [tuple(m.shape) for m in res.masks]
+    [(8, 3, 3, 3), (10, 128)]
+    >>> sum(int(m.sum()) for m in res.masks) == round(0.2 * (8 * 27 + 1280))
+    True
+    >>> [d["name"] for d in res.report["dense"]]
+    ['0.bias', '4.bias']
+    >>> x, y = torch.randn(16, 3, 8, 8), torch.randint(0, 10, (16,))
+    >>> res = gf.prune(nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(),
+    ...                              nn.Linear(128, 10)), "snip", 0.8, data=(x, y), scope="layerwise")
+    >>> [round(float(m.float().mean()), 2) for m in res.masks]
+    [0.2, 0.2]
     """
     if method == "graphon":
         return _prune_graphon(model, sparsity, compression, scope, iterations, compat, seed, data, shuffle, invert,

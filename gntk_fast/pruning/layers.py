@@ -194,7 +194,16 @@ def dense_parameters(model: nn.Module) -> list[dict[str, Any]]:
     """The parameters of ``model`` that are not pruned: one dict per parameter,
     ``name`` (its path), ``module`` (the type of the module holding it),
     ``numel`` and ``reason`` ("bias", "normalisation" or "unsupported"; see
-    the module docstring)."""
+    the module docstring).
+
+    Examples
+    --------
+    >>> from torch import nn
+    >>> from gntk_fast.pruning import dense_parameters
+    >>> net = nn.Sequential(nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4), nn.Embedding(5, 2))
+    >>> [(d["name"], d["reason"]) for d in dense_parameters(net)]
+    [('0.bias', 'bias'), ('1.weight', 'normalisation'), ('1.bias', 'normalisation'), ('2.weight', 'unsupported')]
+    """
     return _classify(model)[1]
 
 

@@ -127,7 +127,8 @@ class PruneResult:
     Attributes
     ----------
     masks : list of bool tensors, one per prunable layer in forward order,
-        shaped like its weight (out_features, in_features); True = kept.
+        shaped like its weight ((out, in) or (out, in / groups, *kernel));
+        True = kept.
     names : module paths of the prunable layers.
     report : dict, see :func:`mask_report`, plus ``"config"`` and ``"history"``.
     scores : list of tensors, the scores of the last iteration (before
@@ -207,21 +208,23 @@ def _json_default(o: Any):
     return str(o)
 
 
-def load_masks(path: str | Path) -> list[torch.Tensor]:
+def load_masks(path: str | Path, *, chain: bool = True) -> list[torch.Tensor]:
     """Read masks written by :meth:`PruneResult.save_npz`: bool tensors
     (n_out, n_in), one per layer in forward order.
 
     The file must hold arrays ``layer0``, ``layer1``, ... (consecutive, at least
     one), each 2-D with values 0/1 only (bool, or integer/float arrays of 0
     and 1), and the shapes must chain: layer l's n_out equals layer l+1's
-    n_in. Anything else (and an unreadable file) is a ValueError naming the
+    n_in. With ``chain=False`` (masks of conv or residual nets) each array
+    may have 2 to 5 dimensions, (out, in, *kernel), and the shapes need not
+    chain. Anything else (and an unreadable file) is a ValueError naming the
     file and the layer; a missing file is a FileNotFoundError.
     """
     arrays = load_npz(path, "masks file")
-    return [torch.from_numpy(m) for m in check_mask_arrays(arrays, path)]
+    return [torch.from_numpy(m) for m in check_mask_arrays(arrays, path, chain=chain)]
 
 
-def check_mask_arrays(arrays: dict[str, np.ndarray], path: str | Path) -> list[np.ndarray]:
+def check_mask_arrays(arrays: dict[str, np.ndarray], path: str | Path, *, chain: bool = True) -> list[np.ndarray]:
     """Validate the arrays of a masks file (see :func:`load_masks`); returns
     the masks as bool numpy arrays in layer order."""
     where = f"masks file {path}"
@@ -237,15 +240,17 @@ def check_mask_arrays(arrays: dict[str, np.ndarray], path: str | Path) -> list[n
     for i in indices:
         key = layer_key(i)
         a = arrays[key]
-        if a.ndim != 2:
+        if chain and a.ndim != 2:
             raise ValueError(f"{where}: {key} must be 2-D (n_out, n_in); got shape {a.shape}")
+        if not chain and not 2 <= a.ndim <= 5:
+            raise ValueError(f"{where}: {key} must have 2 to 5 dimensions (out, in, *kernel); got shape {a.shape}")
         if a.dtype != bool:
             if a.dtype.kind not in "iuf":
                 raise ValueError(f"{where}: {key} must hold 0/1 values (bool, int or float); got dtype {a.dtype}")
             if not np.isin(a, (0, 1)).all():
                 raise ValueError(f"{where}: {key} holds values other than 0 and 1")
             a = a.astype(bool)
-        if masks and masks[-1].shape[0] != a.shape[1]:
+        if chain and masks and masks[-1].shape[0] != a.shape[1]:
             raise ValueError(f"{where}: shapes do not chain: {layer_key(i - 1)} has n_out={masks[-1].shape[0]} "
                              f"but {key} has n_in={a.shape[1]}")
         masks.append(a)

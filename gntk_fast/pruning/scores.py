@@ -128,6 +128,23 @@ class PruningMethod(abc.ABC):
     of ``torch.nn.utils.prune.BasePruningMethod.compute_mask`` and of the
     Synaptic-Flow code's ``Pruner.score``; selection (thresholds, scope,
     schedule) is not its business.
+
+    Examples
+    --------
+    A score keeping the smallest weights is, in a module ``mypkg.scores``::
+
+        class SmallestFirst(PruningMethod):
+            name = "smallest"
+
+            def score(self, mask):
+                return [-l.theta.detach().abs().reshape(-1) for l in self.ctx.layers]
+
+    registered with ``PRUNING_METHODS["smallest"] = "mypkg.scores:SmallestFirst"``,
+    after which ``gf.prune(model, "smallest", 0.9)`` uses it. The built-in scores:
+
+    >>> from gntk_fast.pruning.scores import MagnitudeScore, PruningMethod
+    >>> issubclass(MagnitudeScore, PruningMethod), MagnitudeScore.name, MagnitudeScore.needs_data
+    (True, 'magnitude', False)
     """
 
     name: ClassVar[str]
@@ -149,7 +166,15 @@ class PruningMethod(abc.ABC):
 
 def method_class(name: str) -> type[PruningMethod]:
     """The :class:`PruningMethod` registered as ``name`` in
-    :data:`gntk_fast._constants.PRUNING_METHODS` (imported on first use)."""
+    :data:`gntk_fast._constants.PRUNING_METHODS` (imported on first use).
+
+    Examples
+    --------
+    >>> from gntk_fast.pruning import method_class
+    >>> cls = method_class("synflow")
+    >>> cls.__name__, cls.default_iterations, cls.needs_data
+    ('SynFlowScore', 100, False)
+    """
     name = check_choice("method", name, tuple(PRUNING_METHODS))
     target = PRUNING_METHODS[name]
     cls = _LOADED.get(target)
