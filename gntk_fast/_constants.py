@@ -8,17 +8,28 @@ from __future__ import annotations
 
 __all__ = [
     "METHODS",
+    "PRUNING_METHODS",
     "SCOPES",
     "SCOPE_ALIASES",
     "SCHEDULES",
     "COMPAT_MODES",
-    "DEFAULT_ITERATIONS",
     "DATASETS",
     "DEFAULT_DEPTH",
 ]
 
+#: the registry of pruning scores, in the order of the papers: name -> the
+#: ``gntk_fast.pruning.scores.PruningMethod`` subclass computing it, as
+#: "module:Class" (imported on first use). A new score is one subclass and one
+#: entry here.
+PRUNING_METHODS: dict[str, str] = {
+    "random": "gntk_fast.pruning.scores:RandomScore",
+    "magnitude": "gntk_fast.pruning.scores:MagnitudeScore",
+    "snip": "gntk_fast.pruning.scores:SnipScore",
+    "grasp": "gntk_fast.pruning.scores:GraspScore",
+    "synflow": "gntk_fast.pruning.scores:SynFlowScore",
+}
 #: pruning scores, in the order of the papers
-METHODS: tuple[str, ...] = ("random", "magnitude", "snip", "grasp", "synflow")
+METHODS: tuple[str, ...] = tuple(PRUNING_METHODS)
 #: "global": one ranking over all prunable weights; "layerwise": per layer
 SCOPES: tuple[str, ...] = ("global", "layerwise")
 SCOPE_ALIASES: dict[str, str] = {"local": "layerwise"}
@@ -26,8 +37,6 @@ SCOPE_ALIASES: dict[str, str] = {"local": "layerwise"}
 SCHEDULES: tuple[str, ...] = ("exponential", "linear")
 #: mask selection rules
 COMPAT_MODES: tuple[str, ...] = ("clean", "synaptic-flow")
-#: pruning iterations E per method when not given
-DEFAULT_ITERATIONS: dict[str, int] = {"synflow": 100, "random": 1, "magnitude": 1, "snip": 1, "grasp": 1}
 #: datasets of gntk_fast.data (digits is embedded; MNIST is read from IDX files)
 DATASETS: tuple[str, ...] = ("digits", "mnist")
 #: hidden layers of the command line's models when --depth is not given (every command)

@@ -366,6 +366,16 @@ class MLP(nn.Module):
                 flat.append(m)
 
         walk(module)
+        for i, m in enumerate(flat):
+            if not isinstance(m, nn.Linear) and any(True for _ in m.parameters()):
+                raise ValueError(
+                    f"module: layer {i} ({type(m).__name__}) holds parameters and is not an elementwise activation "
+                    "or an nn.Linear: "
+                    "from_sequential reads an nn.Sequential (nested ones too) of nn.Linear layers and "
+                    "parameter-free elementwise activations, with an optional leading nn.Flatten; residual "
+                    "blocks, convolutions and normalisation layers are not supported (gntk_fast.prune prunes "
+                    "such modules directly)"
+                )
         linears: list[nn.Linear] = []
         acts: list = []
         pending_act = None

@@ -16,17 +16,25 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from .._constants import COMPAT_MODES, DEFAULT_ITERATIONS, METHODS, SCHEDULES, SCOPE_ALIASES, SCOPES
+from .._constants import COMPAT_MODES, PRUNING_METHODS, SCHEDULES, SCOPE_ALIASES, SCOPES
 from .._threads import threads_for, torch_threads
-from .._validation import check_bool, check_choice, check_int, check_seed, check_tensor, density_from
+from .._validation import MAX_WIDTH, check_bool, check_choice, check_int, check_seed, check_size, check_tensor, density_from
 from ..models import MLP
 from ..ops.mask_select import select_parts
-from .layers import PrunableLayer, find_prunable, install_masks
+from .layers import UNSUPPORTED_POLICIES, PrunableLayer, dense_parameters, find_prunable, install_masks
 from .masks import check_layer_scores, shuffle_masks, split_flat
 from .result import PruneResult
-from .scores import make_scorer
+from .scores import make_scorer, method_class
 
-__all__ = ["prune", "SCOPES", "SCHEDULES", "COMPAT_MODES", "DEFAULT_ITERATIONS", "schedule_density"]
+__all__ = ["prune", "SCOPES", "SCHEDULES", "COMPAT_MODES", "schedule_density", "default_iterations"]
+
+#: largest number of entries of one input sample (``input_shape``)
+MAX_INPUT_NUMEL = 1 << 30
+
+
+def default_iterations(method: str) -> int:
+    """Iterations E of ``method`` when ``prune`` is not given ``iterations``."""
+    return method_class(method).default_iterations
 
 
 def schedule_density(density: float, e: int, E: int, schedule: str, start: float = 1.0) -> float:
@@ -39,6 +47,72 @@ def schedule_density(density: float, e: int, E: int, schedule: str, start: float
     if schedule == "exponential":
         return start * (density / start) ** (e / E)
     return start - (start - density) * (e / E)
+
+
+def _leaves(model: nn.Module):
+    """The modules of a (nested) ``nn.Sequential`` in forward order (a
+    non-Sequential module is one leaf)."""
+    if isinstance(model, nn.Sequential):
+        for child in model:
+            yield from _leaves(child)
+    else:
+        yield model
+
+
+def _entry(model: nn.Module, layers: list[PrunableLayer]) -> tuple[PrunableLayer | None, bool]:
+    """The prunable layer that first reads the input when it is known without
+    running the model (gntk_fast.MLP's first layer; the first module of a
+    nested ``nn.Sequential``, after an optional leading ``nn.Flatten``), and
+    whether the input is flattened before it; (None, False) otherwise."""
+    if isinstance(model, MLP):
+        return layers[0], False
+    by_module = {id(l.module): l for l in layers}
+    flatten = False
+    for leaf in _leaves(model):
+        if isinstance(leaf, nn.Flatten) and not flatten:
+            flatten = True
+            continue
+        return by_module.get(id(leaf)), flatten
+    return None, False
+
+
+def _is_chain(model: nn.Module, layers: list[PrunableLayer]) -> bool:
+    """True when the prunable layers are applied one after the other in
+    registration order: gntk_fast.MLP, or every layer sits in nested
+    ``nn.Sequential`` containers only (no residual or custom block)."""
+    if isinstance(model, MLP):
+        return True
+    for l in layers:
+        m = model
+        parts = l.name.split(".") if l.name else []
+        for part in parts:
+            if not isinstance(m, nn.Sequential):
+                return False
+            m = getattr(m, part)
+    return True
+
+
+def _check_entry(where: str, x: torch.Tensor, entry: PrunableLayer, flatten: bool, model: nn.Module) -> None:
+    """Static shape check of the input ``x`` against the first layer (:func:`_entry`)."""
+    if entry.is_conv:
+        nd = entry.theta.ndim  # (out, in, *kernel): the input is (n, C, *spatial)
+        c_in = int(getattr(entry.module, "in_channels", entry.in_features))
+        spatial = ", ".join("HW"[i] if nd == 4 else "L" for i in range(nd - 2))
+        if flatten or x.ndim != nd or int(x.shape[1]) != c_in:
+            raise ValueError(
+                f"{where} x must be a batch of inputs (n, {c_in}, {spatial}) for the model's first layer "
+                f"{entry.name!r} ({entry.layer_type} with {c_in} input channels); got shape {tuple(x.shape)}"
+            )
+        return
+    d_in = entry.in_features
+    feats = int(np.prod(x.shape[1:]))
+    if isinstance(model, MLP) and x.ndim != 2:
+        raise ValueError(f"{where} x must be (n, {d_in}) for gntk_fast.MLP; got shape {tuple(x.shape)}")
+    if feats != d_in or (not flatten and x.shape[-1] != d_in):
+        raise ValueError(
+            f"{where} x has {feats} features per sample (shape {tuple(x.shape)}) but the model's first "
+            f"prunable layer takes {d_in} (wrong input width)"
+        )
 
 
 def _batches(data: Any, model: nn.Module, layers: list[PrunableLayer]) -> list[tuple[torch.Tensor, torch.Tensor]] | None:
@@ -56,7 +130,7 @@ def _batches(data: Any, model: nn.Module, layers: list[PrunableLayer]) -> list[t
             ) from None
     if not raw:
         raise ValueError("data is empty: give at least one (x, y) batch")
-    d_in = layers[0].in_features
+    entry, flatten = _entry(model, layers)
     device = layers[0].theta.device
     out = []
     for i, item in enumerate(raw):
@@ -67,14 +141,11 @@ def _batches(data: Any, model: nn.Module, layers: list[PrunableLayer]) -> list[t
         y = check_tensor(f"{where} y", item[1], ndim=1)
         if x.ndim < 2 or x.shape[0] == 0:
             raise ValueError(f"{where} x must be a non-empty batch (n, features...); got shape {tuple(x.shape)}")
-        feats = int(np.prod(x.shape[1:]))
-        if feats != d_in:
-            raise ValueError(
-                f"{where} x has {feats} features per sample (shape {tuple(x.shape)}) but the model's first "
-                f"prunable layer takes {d_in} (wrong input width)"
-            )
-        if isinstance(model, MLP) and x.ndim != 2:
-            raise ValueError(f"{where} x must be (n, {d_in}) for gntk_fast.MLP; got shape {tuple(x.shape)}")
+        if entry is not None:
+            _check_entry(where, x, entry, flatten, model)
+        if out and tuple(x.shape[1:]) != tuple(out[0][0].shape[1:]):
+            raise ValueError(f"{where} x has samples of shape {tuple(x.shape[1:])} but data[0] has "
+                             f"{tuple(out[0][0].shape[1:])}")
         if not x.is_floating_point():
             x = x.to(layers[0].theta.dtype)
         if not bool(torch.isfinite(x).all()):
@@ -87,6 +158,32 @@ def _batches(data: Any, model: nn.Module, layers: list[PrunableLayer]) -> list[t
             raise ValueError(f"{where} y has negative labels")
         out.append((x.to(device), y.to(device=device, dtype=torch.int64)))
     return out
+
+
+def _input_shape(input_shape: Any, batches, model: nn.Module, layers: list[PrunableLayer]) -> tuple[int, ...] | None:
+    """One sample's shape: ``input_shape`` (checked; it must agree with the
+    data), else the data's, else (d_in,) when the input is a vector whose
+    width the first linear layer gives; None when unknown."""
+    if input_shape is not None:
+        if isinstance(input_shape, (int, np.integer)) and not isinstance(input_shape, bool):
+            input_shape = (input_shape,)
+        if not isinstance(input_shape, (tuple, list, torch.Size)) or not 1 <= len(input_shape) <= 4:
+            raise TypeError(f"input_shape must be a tuple of 1 to 4 sizes (one sample's shape, no batch dimension), "
+                            f"e.g. (3, 32, 32); got {input_shape!r}")
+        shape = tuple(check_size(f"input_shape[{i}]", v, MAX_INPUT_NUMEL) for i, v in enumerate(input_shape))
+        if int(np.prod(shape)) > MAX_INPUT_NUMEL:
+            raise ValueError(f"input_shape {shape} has more than {MAX_INPUT_NUMEL} entries")
+        if batches is not None and tuple(batches[0][0].shape[1:]) != shape:
+            raise ValueError(f"input_shape {shape} disagrees with the data's sample shape {tuple(batches[0][0].shape[1:])}")
+        return shape
+    if batches is not None:
+        return tuple(int(v) for v in batches[0][0].shape[1:])
+    entry, _ = _entry(model, layers)
+    if entry is not None:
+        return None if entry.is_conv else (entry.in_features,)
+    if not any(l.is_conv for l in layers):
+        return (layers[0].in_features,)  # a module of linear layers: the first registered one reads the input
+    return None
 
 
 def _seed(seed: Any) -> int:
@@ -122,19 +219,27 @@ def prune(
     progress: bool | None = None,
     graphons: Any = None,
     positions: Any = None,
+    input_shape: Any = None,
+    unsupported: str = "raise",
 ) -> PruneResult:
     """Prune ``model`` at initialisation, in place, and return a :class:`PruneResult`.
 
     ``model``
-        a ``gntk_fast.MLP`` (masks written into each ``layer.weight_mask``) or any
-        ``nn.Module`` whose prunable layers are ``nn.Linear`` (e.g.
-        ``gntk_fast.fc``): masks installed with
+        any ``nn.Module``: the weights of its ``nn.Linear``, ``nn.Conv1d`` and
+        ``nn.Conv2d`` layers (e.g. ``gntk_fast.fc``, a VGG or a ResNet written
+        with plain torch modules) get masks installed with
         ``torch.nn.utils.prune.custom_from_mask`` (``weight_orig`` parameter +
         ``weight_mask`` buffer; an already torch-pruned layer gets its
-        ``weight_mask`` overwritten). Layers in registration order (= forward
-        order of sequential models); biases are never pruned. The pruned model
-        loads into plain PyTorch (state_dict of a fresh model with
-        ``torch.nn.utils.prune.identity`` applied).
+        ``weight_mask`` overwritten); gntk_fast's masked layers
+        (``gntk_fast.MLP``, ``MaskedConv2d``) get the mask written into their
+        ``weight_mask`` buffer. Layers in registration order (= forward order
+        of sequential models). Biases and normalisation layers (BatchNorm,
+        LayerNorm, GroupNorm, ...) are never pruned and are listed in
+        ``result.report["dense"]``; a parameter of any other module
+        (nn.Embedding, ConvTranspose2d, a bare nn.Parameter, ...) is a
+        ValueError naming it, unless ``unsupported="dense"`` (left dense and
+        listed). The pruned model loads into plain PyTorch (state_dict of a
+        fresh model with ``torch.nn.utils.prune.identity`` applied).
     ``method``
         "random" | "magnitude" | "snip" | "grasp" | "synflow" (scores: see
         :mod:`gntk_fast.pruning.scores`), or "graphon": keep exactly
@@ -149,10 +254,20 @@ def prune(
         ``compression`` c >= 0 with d = 10**-c.
     ``data``
         the pruning batches for snip/grasp: an (x, y) tuple of tensors or an
-        iterable of (x, y) batches; x (n, d_in) (or (n, ...) flattening to d_in
-        for modules starting with nn.Flatten), y int class labels (n,); classes
-        = the model's outputs (``d_out`` for gntk_fast.MLP). SynFlow only takes
-        the input shape from it (all-ones batch of 1; without data, (1, d_in)).
+        iterable of (x, y) batches; x a batch of inputs as the model takes them
+        ((n, d_in) for linear nets, or (n, ...) flattening to d_in for modules
+        starting with nn.Flatten; images (n, C, H, W) for conv nets), y int
+        class labels (n,); classes = the model's outputs (``d_out`` for
+        gntk_fast.MLP). SynFlow only takes the input shape from it.
+    ``input_shape``
+        one sample's shape without the batch dimension, e.g. (3, 32, 32):
+        SynFlow's input is all-ones of shape (1, *input_shape). Taken from
+        ``data`` when given; without either, (d_in,) for nets whose input
+        goes to a linear layer; a conv net pruned by SynFlow without data
+        needs it (ValueError otherwise).
+    ``unsupported``
+        "raise" (default) or "dense": what to do with parameters of modules
+        that cannot be pruned (see ``model``).
     ``scope``
         "global" (one ranking over all prunable weights) or "layerwise" (each
         layer keeps the fraction d of its own weights; "local" is an alias).
@@ -178,8 +293,7 @@ def prune(
         ``k = int((1 - d_e) * N)``; ``threshold = torch.kthvalue(scores, k)``
         over the concatenated flat scores (global) or per layer, every weight
         with ``score <= threshold`` is pruned (ties at the threshold all
-        pruned), and if k < 1 nothing changes. (pruners.md's "k = int(d * N)" is
-        a slip for this.) Scores are recomputed on the masked network at each
+        pruned), and if k < 1 nothing changes. Scores are recomputed on the masked network at each
         iteration exactly like the reference and the mask is rebuilt from them,
         so weights whose score ignores the mask (random, magnitude; snip's
         dL/dm) can come back after being pruned. The reference's SNIP/GraSP
@@ -217,35 +331,69 @@ def prune(
 
     Returns a :class:`PruneResult`: ``.masks`` (bool, one per prunable layer,
     forward order, shaped like its weight), ``.report`` (per-layer density, kept
-    counts, dead neurons = zero fan-in or zero fan-out; totals; config;
-    history), ``.density``, ``.densities`` (after each iteration), ``.scores``
+    counts, layer collapse: dead output neurons/channels = all-zero rows of
+    the mask, dead inputs = all-zero input slices, zero fan-out in chained
+    layers; the parameters left dense; totals; config; history), ``.density``, ``.densities`` (after each iteration), ``.scores``
     (last iteration), ``.save_npz(path)`` (arrays ``layer0``..``layerL``,
     ``allow_pickle=False``), ``.save_report(path)`` (JSON). :func:`load_masks`
     reads the .npz back.
 
     Bad input (sparsity outside [0, 1), unknown method/scope/schedule/compat,
-    snip/grasp without data, NaN in weights or data, wrong input width) raises
-    ValueError/TypeError naming the argument.
+    snip/grasp without data, NaN in weights or data, wrong input width or
+    image channels, a parameter that cannot be pruned, synflow on a conv net
+    without input_shape or data) raises ValueError/TypeError naming the
+    argument.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from torch import nn
+    >>> import gntk_fast as gf
+    >>> torch.manual_seed(0)  # doctest: +ELLIPSIS
+    <torch._C.Generator object at ...>
+    >>> net = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(),
+    ...                     nn.Linear(128, 10))
+    >>> res = gf.prune(net, "synflow", 0.8, input_shape=(3, 8, 8), iterations=10, seed=0)
+    >>> [tuple(m.shape) for m in res.masks]
+    [(8, 3, 3, 3), (10, 128)]
+    >>> sum(int(m.sum()) for m in res.masks) == round(0.2 * (8 * 27 + 1280))
+    True
+    >>> [d["name"] for d in res.report["dense"]]
+    ['0.bias', '4.bias']
+    >>> x, y = torch.randn(16, 3, 8, 8), torch.randint(0, 10, (16,))
+    >>> res = gf.prune(nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(),
+    ...                              nn.Linear(128, 10)), "snip", 0.8, data=(x, y), scope="layerwise")
+    >>> [round(float(m.float().mean()), 2) for m in res.masks]
+    [0.2, 0.2]
     """
     if method == "graphon":
         return _prune_graphon(model, sparsity, compression, scope, iterations, compat, seed, data, shuffle, invert,
-                              graphons, positions)
+                              graphons, positions, input_shape, unsupported)
     if graphons is not None or positions is not None:
         raise ValueError(f"graphons/positions apply to method 'graphon' only; got method {method!r}")
-    layers = find_prunable(model)
+    unsupported = check_choice("unsupported", unsupported, UNSUPPORTED_POLICIES)
+    layers = find_prunable(model, unsupported=unsupported)
     plan = _validate(method, sparsity, compression, scope, iterations, schedule, compat, seed, shuffle, invert,
                      synflow_dtype, progress)
+    cls = method_class(plan.method)
     batches = _batches(data, model, layers)
-    if method in ("snip", "grasp") and batches is None:
+    if cls.needs_data and batches is None:
         raise ValueError(f"data is required for method {method!r}: pass (x, y) or an iterable of (x, y) batches")
     score_gen, shuffle_gen = _generators(plan.seed)
-    input_shape = tuple(batches[0][0].shape[1:]) if batches is not None else (layers[0].in_features,)
-    scorer = make_scorer(plan.method, model, layers, batches=batches, input_shape=input_shape, generator=score_gen,
+    shape = _input_shape(input_shape, batches, model, layers)
+    if cls.needs_input_shape and shape is None:
+        raise ValueError(
+            f"input_shape is required for method {method!r} on this model (its input shape cannot be read from "
+            "its layers, e.g. a convolution's image size): pass input_shape=(C, H, W), one sample's shape without "
+            "the batch dimension, or data="
+        )
+    scorer = make_scorer(plan.method, model, layers, batches=batches, input_shape=shape, generator=score_gen,
                          compat=plan.is_compat, synflow_dtype=plan.synflow_dtype)
     # scoring is a chain of small ops (one layer at a time, batch of n): below
     # SMALL_WORK per op a second thread costs more than it saves (bench/README.md)
     n_batch = max((int(b[0].shape[0]) for b in batches), default=1) if batches is not None else 1
-    work = max(l.theta.numel() for l in layers) * n_batch
+    positions_per_sample = int(np.prod(shape[1:])) if shape is not None and len(shape) > 1 else 1
+    work = max(l.theta.numel() for l in layers) * n_batch * positions_per_sample
     with torch_threads(threads_for(work)):
         current, scores, history = _iterate(plan, scorer, layers)
     del scorer  # its private copy of the model goes before the masks are installed
@@ -253,7 +401,7 @@ def prune(
 
 
 def _prune_graphon(model, sparsity, compression, scope, iterations, compat, seed, data, shuffle, invert, graphons,
-                   positions) -> PruneResult:
+                   positions, input_shape, unsupported) -> PruneResult:
     """Method "graphon" (:func:`gntk_fast.pruning.graphon.prune_from_graphons`), arguments checked."""
     from .graphon import prune_from_graphons
 
@@ -261,10 +409,10 @@ def _prune_graphon(model, sparsity, compression, scope, iterations, compat, seed
     scope = check_choice("scope", SCOPE_ALIASES.get(scope, scope) if isinstance(scope, str) else scope, SCOPES)
     if graphons is None:
         raise ValueError("graphons is required for method 'graphon': one graphon per prunable layer")
-    if iterations not in (None, 1) or compat is not None or invert or data is not None:
-        raise ValueError("method 'graphon' takes no iterations, compat, invert or data")
+    if iterations not in (None, 1) or compat is not None or invert or data is not None or input_shape is not None:
+        raise ValueError("method 'graphon' takes no iterations, compat, invert, data or input_shape")
     return prune_from_graphons(model, graphons, density, scope=scope, seed=seed, positions=positions,
-                               shuffle=check_bool("shuffle", shuffle))
+                               shuffle=check_bool("shuffle", shuffle), unsupported=unsupported)
 
 
 @dataclass
@@ -291,12 +439,12 @@ class _Plan:
 def _validate(method, sparsity, compression, scope, iterations, schedule, compat, seed, shuffle, invert,
               synflow_dtype, progress) -> _Plan:
     """Every scalar argument of :func:`prune`, checked (errors name the argument)."""
-    method = check_choice("method", method, METHODS)
+    method = check_choice("method", method, tuple(PRUNING_METHODS))
     density = density_from(sparsity, compression)
     scope = check_choice("scope", SCOPE_ALIASES.get(scope, scope) if isinstance(scope, str) else scope, SCOPES)
     schedule = check_choice("schedule", schedule, SCHEDULES)
     compat_mode = "clean" if compat is None else check_choice("compat", compat, COMPAT_MODES)
-    E = DEFAULT_ITERATIONS[method] if iterations is None else check_int("iterations", iterations, min_value=1)
+    E = default_iterations(method) if iterations is None else check_int("iterations", iterations, min_value=1)
     shuffle = check_bool("shuffle", shuffle)
     invert = check_bool("invert", invert)
     if progress is not None:
@@ -382,4 +530,7 @@ def _finish(plan: _Plan, model: nn.Module, layers: list[PrunableLayer], current:
         scores=[s.detach().reshape(shape).cpu() for s, shape in zip(scores, shapes)],
         history=history,
         config=config,
+        layer_types=[l.layer_type for l in layers],
+        dense=dense_parameters(model),
+        chain=_is_chain(model, layers),
     )

@@ -51,7 +51,9 @@ def _check_perm(name: str, p: Any, n: int) -> np.ndarray | None:
 
 def graphon_weights(shapes: Sequence[tuple[int, int]], graphons: Sequence[Any],
                     positions: Sequence[Any] | None = None) -> list[np.ndarray]:
-    """``w^l_ij = W^l(u_i, v_j)`` per layer, float64 (n_out, n_in) (see the module docstring).
+    """``w^l_ij = W^l(u_i, v_j)`` per layer, float64 (n_out, n_in) (see the module docstring);
+    for a convolution's shape (C_out, C_in, *kernel) every tap of the channel
+    pair (i, j) gets ``W^l(u_i, v_j)``.
 
     ``positions[l]`` is None or a pair ``(row_perm, col_perm)`` (each None or a
     permutation): ``row_perm[r]`` is the neuron placed at rank r.
@@ -83,6 +85,8 @@ def graphon_weights(shapes: Sequence[tuple[int, int]], graphons: Sequence[Any],
             Wn = np.empty_like(W)
             Wn[np.ix_(rp, cp)] = W
             W = Wn
+        if len(shape) > 2:  # a convolution: every tap of the channel pair (o, i) has the weight W(u_o, v_i)
+            W = np.ascontiguousarray(np.broadcast_to(W.reshape(W.shape + (1,) * (len(shape) - 2)), tuple(shape)))
         out.append(W)
     return out
 
@@ -239,16 +243,17 @@ def graphon_masks_reference(weights: Sequence[np.ndarray], density: float, scope
 
 
 def prune_from_graphons(model, graphons, density: float, *, scope: str = "layerwise", seed: int | None = None,
-                        positions=None, sampler: str = "keys", shuffle: bool = False):
+                        positions=None, sampler: str = "keys", shuffle: bool = False, unsupported: str = "raise"):
     """Prune ``model`` in place from one graphon per prunable layer (see :func:`gntk_fast.prune`,
     method ``"graphon"``). Returns a :class:`~gntk_fast.pruning.PruneResult` whose ``scores``
     are the graphon weights w_ij."""
     import secrets
 
-    from .layers import find_prunable, install_masks
+    from .core import _is_chain
+    from .layers import dense_parameters, find_prunable, install_masks
     from .result import PruneResult
 
-    layers = find_prunable(model)
+    layers = find_prunable(model, unsupported=unsupported)
     shapes = [l.shape for l in layers]
     seed = check_seed(seed)
     seed = secrets.randbits(63) if seed is None else seed
@@ -273,4 +278,5 @@ def prune_from_graphons(model, graphons, density: float, *, scope: str = "layerw
     return PruneResult(masks=[m.cpu() for m in tmasks], names=[l.name for l in layers],
                        scores=[torch.from_numpy(np.array(w, dtype=np.float64)) for w in W],
                        history=[{"iteration": 1, "target_density": density, "density": kept / total, "kept": kept}],
-                       config=config)
+                       config=config, layer_types=[l.layer_type for l in layers], dense=dense_parameters(model),
+                       chain=_is_chain(model, layers))

@@ -1,15 +1,40 @@
 """Prunable layers of a model, a private scoring copy, and mask installation.
 
-A *prunable layer* is an ``nn.Linear`` (pruned or not by torch.nn.utils.prune)
-or a gntk_fast ``MaskedLinear``. Layers are listed in module-registration
-order (``model.named_modules()``), which is the forward order for
-``nn.Sequential`` models such as ``gntk_fast.fc`` and for ``gntk_fast.MLP``;
-biases are never pruned.
+Which parameters are pruned (the policy of :func:`find_prunable`):
+
+==========================================  =====================================
+module                                       its parameters
+==========================================  =====================================
+``nn.Linear``, ``nn.Conv1d``, ``nn.Conv2d``  ``weight``: pruned; ``bias``: left
+(subclasses too, torch-pruned or not),       dense ("bias")
+gntk_fast ``MaskedLinear``/``MaskedConv2d``
+normalisation layers (``BatchNorm*``,        left dense ("normalisation")
+``InstanceNorm*``, ``LayerNorm``,
+``GroupNorm``, ``RMSNorm``)
+any other module holding a parameter         ``ValueError`` naming the module, or,
+(``nn.Embedding``, ``ConvTranspose2d``,      with ``unsupported="dense"``, left
+``Conv3d``, a bare ``nn.Parameter`` used in  dense ("unsupported")
+``forward``, ...)
+==========================================  =====================================
+
+The parameters left dense are listed by :func:`dense_parameters` (and in
+``PruneResult.report["dense"]``), so nothing is pruned partially in silence.
+Biases and normalisation parameters are left dense as in the Synaptic-Flow
+code's default prunable set.
+
+Layers are listed in module-registration order (``model.named_modules()``),
+which is the forward order for ``nn.Sequential`` models such as
+``gntk_fast.fc`` and for ``gntk_fast.MLP``. A weight has shape
+(out, in) for linear layers and (out, in / groups, *kernel) for
+convolutions: "rows" are output neurons/channels, the second axis the inputs.
 
 Where masks live:
 
-* ``MaskedLinear`` (``gntk_fast.MLP``): the bool buffer ``weight_mask``.
-* ``nn.Linear``: the torch.nn.utils.prune way, a ``weight_orig`` parameter, a
+* gntk_fast ``MaskedLinear``/``MaskedConv2d``, and any prunable layer that
+  already holds a ``weight_mask`` buffer of the weight's shape without being
+  torch-pruned (it applies the buffer itself, as the Synaptic-Flow layers
+  do): that buffer, in its dtype.
+* otherwise the torch.nn.utils.prune way: a ``weight_orig`` parameter, a
   ``weight_mask`` buffer and a forward pre-hook computing
   ``weight = weight_orig * weight_mask``. A layer already pruned that way gets
   its ``weight_mask`` buffer overwritten (no second mask is stacked on top, so
@@ -33,9 +58,41 @@ import torch
 from torch import nn
 from torch.nn.utils import prune as tprune
 
-from ..models import MaskedLinear
+from .._validation import check_choice
+from ..models import MaskedConv2d, MaskedLinear
 
-__all__ = ["PrunableLayer", "find_prunable", "copy_model", "ScoringCopy", "LinearisedCopy", "install_masks"]
+__all__ = ["PrunableLayer", "find_prunable", "dense_parameters", "copy_model", "ScoringCopy", "LinearisedCopy",
+           "install_masks", "PRUNABLE_TYPES", "MASKED_TYPES", "NORM_TYPES", "UNSUPPORTED_POLICIES"]
+
+#: gntk_fast's own masked layers (bool ``weight_mask`` buffer applied in forward)
+MASKED_TYPES: tuple[type, ...] = (MaskedLinear, MaskedConv2d)
+#: torch layers whose ``weight`` is pruned; value: the weight's number of dimensions
+PRUNABLE_TYPES: dict[type, int] = {nn.Linear: 2, nn.Conv1d: 3, nn.Conv2d: 4}
+#: layers whose parameters are left dense by design (normalisation)
+NORM_TYPES: tuple[type, ...] = tuple(
+    t for t in (nn.modules.batchnorm._NormBase, nn.LayerNorm, nn.GroupNorm, getattr(nn, "RMSNorm", None))
+    if t is not None
+)
+#: what :func:`find_prunable` does with a parameter of a module it does not know
+UNSUPPORTED_POLICIES: tuple[str, ...] = ("raise", "dense")
+
+
+def _weight_ndim(module: nn.Module) -> int | None:
+    """The weight's number of dimensions if ``module`` is prunable, else None."""
+    if isinstance(module, MASKED_TYPES):
+        return None if module.weight is None else module.weight.ndim
+    for t, nd in PRUNABLE_TYPES.items():
+        if isinstance(module, t):
+            return nd
+    return None
+
+
+_STOCK_FORWARDS = {t.forward for t in PRUNABLE_TYPES}
+
+
+def _own_forward(module: nn.Module) -> bool:
+    """Whether the module's class overrides the stock torch ``forward`` (so it may apply its own mask)."""
+    return type(module).forward not in _STOCK_FORWARDS
 
 
 @dataclass
@@ -44,7 +101,7 @@ class PrunableLayer:
 
     ``name`` is the module path in ``model.named_modules()``; ``theta`` the raw
     weight parameter (``weight_orig`` for torch-pruned layers, else
-    ``weight``), shape (out_features, in_features).
+    ``weight``), shape (out, in, *kernel).
     """
 
     name: str
@@ -52,25 +109,39 @@ class PrunableLayer:
 
     @property
     def kind(self) -> str:
-        if isinstance(self.module, MaskedLinear):
+        """"masked" (mask in the module's own ``weight_mask`` buffer),
+        "torch_pruned" (torch.nn.utils.prune) or "plain" (unpruned torch layer)."""
+        if hasattr(self.module, "weight_orig"):
+            return "torch_pruned"
+        if isinstance(self.module, MASKED_TYPES) or ("weight_mask" in self.module._buffers and _own_forward(self.module)):
             return "masked"
-        return "torch_pruned" if hasattr(self.module, "weight_orig") else "linear"
+        return "plain"
+
+    @property
+    def layer_type(self) -> str:
+        return type(self.module).__name__
 
     @property
     def theta(self) -> torch.Tensor:
         return self.module.weight_orig if self.kind == "torch_pruned" else self.module.weight
 
     @property
-    def shape(self) -> tuple[int, int]:
+    def shape(self) -> tuple[int, ...]:
         return tuple(self.theta.shape)
 
     @property
     def in_features(self) -> int:
+        """Inputs of the layer: in_features (linear) or in_channels / groups (convolution)."""
         return int(self.theta.shape[1])
 
     @property
     def out_features(self) -> int:
+        """Outputs of the layer: out_features (linear) or out_channels (convolution)."""
         return int(self.theta.shape[0])
+
+    @property
+    def is_conv(self) -> bool:
+        return self.theta.ndim > 2
 
     def current_mask(self) -> torch.Tensor:
         """The mask in force now, as a fresh bool tensor (all True when unpruned)."""
@@ -87,32 +158,102 @@ def _all_finite(t: torch.Tensor) -> bool:
     return bool(torch.isfinite(t).all())
 
 
-def find_prunable(model: nn.Module) -> list[PrunableLayer]:
+def _classify(model: nn.Module) -> tuple[list[PrunableLayer], list[dict[str, Any]]]:
+    """(prunable layers, the other parameters with the reason each is left dense:
+    "bias", "normalisation" or "unsupported"), each parameter once."""
+    layers: list[PrunableLayer] = []
+    dense: list[dict[str, Any]] = []
+    seen: set[int] = set()
+    for mname, mod in model.named_modules():
+        nd = _weight_ndim(mod)
+        theta_name = None
+        if nd is not None:
+            theta_name = "weight_orig" if hasattr(mod, "weight_orig") else "weight"
+            if isinstance(mod._parameters.get(theta_name), nn.Parameter):
+                layers.append(PrunableLayer(mname, mod))
+            else:
+                theta_name = None
+        for pname, p in mod.named_parameters(recurse=False):
+            if id(p) in seen:
+                continue
+            seen.add(id(p))
+            if pname == theta_name:
+                continue
+            if theta_name is not None and pname == "bias":
+                reason = "bias"
+            elif isinstance(mod, NORM_TYPES):
+                reason = "normalisation"
+            else:
+                reason = "unsupported"
+            path = f"{mname}.{pname}" if mname else pname
+            dense.append({"name": path, "module": type(mod).__name__, "numel": int(p.numel()), "reason": reason})
+    return layers, dense
+
+
+def dense_parameters(model: nn.Module) -> list[dict[str, Any]]:
+    """The parameters of ``model`` that are not pruned: one dict per parameter,
+    ``name`` (its path), ``module`` (the type of the module holding it),
+    ``numel`` and ``reason`` ("bias", "normalisation" or "unsupported"; see
+    the module docstring).
+
+    Examples
+    --------
+    >>> from torch import nn
+    >>> from gntk_fast.pruning import dense_parameters
+    >>> net = nn.Sequential(nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4), nn.Embedding(5, 2))
+    >>> [(d["name"], d["reason"]) for d in dense_parameters(net)]
+    [('0.bias', 'bias'), ('1.weight', 'normalisation'), ('1.bias', 'normalisation'), ('2.weight', 'unsupported')]
+    """
+    return _classify(model)[1]
+
+
+def find_prunable(model: nn.Module, *, unsupported: str = "raise") -> list[PrunableLayer]:
     """All prunable layers of ``model`` in registration (= forward, for
-    sequential models) order. TypeError/ValueError name ``model``."""
+    sequential models) order.
+
+    ``unsupported="raise"`` (default): a parameter of a module that is neither
+    prunable nor left dense by design (module docstring) is a ValueError
+    naming the module; ``"dense"``: such parameters are left dense (and
+    listed by :func:`dense_parameters`). TypeError/ValueError name ``model``.
+    """
     if not isinstance(model, nn.Module):
         raise TypeError(f"model must be a torch nn.Module (gntk_fast.MLP, gntk_fast.fc, ...); got {type(model).__name__}")
-    layers = [
-        PrunableLayer(name, mod)
-        for name, mod in model.named_modules()
-        if isinstance(mod, (nn.Linear, MaskedLinear))
-    ]
+    unsupported = check_choice("unsupported", unsupported, UNSUPPORTED_POLICIES)
+    layers, dense = _classify(model)
+    if unsupported == "raise":
+        bad = [d for d in dense if d["reason"] == "unsupported"]
+        if bad:
+            first = bad[0]
+            more = f" (and {len(bad) - 1} more parameter(s))" if len(bad) > 1 else ""
+            raise ValueError(
+                f"model: parameter {first['name']!r} ({first['module']}) cannot be pruned{more}: only the weights "
+                "of nn.Linear, nn.Conv1d, nn.Conv2d and gntk_fast masked layers are prunable (biases and "
+                "normalisation layers are left dense); pass unsupported=\"dense\" to leave it dense"
+            )
     if not layers:
-        raise ValueError("model contains no prunable layer (nn.Linear or gntk_fast MaskedLinear)")
+        raise ValueError("model contains no prunable layer (nn.Linear, nn.Conv1d, nn.Conv2d or a gntk_fast masked layer)")
     for i, layer in enumerate(layers):
         t = layer.theta
-        if t.ndim != 2:
-            raise ValueError(f"model: layer {i} ({layer.name!r}) weight must be 2-D; got shape {tuple(t.shape)}")
+        if isinstance(t, nn.parameter.UninitializedParameter):
+            raise ValueError(f"model: layer {i} ({layer.name!r}) is a lazy layer not yet initialised; run one "
+                             "forward pass first")
+        want = _weight_ndim(layer.module)
+        if t.ndim != want or (not isinstance(layer.module, MASKED_TYPES) and t.ndim < 2):
+            raise ValueError(f"model: layer {i} ({layer.name!r}) weight must be {want}-D; got shape {tuple(t.shape)}")
         if not t.is_floating_point():
             raise TypeError(f"model: layer {i} ({layer.name!r}) weight must be floating point; got {t.dtype}")
         if not _all_finite(t):
             raise ValueError(f"model: layer {i} ({layer.name!r}) weight contains NaN or infinite values")
         m = getattr(layer.module, "weight_mask", None)
+        if m is not None and layer.kind == "plain":
+            raise ValueError(f"model: layer {i} ({layer.name!r}) has a weight_mask buffer that its stock "
+                             f"{layer.layer_type}.forward ignores (no torch.nn.utils.prune hook): remove it, or "
+                             "apply masks with torch.nn.utils.prune")
         if m is not None and tuple(m.shape) != tuple(t.shape):
             raise ValueError(f"model: layer {i} ({layer.name!r}) weight_mask shape {tuple(m.shape)} != weight shape {tuple(t.shape)}")
     checked = {id(layer.theta) for layer in layers}
     for pname, t in list(model.named_parameters()) + list(model.named_buffers()):
-        if id(t) in checked or not t.is_floating_point():
+        if id(t) in checked or not t.is_floating_point() or isinstance(t, nn.parameter.UninitializedTensorMixin):
             continue
         if not _all_finite(t):
             raise ValueError(f"model: {pname!r} contains NaN or infinite values")
@@ -183,7 +324,7 @@ class ScoringCopy:
         self.masks: list[torch.Tensor] = []
         for layer in layers:
             m = mods[layer.name]
-            if isinstance(m, MaskedLinear):
+            if layer.kind == "masked":
                 theta = m.weight
             else:
                 if not hasattr(m, "weight_orig"):
@@ -231,7 +372,7 @@ class ScoringCopy:
         keep between forwards (their pre-hook recomputes them at the next
         forward): one copy of the weights less while scores are computed."""
         for mod in self.layer_modules:
-            if not isinstance(mod, MaskedLinear):
+            if hasattr(mod, "weight_orig"):
                 mod.__dict__.pop("weight", None)
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
@@ -245,7 +386,7 @@ class LinearisedCopy:
     absolute value. Each prunable layer's weight is replaced by a leaf
     Parameter ``weights[i]`` holding the *effective* weight
     ``|theta| * mask`` (torch-pruning hooks are removed from the copy;
-    MaskedLinear keeps an all-ones mask and its 1/sqrt(fan_in) scale), which
+    masked layers keep an all-ones mask and their weight scale), which
     :meth:`set_masks` refreshes in place from the model's raw weights
     ``thetas[i]`` (not copied). Since
     ``dR/dtheta = mask * dR/dW_eff``, the SynFlow score
@@ -257,7 +398,7 @@ class LinearisedCopy:
         mods = dict(module.named_modules())
         layer_mods = [mods[layer.name] for layer in layers]
         for m in layer_mods:
-            if not isinstance(m, MaskedLinear) and hasattr(m, "weight_orig"):
+            if hasattr(m, "weight_orig"):
                 # drop the hook, weight_orig and weight_mask; the weight is replaced below
                 tprune.remove(m, "weight")
             # the copy's weight is replaced below: no need to convert it to dtype first
@@ -278,7 +419,7 @@ class LinearisedCopy:
         for layer, m in zip(layers, layer_mods):
             w = nn.Parameter(torch.empty(layer.shape, dtype=dtype, device=layer.theta.device), requires_grad=True)
             m.weight = w
-            if isinstance(m, MaskedLinear):
+            if layer.kind == "masked":
                 m.weight_mask.fill_(True)
             self.weights.append(w)
 
@@ -319,16 +460,17 @@ class LinearisedCopy:
 def install_masks(layers: Sequence[PrunableLayer], masks: Sequence[torch.Tensor]) -> None:
     """Write ``masks`` (bool, shaped like each weight) into the model.
 
-    MaskedLinear: copied into ``weight_mask``. nn.Linear: installed with
+    Masked layers (module docstring): copied into ``weight_mask`` (in its
+    dtype). Other layers: installed with
     ``torch.nn.utils.prune.custom_from_mask``; an already torch-pruned layer
     has its ``weight_mask`` buffer overwritten and ``weight`` recomputed.
     """
     for layer, m in zip(layers, masks):
         mod = layer.module
         m = m.to(layer.theta.device)
-        if isinstance(mod, MaskedLinear):
+        if layer.kind == "masked":
             with torch.no_grad():
-                mod.weight_mask.copy_(m)
+                mod.weight_mask.copy_(m.to(mod.weight_mask.dtype))
         else:
             if hasattr(mod, "weight_orig"):
                 with torch.no_grad():

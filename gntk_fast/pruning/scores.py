@@ -1,4 +1,9 @@
-"""Pruning scores (one iteration), per spec pruners.md "Scores".
+"""Pruning scores (one iteration): one :class:`PruningMethod` subclass per score.
+
+The registry is :data:`gntk_fast._constants.PRUNING_METHODS` (name ->
+"module:Class", imported on first use by :func:`method_class`), so a new
+score is one class and one registration, and the command line reads the
+names without importing torch.
 
 Every scorer is built once per ``prune`` call (so the SynFlow copy in its dtype is
 reused across its 100 iterations) and called with the current flat bool mask
@@ -49,22 +54,26 @@ vectors, no autograd); the tests compare the two.
 """
 from __future__ import annotations
 
-from typing import Callable, Sequence
+import abc
+import importlib
+from dataclasses import dataclass
+from typing import ClassVar, Sequence
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .._constants import METHODS
+from .._constants import METHODS, PRUNING_METHODS
+from .._validation import check_choice
 from .layers import LinearisedCopy, PrunableLayer, ScoringCopy
 
-__all__ = ["METHODS", "GRASP_TEMPERATURE", "make_scorer", "synflow_scores_reference"]
+__all__ = ["METHODS", "GRASP_TEMPERATURE", "PruningMethod", "ScoreContext", "method_class", "make_scorer",
+           "synflow_scores_reference", "RandomScore", "MagnitudeScore", "SnipScore", "GraspScore", "SynFlowScore"]
 
 GRASP_TEMPERATURE = 200.0
 GRASP_EPS = 1e-10
 
-Scorer = Callable[[torch.Tensor], list[torch.Tensor]]
 Batches = list[tuple[torch.Tensor, torch.Tensor]]
 
 
@@ -85,34 +94,141 @@ def _sum_all(tensors: Sequence[torch.Tensor]) -> torch.Tensor:
     return torch.cat([t.reshape(-1) for t in tensors]).sum()
 
 
-def _random_scorer(layers: Sequence[PrunableLayer], generator: torch.Generator) -> Scorer:
-    sizes = [l.theta.numel() for l in layers]
-    n = sum(sizes)
+@dataclass
+class ScoreContext:
+    """What a :class:`PruningMethod` may use, fixed for one ``prune`` call.
 
-    def score(mask):
+    ``model`` the user's model (never modified: scorers needing a forward
+    build a private copy, :class:`~.layers.ScoringCopy`); ``layers`` its
+    prunable layers (forward order); ``batches`` the validated (x, y) pruning
+    batches or None; ``input_shape`` one sample's shape (no batch dimension)
+    or None when unknown; ``generator`` the private generator of random
+    scores; ``compat`` True for the Synaptic-Flow code's normalisations;
+    ``synflow_dtype`` the dtype of SynFlow's linearised copy.
+    """
+
+    model: nn.Module
+    layers: Sequence[PrunableLayer]
+    batches: Batches | None = None
+    input_shape: tuple[int, ...] | None = None
+    generator: torch.Generator | None = None
+    compat: bool = False
+    synflow_dtype: torch.dtype = torch.float64
+
+
+class PruningMethod(abc.ABC):
+    """One pruning score: the unit a new method is written as.
+
+    A subclass sets ``name`` (its key in the registry
+    :data:`gntk_fast._constants.PRUNING_METHODS`), ``needs_data`` (the
+    (x, y) batches are required), ``needs_input_shape`` (one sample's shape
+    is required, e.g. for an all-ones input) and ``default_iterations``, builds
+    what it reuses across iterations in ``__init__(ctx)`` (a
+    :class:`ScoreContext`) and implements :meth:`score`. It is the analogue
+    of ``torch.nn.utils.prune.BasePruningMethod.compute_mask`` and of the
+    Synaptic-Flow code's ``Pruner.score``; selection (thresholds, scope,
+    schedule) is not its business.
+
+    Examples
+    --------
+    A score keeping the smallest weights is, in a module ``mypkg.scores``::
+
+        class SmallestFirst(PruningMethod):
+            name = "smallest"
+
+            def score(self, mask):
+                return [-l.theta.detach().abs().reshape(-1) for l in self.ctx.layers]
+
+    registered with ``PRUNING_METHODS["smallest"] = "mypkg.scores:SmallestFirst"``,
+    after which ``gf.prune(model, "smallest", 0.9)`` uses it. The built-in scores:
+
+    >>> from gntk_fast.pruning.scores import MagnitudeScore, PruningMethod
+    >>> issubclass(MagnitudeScore, PruningMethod), MagnitudeScore.name, MagnitudeScore.needs_data
+    (True, 'magnitude', False)
+    """
+
+    name: ClassVar[str]
+    needs_data: ClassVar[bool] = False
+    needs_input_shape: ClassVar[bool] = False
+    default_iterations: ClassVar[int] = 1
+
+    def __init__(self, ctx: ScoreContext) -> None:
+        self.ctx = ctx
+
+    @abc.abstractmethod
+    def score(self, mask: torch.Tensor) -> list[torch.Tensor]:
+        """Scores of the network masked by the flat bool ``mask`` (N,): one
+        flat tensor per prunable layer, forward order; higher = keep."""
+
+    def __call__(self, mask: torch.Tensor) -> list[torch.Tensor]:
+        return self.score(mask)
+
+
+def method_class(name: str) -> type[PruningMethod]:
+    """The :class:`PruningMethod` registered as ``name`` in
+    :data:`gntk_fast._constants.PRUNING_METHODS` (imported on first use).
+
+    Examples
+    --------
+    >>> from gntk_fast.pruning import method_class
+    >>> cls = method_class("synflow")
+    >>> cls.__name__, cls.default_iterations, cls.needs_data
+    ('SynFlowScore', 100, False)
+    """
+    name = check_choice("method", name, tuple(PRUNING_METHODS))
+    target = PRUNING_METHODS[name]
+    cls = _LOADED.get(target)
+    if cls is None:
+        mod, _, attr = target.partition(":")
+        cls = getattr(importlib.import_module(mod), attr)
+        if not (isinstance(cls, type) and issubclass(cls, PruningMethod) and cls.name == name):
+            raise TypeError(f"PRUNING_METHODS[{name!r}] = {target!r} is not a PruningMethod named {name!r}")
+        _LOADED[target] = cls
+    return cls
+
+
+_LOADED: dict[str, type[PruningMethod]] = {}
+
+
+class RandomScore(PruningMethod):
+    """i.i.d. N(0, 1) scores from the private generator (one flat draw of N per iteration)."""
+
+    name = "random"
+
+    def score(self, mask):
+        sizes = [l.theta.numel() for l in self.ctx.layers]
         # one draw of n (the stream of one flat draw), seen layer by layer
-        return list(torch.split(torch.randn(n, generator=generator, dtype=torch.float32), sizes))
-
-    return score
-
-
-def _magnitude_scorer(layers: Sequence[PrunableLayer]) -> Scorer:
-    def score(mask):
-        return [l.theta.detach().abs().reshape(-1) for l in layers]
-
-    return score
+        draw = torch.randn(sum(sizes), generator=self.ctx.generator, dtype=torch.float32)
+        return list(torch.split(draw, sizes))
 
 
-def _snip_scorer(model: nn.Module, layers: Sequence[PrunableLayer], batches: Batches, compat: bool) -> Scorer:
-    work = ScoringCopy(model, layers)
+class MagnitudeScore(PruningMethod):
+    """|theta|, the raw weight."""
 
-    def score(mask):
+    name = "magnitude"
+
+    def score(self, mask):
+        return [l.theta.detach().abs().reshape(-1) for l in self.ctx.layers]
+
+
+class SnipScore(PruningMethod):
+    """|dL/dm| = |theta * dL/d(theta m)|, the gradient summed over the batches."""
+
+    name = "snip"
+    needs_data = True
+
+    def __init__(self, ctx: ScoreContext) -> None:
+        super().__init__(ctx)
+        self.work = ScoringCopy(ctx.model, ctx.layers)
+
+    def score(self, mask):
+        work, batches, compat = self.work, self.ctx.batches, self.ctx.compat
         work.set_masks(mask)
         leaves = work.differentiable_masks()
         grads: list[torch.Tensor | None] = [None] * len(leaves)
         try:
             for x, y in batches:
-                out = work(x.to(work.dtype))
+                out = _forward(work, x)
                 _check_output(out, y)
                 loss = F.cross_entropy(out, y)
                 gs = list(torch.autograd.grad(loss, leaves, allow_unused=True))
@@ -134,8 +250,6 @@ def _snip_scorer(model: nn.Module, layers: Sequence[PrunableLayer], batches: Bat
                     t /= norm
         return scores
 
-    return score
-
 
 def _accumulate(acc: list[torch.Tensor | None], gs: list[torch.Tensor | None]) -> None:
     """``acc[i] += gs[i]`` in place (None = nothing yet / no gradient); a
@@ -152,18 +266,26 @@ def _accumulate(acc: list[torch.Tensor | None], gs: list[torch.Tensor | None]) -
         del gi
 
 
-def _grasp_scorer(model: nn.Module, layers: Sequence[PrunableLayer], batches: Batches, compat: bool) -> Scorer:
-    work = ScoringCopy(model, layers)
-    T = GRASP_TEMPERATURE
+class GraspScore(PruningMethod):
+    """theta * (H g), signed; logits / T (T = 200)."""
 
-    def score(mask):
+    name = "grasp"
+    needs_data = True
+
+    def __init__(self, ctx: ScoreContext) -> None:
+        super().__init__(ctx)
+        self.work = ScoringCopy(ctx.model, ctx.layers)
+
+    def score(self, mask):
+        work, batches, compat = self.work, self.ctx.batches, self.ctx.compat
+        T = GRASP_TEMPERATURE
         work.set_masks(mask)
         thetas = work.thetas
         # gradients summed over the batches in place in the first one; 0.0 is
         # added to it so that the sum is bitwise 0 + g_1 + g_2 ... (-0.0 -> +0.0)
         g: list[torch.Tensor | None] = [None] * len(thetas)
         for x, y in batches:
-            out = work(x.to(work.dtype))
+            out = _forward(work, x)
             _check_output(out, y)
             gs = list(torch.autograd.grad(F.cross_entropy(out / T, y), thetas, allow_unused=True))
             del out
@@ -173,7 +295,7 @@ def _grasp_scorer(model: nn.Module, layers: Sequence[PrunableLayer], batches: Ba
         work.release()
         hg: list[torch.Tensor | None] = [None] * len(thetas)
         for x, y in batches:
-            out = work(x.to(work.dtype))
+            out = _forward(work, x)
             gs = torch.autograd.grad(F.cross_entropy(out / T, y), thetas, create_graph=True, allow_unused=True)
             del out
             z = sum((gi * gc).sum() for gi, gc in zip(gs, g) if gi is not None)
@@ -196,17 +318,23 @@ def _grasp_scorer(model: nn.Module, layers: Sequence[PrunableLayer], batches: Ba
                 t /= norm
         return scores
 
-    return score
 
+class SynFlowScore(PruningMethod):
+    """|theta * dR/dtheta|, R = output sum of the |.|-linearised network on an all-ones input of batch 1."""
 
-def _synflow_scorer(model: nn.Module, layers: Sequence[PrunableLayer], input_shape: tuple[int, ...],
-                    dtype: torch.dtype) -> Scorer:
-    work = LinearisedCopy(model, layers, dtype=dtype)
-    ones = torch.ones((1, *input_shape), dtype=work.dtype, device=work.device)
+    name = "synflow"
+    needs_input_shape = True
+    default_iterations = 100
 
-    def score(mask):
+    def __init__(self, ctx: ScoreContext) -> None:
+        super().__init__(ctx)
+        self.work = LinearisedCopy(ctx.model, ctx.layers, dtype=ctx.synflow_dtype)
+        self.ones = torch.ones((1, *ctx.input_shape), dtype=self.work.dtype, device=self.work.device)
+
+    def score(self, mask):
+        work = self.work
         work.set_masks(mask)
-        R = work(ones).sum()
+        R = _forward(work, self.ones, "input_shape").sum()
         grads = list(torch.autograd.grad(R, work.weights, allow_unused=True))
         del R
         cpu = work.device.type == "cpu"
@@ -228,26 +356,29 @@ def _synflow_scorer(model: nn.Module, layers: Sequence[PrunableLayer], input_sha
             scores.append(g.reshape(-1))
         return scores
 
-    return score
-
 
 def make_scorer(method: str, model: nn.Module, layers: Sequence[PrunableLayer], *, batches: Batches | None,
-                input_shape: tuple[int, ...], generator: torch.Generator, compat: bool,
-                synflow_dtype: torch.dtype = torch.float64) -> Scorer:
-    """Build the scorer of ``method`` (see the module docstring)."""
-    if method == "random":
-        return _random_scorer(layers, generator)
-    if method == "magnitude":
-        return _magnitude_scorer(layers)
-    if method == "synflow":
-        return _synflow_scorer(model, layers, input_shape, synflow_dtype)
-    if batches is None:
+                input_shape: tuple[int, ...] | None, generator: torch.Generator, compat: bool,
+                synflow_dtype: torch.dtype = torch.float64) -> PruningMethod:
+    """The registered :class:`PruningMethod` ``method``, built for one ``prune`` call."""
+    cls = method_class(method)
+    if cls.needs_data and batches is None:
         raise ValueError(f"data is required for method {method!r}: pass (x, y) or an iterable of (x, y) batches")
-    if method == "snip":
-        return _snip_scorer(model, layers, batches, compat)
-    if method == "grasp":
-        return _grasp_scorer(model, layers, batches, compat)
-    raise ValueError(f"method must be one of {', '.join(map(repr, METHODS))}; got {method!r}")  # pragma: no cover
+    if cls.needs_input_shape and input_shape is None:
+        raise ValueError(f"input_shape is required for method {method!r} on this model")
+    return cls(ScoreContext(model, layers, batches, input_shape, generator, compat, synflow_dtype))
+
+
+def _forward(work, x: torch.Tensor, what: str = "data") -> torch.Tensor:
+    """``work(x)`` in the copy's dtype; a shape error of the model becomes a
+    ValueError naming ``what`` ("data" or "input_shape")."""
+    try:
+        return work(x.to(work.dtype))
+    except RuntimeError as exc:
+        msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        if "out of memory" in msg:
+            raise
+        raise ValueError(f"{what}: inputs of shape {tuple(x.shape)} (batch first) do not fit the model: {msg}") from None
 
 
 # ---------------------------------------------------------------- reference twin
