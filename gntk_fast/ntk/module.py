@@ -298,14 +298,10 @@ class _Plan:
         H, D = {}, {}
         if self.fast:
             zs = [caps[lay.name][1] for lay in self.fast]
-            per_c = []
-            for c in range(k):
-                g = torch.autograd.grad(f[:, c].sum(), zs, retain_graph=c < k - 1, allow_unused=True)
-                per_c.append([torch.zeros_like(z) if gi is None else gi for gi, z in zip(g, zs)])
-            for i, lay in enumerate(self.fast):
+            for lay, g in zip(self.fast, self._backward(f, zs)):
                 H[lay.name] = caps[lay.name][0]
-                D[lay.name] = torch.stack([per_c[c][i] for c in range(k)], 1).detach()
-            del per_c, zs, caps, f
+                D[lay.name] = g.transpose(0, 1)  # (B, k, ...), a view of the (k, B, ...) result
+            del zs, caps, f
         vec = {}
         for lay in self.fast:
             parts = self._vector_parts(lay, H[lay.name], D[lay.name])
@@ -316,6 +312,34 @@ class _Plan:
                 vec.setdefault(name, []).append(J)
         vec = {n: (p[0] if len(p) == 1 else torch.cat(p, 2)) for n, p in vec.items()}
         return _Sig(index, B, k, H, D, vec)
+
+    batched_backward = True
+
+    def _backward(self, f: torch.Tensor, zs: list) -> list:
+        """``d f_c / d z`` for every captured output z and every output c: (k, B, *z.shape[1:]) each.
+
+        One backward pass batched over the k outputs (``is_grads_batched``, the
+        output basis as grad_outputs); where an operation of the module has no
+        batching rule for its backward, one backward pass per output."""
+        B, k = f.shape
+        if self.batched_backward:
+            basis = torch.eye(k, dtype=f.dtype, device=f.device)[:, None, :].expand(k, B, k)
+            try:
+                g = torch.autograd.grad(f, zs, grad_outputs=basis, is_grads_batched=True, allow_unused=True,
+                                        retain_graph=True)
+                return [torch.zeros((k, *z.shape), dtype=z.dtype, device=z.device) if gi is None else gi.detach()
+                        for gi, z in zip(g, zs)]
+            except RuntimeError:
+                self.batched_backward = False
+        out = [torch.empty((k, *z.shape), dtype=z.dtype, device=z.device) for z in zs]
+        for c in range(k):
+            g = torch.autograd.grad(f[:, c].sum(), zs, retain_graph=c < k - 1, allow_unused=True)
+            for o, gi in zip(out, g):
+                if gi is None:
+                    o[c].zero_()
+                else:
+                    o[c].copy_(gi)
+        return out
 
     @staticmethod
     def _vector_parts(lay: _Layer, h: torch.Tensor, d: torch.Tensor) -> list:
