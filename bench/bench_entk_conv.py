@@ -20,6 +20,8 @@ per output and input plus a jvp per pair: N^2 k passes where jacrev needs N k).
   random masks of density 0.1 and 0.5 on every Conv2d and Linear weight,
   BatchNorm (random running statistics, eval mode), traced kernel, float32.
 * C2: VGG-11 with BatchNorm, width multiplier 1/4 (16 ... 128 channels), the same.
+* D1: dense-net floor: a dense 3072 -> 3 x 2048 -> k MLP, ours against one forward and k
+  backward passes (the signals alone) and against the masked path at density 1.
 * B1-torchfunc: the MLP B1 of ``bench_entk.py`` (N = 128 MNIST images,
   784 -> 4 x 1024 -> 1, density 0.2) against the same plain vmap(jacrev).
 
@@ -170,3 +172,39 @@ def test_b1_against_vmap_jacrev(benchmark, bench_report, smoke, timeit):
                      speedup_vs_vmap_jacrev=t_base / t_ours, rel_err_vs_baseline=err,
                      omp_wait_policy=os.environ.get("OMP_WAIT_POLICY", "(unset)"),
                      loadavg_1min=os.getloadavg()[0], when=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
+
+
+@pytest.mark.parametrize("N,k", [(16, 8), (256, 1), (256, 10)])
+def test_d1_dense_floor(N, k, benchmark, bench_report, smoke, timeit):
+    """D1: a dense 3072 -> 3 x 2048 -> k MLP (P = 14.7 M weights), full kernel at k > 1
+    (traced at k = 1): ours against its floor, one forward and k backward passes
+    (``forward_backward``, N (k + 1) P multiply-adds by GEMMs) timed alone in the same run,
+    and against the same kernel forced through the masked path (an all-ones mask,
+    the C++ kernel on every layer). Target: within 1.3x of the floor."""
+    import gntk_fast as gf
+    from gntk_fast.ntk import empirical_ntk
+    from gntk_fast.ntk.empirical import forward_backward
+    from gntk_fast.ops.entk_layer.cpp import masked_ntk_layer_cpp
+
+    d_in, width = (96, 64) if smoke else (3072, 2048)
+    N = 4 if smoke else N
+    m = gf.MLP(d_in, width, 3, k, bias=False, seed=0)
+    x = torch.randn(N, d_in, generator=torch.Generator().manual_seed(0))
+    trace = k == 1
+    fn = lambda: empirical_ntk(m, x, trace=trace, block=N)  # noqa: E731
+    t_ours = _time_ours(benchmark, fn, smoke, timeit)
+    reps = 1 if smoke else 3
+    t_floor = timeit(lambda: forward_backward(m, x), repeat=reps, warmup=0 if smoke else 1)
+
+    def masked_path():
+        Hs, Ds = forward_backward(m, x)
+        for H, D, mk in zip(Hs, Ds, m.masks):
+            masked_ntk_layer_cpp(D.contiguous(), H, mask=mk, trace=trace, complement=False)
+
+    t_masked = timeit(masked_path, repeat=1, warmup=0)
+    P = sum(w.numel() for w in m.weights)
+    bench_report.add("entk_conv", bench="D1-dense-floor", N=N, k=k, n_params=P, trace=str(trace),
+                     t_ours_s=t_ours, t_floor_forward_backward_s=t_floor, ours_over_floor=t_ours / t_floor,
+                     target_ours_over_floor=1.3, t_masked_path_density_1_s=t_masked,
+                     ours_over_masked_path=t_ours / t_masked, floor_macs=N * (k + 1) * P,
+                     loadavg_1min=os.getloadavg()[0])

@@ -283,7 +283,11 @@ def test_backends_against_the_twins():
 
 @pytest.mark.parametrize("density", [0.0, 0.1, 0.5, 0.8, 1.0])
 @pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
-def test_conv_op_backends_match_the_twin(density, dtype):
+@pytest.mark.parametrize("gather", [True, False])
+def test_conv_op_backends_match_the_twin(density, dtype, gather, monkeypatch):
+    import gntk_fast.ops.entk_conv.gather as gather_mod
+
+    monkeypatch.setattr(gather_mod, "SPARSE_DENSITY", 1.0 if gather else 0.0)  # both ways of forming gradients
     g = torch.Generator().manual_seed(int(density * 10))
     D1, U1 = torch.randn(5, 3, 4, 7, generator=g, dtype=dtype), torch.randn(5, 6, 7, generator=g, dtype=dtype)
     D2, U2 = torch.randn(3, 3, 4, 7, generator=g, dtype=dtype), torch.randn(3, 6, 7, generator=g, dtype=dtype)

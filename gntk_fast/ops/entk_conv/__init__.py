@@ -18,7 +18,7 @@ output. :func:`masked_grad_term` computes the eNTK term of the kept weights
 Backends (:data:`ENTK_CONV`, in preference order; the one ``backend="auto"``
 rule of :mod:`gntk_fast.ops._registry`)
     ``torch``  kept entries only (:mod:`.gather`): a row gather of the patches
-               below density 1/2, one batched GEMM above; any device and dtype
+               for very sparse rows, else one batched GEMM; any device and dtype
     ``naive``  the twin (:mod:`.naive`): every gradient formed in full
 """
 from __future__ import annotations

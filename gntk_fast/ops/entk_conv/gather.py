@@ -3,14 +3,17 @@
 The per-example gradient ``G[a, c] = D[a, c] @ U[a]^T`` is formed for the kept
 entries of the mask only and contracted as one GEMM over them:
 
-* **sparse** (density <= :data:`SPARSE_DENSITY`): every output unit o keeps
-  the patch rows ``J_o``; they are padded to the longest row ``m`` (padding
-  weighted 0) and gathered, ``U[:, J] -> (N, n_out, m, p)``, so the kept
-  gradients are one batched product ``(N n_out) x (k x p) @ (p x m)``: work
-  ``N k n_out m p`` ~ ``N k nnz p`` instead of ``N k n_out q p``; time falls
-  with the density.
-* **dense** (above it): one batched GEMM ``(N, k n_out, p) @ (N, p, q)`` forms
-  every gradient, then the kept entries are selected.
+* **sparse** (when the longest row keeps at most :data:`SPARSE_DENSITY` of
+  the q patch rows): every output unit o keeps the patch rows ``J_o``; they
+  are padded to the longest row ``m`` (padding weighted 0) and gathered,
+  ``U[:, J] -> (N, n_out, m, p)``, so the kept gradients are one batched
+  product ``(N n_out) x (k x p) @ (p x m)``: work ``N k n_out m p`` instead
+  of ``N k n_out q p``, but the gather moves ``N n_out m p`` numbers, about
+  8 k times the cost of a multiply-add in a GEMM on the CPUs measured
+  (bench/bench_entk_conv.py): it pays only below m / q ~ 1/8.
+* **dense** (otherwise): one batched GEMM ``(N, k n_out, p) @ (N, p, q)``
+  forms every gradient, then the kept entries are selected. Its time does
+  not fall with the density; only the contraction's does.
 
 Either way the kept gradients ``(N, k, nnz)`` are contracted by one GEMM,
 ``(N1, k nnz) @ (k nnz, N2)`` traced or ``(N1 k, nnz) @ (nnz, N2 k)`` full
@@ -26,8 +29,9 @@ from ..entk_layer._common import delta_gram, symmetrize
 
 __all__ = ["masked_grad_term_gather", "kept_gradients", "SPARSE_DENSITY"]
 
-#: at or below this kept fraction the kept gradients are formed by the row gather
-SPARSE_DENSITY = 0.5
+#: the row gather forms the kept gradients when the longest kept row holds at most
+#: this fraction of the patch rows (measured crossover, see the module docstring)
+SPARSE_DENSITY = 0.125
 
 
 def _row_index(mask: torch.Tensor):
@@ -44,7 +48,7 @@ def kept_gradients(D: torch.Tensor, U: torch.Tensor, mask: torch.Tensor | None) 
     """The per-example gradients at the kept entries, (N, k, nnz) (all entries when mask is None)."""
     N, k, n_out, p = D.shape
     q = U.shape[1]
-    if mask is not None and int(mask.sum()) <= SPARSE_DENSITY * mask.numel():
+    if mask is not None and int(mask.sum(1).max()) <= SPARSE_DENSITY * q:
         idx, valid = _row_index(mask)
         m = idx.shape[1]
         Ug = U.index_select(1, idx.reshape(-1)).reshape(N, n_out, m, p)
