@@ -53,6 +53,8 @@ GATED_FIELDS: dict[str, str] = {
     "auto_speedup_vs_naive_backend": "higher",
     # entk
     "speedup_vs_ref_jacobians_once": "higher",
+    "speedup_vs_vmap_jacrev": "higher",
+    "ours_over_floor": "lower",
     "speedup_vs_ref_chunked": "higher",
     "rate_ratio_ours_over_matmul": "higher",
     "mem_ratio_ours_over_ref_jacobians_once": "lower",

@@ -41,6 +41,8 @@ _LAZY: dict[str, tuple[str, str | None]] = {
     "empirical_ntk": ("gntk_fast.ntk", "empirical_ntk"),
     "empirical_ntk_fn": ("gntk_fast.ntk", "empirical_ntk_fn"),
     "EmpiricalNTK": ("gntk_fast.ntk", "EmpiricalNTK"),
+    "empirical_nngp": ("gntk_fast.ntk", "empirical_nngp"),
+    "empirical_ntk_vp": ("gntk_fast.ntk", "empirical_ntk_vp"),
     "empirical_ntk_reference": ("gntk_fast.ntk", "empirical_ntk_reference"),
     "graphon_ntk": ("gntk_fast.ntk", "graphon_ntk"),
     "GraphonNTK": ("gntk_fast.ntk", "GraphonNTK"),

@@ -21,6 +21,8 @@ _LAZY = {
     "empirical_ntk": "gntk_fast.ntk.empirical",
     "empirical_ntk_fn": "gntk_fast.ntk.empirical",
     "EmpiricalNTK": "gntk_fast.ntk.empirical",
+    "empirical_nngp": "gntk_fast.ntk.empirical",
+    "empirical_ntk_vp": "gntk_fast.ntk.empirical",
     "empirical_ntk_reference": "gntk_fast.ntk.reference",
     "graphon_ntk": "gntk_fast.ntk.analytic",
     "graphon_ntk_reference": "gntk_fast.ntk.analytic_reference",

@@ -38,22 +38,28 @@ from tqdm.auto import tqdm
 from .._io import atomic_path, check_output_path
 from .._validation import check_bool, check_choice, check_int, check_memory, check_tensor
 from ..ops.entk_layer import ENTK_LAYER
-from ..ops.entk_layer._common import delta_gram, dense_layer_term, symmetrize
+from ..ops.entk_layer._common import delta_gram, dense_layer_term, layer_term_diagonal, symmetrize
 
-__all__ = ["empirical_ntk", "empirical_ntk_fn", "forward_backward", "EmpiricalNTK", "prepare_inputs", "default_block"]
+__all__ = ["empirical_ntk", "empirical_ntk_fn", "empirical_nngp", "empirical_ntk_vp", "forward_backward",
+           "EmpiricalNTK", "prepare_inputs", "default_block"]
 
 
 @dataclass
 class EmpiricalNTK:
     """An eNTK with its per-layer split (``per_layer=True``).
 
-    kernel:    Theta, (N1, N2) traced or (N1, N2, k, k) full
+    kernel:    Theta, (N1, N2) traced or (N1, N2, k, k) full ((N1,) / (N1, k, k) diagonal)
     per_layer: [Theta_1, ..., Theta_{L+1}], each layer's contribution (weight
                and bias terms), each of Theta's shape; they sum to ``kernel``
+    names:     for a general module, the path (``named_modules``) of the module
+               of each entry of ``per_layer`` (each module with trainable
+               parameters, its own parameters only); for the function-level
+               form the parameter names; None for a ``gf.MLP`` (layer order)
     """
 
     kernel: torch.Tensor
     per_layer: list[torch.Tensor]
+    names: list[str] | None = None
 
 
 def _check_model(model):
@@ -385,12 +391,44 @@ def _check_out(out, per_layer: bool, device) -> Path | None:
     return check_output_path(out, "out")
 
 
+def _mlp_diagonal(model, x1, outs, *, block, progress, trace, trainable, dtype) -> None:
+    """K(x_a, x_a) of a gf.MLP tile by tile: each layer's diagonal from its signals
+    (:func:`~gntk_fast.ops.entk_layer._common.layer_term_diagonal`), no pair of inputs formed."""
+    from .module import run_tiles
+
+    def signals(x, index):
+        Hs, Ds = forward_backward(model, x, dtype)
+        _check_signals_finite("x1", Hs, Ds, dtype)
+        return _Tile(index, Hs, Ds)
+
+    def terms(t, _):
+        per = []
+        for l, layer in enumerate(model.layers):
+            mask = layer.weight_mask
+            dense = trainable == "all" or bool(mask.all())
+            term = layer_term_diagonal(t.Ds[l], t.Hs[l], None if dense else mask, trace=trace)
+            term = term * float(layer.weight_scale) ** 2
+            if layer.bias is not None and layer.bias_scale != 0.0:
+                D = t.Ds[l]
+                b = (D * D).sum((1, 2)) if trace else torch.bmm(D, D.transpose(1, 2))
+                term = term + b * float(layer.bias_scale) ** 2
+            per.append(term)
+        total = per[0].clone()
+        for p in per[1:]:
+            total += p
+        return [total] + (per if len(outs) > 1 else [])
+
+    run_tiles(signals, terms, x1, None, outs, block=block, progress=progress, trace=trace, diagonal=True,
+              check=lambda t: check_result_finite(t, True, dtype))
+
+
 def empirical_ntk(
     model,
     x1,
     x2=None,
     *,
     trace: bool = True,
+    diagonal: bool = False,
     trainable: str = "mask",
     backend: str = "auto",
     dtype: torch.dtype | None = None,
@@ -400,26 +438,46 @@ def empirical_ntk(
     block: int | None = None,
     progress: bool | None = None,
 ):
-    """The empirical NTK of a masked MLP.
+    """The empirical NTK of a masked network: a ``gf.MLP`` or any ``torch.nn.Module``.
+
+    ``Theta = sum over parameters p of J_p J_p^T`` with ``J_p[a, c] = d f_c(x_a) / d p``,
+    over every trainable parameter: the kept entries of masked weights (pruned
+    entries contribute nothing), biases, BatchNorm affine parameters, any other
+    parameter with ``requires_grad``.
 
     Parameters
     ----------
-    model : gntk_fast.MLP (any parameterization, with or without biases; for an
-        ``nn.Sequential`` use ``MLP.from_sequential``)
-    x1 : (N1, d_in) tensor (or (d_in,)), on the model's device
-    x2 : (N2, d_in) tensor or None. None means x1: the result is exactly symmetric
+    model : gntk_fast.MLP, or any torch.nn.Module. Masks are read from the
+        ``weight_mask`` buffers of the package's masked layers and from
+        ``torch.nn.utils.prune`` reparametrisations (``weight_orig`` *
+        ``weight_mask``). A general module's kernel is that of the module in
+        **eval mode** (BatchNorm with its running statistics, dropout off), so
+        that each input's outputs depend on that input only; its modes are
+        restored afterwards. Its ``nn.Linear`` and ``nn.Conv2d`` weights take
+        fast paths (:mod:`gntk_fast.ntk.module`), its other parameters the
+        generic ``torch.func`` path; its output ``(N, ...)`` is flattened to
+        ``(N, k)``.
+    x1 : (N1, ...) tensor on the model's device (an MLP also takes (d_in,))
+    x2 : (N2, ...) tensor or None. None means x1: the result is exactly symmetric
         and only pairs a <= b are computed.
     trace : True -> Theta[a, b] = sum_c <df_c(x1_a)/dp, df_c(x2_b)/dp>, shape (N1, N2);
         False -> Theta[a, b, c, c'] = <df_c(x1_a)/dp, df_c'(x2_b)/dp>, shape (N1, N2, k, k).
-    trainable : "mask" (only kept weights are parameters) | "all" (every weight is).
-        Biases (where the layer has one and bias_scale != 0) are parameters in both.
-    backend : the backend of the masked layer term: "auto" | "triton" | "cpp" | "naive"
+    diagonal : True -> only K(x1_a, x1_a): shape (N1,) traced, (N1, k, k) full
+        (x2 must be None); the cost is linear in N1.
+    trainable : "mask" (only kept weights are parameters) | "all" (every weight
+        is; a ``gf.MLP`` only). Biases (where the layer has one and
+        bias_scale != 0) are parameters in both.
+    backend : the backend of the masked linear-layer term: "auto" | "triton" | "cpp" | "naive"
         (see :mod:`gntk_fast.ops.entk_layer`; "auto": triton for CUDA float32,
         cpp on CPU, else the naive twin). A named backend that cannot serve the
-        call raises :class:`gntk_fast.ops.BackendError`.
-    dtype : torch.float32 / torch.float64 / None (the model's dtype)
+        call raises :class:`gntk_fast.ops.BackendError`. For a general module
+        "naive" also selects the naive twin of the convolution term
+        (:mod:`gntk_fast.ops.entk_conv`), otherwise its "auto" backend.
+    dtype : torch.float32 / torch.float64 / None (the model's dtype; a general
+        module of another dtype is copied and converted, the caller's is untouched)
     per_layer : return an :class:`EmpiricalNTK` with each layer's contribution
-        (in memory only: not with ``out``)
+        (in memory only: not with ``out``); for a general module one entry per
+        module with trainable parameters, its path in ``EmpiricalNTK.names``
     tf32 : allow TF32 tensor-core products in the masked-layer kernels (triton:
         about 1e-3 relative error, much faster on Ampere/Hopper). Exact backends
         ignore it; the default False keeps exact fp32 products.
@@ -431,33 +489,64 @@ def empirical_ntk(
         ``path`` only when complete; on an error or Ctrl-C the temporary file
         is removed and no file appears. Read it with
         ``numpy.load(path, mmap_mode="r")``.
-    block : inputs per tile, an int >= 1 (default :func:`default_block`: one
-        pair of tiles' working set stays within 256 MiB). The pairs are computed
-        tile pair by tile pair (x1 tile i x x2 tile j; x2 None: i <= j, mirrored),
-        each tile's forward/backward signals recomputed from its inputs, so
-        memory is the output plus one pair of tiles at every N. The result does
-        not depend on ``block`` beyond floating-point round-off of the GEMM terms.
+    block : inputs per tile, an int >= 1 (default: one pair of tiles' working
+        set within 256 MiB for an MLP (:func:`default_block`), 1 GiB for a
+        general module). The pairs are computed tile pair by tile pair (x1 tile
+        i x x2 tile j; x2 None: i <= j, mirrored), each tile's forward/backward
+        signals recomputed from its inputs, so memory is the output plus one
+        pair of tiles at every N. The result does not depend on ``block``
+        beyond floating-point round-off.
     progress : tqdm bar over the tile pairs: None (default) shows it when there
         are at least 16, True/False always/never.
 
     Returns
     -------
-    Theta, or ``EmpiricalNTK(kernel=Theta, per_layer=[Theta_1, ..., Theta_{L+1}])``
+    Theta, or ``EmpiricalNTK(kernel=Theta, per_layer=[...], names=...)``
     when ``per_layer`` (the entries have Theta's shape and sum to it); with
     ``out`` the :class:`pathlib.Path` of the written ``.npy`` file.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from torch import nn
+    >>> from torch.nn.utils import prune
+    >>> import gntk_fast as gf
+    >>> net = nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.BatchNorm2d(4), nn.ReLU(),
+    ...                     nn.Flatten(), nn.Linear(4 * 8 * 8, 3))
+    >>> _ = prune.random_unstructured(net[0], "weight", amount=0.5)
+    >>> x = torch.randn(5, 1, 8, 8)
+    >>> gf.empirical_ntk(net, x).shape
+    torch.Size([5, 5])
+    >>> gf.empirical_ntk(net, x, trace=False, diagonal=True).shape
+    torch.Size([5, 3, 3])
     """
+    from ..models import MLP
+
     trace, per_layer, tf32, trainable, backend = _check_options(trace, per_layer, tf32, trainable, backend)
+    diagonal = check_bool("diagonal", diagonal)
     if progress is not None:
         progress = check_bool("progress", progress)
+    if block is not None:
+        block = check_int("block", block, min_value=1)
+    if not isinstance(model, MLP):
+        return _module_entry(model, x1, x2, trace=trace, diagonal=diagonal, trainable=trainable, backend=backend,
+                             dtype=dtype, per_layer=per_layer, tf32=tf32, out=out, block=block, progress=progress)
+    if diagonal and x2 is not None:
+        raise ValueError("x2 must be None with diagonal=True (the diagonal is K(x1_i, x1_i))")
     x1, x2, dtype, device = prepare_inputs(model, x1, x2, dtype)
-    block = default_block(model, trace=trace, per_layer=per_layer, dtype=dtype) if block is None \
-        else check_int("block", block, min_value=1)
+    if block is None:
+        block = default_block(model, trace=trace, per_layer=per_layer, dtype=dtype)
     path = _check_out(out, per_layer, device)
     layer_fn = ENTK_LAYER(backend, device.type, dtype=dtype)
     N1, N2, k = x1.shape[0], (x1 if x2 is None else x2).shape[0], model.d_out
-    shape = (N1, N2) if trace else (N1, N2, k, k)
-    fill = lambda outs: _fill(model, x1, x2, outs, layer_fn, block=block, progress=progress,  # noqa: E731
-                              trace=trace, trainable=trainable, tf32=tf32, dtype=dtype, device=device)
+    if diagonal:
+        shape = (N1,) if trace else (N1, k, k)
+        fill = lambda outs: _mlp_diagonal(model, x1, outs, block=block, progress=progress, trace=trace,  # noqa: E731
+                                          trainable=trainable, dtype=dtype)
+    else:
+        shape = (N1, N2) if trace else (N1, N2, k, k)
+        fill = lambda outs: _fill(model, x1, x2, outs, layer_fn, block=block, progress=progress,  # noqa: E731
+                                  trace=trace, trainable=trainable, tf32=tf32, dtype=dtype, device=device)
     if path is not None:
         return _fill_file(path, shape, dtype, fill)
     item = torch.empty((), dtype=dtype).element_size()
@@ -466,6 +555,28 @@ def empirical_ntk(
     outs = [torch.empty(shape, dtype=dtype, device=device) for _ in range(len(model.layers) + 1 if per_layer else 1)]
     fill(outs)
     return EmpiricalNTK(outs[0], outs[1:]) if per_layer else outs[0]
+
+
+def _module_entry(model, x1, x2, *, trace, diagonal, trainable, backend, dtype, per_layer, tf32, out, block,
+                  progress):
+    """The general-module path of :func:`empirical_ntk` (see :mod:`gntk_fast.ntk.module`)."""
+    from .module import check_module, module_ntk
+
+    check_module(model)
+    if trainable != "mask":
+        raise ValueError("trainable='all' is defined for a gntk_fast.MLP only; a general module's kernel is "
+                         "over its kept weights (trainable='mask')")
+    if dtype is not None:
+        _check_dtype(dtype)
+    device = next(p.device for p in model.parameters())
+    path = _check_out(out, per_layer, device)
+    check = lambda t: check_result_finite(t, x2 is None, t.dtype)  # noqa: E731
+    outs, names = module_ntk(model, x1, x2, trace=trace, diagonal=diagonal, per_layer=per_layer, backend=backend,
+                             tf32=tf32, dtype=dtype, block=block, progress=progress, out_path=path,
+                             fill_file=_fill_file, check=check)
+    if path is not None:
+        return outs
+    return EmpiricalNTK(outs[0], outs[1:], names) if per_layer else outs[0]
 
 
 def _fill_file(path: Path, shape, dtype, fill) -> Path:
@@ -482,9 +593,12 @@ def _fill_file(path: Path, shape, dtype, fill) -> Path:
 
 
 def empirical_ntk_fn(
-    model,
+    f,
+    params=None,
+    masks=None,
     *,
     trace: bool = True,
+    diagonal: bool = False,
     trainable: str = "mask",
     backend: str = "auto",
     dtype: torch.dtype | None = None,
@@ -493,20 +607,186 @@ def empirical_ntk_fn(
     block: int | None = None,
     progress: bool | None = None,
 ) -> Callable:
-    """Neural-tangents style factory: returns ``ntk(x1, x2=None)`` =
-    :func:`empirical_ntk` ``(model, x1, x2, ...)`` with the options fixed here
-    (validated now, so a bad option or model fails at construction)."""
-    _check_model(model)
+    """Neural-tangents style factory of eNTK functions, in two forms.
+
+    * **Module form** ``empirical_ntk_fn(model, **options)`` (``params`` None):
+      returns ``ntk(x1, x2=None)`` = :func:`empirical_ntk` ``(model, x1, x2, ...)``
+      with the options fixed here (validated now, so a bad option or model fails
+      at construction). ``model`` is a ``gf.MLP`` or any ``nn.Module``.
+    * **Function form** ``empirical_ntk_fn(f, params, masks=None, **options)``
+      for a function ``f(params, x)`` of a batch ``x`` (torch.func style, e.g.
+      ``lambda p, x: torch.func.functional_call(net, p, (x,))``) returning
+      ``(N, ...)`` (flattened to ``(N, k)``): returns ``ntk(x1, x2=None, params=None)``
+      (``params`` overrides the ones given here, as in neural-tangents'
+      ``ntk_fn(x1, x2, params)``). ``params`` is a dict of tensors (or a
+      tuple/list of tensors); ``masks`` the same structure with bool (or 0/1)
+      tensors shaped like their parameter or None (all kept): the kernel is
+      over the kept entries. ``f`` is opaque here, so the Jacobian of each tile
+      of inputs is computed by ``vmap(jacrev(f))`` (memory: ``block`` x k x P
+      numbers; no fast layer paths, ``backend``/``tf32``/``trainable`` are not
+      used). ``per_layer`` splits the kernel by parameter
+      (``EmpiricalNTK.names`` = the parameter names). Each input ``x[i]`` is
+      passed to ``f`` as a batch of one, so ``f`` must treat inputs
+      independently (e.g. BatchNorm in eval mode).
+
+    Options as for :func:`empirical_ntk` (trace, diagonal, per_layer, dtype, block, progress).
+
+    Examples
+    --------
+    >>> import torch
+    >>> from torch import nn
+    >>> from torch.func import functional_call
+    >>> import gntk_fast as gf
+    >>> net = nn.Sequential(nn.Linear(4, 8), nn.Tanh(), nn.Linear(8, 2))
+    >>> params = {n: p.detach() for n, p in net.named_parameters()}
+    >>> masks = {"0.weight": torch.rand(8, 4) < 0.5}
+    >>> ntk = gf.empirical_ntk_fn(lambda p, x: functional_call(net, p, (x,)), params, masks)
+    >>> ntk(torch.randn(3, 4)).shape
+    torch.Size([3, 3])
+    >>> gf.empirical_ntk_fn(net, trace=False)(torch.randn(3, 4)).shape   # module form
+    torch.Size([3, 3, 2, 2])
+    """
     trace, per_layer, tf32, trainable, backend = _check_options(trace, per_layer, tf32, trainable, backend)
+    diagonal = check_bool("diagonal", diagonal)
     if dtype is not None:
         _check_dtype(dtype)
     if block is not None:
         block = check_int("block", block, min_value=1)
     if progress is not None:
         progress = check_bool("progress", progress)
+    if params is None:
+        if masks is not None:
+            raise ValueError("masks is for the function form empirical_ntk_fn(f, params, masks); "
+                             "a module's masks are read from the module")
+        from ..models import MLP
+        from .module import check_module
 
-    def ntk(x1, x2=None):
-        return empirical_ntk(model, x1, x2, trace=trace, trainable=trainable, backend=backend, dtype=dtype,
-                             per_layer=per_layer, tf32=tf32, block=block, progress=progress)
+        model = f
+        if isinstance(model, MLP):
+            _check_model(model)
+        else:
+            check_module(model)
 
-    return ntk
+        def ntk(x1, x2=None):
+            return empirical_ntk(model, x1, x2, trace=trace, diagonal=diagonal, trainable=trainable, backend=backend,
+                                 dtype=dtype, per_layer=per_layer, tf32=tf32, block=block, progress=progress)
+
+        return ntk
+    if not callable(f) or isinstance(f, torch.nn.Module):
+        raise TypeError(f"f must be a function f(params, x) when params is given; got {type(f).__name__} "
+                        "(for a module use empirical_ntk_fn(model) without params)")
+    from .module import _check_params, functional_ntk
+
+    _check_params(params, masks)
+    given = params
+
+    def ntk_fn(x1, x2=None, params=None):
+        p = given if params is None else params
+        if dtype is not None:
+            p = {k: v.to(dtype) for k, v in p.items()} if isinstance(p, dict) else type(p)(v.to(dtype) for v in p)
+        check = lambda t: check_result_finite(t, x2 is None, t.dtype)  # noqa: E731
+        outs, names = functional_ntk(f, p, masks, x1, x2, trace=trace, diagonal=diagonal, per_layer=per_layer,
+                                     block=block, progress=progress, check=check)
+        return EmpiricalNTK(outs[0], outs[1:], names) if per_layer else outs[0]
+
+    return ntk_fn
+
+
+def empirical_nngp(model, x1, x2=None, *, dtype: torch.dtype | None = None, block: int | None = None):
+    """The empirical NNGP kernel: the kernel of the last hidden layer's features.
+
+    The **last hidden layer** is the input of the final ``nn.Linear`` (or the
+    package's ``MaskedLinear``) that the module's forward calls: with
+    ``phi(x)`` that input (flattened per example, n numbers),
+
+        K[a, b] = <phi(x1_a), phi(x2_b)> / n
+
+    (the covariance of the read-out's pre-activations over a N(0, 1/n) read-out
+    weight draw, without its bias; it is not affected by the read-out's mask).
+    Computed in eval mode (see :func:`empirical_ntk`), ``block`` inputs per
+    forward (default 256).
+
+    Parameters
+    ----------
+    model : gntk_fast.MLP or any torch.nn.Module calling at least one nn.Linear
+    x1 : (N1, ...) tensor;  x2 : (N2, ...) tensor or None (x1; the result is exactly symmetric)
+    dtype : torch.float32 / torch.float64 / None (the model's)
+    block : inputs per forward pass
+
+    Returns
+    -------
+    (N1, N2) tensor.
+
+    Examples
+    --------
+    >>> import torch
+    >>> import gntk_fast as gf
+    >>> net = gf.MLP(5, 16, 2, 1, seed=0)
+    >>> gf.empirical_nngp(net, torch.randn(4, 5)).shape
+    torch.Size([4, 4])
+    """
+    from .module import module_nngp
+
+    if block is not None:
+        block = check_int("block", block, min_value=1)
+    if dtype is not None:
+        _check_dtype(dtype)
+    return module_nngp(model, x1, x2, dtype=dtype, block=block)
+
+
+def empirical_ntk_vp(model, x, v, *, trace: bool = True, dtype: torch.dtype | None = None,
+                     block: int | None = None):
+    """The product of the eNTK of ``x`` with a vector, ``K v``, without forming K.
+
+    ``K v = J (J^T v)``: one vector-Jacobian product (``u = J^T v``, a backward
+    pass per block of inputs) and one Jacobian-vector product (``J u``, forward
+    mode, ``torch.func.jvp``), per output when traced. Memory: the parameters
+    (k copies when traced) and one block's activations, never N x N nor N x P,
+    so it serves N for which the N x N kernel does not fit: conjugate gradient
+    (or any Krylov method) on this product is the large-N path, e.g. for kernel
+    regression ``(K + lambda I) alpha = y``. The kernel is over every trainable
+    parameter's kept entries (pruned entries have zero gradient), in eval mode,
+    as :func:`empirical_ntk` with ``trainable="mask"``.
+
+    Parameters
+    ----------
+    model : gntk_fast.MLP or any torch.nn.Module
+    x : (N, ...) tensor on the model's device
+    v : (N,) tensor when ``trace`` (``K`` = the traced (N, N) kernel), else
+        (N, k) (``K`` = the full kernel as an (N k) x (N k) matrix)
+    trace : bool
+    dtype : torch.float32 / torch.float64 / None (the model's)
+    block : inputs per forward/backward pass (default min(N, 256))
+
+    Returns
+    -------
+    ``K v``, of v's shape.
+
+    Examples
+    --------
+    Kernel regression by conjugate gradient, ``(K + lam I) alpha = y``:
+
+    >>> import torch
+    >>> import gntk_fast as gf
+    >>> net = gf.MLP(5, 32, 2, 1, seed=0, dtype=torch.float64)
+    >>> x, y = torch.randn(40, 5, dtype=torch.float64), torch.randn(40, dtype=torch.float64)
+    >>> lam = 1e-2
+    >>> op = lambda v: gf.empirical_ntk_vp(net, x, v) + lam * v
+    >>> alpha = torch.zeros_like(y); r = y - op(alpha); p = r.clone(); rs = r @ r
+    >>> for _ in range(200):
+    ...     Ap = op(p); a = rs / (p @ Ap); alpha += a * p; r -= a * Ap
+    ...     rs, rs_old = r @ r, rs
+    ...     if rs.sqrt() < 1e-10: break
+    ...     p = r + (rs / rs_old) * p
+    >>> K = gf.empirical_ntk(net, x)
+    >>> bool(torch.allclose((K + lam * torch.eye(40, dtype=torch.float64)) @ alpha, y, atol=1e-8))
+    True
+    """
+    from .module import module_ntk_vp
+
+    trace = check_bool("trace", trace)
+    if block is not None:
+        block = check_int("block", block, min_value=1)
+    if dtype is not None:
+        _check_dtype(dtype)
+    return module_ntk_vp(model, x, v, trace=trace, dtype=dtype, block=block)

@@ -15,7 +15,8 @@ import torch
 
 from ..._validation import ArgumentTypeError, check_bool, check_finite, check_tensor
 
-__all__ = ["COMPLEMENT_DENSITY", "use_complement", "check_layer_args", "delta_gram", "dense_layer_term", "output_shape", "symmetrize"]
+__all__ = ["COMPLEMENT_DENSITY", "use_complement", "check_layer_args", "delta_gram", "dense_layer_term",
+           "layer_term_diagonal", "output_shape", "symmetrize"]
 
 #: Above this mask density the compiled backends compute the layer term as the
 #: dense factorisation minus the term of the complement mask (the pruned
@@ -126,3 +127,15 @@ def dense_layer_term(D1, H1, D2=None, H2=None, *, trace: bool = True) -> torch.T
     G = delta_gram(D1, D2, trace)
     Hg = H1 @ H2.T
     return G * Hg if trace else G * Hg[:, :, None, None]
+
+
+def layer_term_diagonal(D, H, mask=None, *, trace: bool = True) -> torch.Tensor:
+    """The diagonal T[a, a] of the layer term (a = b, one input set): (N,) traced, (N, k, k) full.
+
+    ``T[a, a, c, c'] = sum_i D[a,c,i] D[a,c',i] s[a, i]`` with ``s[a, i] = sum_j M_ij H[a,j]^2``
+    (``s = H^2 @ M^T``; M None: every weight kept), one GEMM and one contraction."""
+    Hsq = H * H
+    s = Hsq.sum(1, keepdim=True).expand(-1, D.shape[2]) if mask is None else Hsq @ mask.to(H.dtype).T
+    if trace:
+        return ((D * D).sum(1) * s).sum(1)
+    return torch.einsum("aci,adi,ai->acd", D, D, s)
