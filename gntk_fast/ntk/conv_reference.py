@@ -1,8 +1,8 @@
 """Plain per-pair reference of the analytic Graphon CNTK (docs/graphon-cntk.md).
 
 One pair of images at a time: the full pixel x pixel covariances of (x, x),
-(x', x') and (x, x') at every channel node, the tap shifts written as index
-gathers, the recursion exactly as docs/graphon-cntk.md section 3 writes it;
+(x', x') and (x, x') at every channel node (flattened over the pixel pairs),
+the tap shifts written as index gathers, the recursion exactly as docs/graphon-cntk.md section 3 writes it;
 float64 throughout. Obviously right and slow: it exists to check
 :func:`gntk_fast.ntk.graphon_cntk` against.
 """
@@ -56,18 +56,18 @@ def check_conv_options(x1: torch.Tensor, kernel_size: Any, padding: Any, readout
     return k, padding, readout, trainable
 
 
-def _shift(F: torch.Tensor, dh: int, dw: int, padding: str) -> torch.Tensor:
-    """``out[..., ph, pw, qh, qw] = F[..., ph + dh, pw + dw, qh + dh, qw + dw]`` (wrapped, or 0 outside)."""
-    H, W = F.shape[-4], F.shape[-3]
-    hh, ww = torch.arange(H) + dh, torch.arange(W) + dw
+def _shift_index(H: int, W: int, dh: int, dw: int, padding: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """For the flattened pixel pairs e = p P + q: the pair (p + (dh, dw), q + (dh, dw)) and whether it
+    lies inside the image (always, wrapped, for "circular"; else 0 is read there)."""
+    ph, pw = torch.div(torch.arange(H * W), W, rounding_mode="floor"), torch.arange(H * W) % W
+    h, w = ph + dh, pw + dw
     if padding == "circular":
-        hh, ww = hh % H, ww % W
-        return F[..., hh, :, :, :][..., ww, :, :][..., hh, :][..., ww]
-    okh, okw = (hh >= 0) & (hh < H), (ww >= 0) & (ww < W)
-    hh, ww = hh.clamp(0, H - 1), ww.clamp(0, W - 1)
-    G = F[..., hh, :, :, :][..., ww, :, :][..., hh, :][..., ww]
-    m = okh[:, None, None, None] & okw[None, :, None, None] & okh[None, None, :, None] & okw[None, None, None, :]
-    return G * m
+        moved, inside = (h % H) * W + (w % W), torch.ones(H * W, dtype=torch.bool)
+    else:
+        inside = (h >= 0) & (h < H) & (w >= 0) & (w < W)
+        moved = torch.where(inside, h * W + w, 0)
+    P = H * W
+    return (moved[:, None] * P + moved[None, :]).reshape(-1), (inside[:, None] & inside[None, :]).reshape(-1)
 
 
 def graphon_cntk_reference(
@@ -115,38 +115,44 @@ def graphon_cntk_reference(
     w = [t(x) for x in grid.w]
     L, n_out, C0 = grid.depth, R.shape[0], X1.shape[1]
     r = (k - 1) // 2
-    offsets = [(a - r, b - r) for a in range(k) for b in range(k)]
+    H, W = X1.shape[2], X1.shape[3]
+    P = H * W
+    # tau_t on covariances flattened over the pixel pairs (p, q): a gather, 0 where it reads the padding
+    shifts = [_shift_index(H, W, a - r, b - r, padding) for a in range(k) for b in range(k)]
 
     def tap(M: torch.Tensor, i: int) -> torch.Tensor:  # graphon matrix of tap i (shared: the one matrix)
         return M[i if M.shape[0] > 1 else 0]
 
     def conv(S: torch.Tensor, M: torch.Tensor | None, wv: torch.Tensor) -> torch.Tensor:
-        """1/k^2 sum_t sum_v M_t[u, v] wv[v] (tau_t S_v) -> (K_out, H, W, H, W); M None: the plain average."""
+        """1/k^2 sum_t sum_v M_t[u, v] wv[v] (tau_t S_v)(p, q) for S (K_in, P * P) -> (K_out, P * P);
+        M None: the plain average sum_v wv[v] (...) -> (1, P * P)."""
         out = 0.0
-        for i, (dh, dw) in enumerate(offsets):
-            sh = _shift(S, dh, dw, padding)
-            out = out + (torch.einsum("v...,v->...", sh, wv)[None] if M is None
-                         else torch.einsum("uv,v...->u...", tap(M, i) * wv[None, :], sh))
+        for i, (moved, inside) in enumerate(shifts):
+            sh = S[:, moved] * inside
+            if M is None:
+                out = out + (wv @ sh)[None]
+            else:
+                out = out + (tap(M, i) * wv[None, :]) @ sh
         return out / k**2
 
     def first(x: torch.Tensor, y: torch.Tensor):
-        """Sigma^1 and the "all" own term O^1 of the pair (x, y), each (K_1 or 1, H, W, H, W)."""
-        prod = torch.einsum("jab,jcd->jabcd", x, y)  # x_j(p) y_j(q)
+        """Sigma^1 and the "all" own term O^1 of the pair (x, y) (x: (C_0, P)), each (K_1 or 1, P * P)."""
+        prod = (x[:, :, None] * y[:, None, :]).reshape(C0, P * P)  # x_j(p) y_j(q)
         return conv(prod, A, torch.ones(C0, dtype=torch.float64)) / C0, conv(prod, None, torch.full((C0,), 1.0 / C0, dtype=torch.float64))
 
     def dual_of(Sab, Saa, Sbb):
-        """S, Sd of the covariance Sab (K, H, W, H, W) with variances from the diagonals of Saa, Sbb."""
-        K_, H, W = Sab.shape[0], Sab.shape[1], Sab.shape[2]
-        da = torch.diagonal(Saa.reshape(K_, H * W, H * W), dim1=1, dim2=2).reshape(K_, H, W, 1, 1)
-        db = torch.diagonal(Sbb.reshape(K_, H * W, H * W), dim1=1, dim2=2).reshape(K_, 1, 1, H, W)
-        q11, q22, q12 = torch.broadcast_tensors(da, db, Sab)
-        return f(q11, q22, q12)
+        """S, Sd of the covariance Sab (K, P * P) with the variances on the diagonals of Saa, Sbb."""
+        da = torch.diagonal(Saa.reshape(-1, P, P), dim1=1, dim2=2)[:, :, None]
+        db = torch.diagonal(Sbb.reshape(-1, P, P), dim1=1, dim2=2)[:, None, :]
+        q11, q22, q12 = torch.broadcast_tensors(da, db, Sab.reshape(-1, P, P))
+        S, Sd = f(q11, q22, q12)
+        return S.reshape(-1, P * P), Sd.reshape(-1, P * P)
 
     theta = torch.zeros(X1.shape[0], X2.shape[0], dtype=torch.float64)
     nngp = torch.zeros_like(theta)
     for i in range(X1.shape[0]):
         for j in range(X2.shape[0]):
-            x, y = X1[i], X2[j]
+            x, y = X1[i].reshape(C0, P), X2[j].reshape(C0, P)
             sxx, _ = first(x, x)
             syy, _ = first(y, y)
             sxy, oxy = first(x, y)
@@ -162,7 +168,6 @@ def graphon_cntk_reference(
                     own = sxy if trainable == "mask" else conv(S, None, w[l])
                     T = own + conv(U, B[l], w[l])
             # read-out: average over the pixel pairs (gap) or the diagonal (flatten)
-            P = x.shape[1] * x.shape[2]
             Km = S.shape[0]
             Sm, Um = S.reshape(Km, P, P), U.reshape(Km, P, P)
             if readout == "gap":
