@@ -315,3 +315,13 @@ def test_hypothesis_entry_point(n, c, h, w, k, padding, readout, L, dens, seed):
     assert (torch.linalg.eigvalsh(got) > -1e-10 * max(1.0, float(got.abs().max()))).all()
     assert rel(got, graphon_cntk_reference(gs, x, kernel_size=k, padding=padding, readout=readout, K=3)) < 1e-10 \
         or float(got.norm()) == 0.0
+
+
+def test_digits_with_identical_background_patches_match_twin():
+    """Digits have identical background patches: pixel pairs with correlation exactly 1, where the ReLU
+    angle turns a rounding difference of Sigma into ~1e-8; the fast path rounds like the twin."""
+    x = gf.data.load("digits", n=3, seed=1)[0].to(F64).reshape(3, 1, 8, 8)
+    gs = [lambda u, v: 0.4 + 0.5 * u, lin, 0.7]
+    for readout in ("gap", "flatten"):
+        ref = graphon_cntk_reference(gs, x, K=3, readout=readout)
+        assert rel(graphon_cntk(gs, x, K=3, readout=readout), ref) < 1e-12

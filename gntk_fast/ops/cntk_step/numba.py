@@ -29,7 +29,6 @@ def step_kernel(scalar: Callable) -> Callable:
         B, E, H, _ = Y.shape
         K = D1.shape[2]
         T = nbr.shape[1]
-        inv = 1.0 / T
         for idx in numba.prange(B * E):
             b = idx // E
             e = idx - b * E
@@ -54,8 +53,8 @@ def step_kernel(scalar: Callable) -> Callable:
             p2 = e2[e]
             snap = same[b] and p1 == p2
             for a in range(K):
-                sig = out[b, e, 0, a] * inv
-                th = out[b, e, 1, a] * inv + (sig if mask else own * inv)
+                sig = out[b, e, 0, a] / T  # divided, not multiplied by 1/T: the naive twin's rounding
+                th = out[b, e, 1, a] / T + (sig if mask else own / T)
                 q11 = D1[i, p1, a]
                 s, sd = f(q11, D2[j, p2, a], q11 if snap else sig)
                 out[b, e, 0, a] = s
