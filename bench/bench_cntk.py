@@ -73,7 +73,7 @@ def _case(smoke, bench_report, timeit, benchmark, readout):
     t_ref = t_ref_sub * pairs / pairs_ref
     bench_report.add(
         "cntk",
-        case=f"C{1 if readout == 'gap' else 2} N={N} digits 8x8 L=3 k=3 circular {readout} K={K} function graphons "
+        case=f"C{1 if readout == 'gap' else 2} N={N} digits {x.shape[2]}x{x.shape[3]} L=3 k=3 circular {readout} K={K} function graphons "
              "float64 relu mask",
         ours_s=t_ours,
         ours_ms_per_pair=1e3 * t_ours / pairs,
