@@ -1,8 +1,10 @@
-"""Datasets: scikit-learn's digits (embedded, the default) and MNIST from IDX files.
+"""Datasets: scikit-learn's digits (embedded, the default), MNIST from IDX files
+and CIFAR-10 from its official binary batches.
 
 ``load(name, split="test", n=None, normalize=True, data_dir=None, seed=None,
-per_class=None)`` returns ``(x, y)``: ``x`` float32 of shape (n, d) (images
-flattened row-major), ``y`` int64 of shape (n,) with labels in 0..9.
+per_class=None, *, shape="flat")`` returns ``(x, y)``: ``x`` float32 of shape
+(n, d) (images flattened row-major, channel first) or, with ``shape="image"``,
+(n, C, H, W) (:func:`image_shape`); ``y`` int64 of shape (n,) with labels in 0..9.
 
 Datasets
 --------
@@ -25,6 +27,17 @@ Datasets
     followed by test and needs both. Pixels are divided by 255; with
     ``normalize=True`` they are then standardised with ``MNIST_MEAN = 0.1307``
     and ``MNIST_STD = 0.3081`` (torchvision's / the pruners' convention).
+``"cifar10"`` (d = 3072, 3 x 32 x 32 colour images, 10 classes), from the
+    official *binary* distribution in ``data_dir`` or ``$GNTK_CIFAR10_DIR``
+    (the directory holding the files, or the one holding the extracted
+    ``cifar-10-batches-bin`` folder): ``data_batch_1.bin`` ...
+    ``data_batch_5.bin`` (split ``"train"``, in that order) and
+    ``test_batch.bin`` (split ``"test"``). Each file is a sequence of
+    3073-byte records: one label byte (0..9), then 3072 pixel bytes, the
+    1024 red values of the 32 x 32 image row by row, then the green, then the
+    blue. No pickle is ever read. Pixels are divided by 255; with
+    ``normalize=True`` channel c is then standardised with ``CIFAR10_MEAN[c]``
+    and ``CIFAR10_STD[c]`` (the pruners' convention).
 
 Subsets (drawn with ``numpy.random.default_rng(seed)``; ``seed=None`` draws
 fresh entropy): ``n`` keeps a uniformly random subset of n images,
@@ -60,18 +73,35 @@ __all__ = [
     "mnist_files",
     "read_idx",
     "digits_stats",
+    "SHAPES",
+    "image_shape",
+    "CIFAR10_MEAN",
+    "CIFAR10_STD",
+    "CIFAR10_RECORD_BYTES",
+    "cifar10_files",
+    "read_cifar10_batch",
 ]
 
-DATASETS: tuple[str, ...] = ("digits", "mnist")
+DATASETS: tuple[str, ...] = ("digits", "mnist", "cifar10")
 SPLITS: tuple[str, ...] = ("train", "test", "all")
+#: layouts of ``load``'s inputs: (n, d) or (n, C, H, W)
+SHAPES: tuple[str, ...] = ("flat", "image")
 
 MNIST_MEAN = 0.1307
 MNIST_STD = 0.3081
 DIGITS_SPLIT_SEED = 0
 DIGITS_TEST_FRACTION = 0.2
 
-_INPUT_DIM = {"digits": 64, "mnist": 784}
-_NUM_CLASSES = {"digits": 10, "mnist": 10}
+CIFAR10_MEAN = (0.491, 0.482, 0.447)
+CIFAR10_STD = (0.247, 0.243, 0.262)
+#: one CIFAR-10 binary record: a label byte and 3 x 32 x 32 pixel bytes
+CIFAR10_RECORD_BYTES = 1 + 3 * 32 * 32
+_CIFAR10_FILES = {"train": tuple(f"data_batch_{i}.bin" for i in range(1, 6)), "test": ("test_batch.bin",)}
+_CIFAR10_SUBDIR = "cifar-10-batches-bin"
+
+_IMAGE_SHAPE = {"digits": (1, 8, 8), "mnist": (1, 28, 28), "cifar10": (3, 32, 32)}
+_INPUT_DIM = {k: int(np.prod(v)) for k, v in _IMAGE_SHAPE.items()}
+_NUM_CLASSES = {"digits": 10, "mnist": 10, "cifar10": 10}
 
 IDX_IMAGES_MAGIC = 0x00000803  # unsigned byte, 3 dimensions (n, rows, cols)
 IDX_LABELS_MAGIC = 0x00000801  # unsigned byte, 1 dimension (n,)
@@ -87,8 +117,20 @@ def num_classes(name: str) -> int:
 
 
 def input_dim(name: str) -> int:
-    """Flattened input dimension d of dataset ``name`` (64 for digits, 784 for MNIST)."""
+    """Flattened input dimension d of dataset ``name`` (64 for digits, 784 for MNIST, 3072 for CIFAR-10)."""
     return _INPUT_DIM[check_choice("name", name, DATASETS)]
+
+
+def image_shape(name: str) -> tuple[int, int, int]:
+    """(C, H, W) of one image of dataset ``name``: (1, 8, 8), (1, 28, 28) or (3, 32, 32).
+
+    Examples
+    --------
+    >>> from gntk_fast import data
+    >>> data.image_shape("mnist")
+    (1, 28, 28)
+    """
+    return _IMAGE_SHAPE[check_choice("name", name, DATASETS)]
 
 
 # ----------------------------------------------------------------- IDX files
@@ -212,6 +254,9 @@ def available_splits(name: str, data_dir=None) -> list[str]:
     name = check_choice("name", name, DATASETS)
     if name == "digits":
         return ["train", "test"]
+    if name == "cifar10":
+        d = _resolve_cifar10_dir(data_dir)
+        return [s for s in ("train", "test") if all((d / f).is_file() for f in _CIFAR10_FILES[s])]
     d = _resolve_mnist_dir(data_dir)
     return [s for s in ("train", "test") if all(_find(d, stem) is not None for stem in _expected_names(s))]
 
@@ -234,6 +279,107 @@ def _mnist_raw(split: str, data_dir) -> tuple[np.ndarray, np.ndarray]:
     images, labels = mnist_files(split, data_dir)
     stamp = tuple((p.stat().st_mtime_ns, p.stat().st_size) for p in (images, labels))
     return _mnist_raw_cached(str(images.resolve()), str(labels.resolve()), stamp)
+
+
+# ------------------------------------------------------------------ CIFAR-10
+def _resolve_cifar10_dir(data_dir) -> Path:
+    if data_dir is None:
+        env = os.environ.get("GNTK_CIFAR10_DIR")
+        if not env:
+            raise FileNotFoundError(
+                "data_dir: CIFAR-10 needs the directory of its binary batches (data_batch_1.bin ... "
+                "test_batch.bin); pass data_dir=... or set GNTK_CIFAR10_DIR"
+            )
+        data_dir = env
+    if not isinstance(data_dir, (str, os.PathLike)):
+        raise TypeError(f"data_dir must be a path (str or os.PathLike); got {type(data_dir).__name__}")
+    d = Path(data_dir).expanduser()
+    if not d.is_dir():
+        raise FileNotFoundError(f"data_dir: CIFAR-10 directory {str(d)!r} does not exist or is not a directory")
+    if not any((d / f).is_file() for fs in _CIFAR10_FILES.values() for f in fs) and (d / _CIFAR10_SUBDIR).is_dir():
+        d = d / _CIFAR10_SUBDIR  # the folder the official archive extracts to
+    return d
+
+
+def cifar10_files(split: str, data_dir=None) -> list[Path]:
+    """Paths of the binary batch files of CIFAR-10 ``split`` ("train": 5 files, "test": 1).
+
+    Looks in ``data_dir`` (or ``$GNTK_CIFAR10_DIR``), or in its
+    ``cifar-10-batches-bin`` sub-folder. Raises FileNotFoundError naming the
+    missing files and the directory searched.
+
+    Examples
+    --------
+    >>> from gntk_fast import data
+    >>> [p.name for p in data.cifar10_files("test", "cifar-10-batches-bin")]  # doctest: +SKIP
+    ['test_batch.bin']
+    """
+    split = check_choice("split", split, tuple(_CIFAR10_FILES))
+    d = _resolve_cifar10_dir(data_dir)
+    paths = [d / f for f in _CIFAR10_FILES[split]]
+    missing = [p.name for p in paths if not p.is_file()]
+    if missing:
+        raise FileNotFoundError(
+            f"CIFAR-10 split {split!r} not found in {str(d)!r}: missing {', '.join(missing)} "
+            f"(expected {', '.join(_CIFAR10_FILES[split])}, the official binary version)"
+        )
+    return paths
+
+
+def read_cifar10_batch(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
+    """Parse one CIFAR-10 binary batch file.
+
+    The file is a whole number of 3073-byte records: a label byte in 0..9,
+    then the image's 3072 pixel bytes, channel-major (1024 red values row by
+    row, then green, then blue).
+
+    Returns
+    -------
+    images : read-only uint8 array, shape (n, 3, 32, 32)
+    labels : read-only uint8 array, shape (n,)
+
+    Raises ValueError naming the file for an empty file, a size that is not a
+    whole number of records (truncated or over-long), or a label above 9.
+
+    Examples
+    --------
+    >>> from gntk_fast import data
+    >>> x, y = data.read_cifar10_batch("cifar-10-batches-bin/test_batch.bin")  # doctest: +SKIP
+    >>> x.shape, y.shape  # doctest: +SKIP
+    ((10000, 3, 32, 32), (10000,))
+    """
+    path = Path(path)
+    raw = path.read_bytes()
+    rec = CIFAR10_RECORD_BYTES
+    if len(raw) == 0:
+        raise ValueError(f"{path}: empty CIFAR-10 batch file (expected {rec}-byte records)")
+    if len(raw) % rec:
+        raise ValueError(
+            f"{path}: truncated or corrupt CIFAR-10 batch: {len(raw)} bytes is not a whole number of "
+            f"{rec}-byte records (1 label byte + 3072 pixel bytes); {len(raw) // rec} whole records, "
+            f"{len(raw) % rec} bytes left over"
+        )
+    arr = np.frombuffer(raw, dtype=np.uint8).reshape(-1, rec)
+    labels = arr[:, 0]
+    bad = np.flatnonzero(labels > 9)
+    if bad.size:
+        raise ValueError(f"{path}: record {int(bad[0])} has label {int(labels[bad[0]])}; labels must be in 0..9")
+    return arr[:, 1:].reshape(-1, 3, 32, 32), labels
+
+
+@lru_cache(maxsize=2)
+def _cifar10_raw_cached(paths: tuple[str, ...], stamp: tuple) -> tuple[np.ndarray, np.ndarray]:
+    parts = [read_cifar10_batch(p) for p in paths]
+    if len(parts) == 1:
+        return parts[0]
+    return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
+
+
+def _cifar10_raw(split: str, data_dir) -> tuple[np.ndarray, np.ndarray]:
+    """uint8 images (n, 3, 32, 32) and labels (n,) of one CIFAR-10 split (cached by path + mtime + size)."""
+    paths = cifar10_files(split, data_dir)
+    stamp = tuple((p.stat().st_mtime_ns, p.stat().st_size) for p in paths)
+    return _cifar10_raw_cached(tuple(str(p.resolve()) for p in paths), stamp)
 
 
 # -------------------------------------------------------------------- digits
@@ -299,28 +445,42 @@ def load(
     data_dir: str | os.PathLike | None = None,
     seed: int | None = None,
     per_class: int | None = None,
+    *,
+    shape: str = "flat",
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Load a dataset as flat float32 inputs and int64 labels.
+    """Load a dataset as float32 inputs (flat or images) and int64 labels.
 
     Parameters
     ----------
-    name : "digits" | "mnist"
+    name : "digits" | "mnist" | "cifar10"
     split : "train" | "test" | "all"
     n : int, optional
         Keep a uniformly random subset of n examples (1 <= n <= split size).
     normalize : bool
         Standardise pixels (see the module docstring); otherwise pixels in [0, 1].
     data_dir : path, optional
-        MNIST directory (default ``$GNTK_MNIST_DIR``); ignored for digits.
+        MNIST directory (default ``$GNTK_MNIST_DIR``) or CIFAR-10 directory
+        (default ``$GNTK_CIFAR10_DIR``); ignored for digits.
     seed : int >= 0, optional
         Seed of the subset draw (``n`` or ``per_class``).
     per_class : int, optional
         Keep exactly ``per_class`` random examples of every class (exclusive with ``n``).
+    shape : "flat" | "image"
+        "flat": (n, d); "image": (n, C, H, W) (:func:`image_shape`). The flat
+        vector is the image flattened in (channel, row, column) order.
 
     Returns
     -------
-    x : torch.Tensor, float32, shape (n, d)   (d = 64 for digits, 784 for MNIST)
+    x : torch.Tensor, float32, shape (n, d) or (n, C, H, W)
+        d = 64 (digits, 1 x 8 x 8), 784 (MNIST, 1 x 28 x 28), 3072 (CIFAR-10, 3 x 32 x 32).
     y : torch.Tensor, int64, shape (n,)
+
+    Examples
+    --------
+    >>> from gntk_fast import data
+    >>> x, y = data.load("digits", split="test", shape="image")
+    >>> tuple(x.shape), tuple(y.shape)
+    ((360, 1, 8, 8), (360,))
     """
     name = check_choice("name", name, DATASETS)
     split = check_choice("split", split, SPLITS)
@@ -332,7 +492,15 @@ def load(
         raise ValueError(f"n and per_class are exclusive; got n={n} and per_class={per_class}")
     normalize = check_bool("normalize", normalize)
     seed = check_seed(seed)
+    shape = check_choice("shape", shape, SHAPES)
+    x, y = _load_flat(name, split, n, normalize, data_dir, seed, per_class)
+    if shape == "image":
+        x = x.reshape(len(x), *_IMAGE_SHAPE[name])
+    return x, y
 
+
+def _load_flat(name, split, n, normalize, data_dir, seed, per_class) -> tuple[torch.Tensor, torch.Tensor]:
+    """``load`` with validated arguments, as (n, d)."""
     if name == "digits":
         x, y = _digits_split(split)
         idx = _subset_indices(y, n, per_class, seed, _NUM_CLASSES[name])
@@ -345,6 +513,20 @@ def load(
         return torch.from_numpy(x.astype(np.float32)), torch.from_numpy(np.array(y, dtype=np.int64))
 
     parts = ["train", "test"] if split == "all" else [split]
+    if name == "cifar10":
+        raws = [_cifar10_raw(s, data_dir) for s in parts]
+        x8 = np.concatenate([r[0] for r in raws]) if len(raws) > 1 else raws[0][0]
+        y8 = np.concatenate([r[1] for r in raws]) if len(raws) > 1 else raws[0][1]
+        idx = _subset_indices(y8, n, per_class, seed, _NUM_CLASSES[name])
+        if idx is not None:
+            x8, y8 = x8[idx], y8[idx]
+        x = x8.astype(np.float32) / np.float32(255.0)
+        if normalize:
+            mean = np.asarray(CIFAR10_MEAN, dtype=np.float32).reshape(1, 3, 1, 1)
+            std = np.asarray(CIFAR10_STD, dtype=np.float32).reshape(1, 3, 1, 1)
+            x = (x - mean) / std
+        x = np.ascontiguousarray(x.reshape(len(x), -1), dtype=np.float32)
+        return torch.from_numpy(x), torch.from_numpy(y8.astype(np.int64))
     raws = [_mnist_raw(s, data_dir) for s in parts]
     x8 = np.concatenate([r[0] for r in raws]) if len(raws) > 1 else raws[0][0]
     y8 = np.concatenate([r[1] for r in raws]) if len(raws) > 1 else raws[0][1]
@@ -365,17 +547,27 @@ def pruning_batch(
     data_dir: str | os.PathLike | None = None,
     seed: int | None = None,
     normalize: bool = True,
+    shape: str = "flat",
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """The pruners' data batch: ``per_class`` random *training* examples of every
     class (10 x num_classes = 100 for MNIST), normalised, in one batch.
 
     ``split=None`` uses "train" when that split is available and otherwise
     falls back to "test" with a warning (the shared MNIST directory holds only
-    the test split). Returns ``(x, y)`` like :func:`load`.
+    the test split). Returns ``(x, y)`` like :func:`load` (``shape="image"``
+    for (n, C, H, W) inputs).
+
+    Examples
+    --------
+    >>> from gntk_fast import data
+    >>> x, y = data.pruning_batch("digits", per_class=2, seed=0, shape="image")
+    >>> tuple(x.shape)
+    (20, 1, 8, 8)
     """
     name = check_choice("name", name, DATASETS)
     per_class = check_size("per_class", per_class, MAX_SAMPLES)
     seed = check_seed(seed)
+    shape = check_choice("shape", shape, SHAPES)
     if split is None:
         present = available_splits(name, data_dir)
         if "train" in present:
@@ -386,6 +578,6 @@ def pruning_batch(
                 stacklevel=2,
             )
             split = "test"
-        else:
-            mnist_files("train", data_dir)  # raises FileNotFoundError naming the expected files
-    return load(name, split=split, normalize=normalize, data_dir=data_dir, seed=seed, per_class=per_class)
+        else:  # raises FileNotFoundError naming the expected files
+            (cifar10_files if name == "cifar10" else mnist_files)("train", data_dir)
+    return load(name, split=split, normalize=normalize, data_dir=data_dir, seed=seed, per_class=per_class, shape=shape)

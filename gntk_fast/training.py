@@ -1,8 +1,9 @@
 """``train``: minibatch training of a masked network with its masks enforced.
 
-Supported models: a :class:`gntk_fast.MLP` (masks in each layer's
-``weight_mask`` buffer; forward multiplies ``weight`` by it) and any
-``nn.Module`` mapping (N, d) -> (N, k) whose masked layers were pruned with
+Supported models: a :class:`gntk_fast.MLP` or :class:`gntk_fast.ConvNet`
+(masks in each layer's ``weight_mask`` buffer; forward multiplies ``weight``
+by it) and any ``nn.Module`` mapping (N, d) or images (N, C, H, W) to (N, k)
+whose masked layers were pruned with
 ``torch.nn.utils.prune`` (``weight_orig`` parameter + ``weight_mask`` buffer),
 for instance :func:`gntk_fast.fc` after :func:`gntk_fast.prune`. Other
 parameters (biases, unpruned layers) are trained freely.
@@ -29,7 +30,7 @@ from ._validation import (
     check_size,
     check_tensor,
 )
-from .models import MaskedLinear
+from .models import MaskedConv2d, MaskedLinear
 
 __all__ = ["train", "TrainResult", "OPTIMIZERS", "LOSSES"]
 
@@ -72,7 +73,7 @@ def _masked_parameters(model: nn.Module) -> list[tuple[torch.Tensor, torch.Tenso
     """(stored parameter, bool keep-mask) for every masked weight of ``model``."""
     pairs = []
     for module in model.modules():
-        if isinstance(module, MaskedLinear):
+        if isinstance(module, (MaskedLinear, MaskedConv2d)):
             pairs.append((module.weight, module.weight_mask != 0))
         elif isinstance(getattr(module, "weight_orig", None), nn.Parameter) and torch.is_tensor(
             getattr(module, "weight_mask", None)
@@ -101,12 +102,12 @@ def _refresh_pruned_weights(model: nn.Module) -> None:
 
 # ------------------------------------------------------------ validation
 def _check_data(name: str, data: Any, loss: str, d_out: int, device, dtype) -> tuple[torch.Tensor, torch.Tensor, bool]:
-    """``data`` = (x, y): x (n, d) finite; y int labels (n,) in [0, d_out) or, for the
+    """``data`` = (x, y): x (n, d) or images (n, C, H, W) (or (n, L, d)) finite; y int labels (n,) in [0, d_out) or, for the
     squared loss, float targets (n, d_out) (or (n,) when d_out = 1).
     Returns (x, y, labels?) on the model's device, x in the model's dtype."""
     if not isinstance(data, (tuple, list)) or len(data) != 2:
         raise TypeError(f"{name} must be a pair (x, y) of tensors; got {type(data).__name__}")
-    x = check_tensor(f"{name}[0] (x)", data[0], ndim=2)
+    x = check_tensor(f"{name}[0] (x)", data[0], ndim=(2, 3, 4))
     y = check_tensor(f"{name}[1] (y)", data[1], ndim=(1, 2))
     n = x.shape[0]
     if n < 1 or n > MAX_SAMPLES:
@@ -260,7 +261,7 @@ def train(
         layer, ``weight_orig`` of a torch-pruned layer) are set to exactly 0
         before the first step and after every optimizer step, so the stored
         and effective weights agree and no optimizer state revives them.
-    data : (x, y). x: (n, d) real tensor (cast to the model's dtype and device),
+    data : (x, y). x: (n, d) or (n, C, H, W) real tensor (cast to the model's dtype and device),
         finite. y: int labels (n,) in [0, k), or, with ``loss="squared"``, real
         targets (n, k) ((n,) when k = 1).
     steps : number of optimizer updates, >= 1.
@@ -309,9 +310,13 @@ def train(
     device, dtype, params = _probe_model(model)
     if not isinstance(data, (tuple, list)) or len(data) != 2:
         raise TypeError(f"data must be a pair (x, y) of tensors; got {type(data).__name__}")
-    x0 = check_tensor("data[0] (x)", data[0], ndim=2)
+    x0 = check_tensor("data[0] (x)", data[0], ndim=(2, 3, 4))
     if x0.shape[0] < 1:
         raise ValueError("data: x must hold at least one sample")
+    if callable(getattr(model, "check_input", None)):  # gf.MLP / gf.ConvNet: shape against the model
+        model.check_input(x0, "data[0] (x)")
+        if eval_data is not None and isinstance(eval_data, (tuple, list)) and len(eval_data) == 2:
+            model.check_input(check_tensor("eval_data[0] (x)", eval_data[0], ndim=(2, 3, 4)), "eval_data[0] (x)")
     d_out = _output_width(model, x0[:1].to(device=device, dtype=dtype))
     x, y, labels = _check_data("data", data, loss, d_out, device, dtype)
     n = x.shape[0]

@@ -256,7 +256,7 @@ def test_smoothing():
         (np.ones((3, 3), bool), {"K": 2, "K_in": 5}, "K_in=5 is larger"),
         (np.ones(5, bool), {}, "2-D"),
         (np.ones((0, 4), bool), {}, "empty"),
-        (np.ones((2, 2, 2, 2), bool), {}, "2-D"),
+        (np.ones((2, 2, 2, 2, 2), bool), {}, "2-D"),
         (np.ones((4, 1), np.uint8), {"n_in": 9}, "2 byte columns"),
         (np.full((4, 1), 255, np.uint8), {"n_in": 7}, "padding"),
     ],

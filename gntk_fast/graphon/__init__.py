@@ -22,6 +22,11 @@ are reachable as attributes too:
 * predicted limit graphons (:mod:`gntk_fast.graphon.limit`):
   :func:`limit_graphon`, :func:`limit_graphon_from_scores`,
   :func:`synflow_recursion`, :func:`block_means`.
+* conv masks (:mod:`gntk_fast.graphon.channels`): :func:`channel_connectivity`
+  (pooled kept fraction of each channel pair's taps, or one tap),
+  :func:`channel_sas` / :func:`channel_sas_trials` (``taps="pooled"|"per-tap"``;
+  also reached through :func:`sas`, :func:`sas_layers`, :func:`network_graphon`
+  and the distances, which accept 4-D masks).
 * network graphons: :func:`network_graphon` (:class:`NetworkGraphon`), one
   order per hidden layer shared by the masks on both sides, and the variance
   graphons ``E[w^2 m]`` of a network's kept weights (:mod:`gntk_fast.graphon.network`).
@@ -85,6 +90,11 @@ _LAZY = {
     "path_density_comparison": "gntk_fast.graphon.paths",
     "PathDensityComparison": "gntk_fast.graphon.paths",
     "network_graphon": "gntk_fast.graphon.network",
+    "channel_connectivity": "gntk_fast.graphon.channels",
+    "channel_sas": "gntk_fast.graphon.channels",
+    "channel_sas_trials": "gntk_fast.graphon.channels",
+    "conv_network_graphon": "gntk_fast.graphon.channels",
+    "tap_counts": "gntk_fast.graphon.channels",
 }
 
 # The function ``sas`` shadows its submodule ``gntk_fast.graphon.sas`` (importing a
@@ -97,7 +107,8 @@ from .design import design  # noqa: E402
 __all__ = ["SASResult", "sas", "sas_trials", "tv_smooth", "design", *_LAZY]
 
 
-_SUBMODULES = ("objects", "distances", "stats", "reference", "io", "estimators", "limit", "network", "paths")
+_SUBMODULES = ("objects", "distances", "stats", "reference", "io", "estimators", "limit", "network", "paths",
+               "channels")
 
 
 def __getattr__(name: str) -> Any:

@@ -10,7 +10,8 @@ i = 0..N-1: ``H{i}`` (K_out, K_in) float64, ``H_raw{i}``, ``row_perm{i}``,
 ``col_perm{i}``, ``row_degrees{i}``, ``col_degrees{i}``, ``row_edges{i}``,
 ``col_edges{i}`` (int64), ``shape{i}`` (2,), ``sort_cols{i}`` (bool),
 ``n_trials{i}``, ``smooth{i}`` (NaN = off), ``H_trials{i}`` (only for trial
-averages); and ``n_layers``.
+averages), ``taps{i}`` (only for a pooled conv-mask estimate, T > 1 taps per
+channel pair); and ``n_layers``.
 """
 from __future__ import annotations
 
@@ -20,7 +21,8 @@ from typing import Any, Sequence
 import numpy as np
 
 from .._io import load_npz, save_npz
-from .._validation import check_int
+from .._validation import check_choice, check_int
+from .channels import TAPS
 from .sas import SASResult, sas
 
 __all__ = ["sas_layers", "save_estimates", "load_estimates"]
@@ -29,27 +31,50 @@ _FIELDS = ("H", "H_raw", "row_perm", "col_perm", "row_degrees", "col_degrees", "
 _KIND_NAMES = {"iu": "an integer array", "f": "a float array", "b": "a bool"}
 
 
-def sas_layers(masks: Sequence[Any], K: int = 64, *, input_layer: bool = True, smooth: float | None = None) -> list[SASResult]:
+def sas_layers(masks: Sequence[Any], K: int = 64, *, input_layer: bool = True, smooth: float | None = None,
+               taps: str = "pooled") -> list:
     """SAS of every mask of a network (forward order, shapes (n_out, n_in)).
 
     ``input_layer=True`` treats mask 0 as the input layer (columns kept in
-    pixel order, one block per input). ``K`` is clamped to each side's size.
-    Accepts a list of arrays/tensors or a :class:`~gntk_fast.pruning.PruneResult`.
+    pixel order, one block per input; for a conv mask, one block per image
+    channel). ``K`` is clamped to each side's size. Accepts a list of
+    arrays/tensors or a :class:`~gntk_fast.pruning.PruneResult`. Conv masks
+    (C_out, C_in, kh, kw) are estimated through their channel connectivity
+    (:func:`gntk_fast.graphon.channel_sas`): one pooled SASResult per layer, or
+    with ``taps="per-tap"`` a list of one SASResult per tap in that layer's place.
+    A 2-D mask right after a conv mask whose columns are P > 1 times that
+    layer's channels is a flatten readout (columns in (channel, pixel) order):
+    it is estimated over channels with its P pixels as taps, as
+    :func:`gntk_fast.graphon.network_graphon` does.
+
+    Examples
+    --------
+    >>> import gntk_fast as gf
+    >>> from gntk_fast.graphon import sas_layers
+    >>> net = gf.ConvNet(1, 8, 2, 10, seed=0)
+    >>> [e.H.shape for e in sas_layers(net.masks, K=4)]
+    [(4, 1), (4, 4), (4, 4)]
     """
     masks = getattr(masks, "masks", masks)
     if not isinstance(masks, (list, tuple)) or len(masks) == 0:
-        raise ValueError("masks must be a non-empty list of 2-D masks (or a PruneResult)")
+        raise ValueError("masks must be a non-empty list of 2-D or 4-D masks (or a PruneResult)")
     K = check_int("K", K, min_value=1)
+    taps = check_choice("taps", taps, TAPS)
     out = []
+    prev = None
     for i, m in enumerate(masks):
         shape = tuple(getattr(m, "shape", np.shape(m)))
-        if len(shape) != 2:
-            raise ValueError(f"masks[{i}] must be 2-D; got shape {shape}")
+        if len(shape) not in (2, 4):
+            raise ValueError(f"masks[{i}] must be 2-D (n_out, n_in) or 4-D (C_out, C_in, kh, kw); got shape {shape}")
+        if len(shape) == 2 and prev is not None and len(prev) == 4 and shape[1] != prev[0] and shape[1] % prev[0] == 0:
+            m = m.reshape(shape[0], prev[0], shape[1] // prev[0], 1)  # flatten readout: pixels as taps
+            shape = tuple(m.shape)
+        prev = shape
         k_out = min(K, shape[0])
         if i == 0 and input_layer:
-            out.append(sas(m, k_out, sort_cols=False, smooth=smooth))
+            out.append(sas(m, k_out, sort_cols=False, smooth=smooth, taps=taps))
         else:
-            out.append(sas(m, k_out, min(K, shape[1]), smooth=smooth))
+            out.append(sas(m, k_out, min(K, shape[1]), smooth=smooth, taps=taps))
     return out
 
 
@@ -70,6 +95,8 @@ def save_estimates(estimates: Sequence[SASResult], path: str | Path) -> Path:
         arrays[f"sort_cols{i}"] = np.array(bool(e.sort_cols))
         arrays[f"n_trials{i}"] = np.array(e.n_trials, dtype=np.int64)
         arrays[f"smooth{i}"] = np.array(np.nan if e.smooth is None else e.smooth, dtype=np.float64)
+        if e.taps != 1:
+            arrays[f"taps{i}"] = np.array(e.taps, dtype=np.int64)
         if e.H_trials is not None:
             arrays[f"H_trials{i}"] = e.H_trials
     return save_npz(path, arrays)
@@ -128,6 +155,9 @@ def _load_layer(z: dict[str, np.ndarray], i: int, where: str) -> SASResult:
     if T < 1:
         raise ValueError(f"{where}: n_trials{i} must be >= 1; got {T}")
     sort_cols = _scalar(z, f"sort_cols{i}", "b", where)
+    taps = _scalar(z, f"taps{i}", "iu", where) if f"taps{i}" in z else 1
+    if taps < 1:
+        raise ValueError(f"{where}: taps{i} must be >= 1; got {taps}")
     smooth = _scalar(z, f"smooth{i}", "f", where)
     if not (np.isnan(smooth) or smooth >= 0):
         raise ValueError(f"{where}: smooth{i} must be NaN (off) or >= 0; got {smooth}")
@@ -151,11 +181,12 @@ def _load_layer(z: dict[str, np.ndarray], i: int, where: str) -> SASResult:
         _check_shape(deg, f"{side}_degrees{i}", shapes, where)
         if not (np.sort(perm, axis=-1) == np.arange(n)).all():
             raise ValueError(f"{where}: {side}_perm{i} is not a permutation of range({n})")
-        if deg.min() < 0 or deg.max() > n_other:
-            raise ValueError(f"{where}: {side}_degrees{i} must lie in [0, {n_other}]")
+        if deg.min() < 0 or deg.max() > n_other * taps:
+            raise ValueError(f"{where}: {side}_degrees{i} must lie in [0, {n_other * taps}]")
     H_trials = z.get(f"H_trials{i}")
     if H_trials is not None:
         H_trials = _get(z, f"H_trials{i}", "f", where)
         _check_shape(H_trials, f"H_trials{i}", [(T, *H.shape)], where)
     return SASResult(**kw, shape=(n_out, n_in), sort_cols=bool(sort_cols),
-                     smooth=None if np.isnan(smooth) else float(smooth), n_trials=int(T), H_trials=H_trials)
+                     smooth=None if np.isnan(smooth) else float(smooth), n_trials=int(T), H_trials=H_trials,
+                     taps=int(taps))

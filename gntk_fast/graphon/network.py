@@ -24,6 +24,11 @@ With ``weights`` given, the same blocks of ``W^l * W^l * M^l`` give the
 for the forward/backward signal while the mask graphons count each layer's
 parameters.
 
+Conv nets (4-D masks (C_out, C_in, kh, kw)) go through
+:func:`gntk_fast.graphon.channels.conv_network_graphon`: channels take the
+place of neurons, one order per hidden layer shared by every tap, with
+``taps="pooled"`` or ``"per-tap"`` graphons.
+
 The per-mask SAS estimates are kept beside the joint ones
 (:attr:`NetworkGraphon.per_mask`) and their differences reported
 (:attr:`NetworkGraphon.difference`: the mean absolute difference of the block
@@ -50,7 +55,8 @@ class NetworkGraphon:
     ----------
     graphons : list of L + 1 graphons
         ``[InputGraphon (K_1, d), StepGraphon (K_2, K_1), ..., StepGraphon (k, K_L)]``:
-        the argument ``graphons`` of :func:`gntk_fast.graphon_ntk`.
+        the argument ``graphons`` of :func:`gntk_fast.graphon_ntk`. For a conv
+        net with ``taps="per-tap"``, a layer with T taps holds a list of T graphons.
     variance_graphons : list of L + 1 variance graphons (same shapes) or None
         Block means of ``W * W * M`` (``weights`` given), else None.
     orders : list of L int64 arrays (n_l,)
@@ -79,11 +85,13 @@ class NetworkGraphon:
         return len(self.orders)
 
     def H(self, layer: int) -> np.ndarray:
-        """Block values of layer ``layer`` (0 = input layer), float64 (K_out, K_in)."""
-        return self.graphons[layer].H
+        """Block values of layer ``layer`` (0 = input layer), float64 (K_out, K_in);
+        (T, K_out, K_in) for a per-tap conv layer (a list of T graphons)."""
+        g = self.graphons[layer]
+        return np.stack([t.H for t in g]) if isinstance(g, list) else g.H
 
     def __repr__(self) -> str:
-        ks = [g.H.shape for g in self.graphons]
+        ks = [self.H(l).shape for l in range(len(self.graphons))]
         return (f"NetworkGraphon(depth={self.depth}, blocks={ks}, variance={self.variance_graphons is not None}, "
                 f"difference={np.round(self.difference, 4).tolist()})")
 
@@ -160,7 +168,8 @@ def _degree_order(m_in: np.ndarray, m_out: np.ndarray) -> np.ndarray:
 
 
 def network_graphon(masks: Sequence[Any], K: int = 64, *, weights: Sequence[Any] | None = None,
-                    orders: Sequence[Any] | None = None, order: str = "degree") -> NetworkGraphon:
+                    orders: Sequence[Any] | None = None, order: str = "degree",
+                    taps: str = "pooled") -> NetworkGraphon:
     """The joint (one order per hidden layer) step-graphon estimate of a network's masks.
 
     Parameters
@@ -176,13 +185,30 @@ def network_graphon(masks: Sequence[Any], K: int = 64, *, weights: Sequence[Any]
         position t); default from ``order``.
     order : "degree"
         In-degree descending, ties by out-degree descending, then index.
+    taps : "pooled" | "per-tap"
+        For conv masks (any mask 4-D): see
+        :func:`gntk_fast.graphon.channels.conv_network_graphon`.
 
     Returns
     -------
     NetworkGraphon
+
+    Examples
+    --------
+    >>> import gntk_fast as gf
+    >>> net = gf.MLP(64, 32, 2, 10, seed=0)
+    >>> ng = gf.graphon.network_graphon(net.masks, K=4)
+    >>> [g.H.shape for g in ng.graphons]
+    [(4, 64), (4, 4), (10, 4)]
     """
+    from .channels import TAPS, conv_network_graphon, is_conv_mask
     from .objects import InputGraphon, StepGraphon
     from .sas import sas
+
+    taps = check_choice("taps", taps, TAPS)
+    raw = getattr(masks, "masks", masks)
+    if isinstance(raw, (list, tuple)) and any(is_conv_mask(m) for m in raw):
+        return conv_network_graphon(raw, K, weights=weights, orders=orders, order=order, taps=taps)
 
     ms = _as_dense_masks(masks)
     K = check_size("K", K, MAX_BLOCKS)

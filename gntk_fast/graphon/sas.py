@@ -21,6 +21,11 @@ Steps 1-4 are the operation :func:`gntk_fast.ops.sas_blocks.sas_blocks`
 (backends: ``numba``, nogil kernels over row ranges in threads; ``naive``,
 the plain numpy twin; bit-identical results). :func:`sas_reference`
 (:mod:`gntk_fast.graphon.reference`) is :func:`sas` on the naive backend.
+
+A conv mask (C_out, C_in, kh, kw) is estimated through its channel
+connectivity (:mod:`gntk_fast.graphon.channels`): ``taps="pooled"`` (the kept
+fraction of each channel pair's taps) or ``taps="per-tap"`` (one estimate per
+tap).
 """
 from __future__ import annotations
 
@@ -29,9 +34,10 @@ from typing import Any, Iterable
 
 import numpy as np
 
-from .._validation import check_bool, check_float
+from .._validation import check_bool, check_choice, check_float
 from ..ops import sas_blocks as _blocks  # the module: it imports graphon._masks, which imports this package
 from ._masks import coerce_mask
+from .channels import TAPS, channel_sas, channel_sas_trials, is_conv_mask
 
 __all__ = ["SASResult", "sas", "sas_trials", "tv_smooth"]
 
@@ -63,6 +69,10 @@ class SASResult:
     n_trials : int
     H_trials : float64 (T, K_out, K_in) or None
         Per-trial unsmoothed estimates (trials form only).
+    taps : int
+        Taps per channel pair of a pooled conv-mask estimate (then ``shape``
+        is (C_out, C_in), degrees count kept taps and ``H`` is the kept
+        fraction of the block's taps); 1 for a 2-D mask.
     """
 
     H: np.ndarray
@@ -78,6 +88,7 @@ class SASResult:
     smooth: float | None = None
     n_trials: int = 1
     H_trials: np.ndarray | None = field(default=None, repr=False)
+    taps: int = 1
 
     @property
     def K_out(self) -> int:
@@ -105,7 +116,9 @@ class SASResult:
     def __repr__(self) -> str:
         return (
             f"SASResult(shape={self.shape}, K_out={self.K_out}, K_in={self.K_in}, sort_cols={self.sort_cols}, "
-            f"smooth={self.smooth}, n_trials={self.n_trials}, density={self.density():.4g})"
+            f"smooth={self.smooth}, n_trials={self.n_trials}, "
+            + (f"taps={self.taps}, " if self.taps != 1 else "")
+            + f"density={self.density():.4g})"
         )
 
 
@@ -148,6 +161,7 @@ def sas(
     n_in: int | None = None,
     threads: int | None = None,
     backend: str = "auto",
+    taps: str = "pooled",
 ) -> SASResult:
     """SAS estimate of one mask, or of several (then the trials average, see :func:`sas_trials`).
 
@@ -156,7 +170,9 @@ def sas(
     mask : array (n_out, n_in) of 0/1 (bool, uint8, int, float; numpy or torch),
         or packed uint8 (n_out, ceil(n_in/8)) from ``np.packbits(M, axis=1)`` with
         ``n_in`` given; a list of arrays/tensors or a 3-D array (T, n_out, n_in)
-        means trials (a nested list of numbers is one mask).
+        means trials (a nested list of numbers is one mask). A 4-D conv mask
+        (C_out, C_in, kh, kw), or a list of them (trials), is estimated
+        through its channel connectivity (see ``taps``).
     K : int
         Row blocks K_out (default 64, the paper's); also the column blocks when
         ``K_in`` is None and ``sort_cols``.
@@ -177,12 +193,33 @@ def sas(
         Backend of the block averaging (:func:`gntk_fast.ops.sas_blocks.sas_blocks`):
         "auto" (numba when installed), "numba" or "naive" (the numpy twin);
         identical results.
+    taps : "pooled" | "per-tap"
+        Conv masks only (:func:`gntk_fast.graphon.channel_sas`): one estimate of
+        the kept fraction of each channel pair's taps, or a list of one
+        estimate per tap (row-major). A 2-D mask is a single tap: ignored.
 
     Returns
     -------
-    SASResult
+    SASResult (a list of them for a conv mask with ``taps="per-tap"``)
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from gntk_fast.graphon import sas
+    >>> rng = np.random.default_rng(0)
+    >>> sas(rng.random((100, 80)) < 0.3, K=8).H.shape
+    (8, 8)
+    >>> sas(rng.random((32, 16, 3, 3)) < 0.3, K=4).taps
+    9
     """
     sort_cols = check_bool("sort_cols", sort_cols)
+    taps = check_choice("taps", taps, TAPS)
+    if is_conv_mask(mask):
+        if n_in is not None:
+            raise ValueError("n_in (bit-packed masks) does not apply to a 4-D conv mask")
+        return channel_sas(mask, K, K_in, smooth, sort_cols, taps=taps, backend=backend)
+    if isinstance(mask, (list, tuple)) and len(mask) > 0 and all(is_conv_mask(m) for m in mask):
+        return channel_sas_trials(mask, K, K_in, smooth, sort_cols, taps=taps, backend=backend)
     is_trials = getattr(mask, "ndim", 0) == 3 or (
         isinstance(mask, (list, tuple)) and len(mask) > 0 and all(hasattr(m, "ndim") for m in mask)
     )
@@ -208,6 +245,7 @@ def sas_trials(
     progress: bool = False,
     threads: int | None = None,
     backend: str = "auto",
+    taps: str = "pooled",
 ) -> SASResult:
     """SAS over trials: the mean of the per-trial H (spec step 6).
 
@@ -215,10 +253,27 @@ def sas_trials(
     array (T, n_out, n_in) (or (T, n_out, nbytes) packed with ``n_in``). The
     result's ``H_trials`` holds every trial's H (T, K_out, K_in); ``row_perm``,
     ``col_perm``, ``row_degrees``, ``col_degrees`` are stacked (T, n). Smoothing,
-    when asked, is applied to the mean. Other arguments as in :func:`sas`.
+    when asked, is applied to the mean. A list of 4-D conv masks is estimated
+    through :func:`gntk_fast.graphon.channel_sas_trials` (``taps``). Other
+    arguments as in :func:`sas`.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from gntk_fast.graphon import sas_trials
+    >>> rng = np.random.default_rng(0)
+    >>> sas_trials([rng.random((40, 30)) < 0.5 for _ in range(4)], K=4).H_trials.shape
+    (4, 4, 4)
     """
     sort_cols = check_bool("sort_cols", sort_cols)
     smooth = _check_smooth(smooth)
+    taps = check_choice("taps", taps, TAPS)
+    if is_conv_mask(masks) or (
+        isinstance(masks, (list, tuple)) and len(masks) > 0 and all(is_conv_mask(m) for m in masks)
+    ):
+        if is_conv_mask(masks):
+            raise ValueError("masks: a single 4-D conv mask is one mask; pass a list of conv masks for trials")
+        return channel_sas_trials(masks, K, K_in, smooth, sort_cols, taps=taps, backend=backend)
     try:
         import torch
 

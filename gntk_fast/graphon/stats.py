@@ -6,6 +6,8 @@ Both accept a mask (0/1 array (n, m), numpy or torch, or a packed mask with
 result, or a 2-D array of block values in [0, 1] with uniform blocks). A mask
 is the step graphon with n x m uniform blocks, so one weighted formula serves
 both: block values A (n x m), row block widths p (sum 1), column widths q.
+A conv mask (C_out, C_in, kh, kw) is its pooled channel connectivity (the
+kept fraction of each channel pair's taps, :func:`gntk_fast.graphon.channel_connectivity`).
 """
 from __future__ import annotations
 
@@ -66,9 +68,16 @@ def as_weighted_matrix(obj: Any, *, n_in: int | None = None, name: str = "obj") 
 
     Masks (bool/uint8 numpy or torch, packed with ``n_in``) give uniform widths
     1/n and 1/m; a StepGraphon or SAS result gives its block widths; any other
-    float 2-D array in [0, 1] is a step graphon with uniform blocks.
+    float 2-D array in [0, 1] is a step graphon with uniform blocks; a 4-D conv
+    mask gives its pooled channel connectivity with uniform widths.
     """
+    from .channels import channel_connectivity, is_conv_mask
     from .objects import StepGraphon, from_sas
+
+    if is_conv_mask(obj) and n_in is None:
+        A = channel_connectivity(obj)
+        n, m_ = A.shape
+        return A, np.full(n, 1.0 / n), np.full(m_, 1.0 / m_)
 
     if hasattr(obj, "H") and hasattr(obj, "row_edges") and hasattr(obj, "shape"):
         obj = from_sas(obj)

@@ -4,7 +4,7 @@ Depth convention (everywhere in gntk_fast): ``depth`` counts **hidden** layers.
 The paper's and Synaptic-Flow's "L-layer" fc network (L Linear layers) is
 ``depth = L - 1`` here.
 
-``MLP`` implements spec graphon-ntk.md section 1::
+``MLP`` implements (docs/models.md)::
 
     h^0 = x,   z^l = weight_scale_l * (W^l * M^l) h^{l-1} + bias_scale_l * b^l,
     h^l = sigma(z^l) (l = 1..L),   f(x) = z^{L+1}
@@ -23,7 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ._validation import (
+from .._validation import (
     MAX_DEPTH,
     MAX_WIDTH,
     check_bool,
@@ -35,7 +35,7 @@ from ._validation import (
     check_size,
     check_tensor,
 )
-from .activations import Activation, resolve_activation
+from ..activations import Activation, resolve_activation
 
 __all__ = ["MaskedLinear", "MLP", "fc"]
 
