@@ -6,7 +6,6 @@ import math
 import numpy as np
 import pytest
 import torch
-import torch.nn.functional as F
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -207,46 +206,43 @@ def test_cntk_step_entry_matches_backends():
 
 
 # ----------------------------------------------------------------- the finite net converges
-def _finite_entk(x, masks, weights, k, padding):
-    """eNTK (only kept weights train) of an NTK-parameterised masked conv net with a GAP read-out, by torch.func."""
-    r = (k - 1) // 2
+def _entk(net: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """eNTK of a masked ConvNet by a plain torch.func Jacobian: only kept weights are parameters
+    (the masked entries get a zero gradient through weight * weight_mask)."""
+    params = {k: v.detach() for k, v in net.named_parameters()}
 
-    def f(params, xi):
-        h = xi[None]
-        for W, M in zip(params[:-1], masks[:-1]):
-            w = W * M / math.sqrt(W.shape[1] * k * k)
-            h = F.conv2d(F.pad(h, (r, r, r, r), mode="circular"), w) if padding == "circular" else F.conv2d(h, w, padding=r)
-            h = torch.relu(h)
-        h = h.mean(dim=(2, 3))
-        return (h @ (params[-1] * masks[-1]).T / math.sqrt(h.shape[1]))[0]
+    def f(p, xi):
+        return torch.func.functional_call(net, p, (xi[None],))[0, 0]
 
-    J = torch.func.vmap(torch.func.jacrev(f), in_dims=(None, 0))(weights, x)
-    J = torch.cat([j.reshape(x.shape[0], -1) for j in J], dim=1)
+    J = torch.func.vmap(torch.func.jacrev(f), in_dims=(None, 0))(params, x)
+    J = torch.cat([j.reshape(x.shape[0], -1) for j in J.values()], dim=1)
     return J @ J.T
 
 
 def test_finite_conv_net_converges_to_graphon_cntk():
+    """gf.ConvNet with masks sampled per tap from a non-constant channel graphon: its eNTK approaches
+    graphon_cntk as the channels grow (relative error falls roughly like C^-1/2)."""
     x = gf.data.load("digits", n=4, seed=0)[0].to(F64).reshape(4, 1, 8, 8)
     g_in = lambda u, v: 0.4 + 0.5 * u  # noqa: E731
-    g_hid = lin
     g_out = lambda u, v: 0.3 + 0.6 * v  # noqa: E731
-    limit = graphon_cntk([g_in, g_hid, g_out], x, K=32)
+    limit = graphon_cntk([g_in, lin, g_out], x, K=32)
     errs = []
     for C in (16, 64, 256):
         e = []
-        for seed in range(2):
+        for seed in range(4):  # the eNTK of one net fluctuates a lot (its overall scale): 4 nets per width
+            net = gf.ConvNet(1, C, 2, 1, kernel_size=3, padding="circular", readout="gap", seed=seed + 10 * C,
+                             dtype=F64)
             g = torch.Generator().manual_seed(1000 * C + seed)
-            u = (torch.arange(C, dtype=F64) + 0.5) / C
-            probs = [torch.from_numpy(g_in(u.numpy()[:, None], np.full((1, 1), 0.5)))[:, :, None, None].expand(C, 1, 3, 3),
-                     torch.from_numpy(g_hid(u.numpy()[:, None], u.numpy()[None, :]))[:, :, None, None].expand(C, C, 3, 3),
-                     torch.from_numpy(g_out(np.full((1, 1), 0.5), u.numpy()[None, :]))]
-            masks = [torch.bernoulli(p.contiguous(), generator=g) for p in probs]
-            weights = [torch.randn(m.shape, generator=g, dtype=F64) for m in masks]
-            e.append(rel(_finite_entk(x, masks, weights, 3, "circular"), limit))
+            u = (np.arange(C) + 0.5) / C
+            probs = [np.broadcast_to(g_in(u[:, None], np.full((1, 1), 0.5))[:, :, None, None], (C, 1, 3, 3)),
+                     np.broadcast_to(lin(u[:, None], u[None, :])[:, :, None, None], (C, C, 3, 3)),
+                     g_out(np.full((1, 1), 0.5), u[None, :])]
+            net.set_masks([torch.bernoulli(torch.from_numpy(np.ascontiguousarray(p)), generator=g) for p in probs])
+            e.append(rel(_entk(net, x), limit))
         errs.append(float(np.mean(e)))
     slope = np.polyfit(np.log([16, 64, 256]), np.log(errs), 1)[0]
-    assert errs[2] < errs[0] / 2, errs
-    assert -0.8 < slope < -0.25, (errs, slope)
+    assert errs[0] > errs[1] > errs[2] and errs[2] < errs[0] / 2, errs
+    assert -0.9 < slope < -0.25, (errs, slope)  # measured: 0.57, 0.19, 0.145 (slope -0.50)
 
 
 # ----------------------------------------------------------------- bad input
