@@ -51,6 +51,8 @@ GATED_FIELDS: dict[str, str] = {
     "ratio_to_packed_memory_pass": "lower",
     "peak_over_output": "lower",
     "auto_speedup_vs_naive_backend": "higher",
+    # mlp_vs_nt
+    "speedup_vs_neural_tangents": "higher",
     # entk
     "speedup_vs_ref_jacobians_once": "higher",
     "speedup_vs_vmap_jacrev": "higher",

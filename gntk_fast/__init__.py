@@ -47,6 +47,8 @@ _LAZY: dict[str, tuple[str, str | None]] = {
     "graphon_ntk": ("gntk_fast.ntk", "graphon_ntk"),
     "GraphonNTK": ("gntk_fast.ntk", "GraphonNTK"),
     "graphon_ntk_reference": ("gntk_fast.ntk", "graphon_ntk_reference"),
+    "graphon_cntk": ("gntk_fast.ntk", "graphon_cntk"),
+    "graphon_cntk_reference": ("gntk_fast.ntk", "graphon_cntk_reference"),
     "graphon": ("gntk_fast.graphon", None),
     "spectral_metrics": ("gntk_fast.spectral", "spectral_metrics"),
     "predicted_loss": ("gntk_fast.spectral", "predicted_loss"),

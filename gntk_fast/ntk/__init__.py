@@ -9,6 +9,9 @@
   ``backend`` names the backend of the dual activation
   (:mod:`gntk_fast.ops.dual`: "triton", "numba", "naive"); ``return_nngp=True``
   returns a :class:`GraphonNTK`; :func:`graphon_ntk_reference` is the per-pair oracle.
+* :func:`graphon_cntk`: the analytic Graphon CNTK of a sparse conv net with
+  channel graphons (shared or per-tap, :class:`TapGraphons`; docs/graphon-cntk.md);
+  :func:`graphon_cntk_reference` is its per-pair oracle.
 
 Names are imported lazily from their modules.
 """
@@ -27,6 +30,9 @@ _LAZY = {
     "graphon_ntk": "gntk_fast.ntk.analytic",
     "graphon_ntk_reference": "gntk_fast.ntk.analytic_reference",
     "GraphonNTK": "gntk_fast.ntk.analytic_reference",
+    "graphon_cntk": "gntk_fast.ntk.conv",
+    "graphon_cntk_reference": "gntk_fast.ntk.conv_reference",
+    "TapGraphons": "gntk_fast.ntk._conv_grid",
 }
 
 __all__ = list(_LAZY)
