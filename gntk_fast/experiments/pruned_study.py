@@ -26,7 +26,8 @@ on the data's pruning batch, then
 
   Each kernel's spectral metrics (:func:`gntk_fast.spectral_metrics` with the
   labels: decay exponent alpha, effective rank, gap, top-5 energy, alignment)
-  and its relative Frobenius distance to kernel (a).
+  and its relative Frobenius distance to kernel (a), raw (``rel_dist_to_a``)
+  and after the best scalar (``scale_free_dist_to_a``: the shape alone).
 * linearised (``linearised=True``, seed 0 only): full-batch gradient descent
   (float32) on the squared loss over the first ``n_linear`` kernel inputs with step ``eta = c N /
   lambda_max`` (c = ``gd_scale``, lambda_max the top eigenvalue of the
@@ -52,7 +53,8 @@ import torch
 
 from .._validation import check_choice, check_fraction, check_int, check_seed, check_size, MAX_DEPTH, MAX_WIDTH
 
-__all__ = ["StudyConfig", "StudyData", "load_study_data", "run_case", "CaseResult", "KERNELS", "METRICS"]
+__all__ = ["StudyConfig", "StudyData", "load_study_data", "run_case", "CaseResult", "KERNELS", "METRICS",
+           "scale_free_distance", "correlation_rows"]
 
 KERNELS = ("entk_pruned", "entk_fresh", "gntk_mask", "gntk_variance")
 KERNEL_LABELS = {
@@ -185,6 +187,26 @@ def _metrics(K: torch.Tensor, y: torch.Tensor) -> tuple[dict[str, Any], np.ndarr
     }, m.eigenvalues
 
 
+def scale_free_distance(K: torch.Tensor, A: torch.Tensor) -> float:
+    """The relative Frobenius distance of ``K`` to ``A`` after the best scalar:
+    ``min_c ||c K - A||_F / ||A||_F = sqrt(1 - <K, A>^2 / (||K||^2 ||A||^2))``
+    (0 when K is a multiple of A; 1 when K is orthogonal to A or zero).
+
+    Examples
+    --------
+    >>> import torch
+    >>> A = torch.eye(3, dtype=torch.float64)
+    >>> scale_free_distance(5.0 * A, A)
+    0.0
+    """
+    k, a = K.double().reshape(-1), A.double().reshape(-1)
+    nk, na = float(torch.linalg.norm(k)), float(torch.linalg.norm(a))
+    if nk == 0.0 or na == 0.0:
+        return 1.0
+    cos = float(torch.dot(k, a)) / (nk * na)
+    return float(np.sqrt(max(0.0, 1.0 - cos * cos)))
+
+
 def _model(d: int, classes: int, cfg: StudyConfig, seed: int):
     from ..models import MLP
 
@@ -240,7 +262,8 @@ def run_case(method: str, sparsity: float, seed: int, data: StudyData, cfg: Stud
                 ref = K
             metrics, ev = _metrics(K, data.y_kernel)
             rel = float(torch.linalg.norm(K - ref) / torch.linalg.norm(ref))
-            res.kernel_rows.append({**key, "kernel": name, **metrics, "rel_dist_to_a": rel})
+            res.kernel_rows.append({**key, "kernel": name, **metrics, "rel_dist_to_a": rel,
+                                    "scale_free_dist_to_a": scale_free_distance(K, ref)})
             res.eigenvalues[name] = ev
     if train:
         m = copy.deepcopy(model)
@@ -318,3 +341,29 @@ def run_study(methods: Sequence[str], sparsities: Sequence[float], seeds: int, d
             on_case(case, r)
         out.append((case, r))
     return out
+
+
+def correlation_rows(kernel_rows: Sequence[dict], train_rows: Sequence[dict], kernels: Sequence[str],
+                     metrics: Sequence[str], steps: Sequence[int]) -> list[dict]:
+    """Spearman's rho (scipy) of each kernel metric against the training loss at
+    each step, across the (method, sparsity) configurations (means over seeds).
+
+    Examples
+    --------
+    >>> k = [{"kernel": "a", "method": "m", "sparsity": s, "seed": 0, "alpha": s} for s in (0.1, 0.5, 0.9)]
+    >>> t = [{"method": "m", "sparsity": s, "seed": 0, "step": 5, "loss": 2 * s} for s in (0.1, 0.5, 0.9)]
+    >>> correlation_rows(k, t, ["a"], ["alpha"], [5])[0]["rho"]
+    1.0
+    """
+    from ._tables import group_mean, spearman
+
+    loss = group_mean(train_rows, ("method", "sparsity", "step"), "loss")
+    rows = []
+    for kern in kernels:
+        for metric in metrics:
+            vals = group_mean([r for r in kernel_rows if r["kernel"] == kern], ("method", "sparsity"), metric)
+            for step in steps:
+                keys = [k for k in vals if (k[0], k[1], step) in loss]
+                rho, p, n = spearman([vals[k][0] for k in keys], [loss[(k[0], k[1], step)][0] for k in keys])
+                rows.append({"kernel": kern, "metric": metric, "step": int(step), "rho": rho, "p_value": p, "n": n})
+    return rows
