@@ -68,22 +68,22 @@ SCALES: dict[str, dict[str, Any]] = {
         "pruned_kernels": {"methods": ["random", "snip", "synflow"], "widths": [64, 128, 256], "seeds": 2,
                            "sparsity": 0.8, "depth": 3, "K": 32, "n_inputs": 48},
         "study": {"methods": ["dense", "random", "magnitude", "snip", "grasp", "synflow"],
-                  "sparsities": [0.5, 0.8, 0.95], "seeds": 2,
+                  "sparsities": [0.5, 0.95], "seeds": 5,
                   "config": {"width": 256, "depth": 4, "steps": 200, "batch_size": 64, "n_train": 1000,
                              "n_eval": 1000, "n_kernel": 200, "n_linear": 128, "K": 16, "gd_steps": 200}},
         "checkpoints": [50, 100, 200],
-        "limit_graphons": {},
+        "limit_graphons": {"widths": [64, 128, 256, 512], "trials": 1},
     },
     "paper": {
         "data": "mnist",
         "convergence": {"methods": ["random", "snip", "grasp", "synflow"], "widths": [100, 500, 1000, 2000],
                         "trials": 10, "K": 64, "depth": 3, "sparsity": 0.9},
-        "kernel_convergence": {"widths": [128, 512, 2048], "seeds": 3, "K": 512},
+        "kernel_convergence": {"widths": [128, 256, 512, 1024, 2048], "seeds": 3, "K": 512},
         "random_scaling": {"densities": [1.0, 0.5, 0.25, 0.1], "width": 2048, "depth": 3, "seeds": 3},
         "pruned_kernels": {"methods": ["random", "snip", "synflow"], "widths": [256, 512, 1024, 2048], "seeds": 2,
                            "sparsity": 0.8, "depth": 3, "K": 64, "n_inputs": 64},
         "study": {"methods": ["dense", "random", "magnitude", "snip", "grasp", "synflow"],
-                  "sparsities": [0.5, 0.8, 0.9, 0.95], "seeds": 3,
+                  "sparsities": [0.5, 0.8, 0.9, 0.95], "seeds": 5,
                   "config": {"width": 1024, "depth": 4, "steps": 200, "batch_size": 128, "n_train": 10000,
                              "n_eval": 2000, "n_kernel": 300, "n_linear": 128, "K": 64, "gd_steps": 200}},
         "checkpoints": [50, 100, 200],
@@ -174,7 +174,9 @@ def _read_tables(tables_dir: Path) -> tuple[dict[str, list], dict]:
     if not meta_path.is_file():
         raise ValueError(f"tables_dir: {tables_dir} has no {META}.json (not a report's tables folder)")
     meta = json.loads(meta_path.read_text(encoding="utf-8"))
-    tables = {p.stem: read_table(p) for p in sorted(tables_dir.glob("*.json")) if p.stem not in (META, "claims")}
+    # the tables of the sections this run finished (a folder may hold older ones of an interrupted run)
+    names = {t for s in SECTIONS if s.name in meta.get("timings", {}) for t in s.tables}
+    tables = {p.stem: read_table(p) for p in sorted(tables_dir.glob("*.json")) if p.stem in names}
     return tables, meta
 
 
@@ -227,7 +229,7 @@ def render_report(tables_dir: str | Path) -> str:
     tables, meta = _read_tables(tables_dir)
     claims = evaluate_claims(tables, meta)
     view = View(tables, meta, claims)
-    present = [s for s in SECTIONS if s.present(view)]
+    present = [s for s in SECTIONS if s.name in meta.get("timings", {}) and s.present(view)]
     L = [f"# gntk_fast report ({meta['scale']} scale, {meta['data']})", ""]
     L.append("Status: " + ("complete." if meta.get("finished") else "**interrupted or still running**: sections "
                            "below are the finished ones."))
