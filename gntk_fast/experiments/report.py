@@ -43,6 +43,7 @@ from __future__ import annotations
 import hashlib
 import json
 import platform
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -113,6 +114,7 @@ class _Run:
         self.figures: dict[str, Path] = {}
         self.summaries: dict[str, Any] = {}
         self.timings: dict[str, float] = {}
+        self.cpu: dict[str, float] = {}  # CPU seconds of the sections run by this process (all threads)
         self.notes: list[str] = []
 
     def key(self, section: str) -> str:
@@ -162,7 +164,8 @@ class _Run:
 
     def meta(self, finished: bool) -> dict:
         return jsonable({"scale": self.scale, "data": self.data, "settings": self.settings,
-                         "summaries": self.summaries, "timings": self.timings, "notes": self.notes,
+                         "summaries": self.summaries, "timings": self.timings, "cpu_seconds": self.cpu,
+                         "notes": self.notes,
                          "figures": {k: str(Path(v).relative_to(self.out)) for k, v in self.figures.items()},
                          "machine": f"{platform.machine()} {platform.system()}, Python {platform.python_version()}",
                          "finished": finished})
@@ -235,7 +238,10 @@ def render_report(tables_dir: str | Path) -> str:
                            "below are the finished ones."))
     L.append("")
     L.append(f"Machine: {meta.get('machine', 'unknown')}. Timings: "
-             + ", ".join(f"{k} {v:.0f} s" for k, v in meta.get("timings", {}).items()) + ".")
+             + ", ".join(f"{k} {v:.0f} s" for k, v in meta.get("timings", {}).items()) + "."
+             + (" CPU time of the sections run in the last session (all threads): "
+                + ", ".join(f"{k} {v:.0f} s" for k, v in meta["cpu_seconds"].items()) + "."
+                if meta.get("cpu_seconds") else ""))
     for n in meta.get("notes", []):
         L += ["", f"Note: {n}"]
     held = sum(c["held"] is True for c in claims)
@@ -319,7 +325,9 @@ def run_report(out: str | Path, *, scale: str = "small", data: str | None = None
     run = _Run(out, scale, data, data_dir, progress, base)
     for section in SECTIONS:
         if not run.load_section(section.name):
+            c0 = time.process_time()
             section.run(run)
+            run.cpu[section.name] = time.process_time() - c0
         _write_report(run, finished=False)
     path, claims = _write_report(run, finished=True)
     return ReportResult(out, path, claims, sorted(str(p) for p in run.figures.values()), dict(run.timings))
