@@ -238,3 +238,38 @@ def test_from_tables_cli(tmp_path, capsys):
     assert main(["report", "--from-tables", str(tmp_path)]) == 2  # no report_meta.json
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "--from-tables" in err[0]
+
+
+def _kept(grasp_coh, grasp_tr, random_coh, widths=(64, 128, 256, 512)):
+    layers, nets = [], []
+    for i, n in enumerate(widths):
+        for m, coh, tr in (("grasp", grasp_coh[i], grasp_tr[i]), ("random", random_coh[i], 0.001)):
+            for layer in range(4):  # input, two hidden, read-out
+                layers.append({"method": m, "width": n, "seed": 0, "layer": layer, "density": 0.1,
+                               "mean_kept": 0.01, "second_kept": 0.1, "coherence": coh if 0 < layer < 3 else 1.0,
+                               "out_scale": 1.0})
+            nets.append({"method": m, "width": n, "seed": 0, "entk_trace_ratio": tr})
+    return {"kept_moments": layers, "kept_moments_nets": nets}
+
+
+def test_c15_kept_mean():
+    rising = [1.5, 2.0, 2.8, 4.0]
+    assert held("C15", _kept(rising, [0.5, 1.0, 2.0, 4.0], [1.0] * 4)) == [True]
+    assert held("C15", _kept([1.5] * 4, [0.5, 1.0, 2.0, 4.0], [1.0] * 4)) == [False]  # no rise
+    assert held("C15", _kept(rising, [0.5, 1.0, 2.0, 4.0], [1.0, 1.0, 1.6, 1.0])) == [False]  # Random off its null
+    assert held("C15", _kept(rising[:3], [0.5, 1.0, 2.0], [1.0] * 3, widths=(64, 128, 256))) == [None]
+
+
+def test_row_coherence_closed_forms():
+    from gntk_fast.experiments.kept_moments import row_coherence
+
+    rng = np.random.default_rng(0)
+    w = rng.standard_normal((400, 2000))
+    m = rng.random((400, 2000)) < 0.1  # independent of the weights: coherence about 1
+    assert 0.9 < row_coherence(w, m) < 1.1
+    # keep the positive weights of the mask only: mean_j w m = d E[w 1{w>0}] = d / sqrt(2 pi),
+    # E[w^2 m] = d / 2, so the coherence is sqrt(n_in) (d / sqrt(2 pi)) / sqrt(d / 2) = sqrt(n_in d / pi)
+    pos = m & (w > 0)
+    expected = np.sqrt(2000 * 0.1 / np.pi)
+    assert row_coherence(w, pos) == pytest.approx(expected, rel=0.05)
+    assert row_coherence(w, np.zeros_like(m)) == 0.0

@@ -74,6 +74,8 @@ SCALES: dict[str, dict[str, Any]] = {
                              "n_eval": 1000, "n_kernel": 200, "n_linear": 128, "K": 16, "gd_steps": 200}},
         "checkpoints": [50, 100, 200],
         "limit_graphons": {"widths": [64, 128, 256, 512], "trials": 1},
+        "kept_moments": {"methods": ["random", "grasp"], "widths": [64, 128, 256, 512], "seeds": 2,
+                         "sparsity": 0.9, "depth": 3, "n_inputs": 16},
     },
     "paper": {
         "data": "mnist",
@@ -89,6 +91,8 @@ SCALES: dict[str, dict[str, Any]] = {
                              "n_eval": 2000, "n_kernel": 300, "n_linear": 128, "K": 64, "gd_steps": 200}},
         "checkpoints": [50, 100, 200],
         "limit_graphons": {},
+        "kept_moments": {"methods": ["random", "grasp"], "widths": [256, 512, 1024, 2048], "seeds": 3,
+                         "sparsity": 0.9, "depth": 3, "n_inputs": 32},
     },
 }
 

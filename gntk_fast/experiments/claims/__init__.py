@@ -36,6 +36,7 @@ _MODULES = (
     "c12_feature_selection",
     "c13_path_density",
     "c14_designed_graphon",
+    "c15_kept_mean",
 )
 
 CLAIMS: tuple[Claim, ...] = tuple(import_module(f"{__name__}.{m}").CLAIM for m in _MODULES)

@@ -70,4 +70,12 @@ RULE_CHANGES: tuple[dict, ...] = (
      "after": "not applicable when neither side prunes any coordinate away",
      "reason": "GraSP's Jaccard 1.0 came from two empty sets",
      "after_numbers": True},
+    {"date": "2026-12-06", "claims": "C15",
+     "before": "(new claim)",
+     "after": "GraSP's hidden-layer row coherence rises with width (slope >= 0.2) with its eNTK trace; Random's "
+              "stays in [0.8, 1.25]",
+     "reason": "written after a pilot run had been seen (widths 64 and 128, depth 2, one seed: GraSP's hidden "
+               "coherence 1.56 -> 1.94, eNTK trace / dense 0.52 -> 0.98; Random's 0.92 -> 1.02); the report's "
+               "run uses depth 3, more widths and seeds",
+     "after_numbers": True},
 )

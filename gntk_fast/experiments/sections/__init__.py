@@ -19,6 +19,7 @@ _MODULES = (
     "kernel_checks",
     "study",
     "limit_graphons",
+    "kept_moments",
 )
 
 SECTIONS: tuple[Section, ...] = tuple(import_module(f"{__name__}.{m}").SECTION for m in _MODULES)
