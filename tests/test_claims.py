@@ -273,3 +273,32 @@ def test_row_coherence_closed_forms():
     expected = np.sqrt(2000 * 0.1 / np.pi)
     assert row_coherence(w, pos) == pytest.approx(expected, rel=0.05)
     assert row_coherence(w, np.zeros_like(m)) == 0.0
+
+
+def _gen(sign, n_cfg=6):
+    kr, gr = [], []
+    for i in range(n_cfg):
+        key = {"method": f"m{i}", "sparsity": 0.5, "seed": 0}
+        kr.append({**key, "kernel": "entk_pruned", "ntk_gen_measure": 1.0 + i})
+        gr.append({**key, "train_loss": 0.1, "test_loss": 0.5 + sign * 0.1 * i, "gap": 0.4 + sign * 0.1 * i})
+    return {"generalisation": gr, "kernels": kr}
+
+
+def test_c16_c17_generalisation_measure():
+    assert held("C16", _gen(+1)) == [True] and held("C17", _gen(+1)) == [True]
+    assert held("C16", _gen(-1)) == [False] and held("C17", _gen(-1)) == [False]  # the wrong sign
+    assert held("C16", _gen(+1, n_cfg=4)) == [None]  # too few configurations
+
+
+def test_ntk_generalisation_measure_closed_form():
+    import torch
+
+    from gntk_fast.experiments.pruned_study import ntk_generalisation_measure
+
+    # Theta = K / k = diag(t): Y^T Theta^-1 Y sums 1/t_i over the examples
+    t = torch.tensor([1.0, 2.0, 4.0, 8.0], dtype=torch.float64)
+    K = 3.0 * torch.diag(t)
+    y = torch.tensor([0, 2, 1, 2])
+    expected = np.sqrt(2 * float((1 / t).sum()) / 4)
+    assert ntk_generalisation_measure(K, y, 3) == pytest.approx(expected, rel=1e-6)
+    assert ntk_generalisation_measure(torch.zeros(4, 4, dtype=torch.float64), y, 3) == float("inf")

@@ -54,7 +54,7 @@ import torch
 from .._validation import check_choice, check_fraction, check_int, check_seed, check_size, MAX_DEPTH, MAX_WIDTH
 
 __all__ = ["StudyConfig", "StudyData", "load_study_data", "run_case", "CaseResult", "KERNELS", "METRICS",
-           "scale_free_distance", "correlation_rows"]
+           "scale_free_distance", "correlation_rows", "ntk_generalisation_measure"]
 
 KERNELS = ("entk_pruned", "entk_fresh", "gntk_mask", "gntk_variance")
 KERNEL_LABELS = {
@@ -125,11 +125,16 @@ class StudyData:
     classes: int
     split: str
     note: str = ""
+    x_test: torch.Tensor | None = None  # held-out examples (not trained on, not in the pruning batch's role)
+    y_test: torch.Tensor | None = None
 
 
-def load_study_data(name: str = "digits", *, n_train: int, n_kernel: int, data_dir=None, seed: int = 0) -> StudyData:
+def load_study_data(name: str = "digits", *, n_train: int, n_kernel: int, data_dir=None, seed: int = 0,
+                    n_test: int = 1000) -> StudyData:
     """The training subset (``n_train`` examples), the kernel inputs (the first
-    ``n_kernel`` of them) and the pruning batch (10 per class) of a dataset.
+    ``n_kernel`` of them), up to ``n_test`` held-out examples (the next ones of
+    the same permutation: never trained on) and the pruning batch (10 per
+    class) of a dataset.
 
     MNIST: the training split when present, else the 10k test split (said in
     ``note``). digits: the embedded scikit-learn digits ("all", 1797 images).
@@ -155,13 +160,16 @@ def load_study_data(name: str = "digits", *, n_train: int, n_kernel: int, data_d
     x, y = gdata.load(name, split=split, data_dir=data_dir)
     n_train = min(n_train, x.shape[0])
     g = np.random.default_rng(np.random.SeedSequence([int(seed), 1]))
-    idx = torch.from_numpy(g.permutation(x.shape[0])[:n_train])
+    perm = g.permutation(x.shape[0])
+    idx = torch.from_numpy(perm[:n_train])
+    tidx = torch.from_numpy(perm[n_train:n_train + max(0, int(n_test))])
     xt, yt = x[idx], y[idx]
     n_kernel = min(n_kernel, n_train)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         pb = gdata.pruning_batch(name, 10, split=split, data_dir=data_dir, seed=seed)
-    return StudyData(name, xt, yt, xt[:n_kernel], yt[:n_kernel], pb, gdata.num_classes(name), split, note)
+    return StudyData(name, xt, yt, xt[:n_kernel], yt[:n_kernel], pb, gdata.num_classes(name), split, note,
+                     x[tidx], y[tidx])
 
 
 @dataclass
@@ -170,6 +178,7 @@ class CaseResult:
 
     kernel_rows: list = field(default_factory=list)
     train_rows: list = field(default_factory=list)
+    gen_rows: list = field(default_factory=list)  # final train / held-out loss and their gap
     linear_rows: list = field(default_factory=list)
     eigenvalues: dict = field(default_factory=dict)  # kernel -> (N,) descending
     layer_density: list = field(default_factory=list)
@@ -205,6 +214,30 @@ def scale_free_distance(K: torch.Tensor, A: torch.Tensor) -> float:
         return 1.0
     cos = float(torch.dot(k, a)) / (nk * na)
     return float(np.sqrt(max(0.0, 1.0 - cos * cos)))
+
+
+def ntk_generalisation_measure(K: torch.Tensor, y: torch.Tensor, classes: int) -> float:
+    """``sqrt(2 tr(Y^T Theta^-1 Y) / N)`` (Arora et al., 2019) with Y the one-hot labels
+    and Theta = K / classes (the kernel is traced over the outputs), solved with a
+    ridge of 1e-8 tr(Theta)/N for numerically singular kernels; inf for a zero kernel.
+
+    Examples
+    --------
+    >>> import torch
+    >>> K = 2.0 * torch.eye(4, dtype=torch.float64)
+    >>> round(ntk_generalisation_measure(K, torch.tensor([0, 1, 0, 1]), 2), 6)  # sqrt(2 * 4 / 4)
+    1.414214
+    """
+    import scipy.linalg
+
+    th = K.detach().double().cpu().numpy() / classes
+    n = th.shape[0]
+    t = float(np.trace(th))
+    if t <= 0.0:
+        return float("inf")
+    Y = np.eye(classes)[y.cpu().numpy()]
+    a = scipy.linalg.solve(th + 1e-8 * t / n * np.eye(n), Y, assume_a="sym")
+    return float(np.sqrt(max(0.0, 2.0 * float(np.sum(Y * a)) / n)))
 
 
 def _model(d: int, classes: int, cfg: StudyConfig, seed: int):
@@ -263,7 +296,8 @@ def run_case(method: str, sparsity: float, seed: int, data: StudyData, cfg: Stud
             metrics, ev = _metrics(K, data.y_kernel)
             rel = float(torch.linalg.norm(K - ref) / torch.linalg.norm(ref))
             res.kernel_rows.append({**key, "kernel": name, **metrics, "rel_dist_to_a": rel,
-                                    "scale_free_dist_to_a": scale_free_distance(K, ref)})
+                                    "scale_free_dist_to_a": scale_free_distance(K, ref),
+                                    "ntk_gen_measure": ntk_generalisation_measure(K, data.y_kernel, data.classes)})
             res.eigenvalues[name] = ev
     if train:
         m = copy.deepcopy(model)
@@ -275,6 +309,14 @@ def run_case(method: str, sparsity: float, seed: int, data: StudyData, cfg: Stud
         for s, lo, acc in zip(tr.eval_steps, tr.eval_loss, tr.eval_accuracy):
             res.train_rows.append({**key, "step": int(s), "loss": float(lo), "accuracy": float(acc),
                                    "masks_enforced": res.masks_enforced})
+        if data.x_test is not None and data.x_test.shape[0] > 0:
+            with torch.no_grad():
+                out = m(data.x_test.to(next(m.parameters()).dtype))
+                test_loss = float(torch.nn.functional.cross_entropy(out, data.y_test))
+                test_acc = float((out.argmax(1) == data.y_test).float().mean())
+            train_loss = float(tr.eval_loss[-1])
+            res.gen_rows.append({**key, "train_loss": train_loss, "test_loss": test_loss,
+                                 "test_accuracy": test_acc, "gap": test_loss - train_loss})
     if linearised:
         m = copy.deepcopy(model)
         xk, yk = data.x_kernel[:cfg.n_linear], data.y_kernel[:cfg.n_linear]

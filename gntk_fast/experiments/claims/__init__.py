@@ -37,6 +37,8 @@ _MODULES = (
     "c13_path_density",
     "c14_designed_graphon",
     "c15_kept_mean",
+    "c16_generalisation",
+    "c17_generalisation_gap",
 )
 
 CLAIMS: tuple[Claim, ...] = tuple(import_module(f"{__name__}.{m}").CLAIM for m in _MODULES)

@@ -31,18 +31,20 @@ def _run(run) -> None:
 
     def on_case(case, res):
         blob = {"kernel_rows": res.kernel_rows, "train_rows": res.train_rows, "linear_rows": res.linear_rows,
+                "gen_rows": res.gen_rows,
                 "layer_density": res.layer_density,
                 "eigenvalues": {k: [float(v) for v in ev] for k, ev in res.eigenvalues.items()}}
         write_text(case_file(case), json.dumps(jsonable(blob), allow_nan=False) + "\n")
 
     run_study(s["methods"], s["sparsities"], s["seeds"], data, cfg, progress=run.progress, on_case=on_case,
               skip=lambda case: case_file(case).exists())
-    kernel_rows, train_rows, linear_rows, density_rows, spectra = [], [], [], [], {}
+    kernel_rows, train_rows, linear_rows, density_rows, gen_rows, spectra = [], [], [], [], [], {}
     for case in case_grid(s["methods"], s["sparsities"], s["seeds"]):
         blob = json.loads(case_file(case).read_text())
         kernel_rows += blob["kernel_rows"]
         train_rows += blob["train_rows"]
         linear_rows += blob["linear_rows"]
+        gen_rows += blob.get("gen_rows", [])
         m, sp, seed = case
         for li, dens in enumerate(blob["layer_density"]):
             density_rows.append({"method": m, "sparsity": sp, "seed": seed, "layer": li, "density": dens})
@@ -65,7 +67,7 @@ def _run(run) -> None:
     figs["spectra"] = run.fig("spectra")
     _plot_spectra(spectra, figs["spectra"])
     run.save_section("study", {"kernels": kernel_rows, "training": train_rows, "linearised": linear_rows,
-                               "layer_density": density_rows, "correlations": corr},
+                               "layer_density": density_rows, "correlations": corr, "generalisation": gen_rows},
                      {"study_config": cfg.as_dict()}, figs, time.perf_counter() - t0, notes)
 
 
@@ -165,6 +167,24 @@ def _render(v: View) -> list[str]:
     L.append(md_table(t["correlations"], ["kernel", "metric", "step", "rho", "p_value", "n"]))
     if "linearised" in f:
         L += ["### Linearised prediction", "", f"![linearised]({f['linearised']})", ""]
+    if t.get("generalisation"):
+        from .._tables import group_mean
+
+        L += ["### Generalisation", "",
+              "Final training loss (on the scored training examples), loss on held-out examples and their gap "
+              "(seed means), beside the NTK generalisation measure sqrt(2 tr(Y^T Theta^-1 Y) / N) of each kernel "
+              "(claims C16, C17).", ""]
+        g = {k: group_mean(t["generalisation"], ("method", "sparsity"), k) for k in ("train_loss", "test_loss", "gap")}
+        meas = {k: group_mean([r for r in t["kernels"] if r["kernel"] == k], ("method", "sparsity"),
+                              "ntk_gen_measure") for k in KERNELS}
+        rows = []
+        for key in sorted(g["test_loss"]):
+            row = {"method": key[0], "sparsity": key[1], **{k: g[k][key][0] for k in g}}
+            for k in KERNELS:
+                row[f"measure {KERNEL_LABELS[k][:3]}"] = meas[k][key][0] if key in meas[k] else None
+            rows.append(row)
+        L.append(md_table(rows, ["method", "sparsity", "train_loss", "test_loss", "gap",
+                                 *[f"measure {KERNEL_LABELS[k][:3]}" for k in KERNELS]]))
     return L
 
 
@@ -179,4 +199,4 @@ def _deviations(v: View) -> list[str]:
 
 
 SECTION = Section("study", ("study", "checkpoints"), ("kernels", "training", "linearised", "layer_density",
-                                                       "correlations"), _run, _render, _deviations)
+                                                       "correlations", "generalisation"), _run, _render, _deviations)
