@@ -302,3 +302,38 @@ def test_ntk_generalisation_measure_closed_form():
     expected = np.sqrt(2 * float((1 / t).sum()) / 4)
     assert ntk_generalisation_measure(K, y, 3) == pytest.approx(expected, rel=1e-6)
     assert ntk_generalisation_measure(torch.zeros(4, 4, dtype=torch.float64), y, 3) == float("inf")
+
+
+def test_c18_path_alignment():
+    def t(sign, n_cfg=6):
+        pr, kr = [], []
+        for i in range(n_cfg):
+            key = {"method": f"m{i}", "sparsity": 0.5, "seed": 0}
+            pr.append({**key, "path_relevance_corr": 0.1 * i})
+            kr.append({**key, "kernel": "gntk_mask", "alignment": 0.2 + sign * 0.01 * i})
+        return {"path_density": pr, "kernels": kr}
+
+    assert held("C18", t(+1)) == [True]
+    assert held("C18", t(-1)) == [False]
+    assert held("C18", t(+1, n_cfg=3)) == [None]
+
+
+def test_path_summary_closed_form():
+    import torch
+
+    from gntk_fast.experiments.pruned_study import path_summary
+
+    # input 0 reaches the output through both hidden neurons, input 1 through one, input 2 through none
+    m1 = np.array([[1, 1, 0], [1, 0, 0]])
+    m2 = np.array([[1, 1]])
+    x = torch.tensor([[1.0, 0.0, 0.0], [0.0, 1.0, 0.5], [1.0, 1.0, 0.0], [0.0, 0.0, 0.5]])
+    y = torch.tensor([1, 0, 1, 0])  # x_0 is the class
+    s = path_summary([m1, m2], x, y, 2)
+    P = np.array([2, 1, 0]) / 2  # paths over the dense count (2 hidden neurons, 1 output)
+    assert s["path_mean"] == pytest.approx(P.mean())
+    assert s["path_cv"] == pytest.approx(P.std() / P.mean())
+    from gntk_fast.experiments.pruned_study import coordinate_relevance
+
+    r = coordinate_relevance(x, y, 2)
+    assert r[0] == pytest.approx(1.0)
+    assert s["path_relevance_corr"] == pytest.approx(np.corrcoef(P, r)[0, 1])

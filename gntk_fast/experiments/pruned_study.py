@@ -54,7 +54,8 @@ import torch
 from .._validation import check_choice, check_fraction, check_int, check_seed, check_size, MAX_DEPTH, MAX_WIDTH
 
 __all__ = ["StudyConfig", "StudyData", "load_study_data", "run_case", "CaseResult", "KERNELS", "METRICS",
-           "scale_free_distance", "correlation_rows", "ntk_generalisation_measure"]
+           "scale_free_distance", "correlation_rows", "ntk_generalisation_measure",
+           "path_summary", "coordinate_relevance"]
 
 KERNELS = ("entk_pruned", "entk_fresh", "gntk_mask", "gntk_variance")
 KERNEL_LABELS = {
@@ -179,6 +180,7 @@ class CaseResult:
     kernel_rows: list = field(default_factory=list)
     train_rows: list = field(default_factory=list)
     gen_rows: list = field(default_factory=list)  # final train / held-out loss and their gap
+    path_rows: list = field(default_factory=list)  # per-coordinate path density summaries
     linear_rows: list = field(default_factory=list)
     eigenvalues: dict = field(default_factory=dict)  # kernel -> (N,) descending
     layer_density: list = field(default_factory=list)
@@ -214,6 +216,51 @@ def scale_free_distance(K: torch.Tensor, A: torch.Tensor) -> float:
         return 1.0
     cos = float(torch.dot(k, a)) / (nk * na)
     return float(np.sqrt(max(0.0, 1.0 - cos * cos)))
+
+
+def coordinate_relevance(x: torch.Tensor, y: torch.Tensor, classes: int) -> np.ndarray:
+    """Per input coordinate, the fraction of its variance explained by the class:
+    ``Var_c(E[x_j | c]) / Var(x_j)`` (class-weighted; 0 for a constant coordinate).
+
+    Examples
+    --------
+    >>> import torch
+    >>> x = torch.tensor([[0.0, 1.0], [0.0, 3.0], [1.0, 1.0], [1.0, 3.0]])
+    >>> coordinate_relevance(x, torch.tensor([0, 0, 1, 1]), 2).tolist()  # x_0 is the class, x_1 noise
+    [1.0, 0.0]
+    """
+    X = x.detach().double().cpu().numpy()
+    yy = y.cpu().numpy()
+    mu = X.mean(0)
+    tot = X.var(0)
+    between = np.zeros(X.shape[1])
+    for c in range(classes):
+        sel = yy == c
+        if sel.any():
+            between += sel.mean() * (X[sel].mean(0) - mu) ** 2
+    return np.divide(between, tot, out=np.zeros_like(tot), where=tot > 0)
+
+
+def path_summary(masks, x: torch.Tensor, y: torch.Tensor, classes: int) -> dict:
+    """The per-coordinate path density ``P(j)`` of the masks (finite path counts over the
+    dense count, :func:`gntk_fast.graphon.paths.path_counts`) summarised: its mean, its
+    coefficient of variation over coordinates, and its Pearson correlation with the
+    coordinates' class relevance (:func:`coordinate_relevance`; None when either is constant).
+
+    Examples
+    --------
+    >>> import numpy as np, torch
+    >>> ms = [np.ones((3, 2)), np.ones((2, 3))]
+    >>> path_summary(ms, torch.eye(2), torch.tensor([0, 1]), 2)["path_mean"]
+    1.0
+    """
+    from ..graphon.paths import path_counts
+
+    P = path_counts(masks)
+    r = coordinate_relevance(x, y, classes)
+    mean = float(P.mean())
+    corr = float(np.corrcoef(P, r)[0, 1]) if P.std() > 0 and r.std() > 0 else None
+    return {"path_mean": mean, "path_cv": float(P.std() / mean) if mean > 0 else None, "path_relevance_corr": corr}
 
 
 def ntk_generalisation_measure(K: torch.Tensor, y: torch.Tensor, classes: int) -> float:
@@ -289,6 +336,8 @@ def run_case(method: str, sparsity: float, seed: int, data: StudyData, cfg: Stud
     if method != "dense":
         prune(model, method, sparsity, data=data.prune_batch, scope=cfg.scope, seed=seed, progress=False)
     res.layer_density = [float(m.float().mean()) for m in model.masks]
+    res.path_rows.append({**key, **path_summary([m.cpu().numpy() for m in model.masks], data.x_kernel,
+                                                data.y_kernel, data.classes)})
     if kernels:
         for name, K in _kernels(model, data, cfg, seed).items():
             if name == "entk_pruned":

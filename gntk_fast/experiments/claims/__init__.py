@@ -39,6 +39,7 @@ _MODULES = (
     "c15_kept_mean",
     "c16_generalisation",
     "c17_generalisation_gap",
+    "c18_path_alignment",
 )
 
 CLAIMS: tuple[Claim, ...] = tuple(import_module(f"{__name__}.{m}").CLAIM for m in _MODULES)

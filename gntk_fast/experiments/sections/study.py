@@ -31,20 +31,21 @@ def _run(run) -> None:
 
     def on_case(case, res):
         blob = {"kernel_rows": res.kernel_rows, "train_rows": res.train_rows, "linear_rows": res.linear_rows,
-                "gen_rows": res.gen_rows,
+                "gen_rows": res.gen_rows, "path_rows": res.path_rows,
                 "layer_density": res.layer_density,
                 "eigenvalues": {k: [float(v) for v in ev] for k, ev in res.eigenvalues.items()}}
         write_text(case_file(case), json.dumps(jsonable(blob), allow_nan=False) + "\n")
 
     run_study(s["methods"], s["sparsities"], s["seeds"], data, cfg, progress=run.progress, on_case=on_case,
               skip=lambda case: case_file(case).exists())
-    kernel_rows, train_rows, linear_rows, density_rows, gen_rows, spectra = [], [], [], [], [], {}
+    kernel_rows, train_rows, linear_rows, density_rows, gen_rows, path_rows, spectra = [], [], [], [], [], [], {}
     for case in case_grid(s["methods"], s["sparsities"], s["seeds"]):
         blob = json.loads(case_file(case).read_text())
         kernel_rows += blob["kernel_rows"]
         train_rows += blob["train_rows"]
         linear_rows += blob["linear_rows"]
         gen_rows += blob.get("gen_rows", [])
+        path_rows += blob.get("path_rows", [])
         m, sp, seed = case
         for li, dens in enumerate(blob["layer_density"]):
             density_rows.append({"method": m, "sparsity": sp, "seed": seed, "layer": li, "density": dens})
@@ -67,7 +68,8 @@ def _run(run) -> None:
     figs["spectra"] = run.fig("spectra")
     _plot_spectra(spectra, figs["spectra"])
     run.save_section("study", {"kernels": kernel_rows, "training": train_rows, "linearised": linear_rows,
-                               "layer_density": density_rows, "correlations": corr, "generalisation": gen_rows},
+                               "layer_density": density_rows, "correlations": corr, "generalisation": gen_rows,
+                               "path_density": path_rows},
                      {"study_config": cfg.as_dict()}, figs, time.perf_counter() - t0, notes)
 
 
@@ -185,6 +187,27 @@ def _render(v: View) -> list[str]:
             rows.append(row)
         L.append(md_table(rows, ["method", "sparsity", "train_loss", "test_loss", "gap",
                                  *[f"measure {KERNEL_LABELS[k][:3]}" for k in KERNELS]]))
+    if t.get("path_density"):
+        from .._tables import group_mean
+
+        L += ["### Path density and alignment", "",
+              "Per-coordinate path density P(j) of the masks (input-to-output paths through kept weights over the "
+              "dense count): its mean, its coefficient of variation over coordinates, and its Pearson correlation "
+              "with the coordinates' class relevance (between-class variance fraction on the kernel inputs), seed "
+              "means, beside each kernel's alignment (claim C18).", ""]
+        st = {k: group_mean(t["path_density"], ("method", "sparsity"), k)
+              for k in ("path_mean", "path_cv", "path_relevance_corr")}
+        al = {k: group_mean([r for r in t["kernels"] if r["kernel"] == k], ("method", "sparsity"), "alignment")
+              for k in KERNELS}
+        rows = []
+        for key in sorted(st["path_mean"]):
+            row = {"method": key[0], "sparsity": key[1]}
+            row.update({k: st[k][key][0] if key in st[k] else None for k in st})
+            row.update({f"alignment {KERNEL_LABELS[k][:3]}": al[k][key][0] if key in al[k] else None
+                        for k in KERNELS})
+            rows.append(row)
+        L.append(md_table(rows, ["method", "sparsity", "path_mean", "path_cv", "path_relevance_corr",
+                                 *[f"alignment {KERNEL_LABELS[k][:3]}" for k in KERNELS]]))
     return L
 
 
@@ -202,4 +225,5 @@ def _deviations(v: View) -> list[str]:
 
 
 SECTION = Section("study", ("study", "checkpoints"), ("kernels", "training", "linearised", "layer_density",
-                                                       "correlations", "generalisation"), _run, _render, _deviations)
+                                                       "correlations", "generalisation", "path_density"), _run, _render,
+                  _deviations)
