@@ -192,12 +192,15 @@ def test_c11_limit_convergence():
 def test_c12_feature_selection():
     def t(corr, jac, pred, meas):
         return {"limit_input": [{"method": "snip (batch 1)", "width": 100, "trial": 0, "corr": corr, "jaccard": jac,
-                                 "pruned_pred": pred, "pruned_measured": meas}]}
+                                 "pruned_pred": pred, "pruned_measured": meas, "reference": "independent"}]}
 
     assert held("C12", t(0.9, 0.8, 5, 4)) == [True]
     assert held("C12", t(0.9, 0.0, 0, 300)) == [False]
     assert held("C12", t(0.5, 0.8, 5, 4)) == [False]
     assert held("C12", t(0.9, 1.0, 0, 0)) == [None]  # two empty sets: not applicable
+    same = t(0.9, 0.8, 5, 4)
+    del same["limit_input"][0]["reference"]
+    assert held("C12", same) == [None]  # compared with the network the prediction was fitted on
 
 
 def test_c13_path_density():

@@ -254,7 +254,7 @@ def limit_graphons(
                         pf = pred[0].feature_density
                         pa, ma = set(np.nonzero(pf < dens / 10)[0]), set(np.nonzero(measured < dens / 10)[0])
                         union = pa | ma
-                        rows.append(dict(part="input", method=label, width=width, trial=t,
+                        rows.append(dict(part="input", method=label, width=width, trial=t, reference="independent",
                                          corr=float(np.corrcoef(pf, measured)[0, 1]) if pf.std() > 0 and measured.std() > 0 else float("nan"),
                                          rms=float(np.sqrt(np.mean((pf - measured) ** 2))),
                                          pruned_pred=len(pa), pruned_measured=len(ma),

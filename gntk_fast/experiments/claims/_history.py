@@ -70,6 +70,11 @@ RULE_CHANGES: tuple[dict, ...] = (
      "after": "not applicable when neither side prunes any coordinate away",
      "reason": "GraSP's Jaccard 1.0 came from two empty sets",
      "after_numbers": True},
+    {"date": "2026-12-06", "claims": "C12",
+     "before": "predicted input-layer densities compared with the masks of the network they were fitted on",
+     "after": "compared with the masks of an independent network (else not measurable)",
+     "reason": "a prediction is tested on data it was not fitted on",
+     "after_numbers": True},
     {"date": "2026-12-06", "claims": "C15",
      "before": "(new claim)",
      "after": "GraSP's hidden-layer row coherence rises with width (slope >= 0.2) with its eNTK trace; Random's "

@@ -20,6 +20,11 @@ def _evaluate(claim, t, meta):
         if not cs:
             continue
         c = float(np.mean(cs))
+        if not all(r.get("reference") == "independent" for r in sel):
+            out.append(verdict(claim, "input-layer kept density", None,
+                               f"measured on the masks of the network the prediction was fitted on (a diagnostic: "
+                               f"Pearson r {c:.3f}); rerun against an independent network", subject=m))
+            continue
         pred = [r.get("pruned_pred") for r in sel]
         meas = [r.get("pruned_measured") for r in sel]
         if all(p == 0 for p in pred) and all(q == 0 for q in meas):
@@ -38,5 +43,6 @@ CLAIM = Claim(
     "C12", "the input layer's feature selection is predicted: predicted and measured per-coordinate kept densities "
     "correlate POSITIVELY and the pruned-away coordinates agree", "follow-up, Sec. 5", ("limit_input",),
     "for SNIP and GraSP at the widest width: Pearson r >= 0.8 of the per-coordinate densities AND Jaccard >= 0.5 of "
-    "the pruned-away coordinates (density < d/10); not applicable when neither side prunes any coordinate away",
+    "the pruned-away coordinates (density < d/10), measured on an independent network's masks; not applicable when "
+    "neither side prunes any coordinate away",
     _evaluate)
