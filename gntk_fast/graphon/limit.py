@@ -48,6 +48,21 @@ Conventions (ours, where the model leaves a choice)
 
 SynFlow with E > 1 iterations uses the graphon-level recursion of
 :func:`synflow_recursion` instead of a fit.
+
+Exact limits and the fitted ones
+--------------------------------
+The limit is a property of the weights' *distribution*, not of one draw.
+Where the scores are i.i.d. across positions the limit is known without a
+fit, and :func:`limit_graphon` returns it exactly: the constant d for Random
+(either scope), for Magnitude in layerwise scope, and for every method at
+density 1. For the other methods the factors' quantile functions are
+estimated from the network given; that estimate has its own sampling error
+at the network's width. Its honest test compares the prediction with masks
+of an *independent* network (:func:`gntk_fast.experiments.limit_graphons`
+does, and reports the error of the estimate as the RMS difference between
+the predictions of two independent networks over sqrt(2)); comparing it with
+the masks of the very network it was fitted on measures agreement with that
+network's noise (falling like 1/n) and is a diagnostic only.
 """
 from __future__ import annotations
 
