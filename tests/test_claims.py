@@ -340,3 +340,10 @@ def test_path_summary_closed_form():
     r = coordinate_relevance(x, y, 2)
     assert r[0] == pytest.approx(1.0)
     assert s["path_relevance_corr"] == pytest.approx(np.corrcoef(P, r)[0, 1])
+
+
+def test_committed_small_report_regenerates_from_its_tables():
+    from gntk_fast.experiments.report import render_report
+
+    small = PAPER.parent / "report_small_digits"
+    assert render_report(small / "tables") == (small / "report.md").read_text(encoding="utf-8")
