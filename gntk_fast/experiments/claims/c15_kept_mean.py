@@ -1,8 +1,6 @@
 """C15: GraSP's exploding eNTK comes from a first moment of its kept weights that grows with width."""
 from __future__ import annotations
 
-import numpy as np
-
 from .._tables import loglog_slope
 from ..sections.kept_moments import summary
 from ._base import Claim, verdict
