@@ -21,10 +21,16 @@ def test_small_run_all_parts(tmp_path):
         assert p.exists() and p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     body = json.loads((tmp_path / "results.json").read_text())
     assert len(body["rows"]) == len(e.rows)
-    # the prediction of SNIP with one input follows its masks: the distance falls with width
-    slope = e.select("slope", method="snip (batch 1)", layer=1)[0]
+    # the check compares with an independent network's masks; the same-network fit is a labelled diagnostic
+    refs = {r["reference"] for r in e.select("slope", method="snip (batch 1)", layer=1)}
+    assert refs == {"independent", "same network"}
+    slope = e.select("slope", method="snip (batch 1)", layer=1, reference="independent")[0]
     assert slope["rms"][1] < slope["rms"][0]
-    assert np.isfinite(slope["slope_rms"])
+    assert np.isfinite(slope["slope_rms"]) and slope["pred_error"] > 0
+    # Random's prediction is the exact constant: no sampling error, the same for both references
+    for r in e.select("convergence", method="random"):
+        assert r["pred_error"] == 0.0 and r["pred_to_const"] < 1e-12
+    assert all(r["reference"] == "independent" for r in e.select("input"))
     # designed graphon: the objective improved, training rows for the five pruners
     assert e.select("design")[0]["final"] < e.select("design")[0]["initial"]
     assert {r["method"] for r in e.select("training")} == {

@@ -176,20 +176,35 @@ def _pred_vs_sas(method, n, seed, data, K=16, depth=2, iterations=1):
 
 @pytest.mark.parametrize("method", ["magnitude", "random"])
 def test_check1_homogeneous_methods_predict_constant(method):
-    dev, dist = [], []
+    dist = []
     for n in (96, 384):
         m = gf.fc(64, n, 2, 10, seed=1)
         lg = limit_graphon(m, method, 0.8, seed=1)
-        H = lg[1].graphon.H
-        assert abs(H.mean() - 0.2) < 1e-6
-        dev.append(np.sqrt(np.mean((H - 0.2) ** 2)))
+        d = 1.0 - 0.8
+        # the limit is the constant d exactly, in every layer, whatever the realised weights
+        assert np.abs(lg[1].graphon.H - d).max() < 1e-12
+        assert np.abs(gf.graphon.block_means(lg[1].graphon, n, n, 16) - d).max() < 1e-12
+        assert np.abs(lg[0].feature_density - d).max() < 1e-12
+        assert all(abs(l.density - d) < 1e-12 for l in lg.layers)
         res = gf.prune(copy.deepcopy(m), method, 0.8, scope="layerwise", seed=1)
         est = gf.graphon.sas(res.masks[1].numpy(), 16).H
-        dist.append(np.sqrt(np.mean((est - 0.2) ** 2)))
-    # the prediction tends to the constant d (its spread comes from the finite network's
-    # factor noise, ~ n^-1/2: x4 width -> about half), and SAS of the real masks too
-    assert dev[1] < 0.7 * dev[0]
+        dist.append(np.sqrt(np.mean((est - d) ** 2)))
+    # SAS of the real masks approaches it
     assert dist[1] < 0.7 * dist[0]
+    if method == "random":  # i.i.d. scores: the constant in global scope too
+        lg = limit_graphon(gf.fc(64, 50, 2, 10, seed=3), "random", 0.7, scope="global")
+        assert np.abs(lg[1].graphon.H - (1.0 - 0.7)).max() < 1e-12
+
+
+@pytest.mark.parametrize("method", ["snip", "synflow", "magnitude"])
+def test_sparsity_zero_keeps_everything(method):
+    x, y = _digits()
+    lg = limit_graphon(gf.fc(64, 40, 2, 10, seed=0), method, 0.0, data=(x[:8], y[:8]))
+    for layer in lg.layers:
+        assert layer.density == 1.0 and np.isneginf(layer.log_tau)
+        H = layer.graphon.H if hasattr(layer.graphon, "H") else None
+        if H is not None:
+            assert np.all(H == 1.0)
 
 
 @pytest.mark.parametrize("method,batch", [("snip", 1), ("snip", 100), ("grasp", 100), ("synflow", None)])

@@ -21,6 +21,9 @@ examples:
   # the paper's sizes on MNIST (the train split where present, else the 10k test split)
   gntk-fast report --scale paper --data mnist --data-dir ../shared/data/mnist --out runs/paper
 
+  # re-render report.md from a finished report's tables (no recomputation)
+  gntk-fast report --from-tables runs/report/tables
+
 Rerunning the same command resumes: finished sections and cases are reused.
 """
 
@@ -35,10 +38,23 @@ def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data-dir", default=None, help="MNIST directory (default $GNTK_MNIST_DIR)")
     p.add_argument("--out", default="report", help="output directory (default ./report)")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bars")
+    p.add_argument("--from-tables", default=None, metavar="DIR",
+                   help="re-render DIR/../report.md and the claims from a report's tables folder, computing nothing")
 
 
 def run(args: argparse.Namespace) -> int:
     from .._io import check_output_path
+
+    if args.from_tables is not None:
+        from pathlib import Path
+
+        from ..experiments.report import rerender
+
+        d = Path(args.from_tables)
+        if not (d.is_dir() and (d / "report_meta.json").is_file()):
+            raise ValueError(f"--from-tables: {d} is not a report's tables folder (no report_meta.json)")
+        print(f"wrote {rerender(d)}")
+        return 0
 
     out = check_output_path(args.out, "--out", directory=True)
     from ..experiments.report import run_report

@@ -9,14 +9,18 @@ those are bound eagerly below (their modules import only numpy/torch at top leve
   (:mod:`gntk_fast.experiments.graphon_convergence`): SAS estimates of pruned
   fc masks converging with width.
 * :func:`run_report` (:mod:`gntk_fast.experiments.report`): the main job,
-  every experiment below and the claims table, written as a report.
+  every experiment below and the claims table, written as a report;
+  :func:`render_report` renders it again from its tables alone. Its sections
+  are registered in :mod:`gntk_fast.experiments.sections`.
 * :func:`run_case` / :func:`run_study` / :class:`StudyConfig`
   (:mod:`gntk_fast.experiments.pruned_study`): pruned nets trained and their
   four kernels measured.
 * :func:`kernel_convergence`, :func:`random_scaling`,
   :func:`pruned_kernel_convergence` (:mod:`gntk_fast.experiments.kernel_checks`).
-* :mod:`gntk_fast.experiments.claims` (each claim's rule) and
-  :mod:`gntk_fast.experiments.figures`.
+* :mod:`gntk_fast.experiments.claims` (one ``Claim`` per claim, one
+  registry, and the history of rule changes) and :mod:`gntk_fast.experiments.figures`.
+* :func:`kept_weight_moments` (:mod:`gntk_fast.experiments.kept_moments`):
+  first and second moments of the kept weights by width.
 * :func:`limit_graphons` / :class:`LimitGraphonsExperiment`
   (:mod:`gntk_fast.experiments.limit_graphons`): predicted limit graphons vs
   SAS of real masks across widths, input-layer feature selection, path
@@ -36,6 +40,8 @@ _LAZY: dict[str, str] = {
     "trial_seed": "gntk_fast.experiments.graphon_convergence",
     "run_report": "gntk_fast.experiments.report",
     "SCALES": "gntk_fast.experiments.report",
+    "render_report": "gntk_fast.experiments.report",
+    "kept_weight_moments": "gntk_fast.experiments.kept_moments",
     "run_case": "gntk_fast.experiments.pruned_study",
     "run_study": "gntk_fast.experiments.pruned_study",
     "StudyConfig": "gntk_fast.experiments.pruned_study",

@@ -15,7 +15,7 @@ import numpy as np
 
 from .._io import atomic_path, write_text
 
-__all__ = ["clean", "write_table", "read_table", "spearman", "loglog_slope", "group_mean", "group_series"]
+__all__ = ["clean", "jsonable", "write_table", "read_table", "spearman", "loglog_slope", "group_mean", "group_series"]
 
 
 def clean(value: Any) -> Any:
@@ -28,6 +28,17 @@ def clean(value: Any) -> Any:
     if isinstance(value, np.bool_):
         return bool(value)
     return value
+
+
+def jsonable(x: Any) -> Any:
+    """``x`` with numpy arrays and scalars as Python lists and scalars, NaN/inf as None."""
+    if isinstance(x, dict):
+        return {str(k): jsonable(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [jsonable(v) for v in x]
+    if isinstance(x, np.ndarray):
+        return [jsonable(v) for v in x.tolist()]
+    return clean(x)
 
 
 def _rows(rows: Iterable[dict]) -> list[dict]:
@@ -88,15 +99,16 @@ def loglog_slope(x: Sequence[float], y: Sequence[float]) -> float | None:
 
 
 def group_mean(rows: Sequence[dict], keys: Sequence[str], value: str) -> dict[tuple, tuple[float, float, int]]:
-    """Mean, standard deviation (ddof 0) and count of ``value`` per group of ``keys``
-    (rows whose value is None are skipped)."""
+    """Mean, sample standard deviation (ddof 1; NaN for a group of one) and count
+    of ``value`` per group of ``keys`` (rows whose value is None are skipped)."""
     groups: dict[tuple, list[float]] = {}
     for r in rows:
         v = r.get(value)
         if v is None:
             continue
         groups.setdefault(tuple(r[k] for k in keys), []).append(float(v))
-    return {k: (float(np.mean(v)), float(np.std(v)), len(v)) for k, v in groups.items()}
+    return {k: (float(np.mean(v)), float(np.std(v, ddof=1)) if len(v) > 1 else float("nan"), len(v))
+            for k, v in groups.items()}
 
 
 def group_series(stats: dict[tuple, tuple[float, float, int]], first, second):

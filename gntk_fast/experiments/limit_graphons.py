@@ -6,16 +6,23 @@ The checks of spec limit-graphons.md section 4 as one experiment:
   per trial (Synaptic-Flow's fc: PyTorch init, biases) is pruned layerwise at
   the given sparsity by :func:`gntk_fast.prune` (clean mode) and its masks
   estimated by SAS (K blocks); the prediction :func:`gntk_fast.graphon.limit_graphon`
-  is computed from the SAME network at initialisation (SynFlow with 100
-  iterations: :func:`gntk_fast.graphon.synflow_recursion`) and averaged on
-  SAS's blocks (:func:`gntk_fast.graphon.block_means`). Distance: RMS of the
+  is computed from one network at initialisation (SynFlow with 100
+  iterations: :func:`gntk_fast.graphon.synflow_recursion`; Random and
+  Magnitude: the exact constant d, no network needed) and averaged on SAS's
+  blocks (:func:`gntk_fast.graphon.block_means`). It is compared with the SAS
+  estimate of the masks of an INDEPENDENT network of the same width
+  (``reference="independent"``: the check), and, as a labelled diagnostic,
+  with the masks of the network it was computed from (``"same network"``:
+  agreement with that network's own noise, not convergence to a limit).
+  ``pred_error`` is the prediction's own sampling error at that width: the
+  RMS block difference between the predictions of the two networks / sqrt(2). Distance: RMS of the
   block differences (the histogram distance divided by K) and the cut norm
   (exact enumeration is impossible at K = 64: the alternating-maximisation
   lower bound). For Random and Magnitude also the RMS distance of the SAS
   estimate to the constant d. Slopes: least squares of log(mean RMS over
   trials) against log(width).
 * **input layer** (check 4): per-coordinate kept density, predicted vs the
-  real mask: Pearson correlation and the Jaccard index of the "pruned-away"
+  real mask of the independent network: Pearson correlation and the Jaccard index of the "pruned-away"
   sets (kept density below d / 10).
 * **path density** (check 5): the finite path counts of the real masks
   against the path integral of their joint estimate
@@ -214,26 +221,40 @@ def limit_graphons(
                     res = prune(copy.deepcopy(model), method, cfg["sparsity"], data=data, scope="layerwise",
                                 iterations=E, seed=s, progress=False)
                     masks = [m.numpy() for m in res.masks]
+                    # an independent network of the same width: its masks are what the prediction is checked
+                    # against, and its own prediction measures the prediction's sampling error
+                    s2 = int(np.random.SeedSequence([seed, width, t, 1]).generate_state(1)[0])
+                    model2 = fc(d_in, width, depth, 10, seed=s2)
+                    if E > 1:
+                        pred2 = synflow_recursion(model2, dens, E, resolution=cfg["resolution"])
+                    else:
+                        pred2 = limit_graphon(model2, method, cfg["sparsity"], data=data, seed=s2,
+                                              resolution=cfg["resolution"])
+                    res2 = prune(model2, method, cfg["sparsity"], data=data, scope="layerwise", iterations=E,
+                                 seed=s2, progress=False)
+                    masks2 = [m.numpy() for m in res2.masks]
                     if "convergence" in parts:
                         for layer in range(1, depth):
-                            est = sas(masks[layer], K).H
                             P = block_means(pred[layer].graphon, width, width, K)
-                            D = P - est
-                            row = dict(part="convergence", method=label, width=width, trial=t, layer=layer,
-                                       rms=float(np.sqrt(np.mean(D ** 2))),
-                                       cut=float(cut_norm(D, seed=seed).value),
-                                       sas_to_const=float(np.sqrt(np.mean((est - dens) ** 2))),
-                                       pred_to_const=float(np.sqrt(np.mean((P - dens) ** 2))),
-                                       r2=float(pred[layer].r2), predict_s=t_pred)
-                            rows.append(row)
-                            if t == 0 and layer == 1:
-                                keep_est[(label, width)] = (P, est)
+                            P2 = block_means(pred2[layer].graphon, width, width, K)
+                            pred_err = float(np.sqrt(np.mean((P - P2) ** 2)) / np.sqrt(2.0))
+                            for ref, mk in (("same network", masks), ("independent", masks2)):
+                                est = sas(mk[layer], K).H
+                                D = P - est
+                                rows.append(dict(part="convergence", method=label, width=width, trial=t,
+                                                 layer=layer, reference=ref, rms=float(np.sqrt(np.mean(D ** 2))),
+                                                 cut=float(cut_norm(D, seed=seed).value),
+                                                 sas_to_const=float(np.sqrt(np.mean((est - dens) ** 2))),
+                                                 pred_to_const=float(np.sqrt(np.mean((P - dens) ** 2))),
+                                                 pred_error=pred_err, r2=float(pred[layer].r2), predict_s=t_pred))
+                                if t == 0 and layer == 1 and ref == "independent":
+                                    keep_est[(label, width)] = (P, est)
                     if "input" in parts:
-                        measured = masks[0].mean(0)
+                        measured = masks2[0].mean(0)  # the independent network's input layer
                         pf = pred[0].feature_density
                         pa, ma = set(np.nonzero(pf < dens / 10)[0]), set(np.nonzero(measured < dens / 10)[0])
                         union = pa | ma
-                        rows.append(dict(part="input", method=label, width=width, trial=t,
+                        rows.append(dict(part="input", method=label, width=width, trial=t, reference="independent",
                                          corr=float(np.corrcoef(pf, measured)[0, 1]) if pf.std() > 0 and measured.std() > 0 else float("nan"),
                                          rms=float(np.sqrt(np.mean((pf - measured) ** 2))),
                                          pruned_pred=len(pa), pruned_measured=len(ma),
@@ -267,17 +288,21 @@ def _slope_rows(rows: list[dict[str, Any]], labels, widths, depth: int) -> list[
     out = []
     for label in labels:
         for layer in range(1, depth):
-            sel = [r for r in rows if r["part"] == "convergence" and r["method"] == label and r["layer"] == layer]
-            ws = [w for w in widths if any(r["width"] == w for r in sel)]
-            if not ws:
-                continue
-            mean = [np.mean([r["rms"] for r in sel if r["width"] == w]) for w in ws]
-            cut = [np.mean([r["cut"] for r in sel if r["width"] == w]) for w in ws]
-            const = [np.mean([r["sas_to_const"] for r in sel if r["width"] == w]) for w in ws]
-            out.append(dict(part="slope", method=label, layer=layer, widths=ws, slope_rms=_slope(ws, mean),
-                            slope_cut=_slope(ws, cut), slope_sas_to_const=_slope(ws, const),
-                            rms=[float(v) for v in mean], cut=[float(v) for v in cut],
-                            r2=_nanmean([r["r2"] for r in sel])))
+            for ref in ("independent", "same network"):
+                sel = [r for r in rows if r["part"] == "convergence" and r["method"] == label and r["layer"] == layer
+                       and r.get("reference", "same network") == ref]
+                ws = [w for w in widths if any(r["width"] == w for r in sel)]
+                if not ws:
+                    continue
+                mean = [np.mean([r["rms"] for r in sel if r["width"] == w]) for w in ws]
+                cut = [np.mean([r["cut"] for r in sel if r["width"] == w]) for w in ws]
+                const = [np.mean([r["sas_to_const"] for r in sel if r["width"] == w]) for w in ws]
+                perr = [np.mean([r.get("pred_error", np.nan) for r in sel if r["width"] == w]) for w in ws]
+                out.append(dict(part="slope", method=label, layer=layer, reference=ref, widths=ws,
+                                slope_rms=_slope(ws, mean), slope_cut=_slope(ws, cut),
+                                slope_sas_to_const=_slope(ws, const), rms=[float(v) for v in mean],
+                                cut=[float(v) for v in cut], pred_error=float(perr[-1]),
+                                r2=_nanmean([r["r2"] for r in sel])))
     return out
 
 
@@ -390,11 +415,17 @@ def _figures(rows, cfg, labels, keep_est, keep_maps, dens, out):
     slopes = [r for r in rows if r["part"] == "slope" and r["layer"] == 1]
     if slopes:
         fig, ax = new_figure(1, 2, size=(11, 4.2))
+        colors = {m: f"C{i % 10}" for i, m in enumerate(dict.fromkeys(r["method"] for r in slopes))}
         for r in slopes:
-            ax[0, 0].loglog(r["widths"], r["rms"], "o-", label=f"{r['method']} (slope {r['slope_rms']:.2f}, R2 {r['r2']:.2f})")
-            ax[0, 1].loglog(r["widths"], r["cut"], "o-", label=f"{r['method']} ({r['slope_cut']:.2f})")
+            ind = r.get("reference", "same network") == "independent"
+            style = dict(color=colors[r["method"]], ls="-" if ind else ":", marker="o" if ind else "x",
+                         alpha=1.0 if ind else 0.5)
+            tag = "" if ind else ", same net"
+            ax[0, 0].loglog(r["widths"], r["rms"], **style,
+                            label=f"{r['method']}{tag} (slope {r['slope_rms']:.2f})")
+            ax[0, 1].loglog(r["widths"], r["cut"], **style, label=f"{r['method']}{tag} ({r['slope_cut']:.2f})")
         _width_ticks(ax[0], sorted({w for r in slopes for w in r["widths"]}))
-        ax[0, 0].set_title("prediction vs SAS, hidden layer 1->2: RMS")
+        ax[0, 0].set_title("prediction vs SAS, hidden layer 1->2: RMS\n(solid: independent net; dotted: same net)")
         ax[0, 1].set_title("cut norm (lower bound)")
         for a in ax[0]:
             a.set_xlabel("width n")

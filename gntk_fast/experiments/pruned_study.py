@@ -26,7 +26,8 @@ on the data's pruning batch, then
 
   Each kernel's spectral metrics (:func:`gntk_fast.spectral_metrics` with the
   labels: decay exponent alpha, effective rank, gap, top-5 energy, alignment)
-  and its relative Frobenius distance to kernel (a).
+  and its relative Frobenius distance to kernel (a), raw (``rel_dist_to_a``)
+  and after the best scalar (``scale_free_dist_to_a``: the shape alone).
 * linearised (``linearised=True``, seed 0 only): full-batch gradient descent
   (float32) on the squared loss over the first ``n_linear`` kernel inputs with step ``eta = c N /
   lambda_max`` (c = ``gd_scale``, lambda_max the top eigenvalue of the
@@ -52,7 +53,9 @@ import torch
 
 from .._validation import check_choice, check_fraction, check_int, check_seed, check_size, MAX_DEPTH, MAX_WIDTH
 
-__all__ = ["StudyConfig", "StudyData", "load_study_data", "run_case", "CaseResult", "KERNELS", "METRICS"]
+__all__ = ["StudyConfig", "StudyData", "load_study_data", "run_case", "CaseResult", "KERNELS", "METRICS",
+           "scale_free_distance", "correlation_rows", "ntk_generalisation_measure",
+           "path_summary", "coordinate_relevance"]
 
 KERNELS = ("entk_pruned", "entk_fresh", "gntk_mask", "gntk_variance")
 KERNEL_LABELS = {
@@ -123,11 +126,16 @@ class StudyData:
     classes: int
     split: str
     note: str = ""
+    x_test: torch.Tensor | None = None  # held-out examples (not trained on, not in the pruning batch's role)
+    y_test: torch.Tensor | None = None
 
 
-def load_study_data(name: str = "digits", *, n_train: int, n_kernel: int, data_dir=None, seed: int = 0) -> StudyData:
+def load_study_data(name: str = "digits", *, n_train: int, n_kernel: int, data_dir=None, seed: int = 0,
+                    n_test: int = 1000) -> StudyData:
     """The training subset (``n_train`` examples), the kernel inputs (the first
-    ``n_kernel`` of them) and the pruning batch (10 per class) of a dataset.
+    ``n_kernel`` of them), up to ``n_test`` held-out examples (the next ones of
+    the same permutation: never trained on) and the pruning batch (10 per
+    class) of a dataset.
 
     MNIST: the training split when present, else the 10k test split (said in
     ``note``). digits: the embedded scikit-learn digits ("all", 1797 images).
@@ -153,13 +161,16 @@ def load_study_data(name: str = "digits", *, n_train: int, n_kernel: int, data_d
     x, y = gdata.load(name, split=split, data_dir=data_dir)
     n_train = min(n_train, x.shape[0])
     g = np.random.default_rng(np.random.SeedSequence([int(seed), 1]))
-    idx = torch.from_numpy(g.permutation(x.shape[0])[:n_train])
+    perm = g.permutation(x.shape[0])
+    idx = torch.from_numpy(perm[:n_train])
+    tidx = torch.from_numpy(perm[n_train:n_train + max(0, int(n_test))])
     xt, yt = x[idx], y[idx]
     n_kernel = min(n_kernel, n_train)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         pb = gdata.pruning_batch(name, 10, split=split, data_dir=data_dir, seed=seed)
-    return StudyData(name, xt, yt, xt[:n_kernel], yt[:n_kernel], pb, gdata.num_classes(name), split, note)
+    return StudyData(name, xt, yt, xt[:n_kernel], yt[:n_kernel], pb, gdata.num_classes(name), split, note,
+                     x[tidx], y[tidx])
 
 
 @dataclass
@@ -168,6 +179,8 @@ class CaseResult:
 
     kernel_rows: list = field(default_factory=list)
     train_rows: list = field(default_factory=list)
+    gen_rows: list = field(default_factory=list)  # final train / held-out loss and their gap
+    path_rows: list = field(default_factory=list)  # per-coordinate path density summaries
     linear_rows: list = field(default_factory=list)
     eigenvalues: dict = field(default_factory=dict)  # kernel -> (N,) descending
     layer_density: list = field(default_factory=list)
@@ -183,6 +196,95 @@ def _metrics(K: torch.Tensor, y: torch.Tensor) -> tuple[dict[str, Any], np.ndarr
         "spectral_gap": m.spectral_gap, "energy_top5": m.energy_concentration, "alignment": m.alignment,
         "trace": m.trace,
     }, m.eigenvalues
+
+
+def scale_free_distance(K: torch.Tensor, A: torch.Tensor) -> float:
+    """The relative Frobenius distance of ``K`` to ``A`` after the best scalar:
+    ``min_c ||c K - A||_F / ||A||_F = sqrt(1 - <K, A>^2 / (||K||^2 ||A||^2))``
+    (0 when K is a multiple of A; 1 when K is orthogonal to A or zero).
+
+    Examples
+    --------
+    >>> import torch
+    >>> A = torch.eye(3, dtype=torch.float64)
+    >>> scale_free_distance(5.0 * A, A)
+    0.0
+    """
+    k, a = K.double().reshape(-1), A.double().reshape(-1)
+    nk, na = float(torch.linalg.norm(k)), float(torch.linalg.norm(a))
+    if nk == 0.0 or na == 0.0:
+        return 1.0
+    cos = float(torch.dot(k, a)) / (nk * na)
+    return float(np.sqrt(max(0.0, 1.0 - cos * cos)))
+
+
+def coordinate_relevance(x: torch.Tensor, y: torch.Tensor, classes: int) -> np.ndarray:
+    """Per input coordinate, the fraction of its variance explained by the class:
+    ``Var_c(E[x_j | c]) / Var(x_j)`` (class-weighted; 0 for a constant coordinate).
+
+    Examples
+    --------
+    >>> import torch
+    >>> x = torch.tensor([[0.0, 1.0], [0.0, 3.0], [1.0, 1.0], [1.0, 3.0]])
+    >>> coordinate_relevance(x, torch.tensor([0, 0, 1, 1]), 2).tolist()  # x_0 is the class, x_1 noise
+    [1.0, 0.0]
+    """
+    X = x.detach().double().cpu().numpy()
+    yy = y.cpu().numpy()
+    mu = X.mean(0)
+    tot = X.var(0)
+    between = np.zeros(X.shape[1])
+    for c in range(classes):
+        sel = yy == c
+        if sel.any():
+            between += sel.mean() * (X[sel].mean(0) - mu) ** 2
+    return np.divide(between, tot, out=np.zeros_like(tot), where=tot > 0)
+
+
+def path_summary(masks, x: torch.Tensor, y: torch.Tensor, classes: int) -> dict:
+    """The per-coordinate path density ``P(j)`` of the masks (finite path counts over the
+    dense count, :func:`gntk_fast.graphon.paths.path_counts`) summarised: its mean, its
+    coefficient of variation over coordinates, and its Pearson correlation with the
+    coordinates' class relevance (:func:`coordinate_relevance`; None when either is constant).
+
+    Examples
+    --------
+    >>> import numpy as np, torch
+    >>> ms = [np.ones((3, 2)), np.ones((2, 3))]
+    >>> path_summary(ms, torch.eye(2), torch.tensor([0, 1]), 2)["path_mean"]
+    1.0
+    """
+    from ..graphon.paths import path_counts
+
+    P = path_counts(masks)
+    r = coordinate_relevance(x, y, classes)
+    mean = float(P.mean())
+    corr = float(np.corrcoef(P, r)[0, 1]) if P.std() > 0 and r.std() > 0 else None
+    return {"path_mean": mean, "path_cv": float(P.std() / mean) if mean > 0 else None, "path_relevance_corr": corr}
+
+
+def ntk_generalisation_measure(K: torch.Tensor, y: torch.Tensor, classes: int) -> float:
+    """``sqrt(2 tr(Y^T Theta^-1 Y) / N)`` (Arora et al., 2019) with Y the one-hot labels
+    and Theta = K / classes (the kernel is traced over the outputs), solved with a
+    ridge of 1e-8 tr(Theta)/N for numerically singular kernels; inf for a zero kernel.
+
+    Examples
+    --------
+    >>> import torch
+    >>> K = 2.0 * torch.eye(4, dtype=torch.float64)
+    >>> round(ntk_generalisation_measure(K, torch.tensor([0, 1, 0, 1]), 2), 6)  # sqrt(2 * 4 / 4)
+    1.414214
+    """
+    import scipy.linalg
+
+    th = K.detach().double().cpu().numpy() / classes
+    n = th.shape[0]
+    t = float(np.trace(th))
+    if t <= 0.0:
+        return float("inf")
+    Y = np.eye(classes)[y.cpu().numpy()]
+    a = scipy.linalg.solve(th + 1e-8 * t / n * np.eye(n), Y, assume_a="sym")
+    return float(np.sqrt(max(0.0, 2.0 * float(np.sum(Y * a)) / n)))
 
 
 def _model(d: int, classes: int, cfg: StudyConfig, seed: int):
@@ -234,13 +336,17 @@ def run_case(method: str, sparsity: float, seed: int, data: StudyData, cfg: Stud
     if method != "dense":
         prune(model, method, sparsity, data=data.prune_batch, scope=cfg.scope, seed=seed, progress=False)
     res.layer_density = [float(m.float().mean()) for m in model.masks]
+    res.path_rows.append({**key, **path_summary([m.cpu().numpy() for m in model.masks], data.x_kernel,
+                                                data.y_kernel, data.classes)})
     if kernels:
         for name, K in _kernels(model, data, cfg, seed).items():
             if name == "entk_pruned":
                 ref = K
             metrics, ev = _metrics(K, data.y_kernel)
             rel = float(torch.linalg.norm(K - ref) / torch.linalg.norm(ref))
-            res.kernel_rows.append({**key, "kernel": name, **metrics, "rel_dist_to_a": rel})
+            res.kernel_rows.append({**key, "kernel": name, **metrics, "rel_dist_to_a": rel,
+                                    "scale_free_dist_to_a": scale_free_distance(K, ref),
+                                    "ntk_gen_measure": ntk_generalisation_measure(K, data.y_kernel, data.classes)})
             res.eigenvalues[name] = ev
     if train:
         m = copy.deepcopy(model)
@@ -252,6 +358,14 @@ def run_case(method: str, sparsity: float, seed: int, data: StudyData, cfg: Stud
         for s, lo, acc in zip(tr.eval_steps, tr.eval_loss, tr.eval_accuracy):
             res.train_rows.append({**key, "step": int(s), "loss": float(lo), "accuracy": float(acc),
                                    "masks_enforced": res.masks_enforced})
+        if data.x_test is not None and data.x_test.shape[0] > 0:
+            with torch.no_grad():
+                out = m(data.x_test.to(next(m.parameters()).dtype))
+                test_loss = float(torch.nn.functional.cross_entropy(out, data.y_test))
+                test_acc = float((out.argmax(1) == data.y_test).float().mean())
+            train_loss = float(tr.eval_loss[-1])
+            res.gen_rows.append({**key, "train_loss": train_loss, "test_loss": test_loss,
+                                 "test_accuracy": test_acc, "gap": test_loss - train_loss})
     if linearised:
         m = copy.deepcopy(model)
         xk, yk = data.x_kernel[:cfg.n_linear], data.y_kernel[:cfg.n_linear]
@@ -318,3 +432,29 @@ def run_study(methods: Sequence[str], sparsities: Sequence[float], seeds: int, d
             on_case(case, r)
         out.append((case, r))
     return out
+
+
+def correlation_rows(kernel_rows: Sequence[dict], train_rows: Sequence[dict], kernels: Sequence[str],
+                     metrics: Sequence[str], steps: Sequence[int]) -> list[dict]:
+    """Spearman's rho (scipy) of each kernel metric against the training loss at
+    each step, across the (method, sparsity) configurations (means over seeds).
+
+    Examples
+    --------
+    >>> k = [{"kernel": "a", "method": "m", "sparsity": s, "seed": 0, "alpha": s} for s in (0.1, 0.5, 0.9)]
+    >>> t = [{"method": "m", "sparsity": s, "seed": 0, "step": 5, "loss": 2 * s} for s in (0.1, 0.5, 0.9)]
+    >>> correlation_rows(k, t, ["a"], ["alpha"], [5])[0]["rho"]
+    1.0
+    """
+    from ._tables import group_mean, spearman
+
+    loss = group_mean(train_rows, ("method", "sparsity", "step"), "loss")
+    rows = []
+    for kern in kernels:
+        for metric in metrics:
+            vals = group_mean([r for r in kernel_rows if r["kernel"] == kern], ("method", "sparsity"), metric)
+            for step in steps:
+                keys = [k for k in vals if (k[0], k[1], step) in loss]
+                rho, p, n = spearman([vals[k][0] for k in keys], [loss[(k[0], k[1], step)][0] for k in keys])
+                rows.append({"kernel": kern, "metric": metric, "step": int(step), "rho": rho, "p_value": p, "n": n})
+    return rows

@@ -48,6 +48,21 @@ Conventions (ours, where the model leaves a choice)
 
 SynFlow with E > 1 iterations uses the graphon-level recursion of
 :func:`synflow_recursion` instead of a fit.
+
+Exact limits and the fitted ones
+--------------------------------
+The limit is a property of the weights' *distribution*, not of one draw.
+Where the scores are i.i.d. across positions the limit is known without a
+fit, and :func:`limit_graphon` returns it exactly: the constant d for Random
+(either scope), for Magnitude in layerwise scope, and for every method at
+density 1. For the other methods the factors' quantile functions are
+estimated from the network given; that estimate has its own sampling error
+at the network's width. Its honest test compares the prediction with masks
+of an *independent* network (:func:`gntk_fast.experiments.limit_graphons`
+does, and reports the error of the estimate as the RMS difference between
+the predictions of two independent networks over sqrt(2)); comparing it with
+the masks of the very network it was fitted on measures agreement with that
+network's noise (falling like 1/n) and is a diagnostic only.
 """
 from __future__ import annotations
 
@@ -468,9 +483,16 @@ def limit_graphon(
 ) -> LimitGraphons:
     """Predicted limit graphon of every layer of ``model`` pruned by ``method``.
 
-    The model is not modified: its one-shot scores are computed on a private
-    copy with :func:`gntk_fast.prune` (clean mode, one iteration) and fitted by
-    :func:`limit_graphon_from_scores`. For ``method="synflow"`` with
+    Where the limit is known exactly it is returned without looking at the
+    weights: the constant d for Random (either scope), for Magnitude in
+    layerwise scope, and for every method at density 1 (sparsity 0: every
+    weight kept). Otherwise the model is not modified: its one-shot scores are
+    computed on a private copy with :func:`gntk_fast.prune` (clean mode, one
+    iteration) and fitted by :func:`limit_graphon_from_scores`: the factors'
+    quantile functions are then estimated from this one network, so the
+    prediction carries that network's sampling error (compare it with masks of
+    *independent* networks; a comparison with this network's own masks is a
+    diagnostic of agreement, not of convergence). For ``method="synflow"`` with
     ``iterations`` E > 1 the prediction is the graphon-level recursion
     :func:`synflow_recursion` seeded with the network's own path sums.
 
@@ -502,7 +524,11 @@ def limit_graphon(
     schedule = check_choice("schedule", schedule, SCHEDULES)
     if E > 1 and method != "synflow":
         raise ValueError(f"iterations > 1 is implemented for method 'synflow' only; got method {method!r}")
+    scope = check_choice("scope", SCOPE_ALIASES.get(scope, scope) if isinstance(scope, str) else scope, SCOPES)
+    n_quantiles = check_int("n_quantiles", n_quantiles, min_value=2)
     layers = find_prunable(model)
+    if d == 1.0 or method == "random" or (method == "magnitude" and scope == "layerwise"):
+        return _constant_limits(layers, d, method, scope, n_quantiles, seed)
     if E > 1:
         return synflow_recursion(model, d, E, scope=scope, schedule=schedule, resolution=resolution,
                                  n_quantiles=n_quantiles)
@@ -514,6 +540,45 @@ def limit_graphon(
                                     names=[l.name for l in layers], method=method)
     out.config.update({"iterations": 1, "seed": seed})
     return out
+
+
+def _constant_limits(layers, d: float, method: str, scope: str, n_quantiles: int, seed) -> LimitGraphons:
+    """The exact limit of a method whose scores do not depend on the position: every
+    layer's graphon is the constant d (Random in either scope: i.i.d. uniform scores;
+    Magnitude in layerwise scope: i.i.d. |w| within a layer; any method at d = 1:
+    every weight kept). Nothing is fitted: the residual law is the exact one
+    (eta = log U for Random, log|Z| of a standard normal for Magnitude, at the
+    levels (k + 1/2) / Q), the factors are 0, the threshold is its (1 - d)-quantile."""
+    from scipy.stats import norm
+
+    Q = int(n_quantiles)
+    levels = (np.arange(Q) + 0.5) / Q
+    eta = np.log(norm.ppf(0.5 + levels / 2)) if method == "magnitude" else np.log(levels)
+    F = ResidualDistribution(eta, float(eta.mean()), float(eta.std()))
+    if d == 1.0:
+        log_tau = -np.inf
+    elif method == "magnitude":
+        log_tau = float(np.log(norm.ppf(1.0 - d / 2)))
+    else:
+        log_tau = float(np.log(1.0 - d))
+    L = len(layers)
+    out = []
+    for l, layer in enumerate(layers):
+        n_out, n_in = layer.shape
+        kind = _kind(l, L) if L > 1 else "input"
+        feature = None
+        if kind == "input":
+            g = InputGraphon(np.full((1, n_in), d))
+            feature = g.pixel_density()
+        elif kind == "readout":
+            g = StepGraphon(np.full((n_out, 1), d))
+        else:
+            g = StepGraphon(np.full((1, 1), d))
+        out.append(LayerLimit(layer.name, (n_out, n_in), g, np.zeros(n_out), np.zeros(n_in), F, float("nan"), d,
+                              log_tau, np.full(n_out, n_in, dtype=np.int64), np.full(n_in, n_out, dtype=np.int64),
+                              feature, True, kind))
+    return LimitGraphons(out, method, d, scope, {"exact": "constant", "iterations": 1, "seed": seed,
+                                                 "n_quantiles": Q})
 
 
 # ------------------------------------------------------- SynFlow recursion
