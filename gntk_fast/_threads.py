@@ -34,7 +34,8 @@ import sys
 from pathlib import Path
 from typing import Iterator
 
-__all__ = ["available_cpus", "num_threads", "threads_for", "torch_threads", "wait_policy", "SMALL_WORK"]
+__all__ = ["available_cpus", "num_threads", "threads_for", "torch_threads", "thread_count", "wait_policy",
+           "SMALL_WORK"]
 
 #: below this many multiply-adds (or element operations) a call runs on one thread
 SMALL_WORK = 1 << 24
@@ -103,6 +104,40 @@ def torch_threads(n: int) -> Iterator[int]:
     finally:
         if n != prev:
             torch.set_num_threads(prev)
+
+
+@contextlib.contextmanager
+def thread_count(n: int | None) -> Iterator[int | None]:
+    """Run the block with ``n`` threads for every backend: the C++ kernels
+    (``GNTK_NUM_THREADS``), torch's intra-op pool and Numba's parallel loops;
+    all restored after. ``None`` changes nothing (a sweep task outside a
+    Dask worker)."""
+    if n is None:
+        yield None
+        return
+    n = max(1, int(n))
+    prev_env = os.environ.get("GNTK_NUM_THREADS")
+    os.environ["GNTK_NUM_THREADS"] = str(n)
+    prev_numba = None
+    try:
+        import numba
+
+        prev_numba = numba.get_num_threads()
+        numba.set_num_threads(min(n, numba.config.NUMBA_NUM_THREADS))
+    except ImportError:  # pragma: no cover - numba is a dependency
+        pass
+    try:
+        with torch_threads(n):
+            yield n
+    finally:
+        if prev_env is None:
+            os.environ.pop("GNTK_NUM_THREADS", None)
+        else:
+            os.environ["GNTK_NUM_THREADS"] = prev_env
+        if prev_numba is not None:
+            import numba
+
+            numba.set_num_threads(prev_numba)
 
 
 def wait_policy() -> str:

@@ -130,7 +130,7 @@ def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("--float32", action="store_true", help="compute in float32 (default float64)")
     p.add_argument("--eigs", choices=("full", "lanczos"), default="full", help="eigen-solver (default full)")
     p.add_argument("--n-eigs", type=int, default=None, help="eigenvalues for --eigs lanczos (default min(N-1, 100))")
-    p.add_argument("--top-k", type=int, default=5, help="k of the energy concentration (default 5)")
+    p.add_argument("--top-k", type=int, default=None, help="k of the energy concentration, <= N (default min(5, N))")
     p.add_argument("--save-kernel", action="store_true", help="also write kernel.npz")
     p.add_argument("--out", required=True, help="output directory (spectrum.png, metrics.json)")
 

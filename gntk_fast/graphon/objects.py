@@ -241,7 +241,8 @@ class FunctionGraphon(Graphon):
     """``W(u, v) = fn(u, v)`` for a callable vectorised over numpy arrays.
 
     ``fn`` receives broadcast float64 arrays ``u`` and ``v`` (same shape) and
-    must return values of that shape (or broadcastable to it) in [0, 1];
+    must return values of exactly that shape (or one number, a constant) in [0, 1]:
+    any other shape is a ValueError, never broadcast;
     values outside [0, 1] or non-finite values raise ValueError.
     """
 
@@ -255,10 +256,12 @@ class FunctionGraphon(Graphon):
 
     def _eval(self, u, v):
         out = np.asarray(self.fn(u, v), dtype=np.float64)
-        try:
-            return np.broadcast_to(out, u.shape)
-        except ValueError:
-            raise ValueError(f"fn returned shape {out.shape}, not broadcastable to the inputs' shape {u.shape}") from None
+        if out.shape == u.shape:
+            return out
+        if out.ndim == 0:  # a number: the constant graphon
+            return np.full(u.shape, float(out))
+        raise ValueError(f"fn returned shape {out.shape}; it must return the inputs' shape {u.shape} "
+                         "(one value per (u, v) pair) or a single number")
 
     def evaluate(self, u, v):
         u = _as_unit_points("u", u)
