@@ -27,6 +27,7 @@ __all__ = [
     "check_size",
     "check_memory",
     "check_xy",
+    "real_array",
     "MAX_INT",
     "MAX_STEPS",
     "MAX_SEED",
@@ -267,3 +268,38 @@ def check_xy(
     if not bool(torch.isfinite(y).all()):
         raise ValueError(f"{yname} contains NaN or infinite values")
     return x, y, False
+
+
+def real_array(name: str, x: Any) -> np.ndarray:
+    """``x`` (numpy array, torch tensor, number or nested sequence) as a real
+    numpy array of its own dtype (bool, integer or float).
+
+    Complex values are a TypeError naming ``name`` (never cast silently to
+    their real part), and so is anything non-numeric (strings, objects).
+    """
+    try:
+        import torch
+
+        if isinstance(x, torch.Tensor):
+            if x.is_complex():
+                raise TypeError(f"{name} must be real-valued; got complex dtype {x.dtype}")
+            x = x.detach().cpu()
+            x = (x.float() if x.dtype == torch.bfloat16 else x).numpy()
+    except ImportError:  # pragma: no cover
+        pass
+    try:
+        arr = np.asarray(x)
+    except (TypeError, ValueError) as err:
+        raise TypeError(f"{name} must be a real numeric array; got {type(x).__name__} ({err})") from None
+    if arr.dtype.kind == "O":
+        try:
+            arr = arr.astype(np.float64)
+        except (TypeError, ValueError):
+            if any(isinstance(v, complex) for v in arr.flat):
+                raise TypeError(f"{name} must be real-valued; got complex values") from None
+            raise TypeError(f"{name} must be a real numeric array; got non-numeric values") from None
+    if arr.dtype.kind == "c":
+        raise TypeError(f"{name} must be real-valued; got complex dtype {arr.dtype}")
+    if arr.dtype.kind not in "biuf":
+        raise TypeError(f"{name} must be a real numeric array; got dtype {arr.dtype}")
+    return arr

@@ -48,6 +48,7 @@ _LAZY = {
     "as_graphon": "gntk_fast.graphon.objects",
     "from_sas": "gntk_fast.graphon.objects",
     "neuron_positions": "gntk_fast.graphon.objects",
+    "named_graphon": "gntk_fast.graphon.objects",
     "sas_reference": "gntk_fast.graphon.reference",
     "usvt_reference": "gntk_fast.graphon.reference",
     "network_histogram_reference": "gntk_fast.graphon.reference",

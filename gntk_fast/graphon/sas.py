@@ -30,7 +30,7 @@ from typing import Any, Iterable
 import numpy as np
 
 from .._validation import check_bool, check_float
-from ..ops import sas_blocks as _blocks  # the module: it imports graphon._masks, which imports this package
+from ..ops import sas_blocks as _blocks
 from ._masks import coerce_mask
 
 __all__ = ["SASResult", "sas", "sas_trials", "tv_smooth"]
