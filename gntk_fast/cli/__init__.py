@@ -70,6 +70,9 @@ def build_parser() -> argparse.ArgumentParser:
     """The ``gntk-fast`` parser with one subparser per command (no heavy imports)."""
     parser = _Parser(prog="gntk-fast", description=_DESCRIPTION, epilog=_EPILOG,
                      formatter_class=argparse.RawDescriptionHelpFormatter)
+    from .. import __version__
+
+    parser.add_argument("--version", action="version", version=f"gntk-fast {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, module_name in COMMANDS.items():
         mod = importlib.import_module(module_name)
