@@ -46,5 +46,5 @@ def run(args: argparse.Namespace) -> int:
     print(f"  cuda    : {cuda_s}")
     thr = info["threads"]
     print(f"  threads : {thr['gntk_num_threads']} (GNTK_NUM_THREADS or the {thr['available_cpus']} CPUs available), "
-          f"torch {info['torch_threads']}, OMP_WAIT_POLICY={thr['omp_wait_policy']}")
+          f"torch {info['torch_threads']}, OpenMP wait: {thr['omp_wait_policy']}")
     return 0
