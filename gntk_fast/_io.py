@@ -132,7 +132,7 @@ def load_npz(path: str | Path, what: str = "file") -> dict[str, np.ndarray]:
             _member_arrays(zf, p, what)
         with np.load(p, allow_pickle=False) as z:
             return {k: z[k] for k in z.files}
-    except NotImplementedError as exc:
+    except (NotImplementedError, RuntimeError) as exc:  # an unsupported compression or version, encryption
         raise ValueError(f"{what} {p} uses a zip feature that cannot be read ({exc})") from None
     except ValueError as exc:
         if str(exc).startswith(f"{what} {p}"):

@@ -59,8 +59,20 @@ def _bad_version(tmp_path):
     return bad
 
 
+def _encrypted(tmp_path):
+    good = tmp_path / "good.npz"
+    np.savez(good, a=np.arange(5))
+    b = bytearray(good.read_bytes())
+    for sig, off in ((b"PK\x03\x04", 6), (b"PK\x01\x02", 8)):  # the "encrypted" flag bit in both headers
+        b[b.find(sig) + off] |= 1
+    bad = tmp_path / "enc.npz"
+    bad.write_bytes(bytes(b))
+    return bad
+
+
 @pytest.mark.parametrize("make, match", [
     (_bad_compression, "uses a zip feature that cannot be read"),
+    (_encrypted, "uses a zip feature that cannot be read .*encrypted"),
     (_bad_version, "uses a zip feature that cannot be read"),
     (lambda t: _npz_with_member(t / "txt.npz", "a.txt", b"hello"), r"member 'a.txt' is not a .npy array"),
     (lambda t: _npz_with_member(t / "junk.npz", "a.npy", b"hello world, not an array"),
