@@ -9,7 +9,7 @@ with :mod:`ast`. Layers, lowest first:
 2. the library: ``models``, ``pruning``, ``ntk``, ``graphon``, ``training``,
    ``spectral``, ``data``, ``plots``;
 3. ``experiments`` and ``sweep``;
-4. ``cli``.
+4. ``cli`` (and ``gntk_fast.__main__``, its ``python -m`` entry point).
 
 Checked: no module imports a higher layer; no import cycle between modules;
 no cycle between the packages of one layer; no module imports another
@@ -90,6 +90,8 @@ def _graph() -> dict[str, set[str]]:
 def _unit(module: str) -> str:
     """The layer unit of a module: its subpackage / top-level module, or "core"."""
     parts = module.split(".")
+    if len(parts) > 1 and parts[1] == "__main__":  # ``python -m gntk_fast``: the command line's entry point
+        return "cli"
     if len(parts) == 1 or parts[1].startswith("_") or parts[1] in CORE:
         return "core"
     return parts[1]
