@@ -37,7 +37,8 @@ import pytest
 
 from ratio_gate import DEFAULT_TOLERANCE, GateResult, check_tolerance, compare, load_run, resolve
 
-RESULTS_DIR = Path(__file__).resolve().parent / "results"
+#: where full runs save their JSON (GNTK_BENCH_RESULTS overrides: the GPU check collects them there)
+RESULTS_DIR = Path(os.environ.get("GNTK_BENCH_RESULTS") or Path(__file__).resolve().parent / "results")
 
 
 def pytest_addoption(parser):

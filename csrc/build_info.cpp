@@ -39,10 +39,16 @@ void register_build_info(py::module_& m) {
         d["flags"] = GNTK_CXX_FLAGS;
         d["cplusplus"] = static_cast<long>(__cplusplus);
 #ifdef __AVX2__
-        d["simd"] = "avx2+fma";
+        d["simd"] = "avx2+fma";  // the baseline of the whole build
 #else
         d["simd"] = "generic";
 #endif
+#if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
+        d["tile_isas"] = "avx512,avx2,generic";  // compiled in; tile_isa() picks one at run time
+#else
+        d["tile_isas"] = "generic";
+#endif
+        d["tile_isa"] = isa_name(tile_isa());
 #ifdef GNTK_HAVE_OPENMP
         d["openmp"] = true;
         d["openmp_version"] = static_cast<long>(_OPENMP);

@@ -48,9 +48,13 @@ int max_threads();
 void register_build_info(py::module_& m);
 // Masked empirical-NTK layer kernel (entk.cpp).
 void register_entk(py::module_& m);
-// True when the tile kernels run their AVX-512 instances: the CPU has AVX-512F/VL/DQ
-// and GNTK_ENTK_ISA is not "avx2" (decided once per process, entk.cpp).
-bool entk_use_avx512();
+// The instruction set the tile kernels run, chosen once per process (entk.cpp): every
+// kernel is compiled for all three (per-function `#pragma GCC target`, no global -mavx2),
+// and the best the CPU supports is used: AVX-512F/VL/DQ, else AVX2+FMA, else the
+// generic build. GNTK_ENTK_ISA=avx2 or =generic asks for a lower one (tests, benchmarks).
+enum class Isa { generic = 0, avx2 = 1, avx512 = 2 };
+Isa tile_isa();
+const char* isa_name(Isa isa);
 // Masked backward product of the eNTK's backward pass (masked_matmul.cpp).
 void register_masked_matmul(py::module_& m);
 }  // namespace gntk

@@ -45,7 +45,7 @@
 #include <omp.h>
 #endif
 
-// ---- the tile microkernel, compiled for AVX2 (or the build's baseline) and AVX-512
+// ---- the tile microkernel, compiled for the build's baseline (generic), AVX2+FMA and AVX-512
 #define ENTK_NS gntk_entk_base
 #define ENTK_VBYTES 32
 #define ENTK_MV 2
@@ -57,6 +57,18 @@
 #undef ENTK_NB
 #if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
 #define GNTK_ENTK_AVX512 1
+#pragma GCC push_options
+#pragma GCC target("avx2,fma")
+#define ENTK_NS gntk_entk_avx2
+#define ENTK_VBYTES 32
+#define ENTK_MV 2
+#define ENTK_NB 6
+#include "entk_tile.h"
+#undef ENTK_NS
+#undef ENTK_VBYTES
+#undef ENTK_MV
+#undef ENTK_NB
+#pragma GCC pop_options
 #pragma GCC push_options
 #pragma GCC target("avx512f,avx512vl,avx512dq,avx2,fma")
 #define ENTK_NS gntk_entk_avx512
@@ -297,33 +309,36 @@ void run_layer(const LayerProblem<T>& P, TileFn<T> tile) {
 
 }  // namespace
 
-bool entk_use_avx512() {
+Isa tile_isa() {
 #ifdef GNTK_ENTK_AVX512
-  static const bool ok = [] {
+  static const Isa isa = [] {
     __builtin_cpu_init();
-    const char* env = std::getenv("GNTK_ENTK_ISA");  // "avx2" forces the baseline kernel (benchmarks, tests)
-    if (env && std::string(env) == "avx2") return false;
-    return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl") &&
-           __builtin_cpu_supports("avx512dq");
+    const bool avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+    const bool avx512 = avx2 && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl") &&
+                        __builtin_cpu_supports("avx512dq");
+    Isa best = avx512 ? Isa::avx512 : (avx2 ? Isa::avx2 : Isa::generic);
+    const char* env = std::getenv("GNTK_ENTK_ISA");  // a lower instruction set on request (benchmarks, tests)
+    if (env && std::string(env) == "avx2" && best == Isa::avx512) best = Isa::avx2;
+    if (env && std::string(env) == "generic") best = Isa::generic;
+    return best;
   }();
-  return ok;
+  return isa;
 #else
-  return false;
+  return Isa::generic;
 #endif
+}
+
+const char* isa_name(Isa isa) {
+  switch (isa) {
+    case Isa::avx512: return "avx512";
+    case Isa::avx2: return "avx2";
+    default: return "generic";
+  }
 }
 
 namespace {
 
-bool use_avx512() { return entk_use_avx512(); }
-
-const char* entk_isa_name() {
-  if (use_avx512()) return "avx512";
-#ifdef __AVX2__
-  return "avx2";
-#else
-  return "generic";
-#endif
-}
+const char* entk_isa_name() { return isa_name(tile_isa()); }
 
 template <typename T>
 py::array run_typed(py::array D1, py::array H1, py::array D2, py::array H2, py::array mask, bool symmetric,
@@ -350,10 +365,18 @@ py::array run_typed(py::array D1, py::array H1, py::array D2, py::array H2, py::
   P.out = static_cast<T*>(out.mutable_data());
   {
     py::gil_scoped_release release;
-    if (use_avx512())
-      run_layer<T, gntk_entk_avx512::Cfg<T>::MA, gntk_entk_avx512::Cfg<T>::NB>(P, &gntk_entk_avx512::tile<T>);
-    else
-      run_layer<T, gntk_entk_base::Cfg<T>::MA, gntk_entk_base::Cfg<T>::NB>(P, &gntk_entk_base::tile<T>);
+    switch (tile_isa()) {
+#ifdef GNTK_ENTK_AVX512
+      case Isa::avx512:
+        run_layer<T, gntk_entk_avx512::Cfg<T>::MA, gntk_entk_avx512::Cfg<T>::NB>(P, &gntk_entk_avx512::tile<T>);
+        break;
+      case Isa::avx2:
+        run_layer<T, gntk_entk_avx2::Cfg<T>::MA, gntk_entk_avx2::Cfg<T>::NB>(P, &gntk_entk_avx2::tile<T>);
+        break;
+#endif
+      default:
+        run_layer<T, gntk_entk_base::Cfg<T>::MA, gntk_entk_base::Cfg<T>::NB>(P, &gntk_entk_base::tile<T>);
+    }
   }
   return std::move(out);
 }
@@ -399,9 +422,9 @@ py::array entk_masked_layer(py::array D1, py::array H1, py::object D2o, py::obje
 void register_entk(py::module_& m) {
   m.def(
       "entk_isa", []() { return std::string(entk_isa_name()); },
-      "The instruction set of the tile kernel entk_masked_layer runs: 'avx512' (16-wide tiles, chosen at run time "
-      "when the CPU has AVX-512F/VL/DQ and GNTK_ENTK_ISA is not 'avx2'), else the build's baseline: 'avx2' "
-      "(AVX2+FMA) or 'generic' (a build without AVX2).");
+      "The instruction set of the tile kernels (entk_masked_layer, masked_backward), chosen at run time: "
+      "'avx512' (16-wide tiles) when the CPU has AVX-512F/VL/DQ, else 'avx2' (AVX2+FMA), else 'generic' "
+      "(the build's baseline); GNTK_ENTK_ISA=avx2 or generic asks for a lower one.");
   m.def("entk_masked_layer", &entk_masked_layer, py::arg("D1"), py::arg("H1"), py::arg("D2"), py::arg("H2"),
         py::arg("mask"), py::arg("trace") = true,
         "Unscaled masked eNTK layer term. D1 (N1, k, n_out), H1 (N1, n_in), D2/H2 the same for the second set "

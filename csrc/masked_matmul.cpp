@@ -34,6 +34,16 @@
 #if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
 #define GNTK_MM_AVX512 1
 #pragma GCC push_options
+#pragma GCC target("avx2,fma")
+#define MM_NS gntk_mm_avx2
+#define MM_VBYTES 32
+#define MM_NV 8
+#include "masked_matmul_tile.h"
+#undef MM_NS
+#undef MM_VBYTES
+#undef MM_NV
+#pragma GCC pop_options
+#pragma GCC push_options
 #pragma GCC target("avx512f,avx512vl,avx512dq,avx2,fma")
 #define MM_NS gntk_mm_avx512
 #define MM_VBYTES 64
@@ -169,12 +179,18 @@ py::array run_typed(py::array X, py::array W, py::array M, py::object Go, int64_
   T* y = static_cast<T*>(Y.mutable_data());
   {
     py::gil_scoped_release release;
+    switch (tile_isa()) {
 #ifdef GNTK_MM_AVX512
-    if (entk_use_avx512())
-      run_matmul<T, gntk_mm_avx512::Cfg<T>::RB>(x, w, m, G, R, k, n_out, n_in, y, &gntk_mm_avx512::block<T>);
-    else
+      case Isa::avx512:
+        run_matmul<T, gntk_mm_avx512::Cfg<T>::RB>(x, w, m, G, R, k, n_out, n_in, y, &gntk_mm_avx512::block<T>);
+        break;
+      case Isa::avx2:
+        run_matmul<T, gntk_mm_avx2::Cfg<T>::RB>(x, w, m, G, R, k, n_out, n_in, y, &gntk_mm_avx2::block<T>);
+        break;
 #endif
-      run_matmul<T, gntk_mm_base::Cfg<T>::RB>(x, w, m, G, R, k, n_out, n_in, y, &gntk_mm_base::block<T>);
+      default:
+        run_matmul<T, gntk_mm_base::Cfg<T>::RB>(x, w, m, G, R, k, n_out, n_in, y, &gntk_mm_base::block<T>);
+    }
   }
   return std::move(Y);
 }

@@ -27,6 +27,10 @@ __all__ = [
 @lru_cache(maxsize=None)
 def _load_c() -> tuple[Any, str | None]:
     try:
+        # torch first: its wheels ship libgomp.so.1, so _C's OpenMP (the same soname,
+        # never vendored in gntk_fast's wheels) binds to torch's runtime: one thread pool
+        import torch  # noqa: F401
+
         mod = importlib.import_module("gntk_fast._C")
     except ImportError as exc:  # pragma: no cover - exercised only on broken installs
         return None, f"{type(exc).__name__}: {exc}"

@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import uuid
 import zipfile
@@ -62,12 +63,60 @@ def write_text(path: str | Path, text: str) -> Path:
     return path
 
 
+def _member_arrays(zf: zipfile.ZipFile, p: Path, what: str) -> None:
+    """Check every member of an .npz before anything is loaded: a ``.npy``
+    name, the .npy magic and header, no pickled (object) dtype, and a
+    declared shape the member can hold (its uncompressed size in the zip
+    directory) and this machine's memory can hold."""
+    from ._validation import check_memory
+
+    total = 0
+    for info in zf.infolist():
+        name = info.filename
+        if not name.endswith(".npy"):
+            raise ValueError(f"{what} {p}: member {name!r} is not a .npy array (an .npz holds only .npy members)")
+        with zf.open(info) as fh:
+            try:
+                version = np.lib.format.read_magic(fh)
+                if version == (1, 0):
+                    shape, _, dtype = np.lib.format.read_array_header_1_0(fh)
+                elif version == (2, 0):
+                    shape, _, dtype = np.lib.format.read_array_header_2_0(fh)
+                else:
+                    raise ValueError(f".npy format version {version} is not supported")
+            except ValueError as exc:
+                raise ValueError(f"{what} {p}: member {name!r} is not a valid .npy array ({exc})") from None
+            header = fh.tell()
+        if dtype.hasobject:
+            raise ValueError(f"{what} {p} holds pickled objects (member {name!r}), which are never loaded; "
+                             "only plain numeric/bool/string arrays are accepted")
+        n_bytes = math.prod(shape) * dtype.itemsize
+        if n_bytes > info.file_size - header:
+            raise ValueError(f"{what} {p}: member {name!r} claims shape {shape} of {dtype} ({n_bytes:,} bytes) "
+                             f"but holds only {max(info.file_size - header, 0):,} bytes of data")
+        total += n_bytes
+    check_memory(f"{what} {p}", total)
+
+
 def load_npz(path: str | Path, what: str = "file") -> dict[str, np.ndarray]:
     """All arrays of an .npz file as a dict (loaded eagerly, ``allow_pickle=False``).
 
     Raises FileNotFoundError when ``path`` does not exist and ValueError naming
-    the file for anything else that makes it unreadable; ``what`` says what
-    the file should have been ("masks file", ...).
+    the file for anything else that makes it unreadable (a directory, empty,
+    not a zip, truncated or corrupt, an unsupported zip feature, a member that
+    is not a ``.npy`` array, pickled objects, a header claiming more data than
+    the member holds); ``what`` says what the file should have been
+    ("masks file", ...). Every member's header is checked before any array
+    is allocated.
+
+    Examples
+    --------
+    >>> import numpy as np, tempfile, os
+    >>> from gntk_fast._io import load_npz, save_npz
+    >>> path = os.path.join(tempfile.mkdtemp(), "a.npz")
+    >>> _ = save_npz(path, {"a": np.arange(3)})
+    >>> load_npz(path)["a"].tolist()
+    [0, 1, 2]
     """
     p = Path(path)
     if not p.exists():
@@ -79,9 +128,15 @@ def load_npz(path: str | Path, what: str = "file") -> dict[str, np.ndarray]:
     if not zipfile.is_zipfile(p):
         raise ValueError(f"{what} {p} is not an .npz archive (not a zip file)")
     try:
+        with zipfile.ZipFile(p) as zf:
+            _member_arrays(zf, p, what)
         with np.load(p, allow_pickle=False) as z:
             return {k: z[k] for k in z.files}
+    except (NotImplementedError, RuntimeError) as exc:  # an unsupported compression or version, encryption
+        raise ValueError(f"{what} {p} uses a zip feature that cannot be read ({exc})") from None
     except ValueError as exc:
+        if str(exc).startswith(f"{what} {p}"):
+            raise
         if "pickle" in str(exc).lower():
             raise ValueError(f"{what} {p} holds pickled objects, which are never loaded; "
                              "only plain numeric/bool/string arrays are accepted") from None

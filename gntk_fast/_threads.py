@@ -16,12 +16,18 @@ threads that spin at every barrier while a sibling thread is descheduled
 * runs small work on one thread (:func:`threads_for`, :func:`torch_threads`):
   waking a second thread costs more than it saves there, and on a busy
   machine it can cost several times the work itself;
-* leaves the OpenMP wait policy to the user. ``OMP_WAIT_POLICY=PASSIVE``
-  (threads sleep at barriers instead of spinning) is the setting for a busy
-  shared machine, where it makes multi-threaded kernels several times faster,
-  but on an idle machine it makes every tiny multi-threaded op pay a wake-up
-  (bench/results/threads.json), so it is not imposed on
-  the process; ``gntk-fast info`` reports the policy in force.
+* bounds how long idle OpenMP threads spin. GCC's OpenMP runtime (the one
+  torch ships and the C++ kernels share) lets a thread that waits at a
+  barrier spin about 300,000 times before it sleeps; on a busy machine those
+  spins steal the CPU from the sibling the barrier waits for, and a parallel
+  region can take several times longer. ``OMP_WAIT_POLICY=PASSIVE`` (sleep at
+  once) cures that but makes every tiny multi-threaded op on an idle machine
+  pay a wake-up. Unless the user set ``OMP_WAIT_POLICY`` or ``GOMP_SPINCOUNT``,
+  gntk_fast sets ``GOMP_SPINCOUNT`` to :data:`SPINCOUNT` (a few tens of
+  microseconds of spinning: back-to-back ops still find their threads awake,
+  a descheduled sibling no longer costs a millisecond per barrier) when it is
+  imported before torch and numba, i.e. before the runtime reads it.
+  ``gntk-fast info`` reports the policy in force.
 
 bench/README.md has the measurements behind these rules.
 """
@@ -34,10 +40,13 @@ import sys
 from pathlib import Path
 from typing import Iterator
 
-__all__ = ["available_cpus", "num_threads", "threads_for", "torch_threads", "wait_policy", "SMALL_WORK"]
+__all__ = ["available_cpus", "num_threads", "threads_for", "torch_threads", "thread_count", "wait_policy",
+           "SMALL_WORK", "SPINCOUNT"]
 
 #: below this many multiply-adds (or element operations) a call runs on one thread
 SMALL_WORK = 1 << 24
+#: GOMP_SPINCOUNT set on import when the user chose no OpenMP wait policy (bench/bench_load.py)
+SPINCOUNT = 10000
 
 
 def _cgroup_quota() -> float | None:
@@ -105,17 +114,60 @@ def torch_threads(n: int) -> Iterator[int]:
             torch.set_num_threads(prev)
 
 
+@contextlib.contextmanager
+def thread_count(n: int | None) -> Iterator[int | None]:
+    """Run the block with ``n`` threads for every backend: the C++ kernels
+    (``GNTK_NUM_THREADS``), torch's intra-op pool and Numba's parallel loops;
+    all restored after. ``None`` changes nothing (a sweep task outside a
+    Dask worker)."""
+    if n is None:
+        yield None
+        return
+    n = max(1, int(n))
+    prev_env = os.environ.get("GNTK_NUM_THREADS")
+    os.environ["GNTK_NUM_THREADS"] = str(n)
+    prev_numba = None
+    try:
+        import numba
+
+        prev_numba = numba.get_num_threads()
+        numba.set_num_threads(min(n, numba.config.NUMBA_NUM_THREADS))
+    except ImportError:  # pragma: no cover - numba is a dependency
+        pass
+    try:
+        with torch_threads(n):
+            yield n
+    finally:
+        if prev_env is None:
+            os.environ.pop("GNTK_NUM_THREADS", None)
+        else:
+            os.environ["GNTK_NUM_THREADS"] = prev_env
+        if prev_numba is not None:
+            import numba
+
+            numba.set_num_threads(prev_numba)
+
+
 def wait_policy() -> str:
-    """The OpenMP wait policy requested for this process ("PASSIVE", "ACTIVE" or "default")."""
-    return os.environ.get("OMP_WAIT_POLICY", "default")
+    """The OpenMP wait policy requested for this process: ``OMP_WAIT_POLICY``
+    ("PASSIVE", "ACTIVE"), else ``"spin N"`` for ``GOMP_SPINCOUNT=N`` (gntk_fast's
+    own default, :data:`SPINCOUNT`, unless the user set one), else "default"."""
+    policy = os.environ.get("OMP_WAIT_POLICY")
+    if policy:
+        return policy
+    spin = os.environ.get("GOMP_SPINCOUNT")
+    return f"spin {spin}" if spin else "default"
 
 
 def _configure_on_import() -> None:
-    """Before any OpenMP/Numba runtime has loaded: the thread count of
-    :func:`num_threads` as the default OMP_NUM_THREADS / NUMBA_NUM_THREADS when
+    """Before any OpenMP/Numba runtime has loaded: the OpenMP spin count
+    :data:`SPINCOUNT` unless the user chose a wait policy, and the thread count
+    of :func:`num_threads` as the default OMP_NUM_THREADS / NUMBA_NUM_THREADS when
     GNTK_NUM_THREADS is set or the CPUs available are restricted."""
     if "torch" in sys.modules or "numba" in sys.modules or "gntk_fast._C" in sys.modules:
         return
+    if not os.environ.get("OMP_WAIT_POLICY") and not os.environ.get("GOMP_SPINCOUNT"):
+        os.environ["GOMP_SPINCOUNT"] = str(SPINCOUNT)
     try:
         n = num_threads()
     except ValueError:

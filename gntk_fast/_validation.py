@@ -26,6 +26,10 @@ __all__ = [
     "check_seed",
     "check_size",
     "check_memory",
+    "check_xy",
+    "real_array",
+    "MAX_INT",
+    "MAX_STEPS",
     "MAX_SEED",
     "MAX_WIDTH",
     "MAX_DEPTH",
@@ -40,6 +44,11 @@ MAX_WIDTH = 1 << 22  # neurons in one layer
 MAX_DEPTH = 1024  # hidden layers
 MAX_BLOCKS = 1 << 16  # graphon blocks / quadrature nodes per side (K)
 MAX_SAMPLES = 1 << 24  # inputs in one kernel or data sample
+#: repeat counts (optimisation steps, pruning iterations, restarts, trials)
+MAX_STEPS = 10**7
+#: every integer argument is at most this unless its own bound is given: an
+#: int64 (so numpy, torch and C++ can hold it) and far beyond any real size
+MAX_INT = 2**63 - 1
 
 
 
@@ -63,8 +72,13 @@ def check_choice(name: str, value: Any, choices: Iterable[str]) -> str:
     return value
 
 
-def check_int(name: str, value: Any, *, min_value: int | None = None, max_value: int | None = None) -> int:
-    """``value`` must be an integer (bools rejected) within [min_value, max_value]."""
+def check_int(name: str, value: Any, *, min_value: int | None = None, max_value: int | None = MAX_INT) -> int:
+    """``value`` must be an integer (bools rejected) within [min_value, max_value].
+
+    The one integer check of the package: ``max_value`` defaults to
+    :data:`MAX_INT`, so no integer argument is ever unbounded; sizes and
+    repeat counts pass their own bounds (:data:`MAX_WIDTH`, :data:`MAX_STEPS`, ...).
+    """
     if isinstance(value, bool) or not isinstance(value, (numbers.Integral, np.integer)):
         raise TypeError(f"{name} must be an int; got {type(value).__name__} {value!r}")
     value = int(value)
@@ -181,3 +195,113 @@ def check_memory(name: str, n_bytes: int) -> int:
             f"{name} asks for {n_bytes / 2**30:.3g} GiB, more than this machine's {total / 2**30:.3g} GiB of memory"
         )
     return n_bytes
+
+
+def check_xy(
+    x: Any,
+    y: Any,
+    *,
+    names: tuple[str, str] = ("x", "y"),
+    dtype: torch.dtype | None = None,
+    device: Any = None,
+    n_classes: int | None = None,
+    targets: bool = False,
+    x_ndim: int | tuple[int, ...] = 2,
+) -> tuple[torch.Tensor, torch.Tensor, bool]:
+    """The one check of a data set ``(x, y)``; returns ``(x, y, labels)``.
+
+    * ``x``: a real (N, d) tensor or array (or of the ranks ``x_ndim`` allows,
+      e.g. (2, 3, 4) for images (N, C, H, W)), 1 <= N <= :data:`MAX_SAMPLES`,
+      finite. Cast to ``dtype`` (and moved to ``device``) when given, but never
+      to a *lower* precision: a float64 ``x`` for float32 work is a TypeError
+      naming ``x`` (convert it yourself, or compute in float64), so precision
+      is never lost silently. Integer and bool ``x`` are converted.
+    * ``y``: N integer class labels (1-D; ``labels`` is True), in
+      ``[0, n_classes)`` when ``n_classes`` is given, else ``>= 0``; or, with
+      ``targets=True``, real targets of shape (N,) or (N, C), finite, in ``dtype``.
+
+    Errors are ValueError / TypeError naming ``names[0]`` or ``names[1]``.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from gntk_fast._validation import check_xy
+    >>> x, y, labels = check_xy(torch.zeros(3, 2), torch.tensor([0, 1, 1]), n_classes=2)
+    >>> tuple(x.shape), labels
+    ((3, 2), True)
+    """
+    xname, yname = names
+    if y is None:
+        raise TypeError(f"{yname} must be given (one label or target per row of {xname}); got None")
+    x = check_tensor(xname, x, ndim=x_ndim)
+    if x.is_complex():
+        raise TypeError(f"{xname} must be real-valued; got dtype {x.dtype}")
+    n = x.shape[0]
+    if n < 1 or n > MAX_SAMPLES:
+        raise ValueError(f"{xname} must hold between 1 and {MAX_SAMPLES} samples (rows); got shape {tuple(x.shape)}")
+    if dtype is not None and x.is_floating_point() and torch.finfo(x.dtype).bits > torch.finfo(dtype).bits:
+        raise TypeError(
+            f"{xname} is {x.dtype} but the computation is in {dtype}: it would lose precision silently; "
+            f"convert it ({xname}.to({dtype})) or compute in {x.dtype}"
+        )
+    if not x.is_floating_point():
+        x = x.to(dtype or torch.get_default_dtype())
+    x = x.to(device=device, dtype=dtype) if (device is not None or dtype is not None) else x
+    if not bool(torch.isfinite(x).all()):
+        raise ValueError(f"{xname} contains NaN or infinite values")
+    y = check_tensor(yname, y, ndim=(1, 2))
+    if y.shape[0] != n:
+        raise ValueError(
+            f"{xname} and {yname} must hold the same number of samples; got {xname} {tuple(x.shape)}, {yname} {tuple(y.shape)}"
+        )
+    if y.is_complex() or y.dtype == torch.bool:
+        raise TypeError(f"{yname} must hold integer class labels{' or real targets' if targets else ''}; got dtype {y.dtype}")
+    if not y.is_floating_point():
+        if y.ndim != 1:
+            raise ValueError(f"{yname}: integer labels must have shape ({n},); got {tuple(y.shape)}")
+        lo, hi = int(y.min()), int(y.max())
+        if lo < 0 or (n_classes is not None and hi >= n_classes):
+            top = "" if n_classes is None else f", {n_classes - 1}"
+            raise ValueError(f"{yname}: labels must lie in [0{top}]; got [{lo}, {hi}]")
+        return x, y.to(device=device if device is not None else y.device, dtype=torch.int64), True
+    if not targets:
+        raise TypeError(f"{yname} must hold integer class labels; got dtype {y.dtype}")
+    y = y.to(device=device, dtype=dtype) if (device is not None or dtype is not None) else y
+    if not bool(torch.isfinite(y).all()):
+        raise ValueError(f"{yname} contains NaN or infinite values")
+    return x, y, False
+
+
+def real_array(name: str, x: Any) -> np.ndarray:
+    """``x`` (numpy array, torch tensor, number or nested sequence) as a real
+    numpy array of its own dtype (bool, integer or float).
+
+    Complex values are a TypeError naming ``name`` (never cast silently to
+    their real part), and so is anything non-numeric (strings, objects).
+    """
+    try:
+        import torch
+
+        if isinstance(x, torch.Tensor):
+            if x.is_complex():
+                raise TypeError(f"{name} must be real-valued; got complex dtype {x.dtype}")
+            x = x.detach().cpu()
+            x = (x.float() if x.dtype == torch.bfloat16 else x).numpy()
+    except ImportError:  # pragma: no cover
+        pass
+    try:
+        arr = np.asarray(x)
+    except (TypeError, ValueError) as err:
+        raise TypeError(f"{name} must be a real numeric array; got {type(x).__name__} ({err})") from None
+    if arr.dtype.kind == "O":
+        try:
+            arr = arr.astype(np.float64)
+        except (TypeError, ValueError):
+            if any(isinstance(v, complex) for v in arr.flat):
+                raise TypeError(f"{name} must be real-valued; got complex values") from None
+            raise TypeError(f"{name} must be a real numeric array; got non-numeric values") from None
+    if arr.dtype.kind == "c":
+        raise TypeError(f"{name} must be real-valued; got complex dtype {arr.dtype}")
+    if arr.dtype.kind not in "biuf":
+        raise TypeError(f"{name} must be a real numeric array; got dtype {arr.dtype}")
+    return arr

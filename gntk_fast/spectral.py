@@ -42,7 +42,7 @@ from typing import Any
 
 import numpy as np
 
-from ._validation import check_choice, check_float, check_int
+from ._validation import MAX_STEPS, check_choice, check_float, check_int, check_memory
 
 __all__ = ["SpectralMetrics", "spectral_metrics", "predicted_loss", "label_matrix"]
 
@@ -256,7 +256,7 @@ def _ratios(ev: np.ndarray, trace: float, k: int, partial: bool, notes: dict[str
     """Effective rank, spectral gap, energy concentration and condition number
     (None with a note where undefined; the zero kernel has effective rank 0)."""
     lam1 = float(ev[0])
-    out: dict[str, Any] = {"k": min(k, len(ev))}
+    out: dict[str, Any] = {"k": k}
     if lam1 > 0:
         out["effective_rank"] = trace / lam1
     else:
@@ -297,7 +297,7 @@ def _alignment(K: np.ndarray, y: Any, notes: dict[str, str]) -> float | None:
 def spectral_metrics(
     kernel: Any,
     y: Any = None,
-    k: int = 5,
+    k: int | None = None,
     fit_range: Any = None,
     method: str = "full",
     n_eigs: int | None = None,
@@ -308,7 +308,8 @@ def spectral_metrics(
     ----------
     kernel : (N, N) array or tensor; N >= 1 for "full", N >= 3 for "lanczos"
     y : labels (N,) ints, or targets (N,) / (N, C) floats, or None (no alignment)
-    k : int >= 1, the top-k of the energy concentration (capped at N)
+    k : the top-k of the energy concentration: an int in [1, N] (at most
+        ``n_eigs`` for "lanczos"); None (default) is min(5, the eigenvalues computed)
     fit_range : None, int k_max (fit k = 1..k_max) or (k_lo, k_hi), 1-based inclusive
     method : "full" (numpy eigh) or "lanczos" (top ``n_eigs`` by scipy eigsh)
     n_eigs : eigenvalues for "lanczos", an int in [1, N - 1] (default min(N - 1, 100));
@@ -321,11 +322,16 @@ def spectral_metrics(
     """
     K, eps = _as_matrix(kernel)
     n = K.shape[0]
-    k = check_int("k", k, min_value=1)
+    if k is not None:
+        k = check_int("k", k, min_value=1, max_value=n)
     method = check_choice("method", method, ("full", "lanczos"))
     notes: dict[str, str] = {}
     trace = float(np.trace(K))
     ev, partial = _eigenvalues(K, method, n_eigs, notes)
+    if k is None:
+        k = min(5, len(ev))
+    elif k > len(ev):
+        raise ValueError(f"k must be <= n_eigs = {len(ev)} (the eigenvalues computed by 'lanczos'); got {k}")
     ev, clipped = _clip(ev, max(float(ev[0]), float(np.abs(K).max())), eps)
     lam1 = float(ev[0])
     zero_tol = n * eps * lam1  # eigenvalues at or below are round-off zeros (eps of the kernel's dtype)
@@ -381,13 +387,16 @@ def predicted_loss(kernel: Any, y: Any, lr: float, steps: Any, *, f0: Any = None
     n = K.shape[0]
     lr = check_float("lr", lr, min_value=0.0, min_inclusive=False)
     if isinstance(steps, (int, np.integer)) and not isinstance(steps, bool):
-        t = np.arange(check_int("steps", steps, min_value=0) + 1, dtype=np.float64)
+        steps = check_int("steps", steps, min_value=0, max_value=MAX_STEPS)
+        check_memory("steps (a (steps + 1) x N matrix of decays)", 8 * (steps + 1) * n)
+        t = np.arange(steps + 1, dtype=np.float64)
     else:
         t = np.asarray(steps, dtype=np.float64)
         if t.ndim != 1 or t.size == 0:
             raise ValueError(f"steps must be an int or a non-empty 1-D array of times; got shape {t.shape}")
         if not np.all(np.isfinite(t)) or t.min() < 0:
             raise ValueError("steps (times) must be finite and >= 0")
+        check_memory("steps (a len(steps) x N matrix of decays)", 8 * t.size * n)
     Y = label_matrix(y, n, center=False)
     r0 = -Y
     if f0 is not None:

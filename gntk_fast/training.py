@@ -21,7 +21,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from ._validation import (
-    MAX_SAMPLES,
+    MAX_STEPS,
     check_bool,
     check_choice,
     check_float,
@@ -29,6 +29,7 @@ from ._validation import (
     check_seed,
     check_size,
     check_tensor,
+    check_xy,
 )
 from .models import MaskedConv2d, MaskedLinear
 
@@ -36,7 +37,6 @@ __all__ = ["train", "TrainResult", "OPTIMIZERS", "LOSSES"]
 
 OPTIMIZERS = ("adam", "sgd")
 LOSSES = ("cross_entropy", "squared")
-MAX_STEPS = 1 << 30
 
 
 @dataclass
@@ -104,41 +104,18 @@ def _refresh_pruned_weights(model: nn.Module) -> None:
 def _check_data(name: str, data: Any, loss: str, d_out: int, device, dtype) -> tuple[torch.Tensor, torch.Tensor, bool]:
     """``data`` = (x, y): x (n, d) or images (n, C, H, W) (or (n, L, d)) finite; y int labels (n,) in [0, d_out) or, for the
     squared loss, float targets (n, d_out) (or (n,) when d_out = 1).
-    Returns (x, y, labels?) on the model's device, x in the model's dtype."""
+    Returns (x, y, labels?) on the model's device, x in the model's dtype
+    (:func:`gntk_fast._validation.check_xy`: a float64 x for a float32 model is refused)."""
     if not isinstance(data, (tuple, list)) or len(data) != 2:
         raise TypeError(f"{name} must be a pair (x, y) of tensors; got {type(data).__name__}")
-    x = check_tensor(f"{name}[0] (x)", data[0], ndim=(2, 3, 4))
-    y = check_tensor(f"{name}[1] (y)", data[1], ndim=(1, 2))
-    n = x.shape[0]
-    if n < 1 or n > MAX_SAMPLES:
-        raise ValueError(f"{name}: x must hold between 1 and {MAX_SAMPLES} samples; got {n}")
-    if y.shape[0] != n:
-        raise ValueError(f"{name}: x and y must hold the same number of samples; got x {tuple(x.shape)}, y {tuple(y.shape)}")
-    if x.dtype == torch.bool or x.is_complex():
-        raise TypeError(f"{name}[0] (x) must be real-valued; got dtype {x.dtype}")
-    x = x.to(device=device, dtype=dtype)
-    if not bool(torch.isfinite(x).all()):
-        raise ValueError(f"{name}[0] (x) contains NaN or infinite values")
-    labels = not (y.is_floating_point() or y.is_complex() or y.dtype == torch.bool)
+    x, y, labels = check_xy(data[0], data[1], names=(f"{name}[0] (x)", f"{name}[1] (y)"), dtype=dtype,
+                            device=device, n_classes=d_out, targets=loss == "squared", x_ndim=(2, 3, 4))
     if labels:
-        if y.ndim != 1:
-            raise ValueError(f"{name}[1] (y): integer labels must have shape ({n},); got {tuple(y.shape)}")
-        lo, hi = int(y.min()), int(y.max())
-        if lo < 0 or hi >= d_out:
-            raise ValueError(
-                f"{name}[1] (y): labels must lie in [0, {d_out - 1}] (the model has {d_out} outputs); got [{lo}, {hi}]"
-            )
-        return x, y.to(device=device, dtype=torch.int64), True
-    if loss != "squared":
-        raise TypeError(f"{name}[1] (y) must hold integer class labels for loss={loss!r}; got dtype {y.dtype}")
-    if not y.is_floating_point():
-        raise TypeError(f"{name}[1] (y) must be integer labels or real targets; got dtype {y.dtype}")
+        return x, y, True
+    n = x.shape[0]
     y = y.reshape(n, -1) if (y.ndim == 1 and d_out == 1) else y
     if tuple(y.shape) != (n, d_out):
         raise ValueError(f"{name}[1] (y): float targets must have shape ({n}, {d_out}) (the model's outputs); got {tuple(y.shape)}")
-    y = y.to(device=device, dtype=dtype)
-    if not bool(torch.isfinite(y).all()):
-        raise ValueError(f"{name}[1] (y) contains NaN or infinite values")
     return x, y, False
 
 

@@ -159,7 +159,7 @@ def test_both_instruction_sets_agree_with_twin():
         "print(C.entk_isa(), worst)\n"
     )
     seen = set()
-    for isa in ("avx2", "auto"):
+    for isa in ("generic", "avx2", "auto"):
         env = dict(os.environ, GNTK_ENTK_ISA=isa)
         res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=300)
         assert res.returncode == 0, res.stderr[-2000:]
@@ -168,7 +168,12 @@ def test_both_instruction_sets_agree_with_twin():
         seen.add(name)
     from gntk_fast._backend import build_info
 
-    assert ("avx2" if build_info()["simd"] == "avx2+fma" else "generic") in seen  # GNTK_ENTK_ISA=avx2 honoured
+    cpu = build_info()["cpu"]
+    assert "generic" in seen  # every CPU runs the baseline tiles (GNTK_ENTK_ISA=generic honoured)
+    if cpu["avx2"] and cpu["fma"]:
+        assert "avx2" in seen  # run-time dispatch: the AVX2 tiles without any global -mavx2
+    if all(cpu[f] for f in ("avx2", "fma", "avx512f", "avx512vl", "avx512dq")):
+        assert "avx512" in seen
 
 
 @pytest.mark.parametrize("dtype,tol", [(torch.float32, 1e-5), (torch.float64, 1e-10)])

@@ -163,7 +163,7 @@ def _rewrite(path, **changes):
     ({"H0": np.full((5, 16), 1.5)}, "H0 must hold values in"),
     ({"H0": np.full((5, 16), np.nan)}, "H0 must hold values in"),
     ({"H0": np.zeros((5, 16), np.int64)}, "H0 has dtype int64"),
-    ({"H0": np.zeros((21, 16))}, "H0 must be"),
+    ({"H0": np.zeros((21, 16))}, r"H0 has shape \(21, 16\); expected \(5, 16\)"),
     ({"H_raw0": np.zeros((5, 15))}, "H_raw0 has shape"),
     ({"row_edges0": np.array([0, 4, 8, 12, 16, 19])}, "row_edges0 must increase strictly from 0 to 20"),
     ({"row_edges0": np.array([0, 4, 4, 12, 16, 20])}, "row_edges0 must increase strictly"),

@@ -187,6 +187,7 @@ def psd_matrices(draw):
 @given(psd_matrices(), st.integers(1, 6), st.floats(0.01, 100.0))
 def test_property_spectral_metrics(Ky, k, scale):
     K, y = Ky
+    k = min(k, len(K))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # rank-deficient: round-off negatives are clipped
         m = spectral_metrics(K, y=y, k=k)
@@ -257,7 +258,7 @@ def test_zero_kernel_is_finite_for_both_methods(method):
 
 
 def test_one_by_one_kernel():
-    m = spectral_metrics(np.array([[2.5]]), k=3)
+    m = spectral_metrics(np.array([[2.5]]))  # default k = min(5, N)
     _assert_no_nan(m)
     assert m.eigenvalues.tolist() == [2.5] and m.trace == 2.5 and m.k == 1
     assert m.effective_rank == 1.0 and m.condition_number == 1.0 and m.energy_concentration == 1.0
@@ -265,6 +266,8 @@ def test_one_by_one_kernel():
     z = spectral_metrics(np.zeros((1, 1)))
     _assert_no_nan(z)
     assert z.effective_rank == 0.0 and z.condition_number is None
+    with pytest.raises(ValueError, match=r"^k must be <= 1"):  # never shrunk silently
+        spectral_metrics(np.array([[2.5]]), k=3)
     for K in (np.array([[2.5]]), np.eye(2)):
         with pytest.raises(ValueError, match=r"^kernel must be at least 3 x 3 for method='lanczos'"):
             spectral_metrics(K, method="lanczos")

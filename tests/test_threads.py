@@ -54,7 +54,7 @@ def test_torch_threads_restores_on_error():
 
 
 def _env_after(code: str, env_extra: dict, var: str = "OMP_WAIT_POLICY") -> str:
-    drop = ("OMP_WAIT_POLICY", "OMP_NUM_THREADS", "NUMBA_NUM_THREADS", "GNTK_NUM_THREADS")
+    drop = ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT", "OMP_NUM_THREADS", "NUMBA_NUM_THREADS", "GNTK_NUM_THREADS")
     env = {k: v for k, v in os.environ.items() if k not in drop}
     env.update(env_extra)
     out = subprocess.run([sys.executable, "-c", code + f"\nimport os; print(os.environ.get({var!r}, 'unset'))"],
@@ -65,9 +65,32 @@ def _env_after(code: str, env_extra: dict, var: str = "OMP_WAIT_POLICY") -> str:
 
 
 
-def test_wait_policy_is_left_to_the_user():
-    assert _env_after("import gntk_fast", {}) == "unset"
+def test_spin_count_is_bounded_unless_the_user_chose_a_policy():
+    from gntk_fast._threads import SPINCOUNT
+
+    # imported first: the OpenMP runtime will read a short spin count
+    assert _env_after("import gntk_fast", {}, "GOMP_SPINCOUNT") == str(SPINCOUNT)
+    assert _env_after("import gntk_fast", {}) == "unset"  # no wait policy imposed
+    # the user's choice wins, either knob
+    assert _env_after("import gntk_fast", {"OMP_WAIT_POLICY": "PASSIVE"}, "GOMP_SPINCOUNT") == "unset"
     assert _env_after("import gntk_fast", {"OMP_WAIT_POLICY": "PASSIVE"}) == "PASSIVE"
+    assert _env_after("import gntk_fast", {"GOMP_SPINCOUNT": "7"}, "GOMP_SPINCOUNT") == "7"
+    # torch first: its runtime may already have read the environment, which is then left alone
+    assert _env_after("import torch, gntk_fast", {}, "GOMP_SPINCOUNT") == "unset"
+
+
+
+def test_wait_policy_names_the_knob_in_force(monkeypatch):
+    from gntk_fast._threads import wait_policy
+
+    monkeypatch.delenv("OMP_WAIT_POLICY", raising=False)
+    monkeypatch.setenv("GOMP_SPINCOUNT", "10000")
+    assert wait_policy() == "spin 10000"
+    monkeypatch.setenv("OMP_WAIT_POLICY", "PASSIVE")
+    assert wait_policy() == "PASSIVE"
+    monkeypatch.delenv("OMP_WAIT_POLICY")
+    monkeypatch.delenv("GOMP_SPINCOUNT")
+    assert wait_policy() == "default"
 
 
 def test_prune_scores_small_models_on_one_thread(monkeypatch):

@@ -19,6 +19,8 @@ import importlib
 import sys
 import zipfile
 
+from .._extras import MissingExtraError
+
 __all__ = ["main", "build_parser", "COMMANDS", "USER_ERRORS"]
 
 #: command name -> module defining HELP, EXAMPLES, configure(parser), run(args)
@@ -34,7 +36,8 @@ COMMANDS: dict[str, str] = {
 #: exceptions reported as a one-line user error (exit 2). OSError covers
 #: FileNotFoundError, IsADirectoryError, FileExistsError, PermissionError and
 #: NotADirectoryError; ValueError covers the backend registry's BackendError.
-USER_ERRORS: tuple[type[BaseException], ...] = (ValueError, TypeError, OSError, zipfile.BadZipFile, EOFError)
+USER_ERRORS: tuple[type[BaseException], ...] = (ValueError, TypeError, OSError, zipfile.BadZipFile, EOFError,
+                                                MissingExtraError)
 
 _DESCRIPTION = ("Pruned networks and their graphon limits: pruning at initialisation, SAS graphon estimation, "
                 "the analytic Graphon NTK and its spectral metrics.")
@@ -67,6 +70,9 @@ def build_parser() -> argparse.ArgumentParser:
     """The ``gntk-fast`` parser with one subparser per command (no heavy imports)."""
     parser = _Parser(prog="gntk-fast", description=_DESCRIPTION, epilog=_EPILOG,
                      formatter_class=argparse.RawDescriptionHelpFormatter)
+    from .. import __version__
+
+    parser.add_argument("--version", action="version", version=f"gntk-fast {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, module_name in COMMANDS.items():
         mod = importlib.import_module(module_name)

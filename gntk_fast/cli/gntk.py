@@ -47,28 +47,10 @@ __all__ = ["HELP", "EXAMPLES", "configure", "run", "named_graphon", "graphons_fr
 
 
 def named_graphon(spec: str):
-    """A graphon from a name (see module docstring); raises ValueError naming the spec."""
-    import numpy as np
+    """:func:`gntk_fast.graphon.named_graphon` (imported when called: the parser stays light)."""
+    from ..graphon.objects import named_graphon as _named
 
-    from ..graphon.objects import ConstantGraphon, FunctionGraphon
-
-    name, _, arg = spec.partition(":")
-    try:
-        if name == "constant":
-            return ConstantGraphon(float(arg))
-        if name == "linear":
-            a, b = (float(t) for t in arg.split(",")) if arg else (0.15, 0.7)
-            if not (0 <= a and 0 <= a + b <= 1 and a <= 1):
-                raise ValueError(f"A + B u v must stay in [0, 1]; got A={a}, B={b}")
-            return FunctionGraphon(lambda u, v: a + b * u * v, name=f"{a}+{b}uv")
-        if name == "exp":
-            s = float(arg)
-            if not s > 0:
-                raise ValueError("S must be > 0")
-            return FunctionGraphon(lambda u, v: np.exp(-np.abs(u - v) / s), name=f"exp(-|u-v|/{s})")
-    except ValueError as exc:
-        raise ValueError(f"graphon spec {spec!r}: {exc}") from None
-    raise ValueError(f"graphon spec {spec!r}: unknown name {name!r} (constant:C, linear[:A,B], exp:S)")
+    return _named(spec)
 
 
 def graphons_from_estimates(path, method: str | None = None, width: int | None = None, readout: str = "constant:1"):
@@ -130,7 +112,7 @@ def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("--float32", action="store_true", help="compute in float32 (default float64)")
     p.add_argument("--eigs", choices=("full", "lanczos"), default="full", help="eigen-solver (default full)")
     p.add_argument("--n-eigs", type=int, default=None, help="eigenvalues for --eigs lanczos (default min(N-1, 100))")
-    p.add_argument("--top-k", type=int, default=5, help="k of the energy concentration (default 5)")
+    p.add_argument("--top-k", type=int, default=None, help="k of the energy concentration, <= N (default min(5, N))")
     p.add_argument("--save-kernel", action="store_true", help="also write kernel.npz")
     p.add_argument("--out", required=True, help="output directory (spectrum.png, metrics.json)")
 

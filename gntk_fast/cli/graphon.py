@@ -105,15 +105,22 @@ def configure(p: argparse.ArgumentParser) -> None:
 def write_outputs(result, out: str | Path) -> list[Path]:
     """Write estimates.npz, summary.json and the figures of ``result`` into ``out`` (each atomically)."""
     from .. import plots
+    from .._progress import progress_bar
 
     out = Path(out)
-    written = [result.to_npz(out / "estimates.npz"), result.to_json(out / "summary.json")]
-    for layer in result.layers:
-        written.append(plots.save_figure(plots.plot_estimate_grid(result, layer), out / f"estimates_layer{layer}.png"))
-        written.append(plots.save_figure(plots.plot_distance_curves(result, layer, "hist"),
-                                         out / f"distance_layer{layer}.png"))
-        written.append(plots.save_figure(plots.plot_distance_curves(result, layer, "cut"), out / f"cut_layer{layer}.png"))
-    written.append(plots.save_figure(plots.plot_input_density(result), out / "input_density.png"))
+    with progress_bar(total=3 + 3 * len(result.layers), desc="graphon outputs", unit="file") as bar:
+        written = [result.to_npz(out / "estimates.npz"), result.to_json(out / "summary.json")]
+        bar.update(2)
+        for layer in result.layers:
+            written.append(plots.save_figure(plots.plot_estimate_grid(result, layer),
+                                             out / f"estimates_layer{layer}.png"))
+            written.append(plots.save_figure(plots.plot_distance_curves(result, layer, "hist"),
+                                             out / f"distance_layer{layer}.png"))
+            written.append(plots.save_figure(plots.plot_distance_curves(result, layer, "cut"),
+                                             out / f"cut_layer{layer}.png"))
+            bar.update(3)
+        written.append(plots.save_figure(plots.plot_input_density(result), out / "input_density.png"))
+        bar.update(1)
     return written
 
 

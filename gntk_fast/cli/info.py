@@ -30,7 +30,7 @@ def run(args: argparse.Namespace) -> int:
     cpp = info["cpp"]
     if cpp["available"]:
         omp = f"OpenMP {cpp['openmp_version']}, {cpp['threads']} threads" if cpp["openmp"] else "no OpenMP"
-        print(f"  cpp     : available  [{cpp['compiler']}, {cpp['flags']}, simd={cpp['simd']}, {omp}]")
+        print(f"  cpp     : available  [{cpp['compiler']}, {cpp['flags']}, baseline={cpp['simd']}, tiles for {cpp.get('tile_isas', cpp['simd'])}, {omp}]")
         flags = " ".join(f for f, on in cpp["cpu"].items() if on) or "none of " + " ".join(cpp["cpu"])
         print(f"  entk isa: {cpp['entk_isa']}  (the eNTK tile kernel in use; CPU flags: {flags}; "
               "GNTK_ENTK_ISA=avx2 forces AVX2)")
@@ -46,5 +46,5 @@ def run(args: argparse.Namespace) -> int:
     print(f"  cuda    : {cuda_s}")
     thr = info["threads"]
     print(f"  threads : {thr['gntk_num_threads']} (GNTK_NUM_THREADS or the {thr['available_cpus']} CPUs available), "
-          f"torch {info['torch_threads']}, OMP_WAIT_POLICY={thr['omp_wait_policy']}")
+          f"torch {info['torch_threads']}, OpenMP wait: {thr['omp_wait_policy']}")
     return 0

@@ -61,9 +61,10 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError(f"--workers must be >= 1; got {args.workers}")
     if args.workers is not None and args.scheduler is not None:
         raise ValueError("--workers is for the local cluster; a --scheduler has its own workers")
-    from ..sweep import read_config, run as run_sweep
+    from ..sweep import count_tasks, read_config, run as run_sweep
 
-    cfg = read_config(args.config)  # validated before any cluster starts
+    cfg = read_config(args.config)  # counted (at most sweep.MAX_TASKS), then validated before any cluster starts
+    print(f"{count_tasks(cfg)} tasks in the grid of {args.config}", flush=True)
     report = run_sweep(cfg, args.out, scheduler=args.scheduler, workers=args.workers,
                        progress=False if args.no_progress else None)
     print(f"{report.done} done, {report.failed} failed, {report.skipped} already done, {report.total} in the grid "

@@ -418,6 +418,7 @@ def _estimate_all(methods, widths, layers, trials, K, seed, x, y, d_in, n_classe
 def _distances(H: np.ndarray, H_trials: np.ndarray, edges: np.ndarray, seed: int) -> dict[str, np.ndarray]:
     """Distances of every averaged estimate H[m, w, l] (and each trial's) to the
     widest width's H[m, -1, l], and the homomorphism densities of H[m, w, l]."""
+    from .._progress import progress_bar
     from ..graphon.distances import cut_norm, degree_profile_distance, histogram_distance
     from ..graphon.objects import StepGraphon
     from ..graphon.stats import hom_densities
@@ -428,7 +429,7 @@ def _distances(H: np.ndarray, H_trials: np.ndarray, edges: np.ndarray, seed: int
     out["hist_trials"] = np.zeros((M, W, L, H_trials.shape[3]))
     out["cut_exact"] = np.zeros((M, W, L), dtype=bool)
     out["hom"] = np.zeros((M, W, L, len(_HOM)))
-    for m, w, l in np.ndindex(M, W, L):
+    for m, w, l in progress_bar(np.ndindex(M, W, L), total=M * W * L, desc="distances to the widest width"):
         out["hist"][m, w, l] = histogram_distance(H[m, w, l], ref[m, l])
         out["hist_norm"][m, w, l] = histogram_distance(H[m, w, l], ref[m, l], normalized=True)
         out["hist_trials"][m, w, l] = np.sqrt(((H_trials[m, w, l] - ref[m, l]) ** 2).sum(axis=(1, 2)))

@@ -424,9 +424,10 @@ def run_study(methods: Sequence[str], sparsities: Sequence[float], seeds: int, d
     cases = case_grid(methods, sparsities, seeds)
     out = []
     show = True if progress is None else bool(progress)
-    for case in tqdm(cases, desc="pruned nets (prune, kernels, train)", disable=not show):
-        if skip is not None and skip(case):
-            continue
+    todo = [c for c in cases if skip is None or not skip(c)]
+    # reused cases start the bar (initial), so its rate and ETA count only the cases computed now
+    for case in tqdm(todo, desc="pruned nets (prune, kernels, train)", disable=not show, total=len(cases),
+                     initial=len(cases) - len(todo)):
         r = run_case(*case, data, cfg, kernels=kernels, train=train, linearised=linearised and case[2] == 0)
         if on_case is not None:
             on_case(case, r)

@@ -182,7 +182,7 @@ def check_task_config(config: dict[str, Any]) -> dict[str, Any]:
         if not isinstance(cfg["graphon"], str):
             raise _bad("graphon", "method 'graphon' needs a graphon spec string (constant:C, linear, exp:S)",
                        cfg["graphon"])
-        from ..cli.gntk import named_graphon
+        from ..graphon.objects import named_graphon
 
         try:
             named_graphon(cfg["graphon"])
@@ -343,7 +343,7 @@ def _packed_masks(cfg: dict, shapes: list[tuple[int, int]]):
     s = _model_seed(cfg)
     seeds = [int(t) for t in np.random.SeedSequence(s).generate_state(len(shapes), dtype=np.uint64)]
     if cfg["method"] == "graphon":
-        from ..cli.gntk import named_graphon
+        from ..graphon.objects import named_graphon
 
         W = named_graphon(cfg["graphon"])
         for (a, b), t in zip(shapes, seeds):

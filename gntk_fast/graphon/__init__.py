@@ -30,6 +30,8 @@ are reachable as attributes too:
 * network graphons: :func:`network_graphon` (:class:`NetworkGraphon`), one
   order per hidden layer shared by the masks on both sides, and the variance
   graphons ``E[w^2 m]`` of a network's kept weights (:mod:`gntk_fast.graphon.network`).
+* quadrature grids of a network of graphons (:mod:`gntk_fast.graphon.grid`, the
+  discretisation of the analytic NTK): :func:`~gntk_fast.graphon.grid.discretise`.
 * path densities (:mod:`gntk_fast.graphon.paths`): :func:`path_counts` (finite
   masks), :func:`path_density` (layered-graphon integral),
   :func:`path_density_comparison` (joint vs per-mask estimates).
@@ -51,6 +53,7 @@ _LAZY = {
     "as_graphon": "gntk_fast.graphon.objects",
     "from_sas": "gntk_fast.graphon.objects",
     "neuron_positions": "gntk_fast.graphon.objects",
+    "named_graphon": "gntk_fast.graphon.objects",
     "sas_reference": "gntk_fast.graphon.reference",
     "usvt_reference": "gntk_fast.graphon.reference",
     "network_histogram_reference": "gntk_fast.graphon.reference",
@@ -107,7 +110,7 @@ from .design import design  # noqa: E402
 __all__ = ["SASResult", "sas", "sas_trials", "tv_smooth", "design", *_LAZY]
 
 
-_SUBMODULES = ("objects", "distances", "stats", "reference", "io", "estimators", "limit", "network", "paths",
+_SUBMODULES = ("objects", "distances", "stats", "reference", "io", "estimators", "limit", "network", "paths", "grid",
                "channels")
 
 

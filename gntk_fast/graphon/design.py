@@ -42,7 +42,19 @@ from typing import Any
 import numpy as np
 import torch
 
-from .._validation import as_float_tensor, check_choice, check_float, check_int, check_seed
+from .._progress import check_progress, progress_bar
+from .._validation import (
+    MAX_BLOCKS,
+    MAX_DEPTH,
+    MAX_STEPS,
+    as_float_tensor,
+    check_choice,
+    check_float,
+    check_int,
+    check_memory,
+    check_seed,
+    check_xy,
+)
 
 __all__ = ["DesignResult", "design", "design_kernel", "OBJECTIVES", "step_values"]
 
@@ -151,14 +163,8 @@ def step_values(logits: torch.Tensor, density: float, iterations: int = 200) -> 
     return torch.sigmoid(logits + s)
 
 
-def _labels(y: Any, N: int, dtype) -> torch.Tensor:
-    y = torch.as_tensor(y)
-    if y.ndim != 1 or y.shape[0] != N or y.is_floating_point() or y.dtype == torch.bool:
-        raise ValueError(f"y must hold N = {N} integer class labels; got shape {tuple(y.shape)}, dtype {y.dtype}")
-    if bool((y < 0).any()):
-        raise ValueError("y has negative labels")
-    C = int(y.max()) + 1
-    return torch.nn.functional.one_hot(y.long(), C).to(dtype)
+def _one_hot(y: torch.Tensor, dtype) -> torch.Tensor:
+    return torch.nn.functional.one_hot(y, int(y.max()) + 1).to(dtype)
 
 
 def _objective(name: str, K: torch.Tensor, Y: torch.Tensor, kernel_lr: float, T: int) -> torch.Tensor:
@@ -189,6 +195,7 @@ def design(
     T: int = 100,
     seed: int = 0,
     init_scale: float = 0.01,
+    progress: bool | None = None,
 ) -> DesignResult:
     """Optimise one step graphon per layer at fixed densities for ``objective`` (see the module docstring).
 
@@ -203,21 +210,33 @@ def design(
     kernel_lr, T : learning rate and steps of the linearised loss (``"loss"``).
     seed : seed of the logits' small random initialisation (``init_scale`` x N(0, 1);
         zero logits would be a saddle of the symmetric problem).
+    progress : tqdm bar over the Adam steps: None (default) shows it on a
+        terminal once the run has taken 2 s, True always, False never.
 
     Returns a :class:`DesignResult`.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from gntk_fast.graphon import design
+    >>> x = torch.randn(8, 4, dtype=torch.float64)
+    >>> r = design(x, torch.arange(8) % 2, depth=1, density=0.3, K=2, steps=2)
+    >>> len(r.graphons), r.history.shape
+    (2, (3,))
     """
-    X = as_float_tensor("x", x, ndim=2).to(torch.float64)
+    X, y, _ = check_xy(as_float_tensor("x", x, ndim=2).to(torch.float64), y, dtype=torch.float64)
     N, d = X.shape
     if N < 2:
         raise ValueError(f"x must hold at least 2 inputs; got {N}")
-    Y = _labels(y, N, torch.float64)
-    depth = check_int("depth", depth, min_value=1)
-    K = check_int("K", K, min_value=1)
+    Y = _one_hot(y, torch.float64)
+    depth = check_int("depth", depth, min_value=1, max_value=MAX_DEPTH)
+    K = check_int("K", K, min_value=1, max_value=MAX_BLOCKS)
     objective = check_choice("objective", objective, OBJECTIVES)
-    steps = check_int("steps", steps, min_value=0)
+    steps = check_int("steps", steps, min_value=0, max_value=MAX_STEPS)
     lr = check_float("lr", lr, min_value=0.0, min_inclusive=False)
     kernel_lr = check_float("kernel_lr", kernel_lr, min_value=0.0, min_inclusive=False)
-    T = check_int("T", T, min_value=1)
+    T = check_int("T", T, min_value=1, max_value=MAX_STEPS)
+    progress = check_progress(progress)
     seed = check_seed(seed, allow_none=False)
     init_scale = check_float("init_scale", init_scale, min_value=0.0)
     if isinstance(density, (list, tuple, np.ndarray)):
@@ -229,6 +248,8 @@ def design(
         dens = [check_float("density", density, min_value=0.0, max_value=1.0, min_inclusive=False,
                             max_inclusive=False)] * (depth + 1)
     shapes = [(K, d)] + [(K, K)] * (depth - 1) + [(1, K)]
+    check_memory("K and depth (the step graphons' logits, values and Adam state)",
+                 4 * 8 * (K * d + (depth - 1) * K * K + K) + 8 * N * N * (depth + 1))
     gen = torch.Generator().manual_seed(seed & ((1 << 63) - 1))
     logits = [torch.nn.Parameter(init_scale * torch.randn(s, generator=gen, dtype=torch.float64)) for s in shapes]
     opt = torch.optim.Adam(logits, lr=lr)
@@ -241,14 +262,16 @@ def design(
         vals0 = [torch.full(s, dv, dtype=torch.float64) for s, dv in zip(shapes, dens)]
         initial = float(_objective(objective, design_kernel(vals0, X), Y, kernel_lr, T))
     hist = []
-    for _ in range(steps):
-        opt.zero_grad()
-        f = value()
-        if not torch.isfinite(f):
-            raise ValueError(f"the objective became non-finite (lr={lr} too large?)")
-        f.backward()
-        opt.step()
-        hist.append(float(f.detach()))
+    with progress_bar(total=steps, desc=f"design {objective}", unit="step", progress=progress) as bar:
+        for _ in range(steps):
+            opt.zero_grad()
+            f = value()
+            if not torch.isfinite(f):
+                raise ValueError(f"the objective became non-finite (lr={lr} too large?)")
+            f.backward()
+            opt.step()
+            hist.append(float(f.detach()))
+            bar.update()
     with torch.no_grad():
         final = float(value())
     hist.append(final)

@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from .._validation import check_int, check_seed
+from .._validation import MAX_STEPS, check_float, check_int, check_seed
 from .stats import degree_profile, hom_densities, real_array
 
 __all__ = [
@@ -50,20 +50,36 @@ def _as_H(name: str, x: Any) -> np.ndarray:
     return arr
 
 
-def _pair(H: Any, H_ref: Any) -> tuple[np.ndarray, np.ndarray]:
+def _pair(H: Any, H_ref: Any, max_value: Any = 1.0) -> tuple[np.ndarray, np.ndarray]:
+    """Two estimates of one shape with values in [0, max_value] (block densities
+    of masks lie in [0, 1]; variance graphons pass their own bound)."""
     a, b = _as_H("H", H), _as_H("H_ref", H_ref)
+    top = check_float("max_value", max_value, min_value=0.0, min_inclusive=False) if max_value != np.inf else np.inf
+    for name, x in (("H", a), ("H_ref", b)):
+        if x.min() < 0.0 or x.max() > top:
+            raise ValueError(f"{name} must hold values in [0, {top:g}] (block densities); "
+                             f"got values in [{x.min():.6g}, {x.max():.6g}]")
     if a.shape != b.shape:
         raise ValueError(f"H and H_ref must have the same shape (same K); got {a.shape} and {b.shape}")
     return a, b
 
 
-def histogram_distance(H: Any, H_ref: Any, normalized: bool = False) -> float:
+def histogram_distance(H: Any, H_ref: Any, normalized: bool = False, *, max_value: float = 1.0) -> float:
     """sqrt(sum_ab (H[a,b] - H_ref[a,b])^2); with ``normalized`` divided by K
     (sqrt(K_out K_in) for a rectangular estimate, which is K when square).
 
-    H, H_ref: (K_out, K_in) arrays or SAS results.
+    H, H_ref: (K_out, K_in) arrays or SAS results, values in [0, ``max_value``]
+    (block densities: 1; ``np.inf`` for nonnegative variance graphons); a value
+    outside is a ValueError naming the array.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from gntk_fast.graphon import histogram_distance
+    >>> histogram_distance(np.full((2, 2), 0.5), np.full((2, 2), 0.25))
+    0.5
     """
-    a, b = _pair(H, H_ref)
+    a, b = _pair(H, H_ref, max_value)
     d = float(np.sqrt(np.sum((a - b) ** 2)))
     return d / float(np.sqrt(a.shape[0] * a.shape[1])) if normalized else d
 
@@ -153,7 +169,7 @@ def cut_norm(
     forces the bound. D must be real (complex input is a TypeError naming D).
     """
     D = _as_H("D", D)
-    restarts = check_int("restarts", restarts, min_value=1)
+    restarts = check_int("restarts", restarts, min_value=1, max_value=MAX_STEPS)
     seed = check_seed(seed)
     if exact is not None and not isinstance(exact, (bool, np.bool_)):
         raise TypeError(f"exact must be None or a bool; got {type(exact).__name__}")
@@ -186,9 +202,10 @@ def cut_norm_reference(D: Any) -> float:
     return best / D.size
 
 
-def cut_distance(H: Any, H_ref: Any, **kwargs: Any) -> CutNorm:
-    """:func:`cut_norm` of ``H - H_ref`` (aligned estimates; see module note)."""
-    a, b = _pair(H, H_ref)
+def cut_distance(H: Any, H_ref: Any, *, max_value: float = 1.0, **kwargs: Any) -> CutNorm:
+    """:func:`cut_norm` of ``H - H_ref`` (aligned estimates; see module note);
+    values in [0, ``max_value``] as in :func:`histogram_distance`."""
+    a, b = _pair(H, H_ref, max_value)
     return cut_norm(a - b, **kwargs)
 
 

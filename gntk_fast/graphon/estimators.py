@@ -44,6 +44,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from .._progress import check_progress, progress_bar
 from .._validation import check_float, check_int, check_seed
 from ._masks import block_edges, coerce_mask, descending_stable_order
 from .sas import SASResult
@@ -159,28 +160,31 @@ def default_k_grid(n_out: int, n_in: int) -> list[int]:
     return sorted(x for x in ks if x <= top)
 
 
-def _cv_errors(S: np.ndarray, ks: Sequence[int], seed: int) -> np.ndarray:
+def _cv_errors(S: np.ndarray, ks: Sequence[int], seed: int, progress: bool | None = None) -> np.ndarray:
     """Mean squared held-out error per candidate K (two folds) on the sorted mask S."""
     rng = np.random.default_rng(seed)
     fold = rng.random(S.shape) < 0.5
     n_out, n_in = S.shape
     errs = np.zeros(len(ks))
-    for f in (fold, ~fold):
-        train = np.where(f, S, 0.0)
-        cnt = f.astype(np.float64)
-        for i, K in enumerate(ks):
-            re, ce = block_edges(n_out, K), block_edges(n_in, K, "K_in")
-            num = np.add.reduceat(np.add.reduceat(train, re[:-1], 0), ce[:-1], 1)
-            den = np.add.reduceat(np.add.reduceat(cnt, re[:-1], 0), ce[:-1], 1)
-            Hk = np.where(den > 0, num / np.maximum(den, 1), S.mean())
-            pred = np.repeat(np.repeat(Hk, np.diff(re), 0), np.diff(ce), 1)
+    with progress_bar(total=2 * len(ks), desc="network_histogram (K by cross-validation)", unit="fit",
+                      progress=progress) as bar:
+        for f in (fold, ~fold):
+            train = np.where(f, S, 0.0)
+            cnt = f.astype(np.float64)
             test = ~f
-            errs[i] += float(((pred - S)[test] ** 2).sum()) / max(int(test.sum()), 1)
+            for i, K in enumerate(ks):
+                re, ce = block_edges(n_out, K), block_edges(n_in, K, "K_in")
+                num = np.add.reduceat(np.add.reduceat(train, re[:-1], 0), ce[:-1], 1)
+                den = np.add.reduceat(np.add.reduceat(cnt, re[:-1], 0), ce[:-1], 1)
+                Hk = np.where(den > 0, num / np.maximum(den, 1), S.mean())
+                pred = np.repeat(np.repeat(Hk, np.diff(re), 0), np.diff(ce), 1)
+                errs[i] += float(((pred - S)[test] ** 2).sum()) / max(int(test.sum()), 1)
+                bar.update()
     return errs / 2
 
 
 def network_histogram(mask: Any, K: Any = "auto", *, k_grid: Sequence[int] | None = None, seed: int = 0,
-                      n_in: int | None = None) -> SASResult:
+                      n_in: int | None = None, progress: bool | None = None) -> SASResult:
     """Network histogram with an automatic block count (see the module docstring).
 
     Parameters
@@ -190,10 +194,21 @@ def network_histogram(mask: Any, K: Any = "auto", *, k_grid: Sequence[int] | Non
         this is SAS without smoothing).
     k_grid : candidate K (default :func:`default_k_grid`).
     seed : seed of the entry split.
+    progress : tqdm bar over the cross-validation fits: None (default) shows
+        it on a terminal once they have taken 2 s, True always, False never.
 
     Returns a :class:`SASResult` whose ``H`` is K x K (the chosen K).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from gntk_fast.graphon import network_histogram
+    >>> mask = np.random.default_rng(0).random((40, 30)) < 0.3
+    >>> network_histogram(mask, K=4).H.shape
+    (4, 4)
     """
     seed = check_seed(seed, allow_none=False)
+    progress = check_progress(progress)
     M, r, c, rp, cp = _dense(mask, n_in)
     n_out, n_inp = M.shape
     S = M[np.ix_(rp, cp)]
@@ -204,7 +219,7 @@ def network_histogram(mask: Any, K: Any = "auto", *, k_grid: Sequence[int] | Non
             _check_K("k_grid entries", k, min(n_out, n_inp)) for k in k_grid]
         if not ks:
             raise ValueError("k_grid must not be empty")
-        K = int(ks[int(np.argmin(_cv_errors(S, ks, seed)))])
+        K = int(ks[int(np.argmin(_cv_errors(S, ks, seed, progress)))])
     K = _check_K("K", K, min(n_out, n_inp))
     re, ce = block_edges(n_out, K), block_edges(n_inp, K, "K_in")
     return _result(_blocks_mean(S, re, ce), rp, cp, r, c, re, ce, M.shape)

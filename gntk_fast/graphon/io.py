@@ -28,6 +28,7 @@ from .sas import SASResult, sas
 __all__ = ["sas_layers", "save_estimates", "load_estimates"]
 
 _FIELDS = ("H", "H_raw", "row_perm", "col_perm", "row_degrees", "col_degrees", "row_edges", "col_edges")
+_LAYER_KEYS = (*_FIELDS, "shape", "sort_cols", "n_trials", "smooth", "H_trials", "taps")
 _KIND_NAMES = {"iu": "an integer array", "f": "a float array", "b": "a bool"}
 
 
@@ -98,7 +99,9 @@ def save_estimates(estimates: Sequence[SASResult], path: str | Path) -> Path:
         if e.taps != 1:
             arrays[f"taps{i}"] = np.array(e.taps, dtype=np.int64)
         if e.H_trials is not None:
-            arrays[f"H_trials{i}"] = e.H_trials
+            arrays[f"H_trials{i}"] = np.asarray(e.H_trials)
+        # what load_estimates would refuse is refused here, naming the estimate's field
+        _load_layer(arrays, i, "save_estimates", key=lambda f, i=i: f"estimates[{i}].{f}")
     return save_npz(path, arrays)
 
 
@@ -140,53 +143,67 @@ def _scalar(z: dict[str, np.ndarray], key: str, kinds: str, where: str):
     return a.item()
 
 
-def _check_shape(a: np.ndarray, key: str, shapes: list[tuple[int, ...]], where: str) -> None:
+def _check_shape(a: np.ndarray, key: str, shapes: list[tuple[int, ...]], where: str, why: str = "") -> None:
     if a.shape not in shapes:
         want = " or ".join(str(s) for s in shapes)
-        raise ValueError(f"{where}: {key} has shape {a.shape}; expected {want}")
+        raise ValueError(f"{where}: {key} has shape {a.shape}; expected {want}{why}")
 
 
-def _load_layer(z: dict[str, np.ndarray], i: int, where: str) -> SASResult:
-    shape = _get(z, f"shape{i}", "iu", where)
+def _load_layer(z: dict[str, np.ndarray], i: int, where: str, key=None) -> SASResult:
+    """Layer ``i`` of a file's arrays, validated. ``key(f)`` is the name an error
+    gives field ``f`` (default: the file's key ``f{i}``)."""
+    if key is None:
+        key = lambda f: f"{f}{i}"  # noqa: E731
+    z = {key(f): z[f"{f}{i}"] for f in _LAYER_KEYS if f"{f}{i}" in z}  # this layer's arrays, by their shown names
+    shape = _get(z, key("shape"), "iu", where)
     if shape.shape != (2,) or (shape < 1).any():
-        raise ValueError(f"{where}: shape{i} must be two positive ints (n_out, n_in); got {shape.tolist()}")
+        raise ValueError(f"{where}: {key('shape')} must be two positive ints (n_out, n_in); got {shape.tolist()}")
     n_out, n_in = (int(s) for s in shape)
-    T = _scalar(z, f"n_trials{i}", "iu", where)
+    T = _scalar(z, key("n_trials"), "iu", where)
     if T < 1:
-        raise ValueError(f"{where}: n_trials{i} must be >= 1; got {T}")
-    sort_cols = _scalar(z, f"sort_cols{i}", "b", where)
-    taps = _scalar(z, f"taps{i}", "iu", where) if f"taps{i}" in z else 1
+        raise ValueError(f"{where}: {key('n_trials')} must be >= 1; got {T}")
+    sort_cols = _scalar(z, key("sort_cols"), "b", where)
+    taps = _scalar(z, key("taps"), "iu", where) if key("taps") in z else 1
     if taps < 1:
-        raise ValueError(f"{where}: taps{i} must be >= 1; got {taps}")
-    smooth = _scalar(z, f"smooth{i}", "f", where)
+        raise ValueError(f"{where}: {key('taps')} must be >= 1; got {taps}")
+    smooth = _scalar(z, key("smooth"), "f", where)
     if not (np.isnan(smooth) or smooth >= 0):
-        raise ValueError(f"{where}: smooth{i} must be NaN (off) or >= 0; got {smooth}")
-    kw = {f: _get(z, f"{f}{i}", "f" if f.startswith("H") else "iu", where) for f in _FIELDS}
-    H = kw["H"]
-    if H.ndim != 2 or not (1 <= H.shape[0] <= n_out and 1 <= H.shape[1] <= n_in):
-        raise ValueError(f"{where}: H{i} must be (K_out, K_in) with 1 <= K_out <= {n_out}, 1 <= K_in <= {n_in}; "
-                         f"got shape {H.shape}")
-    for f in ("H", "H_raw"):
-        _check_shape(kw[f], f"{f}{i}", [H.shape], where)
-        if not (np.isfinite(kw[f]).all() and kw[f].min() >= 0 and kw[f].max() <= 1):
-            raise ValueError(f"{where}: {f}{i} must hold values in [0, 1]")
-    for side, n, k, n_other in (("row", n_out, H.shape[0], n_in), ("col", n_in, H.shape[1], n_out)):
+        raise ValueError(f"{where}: {key('smooth')} must be NaN (off) or >= 0; got {smooth}")
+    kw = {f: _get(z, key(f), "f" if f.startswith("H") else "iu", where) for f in _FIELDS}
+    ks = []
+    for side, n in (("row", n_out), ("col", n_in)):
         edges = kw[f"{side}_edges"]
-        _check_shape(edges, f"{side}_edges{i}", [(k + 1,)], where)
+        if edges.ndim != 1 or not 2 <= edges.size <= n + 1:
+            raise ValueError(f"{where}: {key(side + '_edges')} must be 1-D with 2 to {n + 1} block edges; "
+                             f"got shape {edges.shape}")
         if edges[0] != 0 or edges[-1] != n or (np.diff(edges) <= 0).any():
-            raise ValueError(f"{where}: {side}_edges{i} must increase strictly from 0 to {n}; got {edges.tolist()}")
+            raise ValueError(f"{where}: {key(side + '_edges')} must increase strictly from 0 to {n}; got {edges.tolist()}")
+        ks.append(edges.size - 1)
+    K = tuple(ks)  # the block counts of the edges; the estimates must agree with them
+    H, H_raw = kw["H"], kw["H_raw"]
+    if H.shape == H_raw.shape and H.ndim == 2 and H.shape != K:  # both estimates agree: the edges are wrong
+        for side, k, k_est in (("row", K[0], H.shape[0]), ("col", K[1], H.shape[1])):
+            if k != k_est:
+                raise ValueError(f"{where}: {key(side + '_edges')} has shape ({k + 1},); expected ({k_est + 1},) "
+                                 f"({key('H')} and {key('H_raw')} have shape {H.shape})")
+    for f in ("H", "H_raw"):
+        _check_shape(kw[f], key(f), [K], where, f" (the blocks of {key('row_edges')} and {key('col_edges')})")
+        if not (np.isfinite(kw[f]).all() and kw[f].min() >= 0 and kw[f].max() <= 1):
+            raise ValueError(f"{where}: {key(f)} must hold values in [0, 1]")
+    H = kw["H"]
+    for side, n, n_other in (("row", n_out, n_in), ("col", n_in, n_out)):
         perm, deg = kw[f"{side}_perm"], kw[f"{side}_degrees"]
         shapes = [(T, n)] if T > 1 else [(n,), (1, n)]
-        _check_shape(perm, f"{side}_perm{i}", shapes, where)
-        _check_shape(deg, f"{side}_degrees{i}", shapes, where)
+        _check_shape(perm, key(side + "_perm"), shapes, where)
+        _check_shape(deg, key(side + "_degrees"), shapes, where)
         if not (np.sort(perm, axis=-1) == np.arange(n)).all():
-            raise ValueError(f"{where}: {side}_perm{i} is not a permutation of range({n})")
+            raise ValueError(f"{where}: {key(side + '_perm')} is not a permutation of range({n})")
         if deg.min() < 0 or deg.max() > n_other * taps:
-            raise ValueError(f"{where}: {side}_degrees{i} must lie in [0, {n_other * taps}]")
-    H_trials = z.get(f"H_trials{i}")
+            raise ValueError(f"{where}: {key(side + '_degrees')} must lie in [0, {n_other * taps}]")
+    H_trials = z.get(key("H_trials"))
     if H_trials is not None:
-        H_trials = _get(z, f"H_trials{i}", "f", where)
-        _check_shape(H_trials, f"H_trials{i}", [(T, *H.shape)], where)
+        H_trials = _get(z, key("H_trials"), "f", where)
+        _check_shape(H_trials, key("H_trials"), [(T, *H.shape)], where)
     return SASResult(**kw, shape=(n_out, n_in), sort_cols=bool(sort_cols),
                      smooth=None if np.isnan(smooth) else float(smooth), n_trials=int(T), H_trials=H_trials,
                      taps=int(taps))

@@ -31,7 +31,7 @@ from typing import Any, Callable
 import numpy as np
 
 from .._validation import MAX_BLOCKS, MAX_WIDTH, check_bool, check_float, check_int, check_memory, check_seed, check_size
-from .stats import real_array
+from .._validation import real_array
 
 __all__ = [
     "Graphon",
@@ -42,6 +42,7 @@ __all__ = [
     "as_graphon",
     "from_sas",
     "neuron_positions",
+    "named_graphon",
 ]
 
 # elements per streamed row block of ``sample`` (float32 uniforms + values):
@@ -241,7 +242,8 @@ class FunctionGraphon(Graphon):
     """``W(u, v) = fn(u, v)`` for a callable vectorised over numpy arrays.
 
     ``fn`` receives broadcast float64 arrays ``u`` and ``v`` (same shape) and
-    must return values of that shape (or broadcastable to it) in [0, 1];
+    must return values of exactly that shape (or one number, a constant) in [0, 1]:
+    any other shape is a ValueError, never broadcast;
     values outside [0, 1] or non-finite values raise ValueError.
     """
 
@@ -255,10 +257,12 @@ class FunctionGraphon(Graphon):
 
     def _eval(self, u, v):
         out = np.asarray(self.fn(u, v), dtype=np.float64)
-        try:
-            return np.broadcast_to(out, u.shape)
-        except ValueError:
-            raise ValueError(f"fn returned shape {out.shape}, not broadcastable to the inputs' shape {u.shape}") from None
+        if out.shape == u.shape:
+            return out
+        if out.ndim == 0:  # a number: the constant graphon
+            return np.full(u.shape, float(out))
+        raise ValueError(f"fn returned shape {out.shape}; it must return the inputs' shape {u.shape} "
+                         "(one value per (u, v) pair) or a single number")
 
     def evaluate(self, u, v):
         u = _as_unit_points("u", u)
@@ -464,3 +468,37 @@ def as_graphon(obj: Any, *, max_value: float = 1.0) -> Graphon:
             return StepGraphon(arr, max_value=max_value)
         raise ValueError(f"obj as an array must be 2-D (a step graphon's block matrix); got shape {arr.shape}")
     raise TypeError(f"obj must be a graphon, a number, a callable, a 2-D array or a SAS result; got {type(obj).__name__}")
+
+
+def named_graphon(spec: str) -> Graphon:
+    """A graphon from a short spec string (the ``--graphons`` of ``gntk-fast gntk``,
+    the ``graphon`` key of sweep tasks); ValueError naming the spec.
+
+    ``constant:C`` (W = C in [0, 1]), ``linear`` (W = 0.15 + 0.7 u v),
+    ``linear:A,B`` (W = A + B u v, within [0, 1]), ``exp:S`` (W = exp(-|u - v| / S), S > 0).
+
+    Examples
+    --------
+    >>> from gntk_fast.graphon import named_graphon
+    >>> float(named_graphon("linear:0.1,0.5").evaluate(1.0, 1.0))
+    0.6
+    """
+    if not isinstance(spec, str):
+        raise TypeError(f"graphon spec must be a string (constant:C, linear[:A,B], exp:S); got {type(spec).__name__}")
+    name, _, arg = spec.partition(":")
+    try:
+        if name == "constant":
+            return ConstantGraphon(float(arg))
+        if name == "linear":
+            a, b = (float(t) for t in arg.split(",")) if arg else (0.15, 0.7)
+            if not (0 <= a and 0 <= a + b <= 1 and a <= 1):
+                raise ValueError(f"A + B u v must stay in [0, 1]; got A={a}, B={b}")
+            return FunctionGraphon(lambda u, v: a + b * u * v, name=f"{a}+{b}uv")
+        if name == "exp":
+            s = float(arg)
+            if not s > 0:
+                raise ValueError("S must be > 0")
+            return FunctionGraphon(lambda u, v: np.exp(-np.abs(u - v) / s), name=f"exp(-|u-v|/{s})")
+    except ValueError as exc:
+        raise ValueError(f"graphon spec {spec!r}: {exc}") from None
+    raise ValueError(f"graphon spec {spec!r}: unknown name {name!r} (constant:C, linear[:A,B], exp:S)")

@@ -67,13 +67,13 @@ def path_density(graphons: Sequence[Any], d: int, *, K: int = 256, quadrature: s
 
     ``graphons`` as in :func:`gntk_fast.graphon_ntk` (numbers, callables,
     block matrices, SAS results, graphon objects; e.g. ``network_graphon(...).graphons``).
-    The integrals use the NTK's discretisation (:mod:`gntk_fast.ntk._grid`):
+    The integrals use the NTK's discretisation (:mod:`gntk_fast.graphon.grid`):
     exact for step and constant graphons, ``K`` Gauss-Legendre (or midpoint)
     nodes per hidden layer touched by a callable graphon. ``n_outputs``: k
     read-out outputs at ``(c - 1/2)/k`` (for a read-out graphon with one row
     per output, k = its number of rows).
     """
-    from ..ntk._grid import discretise
+    from .grid import discretise
 
     grid = discretise(graphons, d, K=K, quadrature=quadrature, n_outputs=n_outputs)
     v = grid.R.mean(0)  # (K_L,): the read-out averaged over outputs

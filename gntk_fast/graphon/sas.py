@@ -35,7 +35,7 @@ from typing import Any, Iterable
 import numpy as np
 
 from .._validation import check_bool, check_choice, check_float
-from ..ops import sas_blocks as _blocks  # the module: it imports graphon._masks, which imports this package
+from ..ops import sas_blocks as _blocks
 from ._masks import coerce_mask
 from .channels import TAPS, channel_sas, channel_sas_trials, is_conv_mask
 

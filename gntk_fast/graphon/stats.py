@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from .._validation import real_array
 from ._masks import coerce_mask
 
 __all__ = [
@@ -26,41 +27,6 @@ __all__ = [
     "as_weighted_matrix",
     "real_array",
 ]
-
-
-def real_array(name: str, x: Any) -> np.ndarray:
-    """``x`` (numpy array, torch tensor, number or nested sequence) as a real
-    numpy array of its own dtype (bool, integer or float).
-
-    Complex values are a TypeError naming ``name`` (never cast silently to
-    their real part), and so is anything non-numeric (strings, objects).
-    """
-    try:
-        import torch
-
-        if isinstance(x, torch.Tensor):
-            if x.is_complex():
-                raise TypeError(f"{name} must be real-valued; got complex dtype {x.dtype}")
-            x = x.detach().cpu()
-            x = (x.float() if x.dtype == torch.bfloat16 else x).numpy()
-    except ImportError:  # pragma: no cover
-        pass
-    try:
-        arr = np.asarray(x)
-    except (TypeError, ValueError) as err:
-        raise TypeError(f"{name} must be a real numeric array; got {type(x).__name__} ({err})") from None
-    if arr.dtype.kind == "O":
-        try:
-            arr = arr.astype(np.float64)
-        except (TypeError, ValueError):
-            if any(isinstance(v, complex) for v in arr.flat):
-                raise TypeError(f"{name} must be real-valued; got complex values") from None
-            raise TypeError(f"{name} must be a real numeric array; got non-numeric values") from None
-    if arr.dtype.kind == "c":
-        raise TypeError(f"{name} must be real-valued; got complex dtype {arr.dtype}")
-    if arr.dtype.kind not in "biuf":
-        raise TypeError(f"{name} must be a real numeric array; got dtype {arr.dtype}")
-    return arr
 
 
 def as_weighted_matrix(obj: Any, *, n_in: int | None = None, name: str = "obj") -> tuple[np.ndarray, np.ndarray, np.ndarray]:

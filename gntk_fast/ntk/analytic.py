@@ -1,7 +1,7 @@
 """The analytic infinite-width Graphon NTK (spec graphon-ntk.md section 3).
 
 :func:`graphon_ntk` evaluates, for every pair of inputs, the recursion of the
-spec on the quadrature grid of :mod:`gntk_fast.ntk._grid`:
+spec on the quadrature grid of :mod:`gntk_fast.graphon.grid`:
 
 * forward, per hidden layer l = 1..L and node a (position u_a, weight w_a)::
 
@@ -52,7 +52,7 @@ from tqdm.auto import tqdm
 
 from .._validation import check_bool, check_choice, check_int
 from ..ops.dual import DualPlan, plan_dual
-from ._grid import GraphonGrid, discretise
+from ..graphon.grid import GraphonGrid, discretise
 from .analytic_reference import GraphonNTK, check_inputs
 
 __all__ = ["graphon_ntk", "prepare_grid", "GraphonNTK"]
@@ -278,7 +278,7 @@ def graphon_ntk(
         weight trains, variance W(u, v); the paper's convention). See module docstring.
     K : int in [1, MAX_BLOCKS]
         Quadrature nodes for layers touched by a callable graphon (step and
-        constant layers use their exact block rule, see :mod:`gntk_fast.ntk._grid`).
+        constant layers use their exact block rule, see :mod:`gntk_fast.graphon.grid`).
     quadrature : "gauss-legendre" or "midpoint" (for callable graphons).
     return_nngp : also return the output NNGP kernel: the result is then a
         :class:`GraphonNTK` ``(kernel, nngp)``.

@@ -15,7 +15,7 @@ import torch
 
 from .._validation import MAX_SAMPLES, as_float_tensor, check_bool, check_choice, check_size
 from ..ops.dual import plan_dual
-from ._grid import discretise
+from ..graphon.grid import discretise
 
 __all__ = ["graphon_ntk_reference", "check_inputs", "GraphonNTK"]
 

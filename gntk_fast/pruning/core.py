@@ -18,7 +18,7 @@ from tqdm.auto import tqdm
 
 from .._constants import COMPAT_MODES, PRUNING_METHODS, SCHEDULES, SCOPE_ALIASES, SCOPES
 from .._threads import threads_for, torch_threads
-from .._validation import MAX_WIDTH, check_bool, check_choice, check_int, check_seed, check_size, check_tensor, density_from
+from .._validation import MAX_STEPS, MAX_WIDTH, check_bool, check_choice, check_int, check_seed, check_size, check_tensor, density_from
 from ..models import MLP
 from ..ops.mask_select import select_parts
 from .layers import UNSUPPORTED_POLICIES, PrunableLayer, dense_parameters, find_prunable, install_masks
@@ -444,7 +444,8 @@ def _validate(method, sparsity, compression, scope, iterations, schedule, compat
     scope = check_choice("scope", SCOPE_ALIASES.get(scope, scope) if isinstance(scope, str) else scope, SCOPES)
     schedule = check_choice("schedule", schedule, SCHEDULES)
     compat_mode = "clean" if compat is None else check_choice("compat", compat, COMPAT_MODES)
-    E = default_iterations(method) if iterations is None else check_int("iterations", iterations, min_value=1)
+    E = default_iterations(method) if iterations is None else check_int("iterations", iterations, min_value=1,
+                                                                          max_value=MAX_STEPS)
     shuffle = check_bool("shuffle", shuffle)
     invert = check_bool("invert", invert)
     if progress is not None:

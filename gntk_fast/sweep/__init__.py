@@ -30,11 +30,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .config import SweepConfig, expand, parse_config, read_config, task_id
+from .config import MAX_TASKS, SweepConfig, count_tasks, expand, parse_config, read_config, task_id
 from .runner import RunReport
 from .store import Store
 
-__all__ = ["run", "status", "load", "SweepStatus", "RunReport", "read_config", "parse_config", "expand", "task_id"]
+__all__ = ["run", "status", "load", "SweepStatus", "RunReport", "read_config", "parse_config", "expand", "task_id",
+           "count_tasks", "MAX_TASKS"]
 
 
 def _as_config(config: Any) -> SweepConfig:
@@ -47,8 +48,22 @@ def _as_config(config: Any) -> SweepConfig:
     raise TypeError(f"config must be a TOML path or a dict; got {type(config).__name__}")
 
 
+def _check_out(out: Any) -> Path:
+    if out is None or not isinstance(out, (str, Path)):
+        raise TypeError(f"out must be the sweep's result directory (a path); got {type(out).__name__} {out!r}")
+    return Path(out)
+
+
+def _require_extra(distributed: bool) -> None:
+    from .._extras import require
+
+    require("pyarrow.parquet", "sweep", "gntk_fast.sweep (Parquet results)")
+    if distributed:
+        require("distributed", "sweep", "gntk_fast.sweep on Dask (use scheduler='inline' to run without it)")
+
+
 def run(config: Any, out: str | Path, *, scheduler: str | None = None, workers: int | None = None,
-        progress: bool | None = None) -> RunReport:
+        progress: bool | None = None, worker_timeout: float = 60.0) -> RunReport:
     """Run every unfinished task of ``config`` and record the results in ``out``.
 
     Parameters
@@ -64,15 +79,29 @@ def run(config: Any, out: str | Path, *, scheduler: str | None = None, workers: 
         ``"inline"`` (serially in this process, without Dask).
     workers : processes of the LocalCluster (int >= 1); only without ``scheduler``.
     progress : tqdm bar over the tasks (default: on a terminal).
+    worker_timeout : seconds to wait for the scheduler at ``scheduler`` to
+        have a worker; then a TimeoutError says so (never a silent hang).
 
     Returns a :class:`RunReport`. Ctrl-C stops the run; every task finished
-    before it is kept.
+    before it is kept. One run at a time per ``out``: a second run on the
+    same directory while the first holds its lock (``out/sweep.lock``) is a
+    ValueError, so no task is ever computed twice at once.
+
+    Examples
+    --------
+    >>> import gntk_fast as gf  # doctest: +SKIP
+    >>> report = gf.sweep.run("examples/sweeps/tiny.toml", "runs/tiny", scheduler="inline")  # doctest: +SKIP
+    >>> report.done + report.skipped == report.total  # doctest: +SKIP
+    True
     """
     from .._io import check_output_path
-    from .._validation import check_bool, check_int
+    from .._validation import check_bool, check_float, check_int
     from .runner import run_tasks
 
+    _check_out(out)
     cfg = _as_config(config)
+    worker_timeout = check_float("worker_timeout", worker_timeout, min_value=0.0, min_inclusive=False)
+    _require_extra(scheduler != "inline")
     if workers is not None:
         workers = check_int("workers", workers, min_value=1, max_value=4096)
         if scheduler is not None:
@@ -82,15 +111,17 @@ def run(config: Any, out: str | Path, *, scheduler: str | None = None, workers: 
     if progress is not None:
         progress = check_bool("progress", progress)
     root = check_output_path(out, "out", directory=True)
-    tasks = expand(cfg)
     store = Store(root)
     root.mkdir(parents=True, exist_ok=True)
-    store.remove_temporaries()
-    store.write_manifest({"grid": cfg["grid"], "settings": cfg["settings"], "per_kind": cfg["per_kind"]}, tasks,
-                         cfg.source)
-    done = store.done_ids(t for t, _ in tasks)
-    todo = [(t, c) for t, c in tasks if t not in done]
-    return run_tasks(store, todo, len(tasks), scheduler=scheduler, workers=workers, progress=progress)
+    with store.lock():
+        tasks = expand(cfg)
+        store.remove_temporaries()
+        store.write_manifest({"grid": cfg["grid"], "settings": cfg["settings"], "per_kind": cfg["per_kind"]}, tasks,
+                             cfg.source)
+        done = store.done_ids(t for t, _ in tasks)
+        todo = [(t, c) for t, c in tasks if t not in done]
+        return run_tasks(store, todo, len(tasks), scheduler=scheduler, workers=workers, progress=progress,
+                         worker_timeout=worker_timeout)
 
 
 @dataclass
@@ -121,7 +152,8 @@ class SweepStatus:
 def status(out: str | Path) -> SweepStatus:
     """The :class:`SweepStatus` of the sweep directory ``out`` (FileNotFoundError
     when it holds no ``sweep.json``)."""
-    store = Store(out)
+    store = Store(_check_out(out))
+    _require_extra(False)
     doc = store.read_manifest()
     tasks = [(t["id"], t["config"]) for t in doc["tasks"]]
     done = store.done_ids(t for t, _ in tasks)
@@ -147,10 +179,11 @@ def load(out: str | Path, *, kind: str | None = None):
     Rows follow the manifest's grid order, then the task's own order.
     ``kind`` keeps one task kind. ``table.to_pandas()`` needs pandas.
     """
+    store = Store(_check_out(out))
+    _require_extra(False)
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    store = Store(out)
     doc = store.read_manifest()
     tables = []
     for t in doc["tasks"]:

@@ -31,11 +31,15 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
+import math
 import re
 from pathlib import Path
 from typing import Any
 
-__all__ = ["GRID_KEYS", "SweepConfig", "read_config", "parse_config", "expand", "task_id"]
+__all__ = ["GRID_KEYS", "MAX_TASKS", "SweepConfig", "read_config", "parse_config", "expand", "task_id", "count_tasks"]
+
+#: tasks one sweep may hold: the grid is counted (and refused above this) before it is expanded
+MAX_TASKS = 100_000
 
 #: grid key -> (task key, default)
 GRID_KEYS: dict[str, tuple[str, Any]] = {
@@ -106,8 +110,8 @@ def parse_config(raw: dict[str, Any], source: str = "<dict>") -> SweepConfig:
         if v is None:
             raise _err(where, f"grid.{k}", "required")
         if k == "trials":
-            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-                raise _err(where, "grid.trials", f"must be an int >= 1 (the number of trials); got {v!r}")
+            if isinstance(v, bool) or not isinstance(v, int) or not 1 <= v <= MAX_TASKS:
+                raise _err(where, "grid.trials", f"must be an int in [1, {MAX_TASKS}] (the number of trials); got {v!r}")
         else:
             if not isinstance(v, list) or not v:
                 raise _err(where, f"grid.{k}", f"must be a non-empty list; got {v!r}")
@@ -134,6 +138,10 @@ def parse_config(raw: dict[str, Any], source: str = "<dict>") -> SweepConfig:
             raise _err(where, f"settings.{k}", f"overrides a kind that is not in grid.kinds {g['kinds']}")
     out = SweepConfig(grid=g, settings=s, per_kind=per_kind)
     out.source = source
+    n, sizes = _count(g)
+    if n > MAX_TASKS:
+        raise _err(where, "grid", f"spans {n:,} tasks ({sizes}), more than {MAX_TASKS:,}: "
+                                  "split the sweep or shrink an axis")
     for cfg in _combinations(out):  # every task validated now, errors mapped to TOML keys
         _check(cfg, out, where)
     return out
@@ -146,6 +154,24 @@ def _unknown_setting(k: str, grid_task_keys: set[str]) -> str:
     from ..experiments.tasks import DEFAULTS
 
     return f"unknown task setting (known: {', '.join(k for k in DEFAULTS if k not in grid_task_keys)})"
+
+
+def _count(g: dict[str, Any]) -> tuple[int, str]:
+    lens = {k: (g[k] if k == "trials" else len(g[k])) for k in GRID_KEYS}
+    return math.prod(lens.values()), " x ".join(f"{v} {k}" for k, v in lens.items())
+
+
+def count_tasks(cfg: SweepConfig) -> int:
+    """The number of tasks of the grid (the product of its axes' lengths), counted without expanding it.
+
+    Examples
+    --------
+    >>> from gntk_fast.sweep import count_tasks, parse_config
+    >>> cfg = parse_config({"grid": {"kinds": ["masks_sas"], "methods": ["random"], "widths": [16, 32], "trials": 3}})
+    >>> count_tasks(cfg)
+    6
+    """
+    return _count(cfg["grid"])[0]
 
 
 def _combinations(cfg: SweepConfig):

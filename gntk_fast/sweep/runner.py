@@ -9,6 +9,7 @@ raises is returned as a failure (the sweep goes on), and a worker that dies
 """
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import random
@@ -33,16 +34,32 @@ def worker_env(threads: int = 1) -> dict[str, str]:
 def execute(tid: str, config: dict[str, Any]) -> dict[str, Any]:
     """Run one task (in a worker): ``{"id", "ok": True, "rows", "arrays", "seconds"}``
     or ``{"id", "ok": False, "error", "traceback", "seconds"}``."""
+    from .._threads import thread_count
     from ..experiments.tasks import run_task
     from .store import format_exception
 
     t0 = time.perf_counter()
     try:
-        out = run_task(config)
+        with thread_count(_worker_threads()):
+            out = run_task(config)
     except Exception as exc:  # noqa: BLE001 - recorded as the task's failure
         err, tb = format_exception(exc)
         return {"id": tid, "ok": False, "error": err, "traceback": tb, "seconds": time.perf_counter() - t0}
     return {"id": tid, "ok": True, "rows": out.rows, "arrays": out.arrays, "seconds": time.perf_counter() - t0}
+
+
+def _worker_threads() -> int | None:
+    """Threads for a task run by a Dask worker: 1, the policy of the local
+    cluster (one single-threaded task per worker thread, one worker thread per
+    core), applied in every worker, local or external, to the kernels, torch
+    and Numba alike; None outside a worker (inline runs keep the process's own)."""
+    try:
+        from distributed import get_worker
+
+        get_worker()
+    except (ImportError, ValueError):
+        return None
+    return 1
 
 
 @dataclass
@@ -74,7 +91,7 @@ def _record(store, result: dict[str, Any], config: dict[str, Any], report: RunRe
 
 
 def run_tasks(store, todo: list[tuple[str, dict[str, Any]]], total: int, *, scheduler: str | None,
-              workers: int | None, progress: bool | None) -> RunReport:
+              workers: int | None, progress: bool | None, worker_timeout: float = 60.0) -> RunReport:
     """Run ``todo`` (``[(id, config)]``) and record every result in ``store``.
 
     ``scheduler``: None (a LocalCluster of ``workers`` processes, one thread
@@ -102,7 +119,7 @@ def run_tasks(store, todo: list[tuple[str, dict[str, Any]]], total: int, *, sche
             bar.close()
         report.seconds = time.perf_counter() - t0
         return report
-    return _run_dask(store, todo, total, scheduler, workers, bar, t0)
+    return _run_dask(store, todo, total, scheduler, workers, bar, t0, worker_timeout)
 
 
 def _cpus() -> int:
@@ -121,7 +138,7 @@ def _gpu_available() -> bool:
         return False
 
 
-def _run_dask(store, todo, total, scheduler, workers, bar, t0) -> RunReport:
+def _run_dask(store, todo, total, scheduler, workers, bar, t0, worker_timeout=60.0) -> RunReport:
     from distributed import Client, LocalCluster, as_completed
     from distributed.client import FutureCancelledError
 
@@ -147,6 +164,11 @@ def _run_dask(store, todo, total, scheduler, workers, bar, t0) -> RunReport:
         else:
             client = Client(scheduler, timeout="30s")
             name = scheduler
+            try:
+                client.wait_for_workers(1, timeout=worker_timeout)
+            except (TimeoutError, asyncio.TimeoutError):
+                raise TimeoutError(f"scheduler {scheduler} has no worker after {worker_timeout:g} s: start one "
+                                   f"('dask worker {scheduler} --nthreads 1') or check the address") from None
         info = client.scheduler_info()
         gpu = any(w.get("resources", {}).get("GPU") for w in info.get("workers", {}).values())
         report = RunReport(total, total - len(todo), 0, 0, 0.0, name)

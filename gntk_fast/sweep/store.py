@@ -11,6 +11,7 @@ Layout of ``DIR``::
                             (removed when a later run finishes the task)
     events.jsonl            one JSON line per finished or failed task (id, event,
                             time, seconds), appended by the run that did it
+    sweep.lock              held (``flock``) by the run in progress: one run per directory
 
 Every file is written to a temporary name in its directory and renamed
 (:func:`gntk_fast._io.atomic_path`), so a run killed at any moment leaves
@@ -20,11 +21,14 @@ be read (it never should) is treated as not finished and redone.
 """
 from __future__ import annotations
 
+import contextlib
 import json
+import os
+import socket
 import time
 import traceback
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Iterable, Iterator
 
 import numpy as np
 
@@ -48,6 +52,34 @@ class Store:
 
     def failure_path(self, tid: str) -> Path:
         return self.failed / f"{tid}.json"
+
+    # ------------------------------------------------------------- lock
+    @contextlib.contextmanager
+    def lock(self) -> Iterator[None]:
+        """Hold ``DIR/sweep.lock`` (an exclusive ``fcntl.flock``) for the block:
+        a second run on the same directory is refused at once (ValueError naming
+        ``out``) instead of computing every task again beside the first. The
+        kernel drops the lock when the holder exits, however it ends."""
+        import fcntl
+
+        self.root.mkdir(parents=True, exist_ok=True)
+        path = self.root / "sweep.lock"
+        fh = open(path, "a+")
+        try:
+            try:
+                fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                fh.seek(0)
+                holder = fh.read().strip() or "another process"
+                raise ValueError(f"out {self.root} is in use by another sweep run ({holder} holds {path}); "
+                                 "wait for it to finish or give another directory") from None
+            fh.seek(0)
+            fh.truncate()
+            fh.write(f"pid {os.getpid()} on {socket.gethostname()}\n")
+            fh.flush()
+            yield
+        finally:
+            fh.close()
 
     # ------------------------------------------------------------- state
     def is_done(self, tid: str) -> bool:

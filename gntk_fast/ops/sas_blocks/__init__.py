@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from ..._validation import MAX_BLOCKS, check_bool, check_int, check_size
-from ...graphon._masks import MaskInput, coerce_mask
+from ..._masks import MaskInput, coerce_mask
 from .._registry import Op
 
 __all__ = ["SASBlocks", "sas_blocks", "resolve_blocks", "OP"]
@@ -87,7 +87,7 @@ def sas_blocks(
 
     ``mask``: a 0/1 array or tensor (n_out, n_in), a bit-packed uint8 mask
     (n_out, ceil(n_in/8)) with ``n_in`` given, or an already coerced
-    :class:`~gntk_fast.graphon._masks.MaskInput` (see that module). ``K``,
+    :class:`~gntk_fast._masks.MaskInput` (see that module). ``K``,
     ``K_in``: row and column blocks (:func:`resolve_blocks`). ``name`` is the
     argument name used in error messages. ``backend``: "auto", "numba" or
     "naive" (an explicitly named backend that cannot run is a

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ...graphon._masks import MaskInput, block_edges, check_uint8_values, descending_stable_order
+from ..._masks import MaskInput, block_edges, check_uint8_values, descending_stable_order
 
 __all__ = ["sas_blocks"]
 

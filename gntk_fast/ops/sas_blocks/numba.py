@@ -34,7 +34,7 @@ import numba
 import numpy as np
 from numba import njit
 
-from ...graphon._masks import MaskInput, block_edges, descending_stable_order
+from ..._masks import MaskInput, block_edges, descending_stable_order
 
 __all__ = [
     "POPCOUNT", "LANES", "degrees_bytes", "degrees_packed", "block_sums_bytes", "block_sums_packed",

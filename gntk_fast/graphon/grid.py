@@ -70,7 +70,7 @@ class GraphonGrid:
 
 
 def _graphon_objects(graphons, depth, name="graphons", max_value=1.0):
-    from ..graphon.objects import as_graphon
+    from .objects import as_graphon
 
     graphons = getattr(graphons, "graphons", graphons) if name == "graphons" else graphons
     if isinstance(graphons, (str, bytes)) or not hasattr(graphons, "__len__"):
@@ -127,12 +127,12 @@ def discretise(graphons, d: int, *, K: int = 256, quadrature: str = "gauss-legen
     ``variance``: optional variance graphons (same layout, values >= 0),
     evaluated on the same grid; the nodes of a hidden layer then also respect
     the block edges of the variance graphons that touch it."""
-    from ..graphon.objects import ConstantGraphon, InputGraphon, StepGraphon
+    from .objects import ConstantGraphon, InputGraphon, StepGraphon
 
     K = check_size("K", K, MAX_BLOCKS)
     quadrature = check_choice("quadrature", quadrature, ("gauss-legendre", "midpoint"))
     n_outputs = check_size("n_outputs", n_outputs, MAX_WIDTH)
-    d = check_int("d", d, min_value=1)
+    d = check_int("d", d, min_value=1, max_value=MAX_WIDTH)
     gs = _graphon_objects(graphons, depth)
     L = len(gs) - 1
     if isinstance(gs[0], InputGraphon) and gs[0].d != d:
