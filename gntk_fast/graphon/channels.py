@@ -85,10 +85,23 @@ def conv_mask(mask: Any, name: str = "mask") -> np.ndarray:
     return np.ascontiguousarray(mask, dtype=np.uint8)
 
 
+def _count_taps(m: np.ndarray) -> np.ndarray:
+    """Sum of a 0/1 uint8 array (n_out, n_in, ...) over its trailing (tap) axes, int64 (n_out, n_in).
+
+    One add of a strided (n_out, n_in) slice per tap into a uint16 accumulator
+    (exact below 65536 taps): several times faster than numpy's reduction over
+    the short, contiguous tap axes."""
+    r = m.reshape(m.shape[0], m.shape[1], -1)
+    acc = np.zeros(r.shape[:2], dtype=np.uint16 if r.shape[2] < 1 << 16 else np.int64)
+    for t in range(r.shape[2]):
+        acc += r[:, :, t]
+    return acc.astype(np.int64)
+
+
 def tap_counts(mask: Any, name: str = "mask") -> tuple[np.ndarray, int]:
     """``(N, T)``: kept taps per channel pair, int64 (C_out, C_in), and the taps per pair T = kh kw."""
     m = conv_mask(mask, name)
-    return m.sum(axis=(2, 3), dtype=np.int64), int(m.shape[2] * m.shape[3])
+    return _count_taps(m), int(m.shape[2] * m.shape[3])
 
 
 def _tap_index(tap: Any, kh: int, kw: int) -> int:
@@ -130,7 +143,7 @@ def channel_connectivity(mask: Any, tap: int | tuple[int, int] | None = None) ->
     m = conv_mask(mask)
     kh, kw = m.shape[2:]
     if tap is None:
-        return m.sum(axis=(2, 3), dtype=np.int64) / float(kh * kw)
+        return _count_taps(m) / float(kh * kw)
     t = _tap_index(tap, kh, kw)
     return np.ascontiguousarray(m[:, :, t // kw, t % kw])
 
@@ -206,7 +219,7 @@ def channel_sas(
     if taps == "per-tap":
         kh, kw = m.shape[2:]
         return [sas(m[:, :, t // kw, t % kw], K, K_in, smooth, sort_cols, backend=backend) for t in range(kh * kw)]
-    counts = m.sum(axis=(2, 3), dtype=np.int64)
+    counts = _count_taps(m)
     return _pooled_sas(counts, int(m.shape[2] * m.shape[3]), K, K_in, smooth, sort_cols)
 
 
@@ -368,7 +381,7 @@ def conv_network_graphon(masks: Sequence[Any], K: int = 64, *, weights: Sequence
     order = check_choice("order", order, ("degree",))
     K = check_size("K", K, MAX_BLOCKS)
     ms, ws = _layer_taps(masks, weights)
-    counts = [m.sum(axis=2, dtype=np.int64) for m in ms]
+    counts = [_count_taps(m) for m in ms]
     shapes = [tuple(int(s) for s in c.shape) for c in counts]
     L = len(ms) - 1
     sizes = [shapes[l][0] for l in range(L)]
@@ -394,7 +407,8 @@ def conv_network_graphon(masks: Sequence[Any], K: int = 64, *, weights: Sequence
         ro, co, re, ce = plan(l)
         T = values.shape[2]
         if taps == "pooled" or T == 1:
-            return make(ordered_block_means(values.sum(axis=2), ro, co, re, ce) / T, l, re, ce, max_value)
+            summed = _count_taps(values) if values.dtype == np.uint8 else values.sum(axis=2)
+            return make(ordered_block_means(summed, ro, co, re, ce) / T, l, re, ce, max_value)
         return [make(ordered_block_means(np.ascontiguousarray(values[:, :, t]), ro, co, re, ce), l, re, ce,
                      max_value) for t in range(T)]
 
