@@ -28,7 +28,7 @@ import numpy as np
 
 from .._validation import MAX_BLOCKS, MAX_DEPTH, MAX_WIDTH, check_choice, check_int, check_size
 
-__all__ = ["GraphonGrid", "discretise"]
+__all__ = ["GraphonGrid", "discretise", "composite_rule"]
 
 
 @dataclass
@@ -103,7 +103,7 @@ def _eval(i, g, u, v, name="graphons"):
         raise type(exc)(f"{name}[{i}]: {exc}") from None
 
 
-def _composite_rule(edges: np.ndarray, K: int, quadrature: str) -> tuple[np.ndarray, np.ndarray]:
+def composite_rule(edges: np.ndarray, K: int, quadrature: str) -> tuple[np.ndarray, np.ndarray]:
     """About K nodes on [0, 1]: on each interval [e_i, e_{i+1}] of ``edges``,
     max(1, round(K x width)) Gauss-Legendre (or midpoint) nodes, so that the
     step graphons on the layer are smooth on every interval."""
@@ -154,7 +154,7 @@ def discretise(graphons, d: int, *, K: int = 256, quadrature: str = "gauss-legen
                 edges.append(g.row_edges if side == "rows" else g.col_edges)
         e = np.unique(np.concatenate(edges))
         if any(not isinstance(g, (ConstantGraphon, StepGraphon)) for g, _ in touching):
-            u, w = _composite_rule(e, K, quadrature)
+            u, w = composite_rule(e, K, quadrature)
             us.append(u)
             ws.append(w)
             rules.append(f"{quadrature} K={len(u)}" + (f" on {len(e) - 1} step intervals" if len(e) > 2 else ""))

@@ -11,7 +11,7 @@ object) or *per tap*: a 3-D array ``(k^2, K_out, K_in)`` of step matrices or a
 entry ``(a, b)`` of the k x k window, pixel offset ``(a - r, b - r)``.
 
 Hidden layer l's channel positions follow the rule of
-:mod:`gntk_fast.ntk._grid` over every tap of the graphons that touch it.
+:mod:`gntk_fast.graphon.grid` over every tap of the graphons that touch it.
 """
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from .._validation import MAX_BLOCKS, MAX_DEPTH, MAX_WIDTH, check_choice, check_int, check_size
-from ._grid import _composite_rule
+from ..graphon.grid import composite_rule
 
 __all__ = ["TapGraphons", "ConvGrid", "discretise_conv", "PixelGeometry", "geometry", "MAX_KERNEL", "PADDINGS",
            "READOUTS"]
@@ -193,7 +193,7 @@ def discretise_conv(graphons: Any, in_channels: int, *, kernel_size: int = 3, K:
                 edges.append(g.row_edges if side == "rows" else g.col_edges)
         e = np.unique(np.concatenate(edges))
         if any(not isinstance(g, (ConstantGraphon, StepGraphon)) for g, _ in touching):
-            u, w = _composite_rule(e, K, quadrature)
+            u, w = composite_rule(e, K, quadrature)
             rules.append(f"{quadrature} K={len(u)}" + (f" on {len(e) - 1} step intervals" if len(e) > 2 else ""))
         else:
             u, w = 0.5 * (e[:-1] + e[1:]), np.diff(e)
