@@ -18,7 +18,7 @@ from tqdm.auto import tqdm
 
 from .._constants import COMPAT_MODES, PRUNING_METHODS, SCHEDULES, SCOPE_ALIASES, SCOPES
 from .._threads import threads_for, torch_threads
-from .._validation import MAX_STEPS, MAX_WIDTH, check_bool, check_choice, check_int, check_seed, check_size, check_tensor, density_from
+from .._validation import MAX_STEPS, check_bool, check_choice, check_int, check_seed, check_size, check_tensor, density_from
 from ..models import MLP
 from ..ops.mask_select import select_parts
 from .layers import UNSUPPORTED_POLICIES, PrunableLayer, dense_parameters, find_prunable, install_masks
