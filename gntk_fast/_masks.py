@@ -110,3 +110,17 @@ def block_edges(n: int, K: int, name: str = "K") -> np.ndarray:
 def descending_stable_order(degrees: np.ndarray) -> np.ndarray:
     """Indices sorting ``degrees`` descending, ties in increasing index order (stable)."""
     return np.argsort(-degrees.astype(np.int64), kind="stable")
+
+
+def ordered_block_means(values: np.ndarray, row_order: np.ndarray, col_order: np.ndarray,
+                row_edges: np.ndarray, col_edges: np.ndarray) -> np.ndarray:
+    """Means of ``values[row_order][:, col_order]`` over the blocks cut at the edges.
+
+    values : (n_out, n_in) numeric; orders: permutations; edges: int (K + 1,)
+    strictly increasing from 0 to n. Returns float64 (K_out, K_in).
+    """
+    dtype = np.int64 if values.dtype.kind in "bui" else np.float64
+    v = values[np.ix_(row_order, col_order)]
+    sums = np.add.reduceat(np.add.reduceat(v, row_edges[:-1], axis=0, dtype=dtype), col_edges[:-1], axis=1,
+                           dtype=dtype)
+    return sums / np.outer(np.diff(row_edges), np.diff(col_edges))

@@ -94,9 +94,9 @@ _LAZY = {
     "PathDensityComparison": "gntk_fast.graphon.paths",
     "network_graphon": "gntk_fast.graphon.network",
     "channel_connectivity": "gntk_fast.graphon.channels",
-    "channel_sas": "gntk_fast.graphon.channels",
-    "channel_sas_trials": "gntk_fast.graphon.channels",
-    "conv_network_graphon": "gntk_fast.graphon.channels",
+    "channel_sas": "gntk_fast.graphon.sas",
+    "channel_sas_trials": "gntk_fast.graphon.sas",
+    "conv_network_graphon": "gntk_fast.graphon.network",
     "tap_counts": "gntk_fast.graphon.channels",
 }
 

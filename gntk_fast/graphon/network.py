@@ -25,7 +25,7 @@ for the forward/backward signal while the mask graphons count each layer's
 parameters.
 
 Conv nets (4-D masks (C_out, C_in, kh, kw)) go through
-:func:`gntk_fast.graphon.channels.conv_network_graphon`: channels take the
+:func:`conv_network_graphon`: channels take the
 place of neurons, one order per hidden layer shared by every tap, with
 ``taps="pooled"`` or ``"per-tap"`` graphons.
 
@@ -42,9 +42,11 @@ from typing import Any, Sequence
 import numpy as np
 
 from .._validation import MAX_BLOCKS, check_choice, check_size
-from ._masks import block_edges, coerce_mask
+from ._masks import block_edges, coerce_mask, ordered_block_means
+from .channels import TAPS, _count_taps, conv_mask, is_conv_mask
+from .sas import _pooled_sas, sas
 
-__all__ = ["NetworkGraphon", "network_graphon", "ordered_block_means"]
+__all__ = ["NetworkGraphon", "network_graphon", "conv_network_graphon", "ordered_block_means"]
 
 
 @dataclass
@@ -94,20 +96,6 @@ class NetworkGraphon:
         ks = [self.H(l).shape for l in range(len(self.graphons))]
         return (f"NetworkGraphon(depth={self.depth}, blocks={ks}, variance={self.variance_graphons is not None}, "
                 f"difference={np.round(self.difference, 4).tolist()})")
-
-
-def ordered_block_means(values: np.ndarray, row_order: np.ndarray, col_order: np.ndarray,
-                row_edges: np.ndarray, col_edges: np.ndarray) -> np.ndarray:
-    """Means of ``values[row_order][:, col_order]`` over the blocks cut at the edges.
-
-    values : (n_out, n_in) numeric; orders: permutations; edges: int (K + 1,)
-    strictly increasing from 0 to n. Returns float64 (K_out, K_in).
-    """
-    dtype = np.int64 if values.dtype.kind in "bui" else np.float64
-    v = values[np.ix_(row_order, col_order)]
-    sums = np.add.reduceat(np.add.reduceat(v, row_edges[:-1], axis=0, dtype=dtype), col_edges[:-1], axis=1,
-                           dtype=dtype)
-    return sums / np.outer(np.diff(row_edges), np.diff(col_edges))
 
 
 def _as_dense_masks(masks: Sequence[Any]) -> list[np.ndarray]:
@@ -187,7 +175,7 @@ def network_graphon(masks: Sequence[Any], K: int = 64, *, weights: Sequence[Any]
         In-degree descending, ties by out-degree descending, then index.
     taps : "pooled" | "per-tap"
         For conv masks (any mask 4-D): see
-        :func:`gntk_fast.graphon.channels.conv_network_graphon`.
+        :func:`conv_network_graphon`.
 
     Returns
     -------
@@ -201,9 +189,7 @@ def network_graphon(masks: Sequence[Any], K: int = 64, *, weights: Sequence[Any]
     >>> [g.H.shape for g in ng.graphons]
     [(4, 64), (4, 4), (10, 4)]
     """
-    from .channels import TAPS, conv_network_graphon, is_conv_mask
     from .objects import InputGraphon, StepGraphon
-    from .sas import sas
 
     taps = check_choice("taps", taps, TAPS)
     raw = getattr(masks, "masks", masks)
@@ -249,4 +235,151 @@ def network_graphon(masks: Sequence[Any], K: int = 64, *, weights: Sequence[Any]
         own = sas(ms[l], len(re) - 1, len(ce) - 1, sort_cols=l > 0)
         per_mask.append(own)
         diff.append(float(np.mean(np.abs(H - own.H))))
+    return NetworkGraphon(graphons, variance, orders, edges, per_mask, np.array(diff), shapes)
+
+
+# ------------------------------------------------------------ network graphon
+def _layer_taps(masks: Sequence[Any], weights: Sequence[Any] | None):
+    """Each mask as a 0/1 uint8 array (n_out, n_in, T) and its weights likewise (float64) or None.
+
+    Conv masks give their taps; a 2-D mask whose columns are a multiple P > 1 of
+    the previous conv layer's channels is a flatten readout: its columns are
+    (channel, pixel) in channel-major order and the P pixels play the taps."""
+    masks = getattr(masks, "masks", masks)
+    if isinstance(masks, (str, bytes)) or not isinstance(masks, (list, tuple)) or len(masks) < 2:
+        raise ValueError("masks must be a list of at least 2 masks [input, hidden..., read-out] (or a PruneResult)")
+    if weights is not None and (isinstance(weights, (str, bytes)) or not isinstance(weights, (list, tuple))
+                                or len(weights) != len(masks)):
+        raise ValueError(f"weights must be a list of {len(masks)} arrays, one per mask")
+    out, wout = [], [] if weights is not None else None
+    for i, mk in enumerate(masks):
+        name = f"masks[{i}]"
+        if is_conv_mask(mk):
+            m = conv_mask(mk, name)
+            a = m.reshape(m.shape[0], m.shape[1], -1)
+        else:
+
+            mi = coerce_mask(mk, name=name)
+            if not mi.checked and mi.data.size and int(mi.data.max()) > 1:
+                raise ValueError(f"{name} must hold only 0 and 1")
+            a = mi.data
+            prev = out[-1].shape[0] if out else None
+            if prev is not None and a.shape[1] != prev and a.shape[1] % prev == 0 and out[-1].shape[2] > 1:
+                a = a.reshape(a.shape[0], prev, a.shape[1] // prev)  # flatten readout: pixels as taps
+            else:
+                a = a[:, :, None]
+        if out and a.shape[1] != out[-1].shape[0]:
+            raise ValueError(f"{name} has {a.shape[1]} input channels but masks[{i - 1}] has "
+                             f"{out[-1].shape[0]} output channels: consecutive layers must chain")
+        out.append(a)
+        if weights is not None:
+            w = weights[i]
+            try:
+                import torch
+
+                if isinstance(w, torch.Tensor):
+                    w = w.detach().cpu().double().numpy()
+            except ImportError:  # pragma: no cover
+                pass
+            w = np.asarray(w, dtype=np.float64)
+            if w.size != a.size:
+                raise ValueError(f"weights[{i}] has shape {w.shape}; its mask has {a.size} entries")
+            if not np.all(np.isfinite(w)):
+                raise ValueError(f"weights[{i}] holds NaN or infinite values")
+            wout.append(w.reshape(a.shape))
+    return out, wout
+
+
+def conv_network_graphon(masks: Sequence[Any], K: int = 64, *, weights: Sequence[Any] | None = None,
+                         orders: Sequence[Any] | None = None, order: str = "degree", taps: str = "pooled"):
+    """The joint channel-graphon estimate of a conv net's masks (one channel order per hidden layer).
+
+    Parameters
+    ----------
+    masks : list of L + 1 masks
+        ``[M^1 (C_1, C_0, k, k), ..., M^L (C_L, C_{L-1}, k, k), R]``: the conv
+        masks, then the readout R, either (n_out, C_L) (global average
+        pooling) or (n_out, C_L H W) (flatten, columns in (channel, row,
+        column) order; its H W pixels play the role of taps). Dense 2-D masks
+        may appear anywhere as 1-tap layers, e.g. an MLP head.
+    K : int
+        Blocks per hidden layer (clamped to its channel count).
+    weights : list of L + 1 arrays shaped like the masks, optional
+        Block means of ``W * W * M`` (pooled over taps, or per tap) give
+        ``variance_graphons``.
+    orders : list of L permutations, optional
+        Channel orders of the hidden layers; default: kept taps into the channel
+        descending, ties by kept taps out of it descending, then by index.
+    order : "degree"
+    taps : "pooled" | "per-tap"
+        "pooled": every layer's graphon is the step graphon of its pooled
+        connectivity. "per-tap": a layer with T > 1 taps gets a list of T step
+        graphons (row-major taps; the flatten readout: one per pixel), all on
+        the same shared channel blocks; 1-tap layers keep one graphon.
+
+    Returns
+    -------
+    NetworkGraphon
+        As for MLPs (``graphons[0]`` an InputGraphon over the C_0 image
+        channels, ``shapes`` the channel shapes (C_out, C_in)); ``per_mask`` holds
+        each layer's own pooled :func:`channel_sas` estimate and ``difference``
+        compares it with the joint pooled blocks.
+
+    Examples
+    --------
+    >>> import torch
+    >>> import gntk_fast as gf
+    >>> net = gf.ConvNet(1, 16, 2, 10, seed=0)
+    >>> ng = gf.graphon.network_graphon(net.masks, K=4)
+    >>> [g.H.shape for g in ng.graphons]
+    [(4, 1), (4, 4), (10, 4)]
+    """
+    from .objects import InputGraphon, StepGraphon
+
+    taps = check_choice("taps", taps, TAPS)
+    order = check_choice("order", order, ("degree",))
+    K = check_size("K", K, MAX_BLOCKS)
+    ms, ws = _layer_taps(masks, weights)
+    counts = [_count_taps(m) for m in ms]
+    shapes = [tuple(int(s) for s in c.shape) for c in counts]
+    L = len(ms) - 1
+    sizes = [shapes[l][0] for l in range(L)]
+    if orders is None:
+        orders = [_degree_order(counts[l], counts[l + 1]) for l in range(L)]
+    else:
+        orders = _check_orders(orders, sizes)
+    edges = [block_edges(n, min(K, n)) for n in sizes]
+    c_in, k_out = shapes[0][1], shapes[-1][0]
+
+    def plan(l):
+        ro, re = (orders[l], edges[l]) if l < L else (np.arange(k_out), block_edges(k_out, k_out))
+        co, ce = (orders[l - 1], edges[l - 1]) if l > 0 else (np.arange(c_in), block_edges(c_in, c_in))
+        return ro, co, re, ce
+
+    def make(H, l, re, ce, max_value):
+        n_out, n_in = shapes[l]
+        if l == 0:
+            return InputGraphon(H, row_edges=re / n_out, max_value=max_value)
+        return StepGraphon(H, row_edges=re / n_out, col_edges=ce / n_in, max_value=max_value)
+
+    def graphons_of(values, l, max_value):  # values (n_out, n_in, T)
+        ro, co, re, ce = plan(l)
+        T = values.shape[2]
+        if taps == "pooled" or T == 1:
+            summed = _count_taps(values) if values.dtype == np.uint8 else values.sum(axis=2)
+            return make(ordered_block_means(summed, ro, co, re, ce) / T, l, re, ce, max_value)
+        return [make(ordered_block_means(np.ascontiguousarray(values[:, :, t]), ro, co, re, ce), l, re, ce,
+                     max_value) for t in range(T)]
+
+    graphons, variance, per_mask, diff = [], [] if ws is not None else None, [], []
+    for l in range(L + 1):
+        ro, co, re, ce = plan(l)
+        T = ms[l].shape[2]
+        graphons.append(graphons_of(ms[l], l, 1.0))
+        if ws is not None:
+            variance.append(graphons_of(ws[l] * ws[l] * ms[l], l, float("inf")))
+        H_joint = ordered_block_means(counts[l], ro, co, re, ce) / T
+        own = _pooled_sas(counts[l], T, len(re) - 1, len(ce) - 1, None, l > 0)
+        per_mask.append(own)
+        diff.append(float(np.mean(np.abs(H_joint - own.H))))
     return NetworkGraphon(graphons, variance, orders, edges, per_mask, np.array(diff), shapes)

@@ -30,16 +30,16 @@ tap).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Iterable
+from typing import Any, Iterable, Sequence
 
 import numpy as np
 
 from .._validation import check_bool, check_choice, check_float
 from ..ops import sas_blocks as _blocks
-from ._masks import coerce_mask
-from .channels import TAPS, channel_sas, channel_sas_trials, is_conv_mask
+from ._masks import block_edges, coerce_mask, descending_stable_order, ordered_block_means
+from .channels import TAPS, _count_taps, conv_mask, is_conv_mask
 
-__all__ = ["SASResult", "sas", "sas_trials", "tv_smooth"]
+__all__ = ["SASResult", "sas", "sas_trials", "tv_smooth", "channel_sas", "channel_sas_trials"]
 
 
 # ---------------------------------------------------------------- result type
@@ -312,3 +312,125 @@ def sas_trials(
         Hs_, H_mean, stack("row_perm"), stack("col_perm"), stack("row_degrees"), stack("col_degrees"),
         blocks[0].row_edges, blocks[0].col_edges, shape, sort_cols, smooth, len(blocks), H_trials,
     )
+
+
+# ------------------------------------------------------------ conv masks (channel connectivity)
+def _pooled_sas(counts: np.ndarray, T: int, K: Any, K_in: Any, smooth: Any, sort_cols: bool):
+    n_out, n_in = counts.shape
+    K, K_in = _blocks.resolve_blocks(K, K_in, sort_cols, n_out, n_in)
+    smooth = _check_smooth(smooth)
+    row_degrees = counts.sum(axis=1, dtype=np.int64)
+    col_degrees = counts.sum(axis=0, dtype=np.int64)
+    row_perm = descending_stable_order(row_degrees)
+    col_perm = descending_stable_order(col_degrees) if sort_cols else np.arange(n_in, dtype=np.int64)
+    row_edges, col_edges = block_edges(n_out, K, "K"), block_edges(n_in, K_in, "K_in")
+    H = ordered_block_means(counts, row_perm, col_perm, row_edges, col_edges) / T
+    Hs = tv_smooth(H, smooth) if smooth is not None else H
+    return SASResult(Hs, H, row_perm, col_perm, row_degrees, col_degrees, row_edges, col_edges,
+                     (n_out, n_in), sort_cols, smooth, 1, None, taps=T)
+
+
+def channel_sas(
+    mask: Any,
+    K: int = 64,
+    K_in: int | None = None,
+    smooth: float | None = None,
+    sort_cols: bool = True,
+    *,
+    taps: str = "pooled",
+    backend: str = "auto",
+):
+    """SAS estimate of a conv mask's channel connectivity (pooled, or one per tap).
+
+    Parameters
+    ----------
+    mask : array or tensor (C_out, C_in, kh, kw) of 0/1
+    K, K_in, smooth, sort_cols
+        As in :func:`gntk_fast.graphon.sas`, over channels: K blocks of output
+        channels, K_in of input channels (default K, or one block per input
+        channel when ``sort_cols`` is False: an input layer's image channels).
+    taps : "pooled" | "per-tap"
+        "pooled": one estimate of W(u, v) = mean over taps (module docstring);
+        its ``row_degrees``/``col_degrees`` count kept taps and ``taps`` is T.
+        "per-tap": a list of T estimates, ``sas`` of each tap's 0/1 matrix in
+        row-major tap order (each sorted by its own degrees).
+    backend : str
+        Backend of the per-tap SAS (:func:`gntk_fast.graphon.sas`); the pooled
+        estimate is a numpy reduction to the (C_out, C_in) count matrix.
+
+    Returns
+    -------
+    SASResult, or a list of T SASResult for ``taps="per-tap"``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from gntk_fast.graphon import channel_sas
+    >>> rng = np.random.default_rng(0)
+    >>> m = rng.random((32, 16, 3, 3)) < 0.3
+    >>> est = channel_sas(m, K=4)
+    >>> est.H.shape, est.taps
+    ((4, 4), 9)
+    >>> len(channel_sas(m, K=4, taps="per-tap"))
+    9
+    """
+    taps = check_choice("taps", taps, TAPS)
+    sort_cols = check_bool("sort_cols", sort_cols)
+    m = conv_mask(mask)
+    if taps == "per-tap":
+        kh, kw = m.shape[2:]
+        return [sas(m[:, :, t // kw, t % kw], K, K_in, smooth, sort_cols, backend=backend) for t in range(kh * kw)]
+    counts = _count_taps(m)
+    return _pooled_sas(counts, int(m.shape[2] * m.shape[3]), K, K_in, smooth, sort_cols)
+
+
+def _combine_trials(results: list, smooth: Any):
+    smooth = _check_smooth(smooth)
+    H_trials = np.stack([r.H_raw for r in results])
+    H = H_trials.mean(axis=0)
+    Hs = tv_smooth(H, smooth) if smooth is not None else H
+    stack = lambda f: np.stack([getattr(r, f) for r in results])  # noqa: E731
+    r0 = results[0]
+    return SASResult(Hs, H, stack("row_perm"), stack("col_perm"), stack("row_degrees"), stack("col_degrees"),
+                     r0.row_edges, r0.col_edges, r0.shape, r0.sort_cols, smooth, len(results), H_trials, taps=r0.taps)
+
+
+def channel_sas_trials(
+    masks: Sequence[Any],
+    K: int = 64,
+    K_in: int | None = None,
+    smooth: float | None = None,
+    sort_cols: bool = True,
+    *,
+    taps: str = "pooled",
+    backend: str = "auto",
+):
+    """:func:`channel_sas` over trials (masks of one shape): the mean of the per-trial
+    estimates, smoothed afterwards when asked; per tap, one trials average per tap.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from gntk_fast.graphon import channel_sas_trials
+    >>> rng = np.random.default_rng(0)
+    >>> est = channel_sas_trials([rng.random((8, 8, 3, 3)) < 0.5 for _ in range(3)], K=2)
+    >>> est.n_trials, est.H_trials.shape
+    (3, (3, 2, 2))
+    """
+    taps = check_choice("taps", taps, TAPS)
+    if not isinstance(masks, (list, tuple)):
+        masks = list(masks)
+    if len(masks) == 0:
+        raise ValueError("masks must contain at least one mask")
+    shape = None
+    per = []
+    for t, mk in enumerate(masks):
+        m = conv_mask(mk, f"masks[{t}]")
+        if shape is None:
+            shape = m.shape
+        elif m.shape != shape:
+            raise ValueError(f"masks[{t}] has shape {m.shape}; every trial must have shape {shape}")
+        per.append(channel_sas(m, K, K_in, None, sort_cols, taps=taps, backend=backend))
+    if taps == "pooled":
+        return _combine_trials(per, smooth)
+    return [_combine_trials([p[t] for p in per], smooth) for t in range(len(per[0]))]

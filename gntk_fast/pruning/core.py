@@ -21,7 +21,7 @@ from .._threads import threads_for, torch_threads
 from .._validation import MAX_STEPS, check_bool, check_choice, check_int, check_seed, check_size, check_tensor, density_from
 from ..models import MLP
 from ..ops.mask_select import select_parts
-from .layers import UNSUPPORTED_POLICIES, PrunableLayer, dense_parameters, find_prunable, install_masks
+from .layers import UNSUPPORTED_POLICIES, PrunableLayer, dense_parameters, find_prunable, install_masks, is_chain
 from .masks import check_layer_scores, shuffle_masks, split_flat
 from .result import PruneResult
 from .scores import make_scorer, method_class
@@ -74,22 +74,6 @@ def _entry(model: nn.Module, layers: list[PrunableLayer]) -> tuple[PrunableLayer
             continue
         return by_module.get(id(leaf)), flatten
     return None, False
-
-
-def _is_chain(model: nn.Module, layers: list[PrunableLayer]) -> bool:
-    """True when the prunable layers are applied one after the other in
-    registration order: gntk_fast.MLP, or every layer sits in nested
-    ``nn.Sequential`` containers only (no residual or custom block)."""
-    if isinstance(model, MLP):
-        return True
-    for l in layers:
-        m = model
-        parts = l.name.split(".") if l.name else []
-        for part in parts:
-            if not isinstance(m, nn.Sequential):
-                return False
-            m = getattr(m, part)
-    return True
 
 
 def _check_entry(where: str, x: torch.Tensor, entry: PrunableLayer, flatten: bool, model: nn.Module) -> None:
@@ -533,5 +517,5 @@ def _finish(plan: _Plan, model: nn.Module, layers: list[PrunableLayer], current:
         config=config,
         layer_types=[l.layer_type for l in layers],
         dense=dense_parameters(model),
-        chain=_is_chain(model, layers),
+        chain=is_chain(model, layers),
     )

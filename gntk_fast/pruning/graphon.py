@@ -217,7 +217,6 @@ def graphon_masks_reference(weights: Sequence[np.ndarray], density: float, scope
     gens = _layer_streams(seed, len(flats))
     counts = _counts(sizes, density, scope)
     if sampler == "keys":
-        entries = []  # (key, global flat index, layer, index)
         base = 0
         groups_keys: list[list] = []
         for l, (f, g) in enumerate(zip(flats, gens)):
@@ -249,8 +248,7 @@ def prune_from_graphons(model, graphons, density: float, *, scope: str = "layerw
     are the graphon weights w_ij."""
     import secrets
 
-    from .core import _is_chain
-    from .layers import dense_parameters, find_prunable, install_masks
+    from .layers import dense_parameters, find_prunable, install_masks, is_chain
     from .result import PruneResult
 
     layers = find_prunable(model, unsupported=unsupported)
@@ -279,4 +277,4 @@ def prune_from_graphons(model, graphons, density: float, *, scope: str = "layerw
                        scores=[torch.from_numpy(np.array(w, dtype=np.float64)) for w in W],
                        history=[{"iteration": 1, "target_density": density, "density": kept / total, "kept": kept}],
                        config=config, layer_types=[l.layer_type for l in layers], dense=dense_parameters(model),
-                       chain=_is_chain(model, layers))
+                       chain=is_chain(model, layers))

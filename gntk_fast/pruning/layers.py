@@ -59,10 +59,10 @@ from torch import nn
 from torch.nn.utils import prune as tprune
 
 from .._validation import check_choice
-from ..models import MaskedConv2d, MaskedLinear
+from ..models import MLP, MaskedConv2d, MaskedLinear
 
 __all__ = ["PrunableLayer", "find_prunable", "dense_parameters", "copy_model", "ScoringCopy", "LinearisedCopy",
-           "install_masks", "PRUNABLE_TYPES", "MASKED_TYPES", "NORM_TYPES", "UNSUPPORTED_POLICIES"]
+           "install_masks", "is_chain", "PRUNABLE_TYPES", "MASKED_TYPES", "NORM_TYPES", "UNSUPPORTED_POLICIES"]
 
 #: gntk_fast's own masked layers (bool ``weight_mask`` buffer applied in forward)
 MASKED_TYPES: tuple[type, ...] = (MaskedLinear, MaskedConv2d)
@@ -482,3 +482,19 @@ def install_masks(layers: Sequence[PrunableLayer], masks: Sequence[torch.Tensor]
             # its graph to weight_orig) at every forward
             with torch.no_grad():
                 setattr(mod, "weight", mod.weight_orig * mod.weight_mask)
+
+
+def is_chain(model: nn.Module, layers: list[PrunableLayer]) -> bool:
+    """True when the prunable layers are applied one after the other in
+    registration order: gntk_fast.MLP, or every layer sits in nested
+    ``nn.Sequential`` containers only (no residual or custom block)."""
+    if isinstance(model, MLP):
+        return True
+    for l in layers:
+        m = model
+        parts = l.name.split(".") if l.name else []
+        for part in parts:
+            if not isinstance(m, nn.Sequential):
+                return False
+            m = getattr(m, part)
+    return True
