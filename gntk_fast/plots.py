@@ -2,7 +2,7 @@
 ``matplotlib.figure.Figure`` built with the Agg canvas (no pyplot, no global
 backend change) and saves it when ``path`` is given.
 
-Mask/estimate orientation (spec graphons.md): an estimate H has shape
+Mask/estimate orientation (docs/graphons.md): an estimate H has shape
 (K_out, K_in); it is drawn with ``imshow`` so that the x-axis is layer l (the
 inputs, columns) and the y-axis is layer l+1 (the outputs, rows, first row at
 the top), and every axis says so.

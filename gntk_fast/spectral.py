@@ -1,4 +1,4 @@
-"""Spectral metrics of kernel matrices and linearised training (spec graphon-ntk.md section 5).
+"""Spectral metrics of kernel matrices and linearised training (docs/graphon-ntk.md section 5).
 
 :func:`spectral_metrics` returns a :class:`SpectralMetrics`; for eigenvalues
 lambda_1 >= ... >= lambda_N >= 0 of a symmetric PSD kernel Theta (N x N):

@@ -1,4 +1,4 @@
-"""Tests of the analytic Graphon NTK (spec graphon-ntk.md sections 3 and 4)."""
+"""Tests of the analytic Graphon NTK (docs/graphon-ntk.md sections 3 and 4)."""
 from __future__ import annotations
 
 import math
@@ -59,7 +59,7 @@ def readout(u, v):
     return 0.3 + 0.6 * v + 0.0 * u
 
 
-# ----------------------------------------------------------------- spec 4.1, 4.2
+# ----------------------------------------------------------------- docs/graphon-ntk.md 4.1, 4.2
 @pytest.mark.parametrize("L", [1, 2, 4])
 @pytest.mark.parametrize("backend", ["naive", "numba", "reference"])
 def test_all_ones_is_standard_ntk(L, backend):
@@ -95,7 +95,7 @@ def test_constant_graphon_scaling(L, c):
     assert rel(res.nngp, c ** (L + 1) * res1.nngp) < 1e-12
 
 
-# ----------------------------------------------------------------- spec 4.3
+# ----------------------------------------------------------------- docs/graphon-ntk.md 4.3
 def _finite_width_error(gs, X, L, widths, seeds, trainable, n_outputs=1):
     ref = graphon_ntk(gs, X, K=64, trainable=trainable, n_outputs=n_outputs)
     d = X.shape[1]
@@ -114,7 +114,7 @@ def _finite_width_error(gs, X, L, widths, seeds, trainable, n_outputs=1):
 
 @pytest.mark.parametrize("trainable", ["mask", "all"])
 def test_finite_width_converges_like_inverse_sqrt_width(trainable):
-    """The spec 4.3 setting: d = 32, L = 3, six inputs of norm sqrt(d); spec measured
+    """The setting of docs/graphon-ntk.md 4.3: d = 32, L = 3, six inputs of norm sqrt(d); measured earlier
     0.33, 0.16, 0.09 at widths 128, 512, 2048."""
     d, L = 32, 3
     gs = [FunctionGraphon(lin)] * L + [FunctionGraphon(readout)]

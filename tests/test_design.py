@@ -1,4 +1,4 @@
-"""Graphon design (spec limit-graphons.md section 5): the differentiable kernel, the density constraint, objectives."""
+"""Graphon design (docs/limit-graphons.md section 5): the differentiable kernel, the density constraint, objectives."""
 from __future__ import annotations
 
 import numpy as np

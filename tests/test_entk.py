@@ -1,6 +1,6 @@
 """empirical_ntk (fast path, every backend) against the torch.func Jacobian reference.
 
-Tolerances (spec graphon-ntk.md 4.4): relative Frobenius 1e-5 in float32, 1e-10 in float64.
+Tolerances (docs/graphon-ntk.md 4.4): relative Frobenius 1e-5 in float32, 1e-10 in float64.
 Sizes are odd on purpose (they divide no tile of the C++ or Triton kernels).
 """
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Predicted limit graphons (spec limit-graphons.md): the fit, closed forms, checks 1, 2, 3, 4 at small sizes."""
+"""Predicted limit graphons (docs/limit-graphons.md): the fit, closed forms, checks 1, 2, 3, 4 at small sizes."""
 from __future__ import annotations
 
 import copy
@@ -157,7 +157,7 @@ def test_bad_input():
         limit_graphon(m, "snip", 0.5)
 
 
-# ------------------------------------------------------- spec section 4
+# ------------------------------------------------------- docs/limit-graphons.md section 4
 def _digits():
     return gf.data.pruning_batch("digits", seed=0)
 

@@ -10,7 +10,7 @@ import gntk_fast as gf
 
 
 def manual_forward(model, x):
-    """Spec graphon-ntk.md section 1 written out by hand."""
+    """docs/graphon-ntk.md section 1 written out by hand."""
     h = x
     L = len(model.layers)
     for l, layer in enumerate(model.layers):

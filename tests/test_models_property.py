@@ -67,7 +67,7 @@ def build(cfg) -> gf.MLP:
 
 
 def hand_forward(cfg, m: gf.MLP, x: np.ndarray) -> np.ndarray:
-    """spec graphon-ntk.md section 1, written out with numpy:
+    """docs/graphon-ntk.md section 1, written out with numpy:
     ntk:      z = w_std/sqrt(fan_in) (W*M) h + b_std b,   W, b ~ N(0, 1)
     standard: z = (W*M) h + b,                             W ~ N(0, w_std^2/fan_in), b ~ N(0, b_std^2)
     """

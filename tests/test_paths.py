@@ -1,4 +1,4 @@
-"""Path densities (spec limit-graphons.md sections 3 and 4.5): closed forms, finite counts, joint vs per-mask."""
+"""Path densities (docs/limit-graphons.md sections 3 and 4.5): closed forms, finite counts, joint vs per-mask."""
 from __future__ import annotations
 
 import numpy as np

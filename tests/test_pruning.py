@@ -1,5 +1,5 @@
 """gntk_fast.prune: mask rules, schedules, scopes, seeds, shuffle/invert,
-torch interop, report, files, bad input (pruners.md); the mask_select
+torch interop, report, files, bad input (docs/pruners.md); the mask_select
 operation's backends against its naive twin."""
 from __future__ import annotations
 

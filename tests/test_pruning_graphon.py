@@ -1,4 +1,4 @@
-"""Pruning from graphons (spec limit-graphons.md section 5): exact counts, twins, inclusion probabilities."""
+"""Pruning from graphons (docs/limit-graphons.md section 5): exact counts, twins, inclusion probabilities."""
 from __future__ import annotations
 
 import numpy as np

@@ -1,4 +1,4 @@
-"""Pruning scores against independent computations (pruners.md "Scores")."""
+"""Pruning scores against independent computations (docs/docs/pruners.md "Scores")."""
 from __future__ import annotations
 
 import math

@@ -1,4 +1,4 @@
-"""SAS: the spec's numbers, ties, partitions, numba == numpy reference, inputs, errors."""
+"""SAS: the documented numbers, ties, partitions, numba == numpy reference, inputs, errors."""
 from __future__ import annotations
 
 import sys

@@ -1,4 +1,4 @@
-"""Tests of gntk_fast.spectral (spec graphon-ntk.md section 5)."""
+"""Tests of gntk_fast.spectral (docs/graphon-ntk.md section 5)."""
 from __future__ import annotations
 
 import math

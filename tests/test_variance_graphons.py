@@ -32,7 +32,7 @@ def test_constant_variance_closed_forms(x):
         got = graphon_ntk([p] * (L + 1), x, variance_graphons=[c] * (L + 1))
         assert _rel(got, p * c**L * dense) < 1e-12
     # M = 1, V = c is the network whose every weight trains with variance c:
-    # the "all" convention with the graphon c (spec: c^L Theta_dense)
+    # the "all" convention with the graphon c (docs/graphon-ntk.md section 4, fact 2: c^L Theta_dense)
     a = graphon_ntk([1.0] * (L + 1), x, variance_graphons=[0.3] * (L + 1))
     b = graphon_ntk([0.3] * (L + 1), x, trainable="all")
     assert _rel(a, b) < 1e-12

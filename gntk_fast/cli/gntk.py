@@ -8,7 +8,7 @@ Graphons come either from SAS estimates saved by ``gntk-fast graphon``
 (``--graphons SPEC ...``, L + 1 of them, or one spec repeated with ``--depth``):
 
     constant:C     W = C (in [0, 1])
-    linear         W = 0.15 + 0.7 u v          (the spec's section 4.3 graphon)
+    linear         W = 0.15 + 0.7 u v          (the graphon of docs/graphon-ntk.md section 4, fact 3)
     linear:A,B     W = A + B u v
     exp:S          W = exp(-|u - v| / S)
 
@@ -33,7 +33,7 @@ HELP = "analytic Graphon NTK of a data sample (from SAS estimates or named graph
 
 EXAMPLES = f"""\
 examples:
-  # the spec's linear graphon 0.15 + 0.7 u v at every layer, {DEFAULT_DEPTH} hidden layers, 200 test digits
+  # the linear graphon 0.15 + 0.7 u v at every layer, {DEFAULT_DEPTH} hidden layers, 200 test digits
   gntk-fast gntk --graphons linear --out runs/linear
   # input, two hidden layers and read-out given one by one, kernel saved
   gntk-fast gntk --graphons constant:0.5 exp:0.3 linear:0.1,0.8 constant:1 --save-kernel --out runs/mix

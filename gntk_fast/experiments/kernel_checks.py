@@ -1,13 +1,13 @@
 """Kernel-level checks of the paper: finite nets converge to the analytic Graphon
-NTK (spec graphon-ntk.md section 4, fact 3), and random pruning's scaling law
-(the paper's Appendix B; spec fact 2), each on the eNTK and the analytic kernel.
+NTK (docs/graphon-ntk.md section 4, fact 3), and random pruning's scaling law
+(the paper's Appendix B; docs/graphon-ntk.md section 4, fact 2), each on the eNTK and the analytic kernel.
 
 * :func:`kernel_convergence`: masks ``M ~ Bernoulli(W(u_i, v_j))`` sampled
-  from the spec's non-constant graphons (hidden ``0.15 + 0.7 u v``, input
+  from the non-constant test graphons (hidden ``0.15 + 0.7 u v``, input
   ``0.15 + 0.7 u (j - 1/2)/d``, read-out ``0.3 + 0.6 v``), d = 32, L = 3,
   Gaussian inputs of norm sqrt(d), float64. Per width the relative Frobenius
   error of the finite net's eNTK to the analytic kernel, averaged over seeds,
-  and the log-log slope against width (the spec's expectation: about -1/2).
+  and the log-log slope against width (expected: about -1/2).
 * :func:`random_scaling`: one wide dense net (``gntk_fast.MLP``, NTK
   parameterisation), randomly pruned at densities c (global scope, the same
   initial weights), eNTK in both conventions on data inputs; the ratio to
@@ -32,7 +32,7 @@ __all__ = ["kernel_convergence", "random_scaling", "pruned_kernel_convergence", 
 
 
 def spec_graphons(d: int):
-    """The spec's test graphons [input, hidden, hidden, read-out] for L = 3."""
+    """The test graphons of docs/graphon-ntk.md section 4 [input, hidden, hidden, read-out] for L = 3."""
     from ..graphon.objects import FunctionGraphon
 
     g_in = FunctionGraphon(lambda u, v: 0.15 + 0.7 * u * v, name="0.15+0.7u(j-1/2)/d")

@@ -1,6 +1,6 @@
 """Predicted limit graphons against real masks, path densities, and designed graphons.
 
-The checks of spec limit-graphons.md section 4 as one experiment:
+The checks of docs/limit-graphons.md section 4 as one experiment:
 
 * **convergence** (checks 1-3): for every method and width, one fc network
   per trial (Synaptic-Flow's fc: PyTorch init, biases) is pruned layerwise at

@@ -6,7 +6,7 @@ digits data, minutes on two CPU cores; "paper": the paper's sizes on MNIST),
 1. graphon convergence (Fig. 1, 4-9) in global and layerwise scope, with the
    per-layer density drift of global scope;
 2. kernel checks: finite graphon-sampled nets against the analytic kernel
-   (spec fact 3) and random pruning's scaling law (Appendix B), both
+   (docs/graphon-ntk.md section 4, fact 3) and random pruning's scaling law (Appendix B), both
    conventions, eNTK and analytic;
 3. the pruned-network study (Fig. 2, 3, 10): training curves, the four kernels
    (a)-(d) of every (method, sparsity, seed) and their spectral metrics,

@@ -1,6 +1,6 @@
 """Graphon toolkit: graphon objects, SAS estimation, distances between estimates.
 
-Names are imported lazily from their modules (spec graphons.md), except the
+Names are imported lazily from their modules (docs/graphons.md), except the
 SAS names, bound eagerly because the function ``sas`` shares its module's name.
 Submodules (``objects``, ``distances``, ``stats``, ``reference``, ``io``)
 are reachable as attributes too:

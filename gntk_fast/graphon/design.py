@@ -1,6 +1,6 @@
 """Graphon design: step graphons per layer at a fixed density, optimised through the analytic Graphon NTK.
 
-Spec limit-graphons.md section 5. The network has L hidden layers (infinite
+docs/limit-graphons.md section 5. The network has L hidden layers (infinite
 width), input dimension d and a read-out shared by every output. Each layer
 gets a parametric step graphon at density ``d_l``:
 
@@ -12,8 +12,8 @@ gets a parametric step graphon at density ``d_l``:
 with values ``sigmoid(theta + s)``: free logits ``theta`` and one shift ``s``
 per layer solved (Newton's method, then one differentiable Newton step, so
 the gradient is the implicit one) such that the layer's mean value - its
-density - is exactly ``d_l``. The ReLU Graphon NTK (``trainable="mask"``, spec
-graphon-ntk.md section 3) of a data batch is computed in torch from these
+density - is exactly ``d_l``. The ReLU Graphon NTK (``trainable="mask"``,
+docs/graphon-ntk.md section 3) of a data batch is computed in torch from these
 values (all pairs at once; :func:`design_kernel`, checked against
 :func:`gntk_fast.graphon_ntk`) and Adam minimises the chosen objective:
 

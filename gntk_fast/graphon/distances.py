@@ -1,4 +1,4 @@
-"""Distances between graphon estimates (spec graphons.md, "Distances between estimates").
+"""Distances between graphon estimates (docs/graphons.md, "Distances between estimates").
 
 * :func:`histogram_distance` — sqrt(sum_ab (H[a,b] - H_ref[a,b])^2), raw or
   K-normalised (the paper's proxy for the cut distance);

@@ -1,4 +1,4 @@
-"""Network graphons: one position per neuron across every layer (spec limit-graphons.md, section 3).
+"""Network graphons: one position per neuron across every layer (docs/limit-graphons.md, section 3).
 
 SAS (:func:`gntk_fast.graphon.sas`) sorts each mask's rows and columns by its
 own degrees, so hidden layer l's neurons can sit in one order as the rows of

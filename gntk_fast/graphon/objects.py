@@ -1,6 +1,6 @@
 """Graphon objects: constant, callable and step graphons on [0, 1]^2.
 
-Conventions (spec graphons.md)
+Conventions (docs/graphons.md)
 ------------------------------
 A graphon ``W(u, v)`` describes a layer whose mask has shape ``(n_out, n_in)``
 like a torch Linear weight: ``u`` is the position of an *output* neuron (a row,

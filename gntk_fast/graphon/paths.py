@@ -1,4 +1,4 @@
-"""Path densities: input-to-output paths through kept weights (spec limit-graphons.md, section 3).
+"""Path densities: input-to-output paths through kept weights (docs/limit-graphons.md, section 3).
 
 For a layered graphon ``[W^1 (u_1, j), W^2 (u_2, u_1), ..., W^{L+1} (c, u_L)]``
 (the argument ``graphons`` of :func:`gntk_fast.graphon_ntk`: input coordinate j,

@@ -1,6 +1,6 @@
 """SAS (sorting and smoothing) graphon estimation for bipartite pruning masks.
 
-Spec graphons.md, "SAS": for a mask M of shape (n_out, n_in) (rows = output
+docs/graphons.md, "SAS": for a mask M of shape (n_out, n_in) (rows = output
 neurons of layer l+1, columns = input neurons of layer l)
 
 1. row degrees r = M 1 (kept fan-in), column degrees c = M^T 1 (kept fan-out);
@@ -247,7 +247,7 @@ def sas_trials(
     backend: str = "auto",
     taps: str = "pooled",
 ) -> SASResult:
-    """SAS over trials: the mean of the per-trial H (spec step 6).
+    """SAS over trials: the mean of the per-trial H (docs/graphons.md, SAS step 6).
 
     ``masks`` is a sequence (or iterator) of masks of one shape, or a 3-D
     array (T, n_out, n_in) (or (T, n_out, nbytes) packed with ``n_in``). The

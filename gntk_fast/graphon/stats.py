@@ -1,5 +1,5 @@
 """Label-free statistics of masks and step graphons: degree profiles and
-bipartite homomorphism densities (spec graphons.md, "Distances between estimates").
+bipartite homomorphism densities (docs/graphons.md, "Distances between estimates").
 
 Both accept a mask (0/1 array (n, m), numpy or torch, or a packed mask with
 ``n_in``) or a step graphon (a :class:`~gntk_fast.graphon.StepGraphon`, a SAS
@@ -103,7 +103,7 @@ class HomDensities:
 def hom_densities(obj: Any, *, n_in: int | None = None) -> HomDensities:
     """Homomorphism densities t(F, W) of edge, cherries, 3-path and 4-cycle.
 
-    For a mask A (n x m) with r = A 1 and c = A^T 1 these are (spec):
+    For a mask A (n x m) with r = A 1 and c = A^T 1 these are (docs/graphons.md, "Distances between estimates"):
     edge sum(A)/(nm); row cherry sum(r^2)/(n m^2); column cherry
     sum(c^2)/(n^2 m); 3-edge path r^T A c/(n^2 m^2); 4-cycle
     ||A^T A||_F^2/(n^2 m^2), computed through the Gram matrix of the smaller

@@ -1,11 +1,11 @@
 """Neural tangent kernels of masked MLPs.
 
 * :func:`empirical_ntk` / :func:`empirical_ntk_fn`: the finite-width eNTK
-  (spec graphon-ntk.md sections 1, 2); ``backend`` names the backend of the
+  (docs/graphon-ntk.md sections 1, 2); ``backend`` names the backend of the
   masked layer term (:mod:`gntk_fast.ops.entk_layer`: "triton", "cpp", "naive");
   ``per_layer=True`` returns an :class:`EmpiricalNTK`.
 * :func:`empirical_ntk_reference`: the Jacobian oracle (torch.func).
-* :func:`graphon_ntk`: the analytic infinite-width Graphon NTK (spec section 3);
+* :func:`graphon_ntk`: the analytic infinite-width Graphon NTK (docs/graphon-ntk.md section 3);
   ``backend`` names the backend of the dual activation
   (:mod:`gntk_fast.ops.dual`: "triton", "numba", "naive"); ``return_nngp=True``
   returns a :class:`GraphonNTK`; :func:`graphon_ntk_reference` is the per-pair oracle.

@@ -1,4 +1,4 @@
-"""The analytic infinite-width Graphon NTK (spec graphon-ntk.md section 3).
+"""The analytic infinite-width Graphon NTK (docs/graphon-ntk.md section 3).
 
 :func:`graphon_ntk` evaluates, for every pair of inputs, the recursion of the
 spec on the quadrature grid of :mod:`gntk_fast.graphon.grid`:
@@ -304,7 +304,7 @@ def graphon_ntk(
         recursion (``s~^l = int V^l S^{l-1}``, ``G^l = Sd^l int V^{l+1} G^{l+1}``),
         while with ``trainable="mask"`` the mask graphons still count each
         layer's parameters (``Theta = sum_l int G^l(u) int W^l(u, v) S^{l-1}(v)``).
-        None (default): the graphons play both roles (spec section 3). With
+        None (default): the graphons play both roles (docs/graphon-ntk.md section 3). With
         ``graphons = 1`` and ``V = c`` the kernel is ``trainable="all"``'s with
         the graphon c: ``c^L`` times the dense NTK.
 

@@ -1,4 +1,4 @@
-"""Plain reference implementation of the analytic Graphon NTK (spec section 3).
+"""Plain reference implementation of the analytic Graphon NTK (docs/graphon-ntk.md section 3).
 
 One pair of inputs at a time, carrying the three entries (x,x), (x',x'),
 (x,x') of every 2x2 covariance through the recursion exactly as the spec

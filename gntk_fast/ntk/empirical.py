@@ -1,4 +1,4 @@
-"""The empirical NTK of a masked MLP without Jacobians (spec graphon-ntk.md §1, §2).
+"""The empirical NTK of a masked MLP without Jacobians (docs/graphon-ntk.md §1, §2).
 
 One batched masked forward and backward gives, for every layer l and input a,
 the layer's input ``h^{l-1}(a)`` (H, (N, n_in)) and backward signal

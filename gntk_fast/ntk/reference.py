@@ -1,4 +1,4 @@
-"""The Jacobian oracle of the empirical NTK (spec graphon-ntk.md sections 1, 2).
+"""The Jacobian oracle of the empirical NTK (docs/graphon-ntk.md sections 1, 2).
 
 :func:`empirical_ntk_reference`: torch.func ``jacrev`` + ``vmap`` over a
 functional forward of the masked network (parameters passed as a dict, like

@@ -1,6 +1,6 @@
 """Pruning from graphons: keep exactly round(d N) weights, drawn with probabilities given by a graphon.
 
-Spec limit-graphons.md section 5. Layer l (weight shape (n_out, n_in)) gets a
+docs/limit-graphons.md section 5. Layer l (weight shape (n_out, n_in)) gets a
 graphon ``W^l``; output neuron ``i`` sits at ``u = (r - 1/2)/n_out`` where r is
 its rank in ``positions[l][0]`` (default: r = i, i.e. ``u_i = (i - 1/2)/n_out``)
 and input neuron ``j`` at ``v = (s - 1/2)/n_in`` likewise (an input graphon

@@ -1,7 +1,7 @@
 """The masked eNTK layer term, one operation with three backends.
 
 :func:`masked_ntk_layer` computes the unscaled bilinear form of one masked
-layer (spec graphon-ntk.md §1)
+layer (docs/graphon-ntk.md §1)
 
     traced: out[a, b]        = sum_{i,j} M_ij (sum_c D1[a,c,i] D2[b,c,i]) H1[a,j] H2[b,j]     (N1, N2)
     full:   out[a, b, c, c'] = sum_{i,j} M_ij D1[a,c,i] D2[b,c',i] H1[a,j] H2[b,j]           (N1, N2, k, k)

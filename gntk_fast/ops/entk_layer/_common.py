@@ -1,7 +1,7 @@
 """Pieces shared by every backend of the masked eNTK layer term: argument
 validation, the all-ones (dense) GEMM factorisation, and the complement density.
 
-A *layer term* is the unscaled bilinear form of one layer (spec graphon-ntk.md §1)
+A *layer term* is the unscaled bilinear form of one layer (docs/graphon-ntk.md §1)
 
     traced: out[a, b]        = sum_{i,j} M_ij (sum_c D1[a,c,i] D2[b,c,i]) H1[a,j] H2[b,j]     (N1, N2)
     full:   out[a, b, c, c'] = sum_{i,j} M_ij D1[a,c,i] D2[b,c',i] H1[a,j] H2[b,j]           (N1, N2, k, k)

@@ -2,7 +2,7 @@
 
 For one layer with mask M (n_out x n_in), backward signals D = delta^l
 (N x k x n_out) and activations H = h^{l-1} (N x n_in) the term is
-(spec graphon-ntk.md section 1, without the 1/n_{l-1} scale):
+(docs/graphon-ntk.md section 1, without the 1/n_{l-1} scale):
 
     traced: T[a,b]      = sum_{c,i,j} M_ij D1[a,c,i] D2[b,c,i]  H1[a,j] H2[b,j]     (N1, N2)
     full:   T[a,b,c,c'] = sum_{i,j}   M_ij D1[a,c,i] D2[b,c',i] H1[a,j] H2[b,j]     (N1, N2, k, k)

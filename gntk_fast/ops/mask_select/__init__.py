@@ -1,4 +1,4 @@
-"""Mask selection: from flat pruning scores to a flat keep-mask (spec pruners.md).
+"""Mask selection: from flat pruning scores to a flat keep-mask (docs/pruners.md).
 
 Scores are flat (N,) (the row-major flattened layers concatenated in forward
 order; higher = keep), the current mask is flat bool (N,), ``sizes`` the

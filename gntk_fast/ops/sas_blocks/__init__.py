@@ -1,4 +1,4 @@
-"""SAS degrees and block averaging of one 0/1 mask (spec graphons.md, "SAS", steps 1-4).
+"""SAS degrees and block averaging of one 0/1 mask (docs/graphons.md, "SAS", steps 1-4).
 
 For a mask M of shape (n_out, n_in): row degrees r = M 1 and column degrees
 c = M^T 1; rows (and columns when ``sort_cols``) sorted by degree descending
