@@ -1,7 +1,7 @@
 """The analytic infinite-width Graphon NTK (docs/graphon-ntk.md section 3).
 
 :func:`graphon_ntk` evaluates, for every pair of inputs, the recursion of the
-spec on the quadrature grid of :mod:`gntk_fast.graphon.grid`:
+docs/graphon-ntk.md (section 3) on the quadrature grid of :mod:`gntk_fast.graphon.grid`:
 
 * forward, per hidden layer l = 1..L and node a (position u_a, weight w_a)::
 

@@ -1,8 +1,8 @@
 """Plain reference implementation of the analytic Graphon NTK (docs/graphon-ntk.md section 3).
 
 One pair of inputs at a time, carrying the three entries (x,x), (x',x'),
-(x,x') of every 2x2 covariance through the recursion exactly as the spec
-writes it; float64 throughout. Obviously right and slow: it exists to check
+(x,x') of every 2x2 covariance through the recursion exactly as
+docs/graphon-ntk.md section 3 writes it; float64 throughout. Obviously right and slow: it exists to check
 :func:`gntk_fast.ntk.graphon_ntk` (tiled, vectorised, Triton) against.
 """
 from __future__ import annotations
