@@ -352,8 +352,9 @@ class _Plan:
             xhat = (h - m.running_mean.to(h.dtype).reshape(shape)) / torch.sqrt(
                 m.running_var.to(h.dtype).reshape(shape) + m.eps)
             dims = tuple(range(3, d.ndim))
-            if lay.weight is not None:
-                jg = (d * xhat[:, None]).sum(dims) if dims else d * xhat[:, None]
+            if lay.weight is not None:  # sum_p delta_p xhat_p as a batched product (no B x k x C x p temporary)
+                jg = torch.einsum("bkcp,bcp->bkc", d.reshape(B, k, d.shape[2], -1),
+                                  xhat.reshape(B, xhat.shape[1], -1)) if dims else d * xhat[:, None]
                 parts.append(jg if lay.mask is None else jg * lay.mask.to(jg.dtype))
             if lay.bias is not None:
                 jb = d.sum(dims) if dims else d
