@@ -153,7 +153,6 @@ def test_c2_vgg11(density, benchmark, bench_report, smoke, timeit):
 
 def test_b1_against_vmap_jacrev(benchmark, bench_report, smoke, timeit):
     """B1 (bench_entk.py) against the plain torch.func form with every Jacobian once."""
-    import gntk_fast as gf
     from gntk_fast.ntk import empirical_ntk
 
     from bench_entk import _mnist, _model

@@ -54,7 +54,7 @@ from torch import nn
 from torch.func import functional_call, jacrev, vmap
 from tqdm.auto import tqdm
 
-from .._validation import check_bool, check_int, check_tensor
+from .._validation import check_int, check_memory, check_tensor
 from ..ops.entk_conv import ENTK_CONV
 from ..ops.entk_layer import ENTK_LAYER
 from ..ops.entk_layer._common import delta_gram, dense_layer_term, layer_term_diagonal, symmetrize
@@ -352,8 +352,9 @@ class _Plan:
             xhat = (h - m.running_mean.to(h.dtype).reshape(shape)) / torch.sqrt(
                 m.running_var.to(h.dtype).reshape(shape) + m.eps)
             dims = tuple(range(3, d.ndim))
-            if lay.weight is not None:
-                jg = (d * xhat[:, None]).sum(dims) if dims else d * xhat[:, None]
+            if lay.weight is not None:  # sum_p delta_p xhat_p as a batched product (no B x k x C x p temporary)
+                jg = torch.einsum("bkcp,bcp->bkc", d.reshape(B, k, d.shape[2], -1),
+                                  xhat.reshape(B, xhat.shape[1], -1)) if dims else d * xhat[:, None]
                 parts.append(jg if lay.mask is None else jg * lay.mask.to(jg.dtype))
             if lay.bias is not None:
                 jb = d.sum(dims) if dims else d
@@ -566,7 +567,10 @@ def module_ntk(model, x1, x2=None, *, trace=True, diagonal=False, per_layer=Fals
 
         if out_path is not None:
             return fill_file(out_path, shape, dtype, fill), names
-        outs = [torch.empty(shape, dtype=dtype, device=x1.device) for _ in range(len(names) + 1 if per_layer else 1)]
+        n_out = len(names) + 1 if per_layer else 1
+        check_memory("the eNTK" + (" and its per-layer terms" if per_layer else ""),
+                     math.prod(shape) * x1.element_size() * n_out)
+        outs = [torch.empty(shape, dtype=dtype, device=x1.device) for _ in range(n_out)]
         fill(outs)
         return outs, names
 
@@ -641,7 +645,7 @@ def module_ntk_vp(model, x, v, *, trace=True, dtype=None, block=None):
         for s in range(0, N, block):
             xb = x[s:s + block]
             for c in range(n_dirs):
-                _, t = torch.func.jvp(lambda p: functional_call(model, p, (xb,)), (params,), (us[c],))
+                _, t = torch.func.jvp(lambda p, xb=xb: functional_call(model, p, (xb,)), (params,), (us[c],))
                 t = t.reshape(xb.shape[0], -1)
                 if trace:
                     out[s:s + block] += t[:, c]
