@@ -40,10 +40,7 @@ ALLOWED = {
     ("gntk_fast.graphon.limit", "gntk_fast.pruning"),
 }
 #: known imports of another package's private module, waiting for their fix
-PRIVATE_PENDING = {
-    # pending: the eNTK's choice of the C++ backward kernel moves into ops/ (behind the registry)
-    ("gntk_fast.ntk.empirical", "gntk_fast.ops.entk_layer._common"),
-}
+PRIVATE_PENDING: set[tuple[str, str]] = set()
 
 
 def _modules() -> dict[str, Path]:

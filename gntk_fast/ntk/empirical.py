@@ -38,7 +38,8 @@ from tqdm.auto import tqdm
 from .._io import atomic_path, check_output_path
 from .._validation import check_bool, check_choice, check_int, check_memory, check_tensor
 from ..ops.entk_layer import ENTK_LAYER
-from ..ops.entk_layer._common import delta_gram, dense_layer_term, layer_term_diagonal, symmetrize
+from ..ops.entk_layer import delta_gram, dense_layer_term, layer_term_diagonal, symmetrize
+from ._tiles import _tile_bounds, _tile_pairs
 
 __all__ = ["empirical_ntk", "empirical_ntk_fn", "empirical_nngp", "empirical_ntk_vp", "forward_backward",
            "EmpiricalNTK", "prepare_inputs", "default_block"]
@@ -295,13 +296,6 @@ def default_block(model, *, trace: bool = True, per_layer: bool = False, dtype: 
     return max(16, min(_MAX_BLOCK, b // 16 * 16))
 
 
-def _tile_bounds(n: int, block: int) -> list[tuple[int, int]]:
-    """[start, stop) of ceil(n / block) balanced tiles of at most ``block`` inputs."""
-    nb = -(-n // block)
-    cuts = [n * i // nb for i in range(nb + 1)]
-    return list(zip(cuts[:-1], cuts[1:]))
-
-
 @dataclass
 class _Tile:
     """The signals of one tile of inputs: ``Hs[l]`` (B, n_in), ``Ds[l]`` (B, k, n_out) contiguous."""
@@ -330,18 +324,6 @@ def _tile_terms(model, t1: _Tile, t2: _Tile | None, layer_fn, *, trace, trainabl
         terms.append(_layer_term(layer, t1.Ds[l], t1.Hs[l], D2, H2, layer_fn, trace=trace,
                                  trainable=trainable, tf32=tf32, shape=shape, dtype=dtype, device=device))
     return terms
-
-
-def _tile_pairs(n1: int, n2: int, sym: bool):
-    """(i, j) tile pairs in the order that recomputes fewest tiles: all of them,
-    the rows alternating direction (the last inner tile of a row is the first of
-    the next); or i <= j when symmetric, j running downwards (the last inner tile
-    of row i is tile i + 1, the next row's outer tile)."""
-    for i in range(n1):
-        if sym:
-            yield from ((i, j) for j in range(n2 - 1, i - 1, -1))
-        else:
-            yield from ((i, j) for j in (range(n2) if i % 2 else range(n2 - 1, -1, -1)))
 
 
 def _fill(model, x1, x2, outs, layer_fn, *, block, progress, trace, trainable, tf32, dtype, device) -> None:
@@ -393,7 +375,7 @@ def _check_out(out, per_layer: bool, device) -> Path | None:
 
 def _mlp_diagonal(model, x1, outs, *, block, progress, trace, trainable, dtype) -> None:
     """K(x_a, x_a) of a gf.MLP tile by tile: each layer's diagonal from its signals
-    (:func:`~gntk_fast.ops.entk_layer._common.layer_term_diagonal`), no pair of inputs formed."""
+    (:func:`~gntk_fast.ops.entk_layer.layer_term_diagonal`), no pair of inputs formed."""
     from .module import run_tiles
 
     def signals(x, index):

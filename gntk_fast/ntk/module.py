@@ -57,8 +57,8 @@ from tqdm.auto import tqdm
 from .._validation import check_int, check_memory, check_tensor
 from ..ops.entk_conv import ENTK_CONV
 from ..ops.entk_layer import ENTK_LAYER
-from ..ops.entk_layer._common import delta_gram, dense_layer_term, layer_term_diagonal, symmetrize
-from .empirical import _tile_bounds, _tile_pairs
+from ..ops.entk_layer import delta_gram, dense_layer_term, layer_term_diagonal, symmetrize
+from ._tiles import _tile_bounds, _tile_pairs
 
 __all__ = ["module_ntk", "module_nngp", "module_ntk_vp", "functional_ntk", "check_module"]
 

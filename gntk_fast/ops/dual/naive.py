@@ -11,7 +11,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable
 
-import torch
 
 from ...activations import Activation
 from .quadrature import hermite_dual, quadrature_dual

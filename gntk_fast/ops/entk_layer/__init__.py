@@ -24,9 +24,10 @@ import torch
 from ... import _backend
 from ..._validation import check_bool
 from .._registry import BackendError, Op
-from ._common import COMPLEMENT_DENSITY, check_layer_args, output_shape
+from ._common import COMPLEMENT_DENSITY, check_layer_args, delta_gram, dense_layer_term, layer_term_diagonal, output_shape, symmetrize
 
-__all__ = ["masked_ntk_layer", "ENTK_LAYER", "BackendError", "COMPLEMENT_DENSITY"]
+__all__ = ["masked_ntk_layer", "ENTK_LAYER", "BackendError", "COMPLEMENT_DENSITY", "delta_gram", "dense_layer_term",
+           "layer_term_diagonal", "symmetrize"]
 
 
 def _triton_check(device: str, dtype: torch.dtype, **_) -> str | None:
