@@ -56,12 +56,16 @@ Where the scores are i.i.d. across positions the limit is known without a
 fit, and :func:`limit_graphon` returns it exactly: the constant d for Random
 (either scope), for Magnitude in layerwise scope, and for every method at
 density 1. For the other methods the factors' quantile functions are
-estimated from the network given; that estimate has its own sampling error
-at the network's width. Its honest test compares the prediction with masks
-of an *independent* network (:func:`gntk_fast.experiments.limit_graphons`
-does, and reports the error of the estimate as the RMS difference between
-the predictions of two independent networks over sqrt(2)); comparing it with
-the masks of the very network it was fitted on measures agreement with that
+estimated. With ``n_networks = K >= 2`` (the *pooled* prediction) they are
+averaged over K independent networks of the model's architecture, never the
+model's own weights, so the prediction is the same for every test network,
+and its own error (sd over the K single-network predictions / sqrt(K)) is
+reported per layer. For one-iteration SynFlow and one-input SNIP the scores
+factorise exactly (|w_ij| times the path-sum profiles, or |delta_i| |h_j|),
+so the pooled quantile functions estimate the deterministic limit, up to
+that error. With K = 1 they are fitted on the model itself (the same-network
+fit): comparing that prediction with the masks of the very network it was
+fitted on measures agreement with that
 network's noise (falling like 1/n) and is a diagnostic only.
 """
 from __future__ import annotations
