@@ -377,3 +377,20 @@ def test_active_subspace_experiment_selects_the_low_scale_coordinates():
     assert {r["method"] for r in fit} == {"snip"}
     assert {(r["net"], r["target"]) for r in fit} == {("pruned", "kept"), ("pruned", "pruned"), ("dense", "pruned")}
     assert all(np.isfinite(r["r2"]) for r in fit)
+
+
+def test_active_subspace_bad_arguments():
+    from gntk_fast.experiments.active_subspace import active_subspace, subspace_target
+
+    with pytest.raises(ValueError, match="sparsity"):
+        active_subspace(["snip"], [16], sparsity=1.5)
+    with pytest.raises(ValueError, match="widths"):
+        active_subspace(["snip"], [0])
+    with pytest.raises(ValueError, match="set_size"):
+        active_subspace(["snip"], [16], d_in=8, set_size=5)
+    with pytest.raises(ValueError, match="low_scale"):
+        active_subspace(["snip"], [16], low_scale=0.0)
+    with pytest.raises(ValueError, match="pool"):
+        active_subspace(["snip"], [16], pool=1)
+    with pytest.raises(ValueError, match="coords"):
+        subspace_target(np.zeros((3, 4)), [1])

@@ -38,7 +38,7 @@ from typing import Any, Sequence
 import numpy as np
 import torch
 
-from .._validation import check_fraction, check_size
+from .._validation import check_float, check_fraction, check_size
 
 __all__ = ["active_subspace", "synthetic_inputs", "subspace_target"]
 
@@ -121,6 +121,10 @@ def active_subspace(
     seeds = check_size("seeds", seeds, 100)
     d_in = check_size("d_in", d_in, 4096, min_value=4)
     set_size = check_size("set_size", set_size, d_in // 2, min_value=2)
+    low_scale = check_float("low_scale", low_scale, min_value=1e-6, max_value=1.0)
+    pool = check_size("pool", pool, 1024, min_value=2)
+    for name, v in (("n_prune", n_prune), ("n_train", n_train), ("n_eval", n_eval), ("steps", steps)):
+        check_size(name, v, 1 << 20)
     xp, _ = synthetic_inputs(n_prune, d_in, low_scale, seed + 1)
     zp = xp / np.where(np.arange(d_in) % 2 == 0, 1.0, low_scale)
     pbatch = (torch.from_numpy(xp), torch.from_numpy((zp[:, 0] + zp[:, 2] > 0).astype(np.int64)))
