@@ -318,3 +318,17 @@ def test_pooled_default_networks_reinitialise_the_model_and_exact_limits_stay_ex
         limit_graphon(m, "synflow", 0.8, n_networks=2, networks=3)
     with pytest.raises(ValueError, match="reset_parameters"):
         limit_graphon(torch.nn.Sequential(gf.MLP(8, 16, 1, 2, seed=0)), "synflow", 0.8, n_networks=2)
+
+
+@pytest.mark.parametrize("method,batch", [("synflow", None), ("snip", 1), ("snip", 8)])
+def test_pooled_exact_factors_where_the_scores_factorise(method, batch):
+    # SynFlow and one-input SNIP scores are |w_ij| r_i c_j: log|S| - log|w| is exactly additive (R^2 = 1);
+    # SNIP with a batch sums over inputs and is fitted
+    x, y = _digits()
+    data = None if batch is None else (x[:batch], y[:batch])
+    lg = limit_graphon(gf.fc(64, 40, 2, 10, seed=0), method, 0.8, data=data, n_networks=2, resolution=16,
+                       networks=lambda s: gf.fc(64, 40, 2, 10, seed=s))
+    exact = batch in (None, 1)
+    assert lg.config["factors"] == ("exact" if exact else "fitted")
+    for layer in lg.layers:
+        assert (abs(layer.r2 - 1.0) < 1e-9) == exact

@@ -61,9 +61,10 @@ averaged over K independent networks of the model's architecture, never the
 model's own weights, so the prediction is the same for every test network,
 and its own error (sd over the K single-network predictions / sqrt(K)) is
 reported per layer. For one-iteration SynFlow and one-input SNIP the scores
-factorise exactly (|w_ij| times the path-sum profiles, or |delta_i| |h_j|),
-so the pooled quantile functions estimate the deterministic limit, up to
-that error. With K = 1 they are fitted on the model itself (the same-network
+factorise exactly (|w_ij| times the path-sum profiles, or |delta_i| |h_j|):
+the pooled prediction reads those profiles off exactly (no fit noise in the
+factors, eta = log|w|), so its quantile functions estimate the deterministic
+limit, up to that error. With K = 1 they are fitted on the model itself (the same-network
 fit): comparing that prediction with the masks of the very network it was
 fitted on measures agreement with that
 network's noise (falling like 1/n) and is a diagnostic only.
@@ -376,14 +377,25 @@ def _kind(l: int, L: int) -> str:
 
 
 
-def _fit_grids(mats, signed: bool, resolution: int, n_quantiles: int):
-    """Per layer: the factor fit of one network's scores on its limit grid, and the fit's record."""
+def _fit_grids(mats, signed: bool, resolution: int, n_quantiles: int, absw=None):
+    """Per layer: the factor fit of one network's scores on its limit grid, and the fit's record.
+
+    With ``absw`` (the layers' |w|, for scores that factorise exactly as
+    ``|w_ij| r_i c_j``) the factors are those of ``log|S| - log|w|`` (one sweep,
+    exact) and the residual law is that of ``log|w|`` itself."""
     L = len(mats)
     grids, fits = [], []
     for l, S in enumerate(mats):
         pos = S > 0 if signed else S != 0
         logs = np.log(np.abs(np.where(pos, S, 1.0)))
-        alpha, beta, res, r2 = factor_fit(logs, pos)
+        if absw is None:
+            alpha, beta, res, r2 = factor_fit(logs, pos)
+        else:
+            W = absw[l]
+            pos = pos & (W > 0)
+            lw = np.log(np.where(pos, W, 1.0))
+            alpha, beta, _res, r2 = factor_fit(logs - lw, pos)
+            res = lw[pos]
         F = ResidualDistribution.from_sample(res, n_quantiles)
         kind = _kind(l, L) if L > 1 else "input"
         n_out, n_in = S.shape
@@ -608,8 +620,12 @@ def limit_graphon(
         predictions / sqrt(K), RMS over the grid). For SynFlow with E > 1 the
         K recursions' degree-sorted graphons are averaged. For one-iteration
         SynFlow and one-input SNIP the scores factorise exactly
-        (|w_ij| times a row and a column profile: the path sums, or |delta_i| and
-        |h_j|), so the pooled quantile functions estimate a deterministic limit.
+        (|w_ij| times a row and a column profile: dR/dz_i and h_j of the
+        |.|-network on all-ones inputs, or |delta_i| and |h_j|): the factors
+        are then read off exactly (the fit of log|S| - log|w|, R^2 = 1) and
+        the residual law is that of log|w| (``config["factors"] = "exact"``),
+        so the pooled quantile functions estimate the deterministic limit of
+        those profiles; otherwise the factors are fitted (``"fitted"``).
     networks : optional function ``seed -> model`` building the pool's
         networks; default: copies of ``model`` re-initialised by every
         submodule's ``reset_parameters()`` under ``torch.manual_seed(seed_k)``
@@ -676,7 +692,13 @@ def _pooled(model, method, d, data, scope, E, schedule, seed, resolution, n_quan
     from ..pruning import prune
     from ..pruning.layers import find_prunable
 
+    import torch
+
     pool = _pool_models(model, K, seed, networks)
+    # scores that factorise exactly as |w_ij| r_i c_j: SynFlow (r = dR/dz_i, c = h_j of the |.|-network on
+    # all-ones inputs) and SNIP with one input (r = |delta_i|, c = |h_j|)
+    n_data = None if data is None or not isinstance(data, (tuple, list)) else len(data[0])
+    exact = method == "synflow" or (method == "snip" and n_data == 1)
     names = [l.name for l in find_prunable(model)]
     shapes = [tuple(l.shape) for l in find_prunable(model)]
     singles, per_grids, fits0 = [], [], None
@@ -687,10 +709,12 @@ def _pooled(model, method, d, data, scope, E, schedule, seed, resolution, n_quan
             singles.append(synflow_recursion(m, d, E, scope=scope, schedule=schedule, resolution=resolution,
                                              n_quantiles=n_quantiles).layers)
             continue
+        absw = [np.abs(l.theta.detach().to(torch.float64).cpu().numpy()).reshape(shp)
+                for l, shp in zip(find_prunable(m), shapes)] if exact else None
         res = prune(m, method, 1.0 - d, data=data, scope=scope, iterations=1, seed=seed, progress=False)
         mats = [(s.detach().cpu().numpy() if hasattr(s, "detach") else np.asarray(s)).astype(np.float64).reshape(shp)
                 for s, shp in zip(res.scores, shapes)]
-        grids, fits = _fit_grids(mats, method == "grasp", resolution, n_quantiles)
+        grids, fits = _fit_grids(mats, method == "grasp", resolution, n_quantiles, absw)
         per_grids.append(grids)
         fits0 = fits0 or fits
         singles.append(_assemble(grids, fits, shapes, names, d, scope))
@@ -715,7 +739,8 @@ def _pooled(model, method, d, data, scope, E, schedule, seed, resolution, n_quan
         layer.error = errors[l]
     return LimitGraphons(layers, method, d, scope, {"iterations": 1, "seed": seed, "resolution": resolution,
                                                     "n_quantiles": n_quantiles, "signed": method == "grasp",
-                                                    "reference": "pooled", "n_networks": K})
+                                                    "reference": "pooled", "n_networks": K,
+                                                    "factors": "exact" if exact else "fitted"})
 
 
 def _constant_limits(layers, d: float, method: str, scope: str, n_quantiles: int, seed) -> LimitGraphons:
