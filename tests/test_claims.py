@@ -362,6 +362,9 @@ def test_c19_active_subspace():
     assert held("C19", t(kept=(0.9, 0.8))) == [False]  # the kept fit falls with width
     assert held("C19", t(dense=0.3)) == [None]  # the control cannot fit it either
     assert held("C19", t(n=(4, 0))) == [None]  # nothing pruned away
+    no_fit = t()
+    no_fit["active_sets"].append(dict(method="synflow", n_kept=4, n_pruned=0))  # a method with nothing trained
+    assert held("C19", no_fit) == [True, None]
 
 
 def test_active_subspace_experiment_selects_the_low_scale_coordinates():

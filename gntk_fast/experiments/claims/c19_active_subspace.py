@@ -21,7 +21,7 @@ def _evaluate(claim, t, meta):
     rows = t["active_fit"]
     sets = {r["method"]: r for r in t.get("active_sets", [])}
     out = []
-    for m in sorted({r["method"] for r in rows if r["net"] == "pruned"}):
+    for m in sorted({r["method"] for r in rows if r["net"] == "pruned"} | set(sets)):
         s = sets.get(m, {})
         nk, npr = int(s.get("n_kept", 0)), int(s.get("n_pruned", 0))
         if nk < MIN_SET or npr < MIN_SET:
