@@ -347,3 +347,53 @@ def test_committed_small_report_regenerates_from_its_tables():
 
     small = PAPER.parent / "report_small_digits"
     assert render_report(small / "tables") == (small / "report.md").read_text(encoding="utf-8")
+
+
+def test_c19_active_subspace():
+    def t(kept=(0.7, 0.9), pruned=(0.1, 0.05), dense=0.9, n=(4, 4)):
+        rows = [dict(method="snip", net="pruned", target=tg, width=w, seed=0, r2=r)
+                for tg, vals in (("kept", kept), ("pruned", pruned)) for w, r in zip((64, 256), vals)]
+        rows.append(dict(method="snip", net="dense", target="pruned", width=256, seed=0, r2=dense))
+        return {"active_fit": rows, "active_sets": [dict(method="snip", n_kept=n[0], n_pruned=n[1])]}
+
+    assert held("C19", t()) == [True]
+    assert held("C19", t(pruned=(0.1, 0.6))) == [False]  # the pruned-away target is fitted
+    assert held("C19", t(kept=(0.9, 0.4))) == [False]  # the kept target is not
+    assert held("C19", t(kept=(0.9, 0.8))) == [False]  # the kept fit falls with width
+    assert held("C19", t(dense=0.3)) == [None]  # the control cannot fit it either
+    assert held("C19", t(n=(4, 0))) == [None]  # nothing pruned away
+    no_fit = t()
+    no_fit["active_sets"].append(dict(method="synflow", n_kept=4, n_pruned=0))  # a method with nothing trained
+    assert held("C19", no_fit) == [True, None]
+
+
+def test_active_subspace_experiment_selects_the_low_scale_coordinates():
+    from gntk_fast.experiments.active_subspace import active_subspace
+
+    sets, fit = active_subspace(["snip", "synflow"], [32, 64], seeds=1, steps=20, pool=2, n_train=128, n_eval=64)
+    snip = next(r for r in sets if r["method"] == "snip")
+    # SNIP's scores are proportional to |x_j|: what its limit prunes away are the low-scale (odd) coordinates
+    assert snip["n_pruned"] >= 2 and snip["n_low_scale_pruned"] == snip["n_pruned"]
+    assert all(j % 2 == 0 for j in snip["kept"])
+    # SynFlow scores with all-ones inputs: no coordinate is pruned away, nothing is trained
+    assert next(r for r in sets if r["method"] == "synflow")["n_pruned"] == 0
+    assert {r["method"] for r in fit} == {"snip"}
+    assert {(r["net"], r["target"]) for r in fit} == {("pruned", "kept"), ("pruned", "pruned"), ("dense", "pruned")}
+    assert all(np.isfinite(r["r2"]) for r in fit)
+
+
+def test_active_subspace_bad_arguments():
+    from gntk_fast.experiments.active_subspace import active_subspace, subspace_target
+
+    with pytest.raises(ValueError, match="sparsity"):
+        active_subspace(["snip"], [16], sparsity=1.5)
+    with pytest.raises(ValueError, match="widths"):
+        active_subspace(["snip"], [0])
+    with pytest.raises(ValueError, match="set_size"):
+        active_subspace(["snip"], [16], d_in=8, set_size=5)
+    with pytest.raises(ValueError, match="low_scale"):
+        active_subspace(["snip"], [16], low_scale=0.0)
+    with pytest.raises(ValueError, match="pool"):
+        active_subspace(["snip"], [16], pool=1)
+    with pytest.raises(ValueError, match="coords"):
+        subspace_target(np.zeros((3, 4)), [1])

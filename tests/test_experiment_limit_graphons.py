@@ -11,7 +11,7 @@ from gntk_fast.experiments import limit_graphons
 
 def test_small_run_all_parts(tmp_path):
     e = limit_graphons("small", tmp_path, methods=["random", "snip (batch 1)"], widths=[32, 96],
-                       trials=1, design_steps=3, design_batch=24, design_width=32, train_steps=5, n_train=100,
+                       trials=2, design_steps=3, design_batch=24, design_width=32, train_steps=5, n_train=100,
                        n_eval=50)
     for part in ("convergence", "slope", "input", "paths", "design", "training"):
         assert e.select(part), part
@@ -27,6 +27,11 @@ def test_small_run_all_parts(tmp_path):
     slope = e.select("slope", method="snip (batch 1)", layer=1, reference="independent")[0]
     assert slope["rms"][1] < slope["rms"][0]
     assert np.isfinite(slope["slope_rms"]) and slope["pred_error"] > 0
+    # the check's prediction is pooled over networks that are not test networks: the same for every trial
+    conv = e.select("convergence", method="snip (batch 1)", layer=1, reference="independent", width=32)
+    assert all(r["n_networks"] == 4 for r in conv)
+    same = e.select("convergence", method="snip (batch 1)", reference="same network")
+    assert all(r["n_networks"] == 1 and np.isnan(r["pred_error"]) for r in same)
     # Random's prediction is the exact constant: no sampling error, the same for both references
     for r in e.select("convergence", method="random"):
         assert r["pred_error"] == 0.0 and r["pred_to_const"] < 1e-12

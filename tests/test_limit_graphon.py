@@ -270,3 +270,65 @@ def test_limit_graphons_usable_by_graphon_ntk_and_sample():
     assert K.shape == (4, 4) and torch.isfinite(K).all()
     M = lg[1].graphon.sample(300, 300, seed=0)
     assert abs(M.mean() - 0.2) < 0.01
+
+
+# ------------------------------------------------------------- pooled predictions
+@pytest.mark.parametrize("method,batch", [("synflow", None), ("snip", 1)])
+def test_pooled_prediction_does_not_depend_on_the_test_network(method, batch):
+    x, y = _digits()
+    data = None if batch is None else (x[:batch], y[:batch])
+    kw = dict(data=data, n_networks=3, resolution=16, seed=7,
+              networks=lambda s: gf.fc(64, 48, 2, 10, seed=s))
+    a = limit_graphon(gf.fc(64, 48, 2, 10, seed=1), method, 0.8, **kw)
+    b = limit_graphon(gf.fc(64, 48, 2, 10, seed=2), method, 0.8, **kw)
+    assert a.config["reference"] == "pooled" and a.config["n_networks"] == 3
+    for la, lb in zip(a.layers, b.layers):
+        assert np.array_equal(la.graphon.H, lb.graphon.H) and la.error == lb.error
+        assert abs(la.density - 0.2) < 1e-9
+    # the same-network fit does depend on it, and says so
+    s1 = limit_graphon(gf.fc(64, 48, 2, 10, seed=1), method, 0.8, data=data, resolution=16)
+    s2 = limit_graphon(gf.fc(64, 48, 2, 10, seed=2), method, 0.8, data=data, resolution=16)
+    assert s1.config["reference"] == "same network" and not np.array_equal(s1[1].graphon.H, s2[1].graphon.H)
+    assert np.isnan(s1[1].error)
+
+
+def test_pooled_error_shrinks_with_more_networks():
+    # the error is an sd of K predictions over sqrt(K): from 3 to 12 networks it should fall by about 2
+    x, y = _digits()
+    err = {}
+    for K in (3, 12):
+        lg = limit_graphon(gf.fc(64, 48, 2, 10, seed=0), "snip", 0.8, data=(x[:1], y[:1]), n_networks=K,
+                           resolution=16, seed=3, networks=lambda s: gf.fc(64, 48, 2, 10, seed=s))
+        err[K] = np.array([l.error for l in lg.layers])
+    assert np.all(err[3] > 0) and np.all(err[12] < 0.75 * err[3])
+
+
+def test_pooled_default_networks_reinitialise_the_model_and_exact_limits_stay_exact():
+    m = gf.fc(64, 40, 2, 10, seed=0)
+    before = [p.detach().clone() for p in m.parameters()]
+    lg = limit_graphon(m, "synflow", 0.8, n_networks=2, resolution=16, seed=1)
+    assert all(torch.equal(p, q) for p, q in zip(before, m.parameters()))  # the model is not touched
+    assert lg[1].error > 0
+    for method in ("random", "magnitude"):
+        ex = limit_graphon(m, method, 0.8, n_networks=4)
+        assert all(np.abs(l.graphon.H - 0.2).max() < 1e-12 and l.error == 0.0 for l in ex.layers)
+    with pytest.raises(ValueError, match="n_networks"):
+        limit_graphon(m, "synflow", 0.8, n_networks=0)
+    with pytest.raises(TypeError, match="networks"):
+        limit_graphon(m, "synflow", 0.8, n_networks=2, networks=3)
+    with pytest.raises(ValueError, match="reset_parameters"):
+        limit_graphon(torch.nn.Sequential(gf.MLP(8, 16, 1, 2, seed=0)), "synflow", 0.8, n_networks=2)
+
+
+@pytest.mark.parametrize("method,batch", [("synflow", None), ("snip", 1), ("snip", 8)])
+def test_pooled_exact_factors_where_the_scores_factorise(method, batch):
+    # SynFlow and one-input SNIP scores are |w_ij| r_i c_j: log|S| - log|w| is exactly additive (R^2 = 1);
+    # SNIP with a batch sums over inputs and is fitted
+    x, y = _digits()
+    data = None if batch is None else (x[:batch], y[:batch])
+    lg = limit_graphon(gf.fc(64, 40, 2, 10, seed=0), method, 0.8, data=data, n_networks=2, resolution=16,
+                       networks=lambda s: gf.fc(64, 40, 2, 10, seed=s))
+    exact = batch in (None, 1)
+    assert lg.config["factors"] == ("exact" if exact else "fitted")
+    for layer in lg.layers:
+        assert (abs(layer.r2 - 1.0) < 1e-9) == exact

@@ -28,6 +28,8 @@ TINY = {
                        "n_eval": 50, "methods": ["random", "snip (batch 1)", "synflow (1 it.)"]},
     "kept_moments": {"methods": ["random", "grasp"], "widths": [16, 24, 32, 48], "seeds": 1, "sparsity": 0.8,
                      "depth": 2, "n_inputs": 8},
+    "active_subspace": {"methods": ["snip"], "widths": [16, 32], "seeds": 1, "steps": 10, "pool": 2,
+                        "n_train": 64, "n_eval": 32},
 }
 
 
@@ -146,7 +148,7 @@ def test_report_interrupted_resumed_and_complete(tmp_path, monkeypatch):
         assert (out / p).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     ids = [c["id"] for c in res.claims]
     for cid in ("C1", "C2", "C3", "C4", "C5", "C6", "C6b", "C7", "C8", "C9", "C9b", "C10", "C11", "C13", "C14",
-                "C15", "C16", "C17", "C18"):
+                "C15", "C16", "C17", "C18", "C19"):
         assert cid in ids, cid
     assert ids.count("C5") == 4 and ids.count("C6") == 4  # one per kernel
     # the report is its tables rendered: re-rendering reproduces it byte for byte

@@ -5,24 +5,27 @@ The checks of docs/limit-graphons.md section 4 as one experiment:
 * **convergence** (checks 1-3): for every method and width, one fc network
   per trial (Synaptic-Flow's fc: PyTorch init, biases) is pruned layerwise at
   the given sparsity by :func:`gntk_fast.prune` (clean mode) and its masks
-  estimated by SAS (K blocks); the prediction :func:`gntk_fast.graphon.limit_graphon`
-  is computed from one network at initialisation (SynFlow with 100
-  iterations: :func:`gntk_fast.graphon.synflow_recursion`; Random and
-  Magnitude: the exact constant d, no network needed) and averaged on SAS's
-  blocks (:func:`gntk_fast.graphon.block_means`). It is compared with the SAS
-  estimate of the masks of an INDEPENDENT network of the same width
-  (``reference="independent"``: the check), and, as a labelled diagnostic,
-  with the masks of the network it was computed from (``"same network"``:
-  agreement with that network's own noise, not convergence to a limit).
-  ``pred_error`` is the prediction's own sampling error at that width: the
-  RMS block difference between the predictions of the two networks / sqrt(2). Distance: RMS of the
+  estimated by SAS (K blocks). The prediction is POOLED
+  (:func:`gntk_fast.graphon.limit_graphon` with ``n_networks = pool``): the
+  factors' quantile functions are estimated over ``pool`` independent
+  networks of the width, none of them a test network (SynFlow with 100
+  iterations: the pool's recursions averaged; Random and Magnitude: the exact
+  constant d), so the prediction is the same for every test network. It is
+  averaged on SAS's blocks (:func:`gntk_fast.graphon.block_means`) and
+  compared with the SAS estimate of the masks of each test network
+  (``reference="independent"``: the check). As a labelled diagnostic, the
+  same-network fit (factors fitted on the test network itself) is compared
+  with that network's masks (``"same network"``: agreement with its own
+  noise, not convergence to a limit). ``pred_error`` is the pooled
+  estimate's own error (sd over the pool's single-network predictions /
+  sqrt(pool), RMS over the grid). Distance: RMS of the
   block differences (the histogram distance divided by K) and the cut norm
   (exact enumeration is impossible at K = 64: the alternating-maximisation
   lower bound). For Random and Magnitude also the RMS distance of the SAS
   estimate to the constant d. Slopes: least squares of log(mean RMS over
   trials) against log(width).
 * **input layer** (check 4): per-coordinate kept density, predicted vs the
-  real mask of the independent network: Pearson correlation and the Jaccard index of the "pruned-away"
+  real mask of a test network (not in the pool): Pearson correlation and the Jaccard index of the "pruned-away"
   sets (kept density below d / 10).
 * **path density** (check 5): the finite path counts of the real masks
   against the path integral of their joint estimate
@@ -68,10 +71,10 @@ METHOD_SPECS: dict[str, tuple[str, int | None, int]] = {
 }
 
 SCALES: dict[str, dict[str, Any]] = {
-    "small": dict(data="digits", widths=[64, 128, 256], depth=2, sparsity=0.8, K=16, trials=2,
+    "small": dict(data="digits", widths=[64, 128, 256], depth=2, sparsity=0.8, K=16, trials=2, pool=4,
                   resolution=128, design_width=64, design_K=4, design_steps=30, design_batch=64,
                   train_steps=60, train_batch=32, train_seeds=1, n_train=600, n_eval=300),
-    "paper": dict(data="mnist", widths=[250, 500, 1000, 2000], depth=3, sparsity=0.9, K=64, trials=1,
+    "paper": dict(data="mnist", widths=[250, 500, 1000, 2000], depth=3, sparsity=0.9, K=64, trials=1, pool=8,
                   resolution=256, design_width=500, design_K=8, design_steps=100, design_batch=100,
                   train_steps=1500, train_batch=128, train_seeds=2, n_train=8000, n_eval=2000),
 }
@@ -208,49 +211,47 @@ def limit_graphons(
             method, batch, E = METHOD_SPECS[label]
             data = None if batch is None else (pbatch[0][:batch], pbatch[1][:batch])
             for width in cfg["widths"]:
+                # the pooled prediction: K networks of this width, none of them a test network
+                ps = int(np.random.SeedSequence([seed, width, 0x9001]).generate_state(1)[0])
+                t0 = time.time()
+                pooled = limit_graphon(fc(d_in, width, depth, 10, seed=ps), method, cfg["sparsity"], data=data,
+                                       seed=ps, iterations=E, resolution=cfg["resolution"],
+                                       n_networks=cfg["pool"],
+                                       networks=lambda k: fc(d_in, width, depth, 10, seed=k))
+                t_pool = time.time() - t0
                 for t in range(cfg["trials"]):
                     s = int(np.random.SeedSequence([seed, width, t]).generate_state(1)[0])
                     model = fc(d_in, width, depth, 10, seed=s)
                     t0 = time.time()
+                    # the same-network fit (a diagnostic): fitted on the test network itself
                     if E > 1:
-                        pred = synflow_recursion(model, dens, E, resolution=cfg["resolution"])
+                        same = synflow_recursion(model, dens, E, resolution=cfg["resolution"])
                     else:
-                        pred = limit_graphon(model, method, cfg["sparsity"], data=data, seed=s,
+                        same = limit_graphon(model, method, cfg["sparsity"], data=data, seed=s,
                                              resolution=cfg["resolution"])
                     t_pred = time.time() - t0
                     res = prune(copy.deepcopy(model), method, cfg["sparsity"], data=data, scope="layerwise",
                                 iterations=E, seed=s, progress=False)
                     masks = [m.numpy() for m in res.masks]
-                    # an independent network of the same width: its masks are what the prediction is checked
-                    # against, and its own prediction measures the prediction's sampling error
-                    s2 = int(np.random.SeedSequence([seed, width, t, 1]).generate_state(1)[0])
-                    model2 = fc(d_in, width, depth, 10, seed=s2)
-                    if E > 1:
-                        pred2 = synflow_recursion(model2, dens, E, resolution=cfg["resolution"])
-                    else:
-                        pred2 = limit_graphon(model2, method, cfg["sparsity"], data=data, seed=s2,
-                                              resolution=cfg["resolution"])
-                    res2 = prune(model2, method, cfg["sparsity"], data=data, scope="layerwise", iterations=E,
-                                 seed=s2, progress=False)
-                    masks2 = [m.numpy() for m in res2.masks]
+                    pred = pooled
                     if "convergence" in parts:
                         for layer in range(1, depth):
-                            P = block_means(pred[layer].graphon, width, width, K)
-                            P2 = block_means(pred2[layer].graphon, width, width, K)
-                            pred_err = float(np.sqrt(np.mean((P - P2) ** 2)) / np.sqrt(2.0))
-                            for ref, mk in (("same network", masks), ("independent", masks2)):
-                                est = sas(mk[layer], K).H
+                            est = sas(masks[layer], K).H
+                            for ref, pr, secs in (("independent", pooled, t_pool), ("same network", same, t_pred)):
+                                P = block_means(pr[layer].graphon, width, width, K)
                                 D = P - est
                                 rows.append(dict(part="convergence", method=label, width=width, trial=t,
                                                  layer=layer, reference=ref, rms=float(np.sqrt(np.mean(D ** 2))),
                                                  cut=float(cut_norm(D, seed=seed).value),
                                                  sas_to_const=float(np.sqrt(np.mean((est - dens) ** 2))),
                                                  pred_to_const=float(np.sqrt(np.mean((P - dens) ** 2))),
-                                                 pred_error=pred_err, r2=float(pred[layer].r2), predict_s=t_pred))
+                                                 pred_error=float(pr[layer].error), r2=float(pr[layer].r2),
+                                                 n_networks=int(pr.config.get("n_networks", 1)),
+                                                 predict_s=secs))
                                 if t == 0 and layer == 1 and ref == "independent":
                                     keep_est[(label, width)] = (P, est)
                     if "input" in parts:
-                        measured = masks2[0].mean(0)  # the independent network's input layer
+                        measured = masks[0].mean(0)  # a test network's input layer (not in the pool)
                         pf = pred[0].feature_density
                         pa, ma = set(np.nonzero(pf < dens / 10)[0]), set(np.nonzero(measured < dens / 10)[0])
                         union = pa | ma

@@ -70,12 +70,13 @@ SCALES: dict[str, dict[str, Any]] = {
                            "sparsity": 0.8, "depth": 3, "K": 32, "n_inputs": 48},
         "study": {"methods": ["dense", "random", "magnitude", "snip", "grasp", "synflow"],
                   "sparsities": [0.5, 0.95], "seeds": 5,
-                  "config": {"width": 128, "depth": 4, "steps": 200, "batch_size": 64, "n_train": 1000,
-                             "n_eval": 1000, "n_kernel": 128, "n_linear": 128, "K": 16, "gd_steps": 200}},
-        "checkpoints": [50, 100, 200],
+                  "config": {"width": 128, "depth": 4, "steps": 100, "batch_size": 64, "n_train": 1000,
+                             "n_eval": 500, "n_kernel": 128, "n_linear": 96, "K": 16, "gd_steps": 100}},
+        "checkpoints": [25, 50, 100],
         "limit_graphons": {"widths": [64, 128, 256, 512], "trials": 1},
         "kept_moments": {"methods": ["random", "grasp"], "widths": [64, 128, 256, 512], "seeds": 2,
                          "sparsity": 0.9, "depth": 3, "n_inputs": 16},
+        "active_subspace": {"methods": ["snip", "synflow"], "widths": [64, 128, 256], "seeds": 2},
     },
     "paper": {
         "data": "mnist",
@@ -93,6 +94,8 @@ SCALES: dict[str, dict[str, Any]] = {
         "limit_graphons": {},
         "kept_moments": {"methods": ["random", "grasp"], "widths": [256, 512, 1024, 2048], "seeds": 3,
                          "sparsity": 0.9, "depth": 3, "n_inputs": 32},
+        "active_subspace": {"methods": ["snip", "grasp", "synflow"], "widths": [128, 256, 512, 1024], "seeds": 3,
+                            "pool": 8},
     },
 }
 
@@ -202,6 +205,12 @@ def _deviation_lines(view: View, sections) -> list[str]:
     if view.meta["scale"] == "small":
         items.append("Small scale: reduced widths, seeds, trials and training on the embedded 8x8 digits; its "
                      "verdicts do not speak for the paper's sizes.")
+        st = view.settings.get("study", {}).get("config", {})
+        if st.get("steps", 200) < 200:
+            items.append(f"Small scale, to fit its time budget: the study trains {st['steps']} steps (the paper 200; "
+                         f"losses read at steps {view.settings.get('checkpoints')}), evaluates on {st.get('n_eval')} "
+                         f"held-out inputs, and runs the linearised comparison for {st.get('gd_steps')} GD steps "
+                         f"on {st.get('n_linear')} inputs.")
     if view.meta["data"] == "mnist":
         items.append("MNIST: where no training split was found (see the note above), the 10k test split serves "
                      "as training data, a data split the paper does not use.")

@@ -56,12 +56,17 @@ Where the scores are i.i.d. across positions the limit is known without a
 fit, and :func:`limit_graphon` returns it exactly: the constant d for Random
 (either scope), for Magnitude in layerwise scope, and for every method at
 density 1. For the other methods the factors' quantile functions are
-estimated from the network given; that estimate has its own sampling error
-at the network's width. Its honest test compares the prediction with masks
-of an *independent* network (:func:`gntk_fast.experiments.limit_graphons`
-does, and reports the error of the estimate as the RMS difference between
-the predictions of two independent networks over sqrt(2)); comparing it with
-the masks of the very network it was fitted on measures agreement with that
+estimated. With ``n_networks = K >= 2`` (the *pooled* prediction) they are
+averaged over K independent networks of the model's architecture, never the
+model's own weights, so the prediction is the same for every test network,
+and its own error (sd over the K single-network predictions / sqrt(K)) is
+reported per layer. For one-iteration SynFlow and one-input SNIP the scores
+factorise exactly (|w_ij| times the path-sum profiles, or |delta_i| |h_j|):
+the pooled prediction reads those profiles off exactly (no fit noise in the
+factors, eta = log|w|), so its quantile functions estimate the deterministic
+limit, up to that error. With K = 1 they are fitted on the model itself (the same-network
+fit): comparing that prediction with the masks of the very network it was
+fitted on measures agreement with that
 network's noise (falling like 1/n) and is a diagnostic only.
 """
 from __future__ import annotations
@@ -210,6 +215,10 @@ class LayerLimit:
         (input layer only, else None).
     in_model : False when the density exceeds the positive fraction (see module docstring).
     kind : "input", "hidden" or "readout".
+    error : the estimate's own error (pooled predictions, ``n_networks >= 2``):
+        the RMS over the graphon's grid of the standard error of the mean of
+        the single-network predictions, sd_k(W_k) / sqrt(K) (ddof 1); NaN for
+        one network and 0 for the exact constant limits.
     """
 
     name: str
@@ -226,6 +235,7 @@ class LayerLimit:
     feature_density: np.ndarray | None
     in_model: bool
     kind: str
+    error: float = float("nan")
 
 
 @dataclass
@@ -366,6 +376,138 @@ def _kind(l: int, L: int) -> str:
     return "input" if l == 0 else ("readout" if l == L - 1 else "hidden")
 
 
+
+def _fit_grids(mats, signed: bool, resolution: int, n_quantiles: int, absw=None):
+    """Per layer: the factor fit of one network's scores on its limit grid, and the fit's record.
+
+    With ``absw`` (the layers' |w|, for scores that factorise exactly as
+    ``|w_ij| r_i c_j``) the factors are those of ``log|S| - log|w|`` (one sweep,
+    exact) and the residual law is that of ``log|w|`` itself."""
+    L = len(mats)
+    grids, fits = [], []
+    for l, S in enumerate(mats):
+        pos = S > 0 if signed else S != 0
+        logs = np.log(np.abs(np.where(pos, S, 1.0)))
+        if absw is None:
+            alpha, beta, res, r2 = factor_fit(logs, pos)
+        else:
+            W = absw[l]
+            pos = pos & (W > 0)
+            lw = np.log(np.where(pos, W, 1.0))
+            alpha, beta, _res, r2 = factor_fit(logs - lw, pos)
+            res = lw[pos]
+        F = ResidualDistribution.from_sample(res, n_quantiles)
+        kind = _kind(l, L) if L > 1 else "input"
+        n_out, n_in = S.shape
+        zr, zc = pos.mean(1), pos.mean(0)
+        if kind in ("hidden", "input") and n_out > resolution:
+            ri = _rank_reps(alpha, resolution)
+        else:
+            ri = np.argsort(-np.nan_to_num(alpha, nan=-np.inf), kind="stable") if kind != "readout" else np.arange(n_out)
+        if kind in ("hidden", "readout") and n_in > resolution:
+            ci = _rank_reps(beta, resolution)
+        elif kind == "input":
+            ci = np.arange(n_in)
+        else:
+            ci = np.argsort(-np.nan_to_num(beta, nan=-np.inf), kind="stable")
+        grids.append(_Grid(alpha[ri], beta[ci], zr[ri], zc[ci], float(pos.mean()), F, kind))
+        fits.append((alpha, beta, r2, pos.sum(1).astype(np.int64), pos.sum(0).astype(np.int64)))
+    return grids, fits
+
+
+def _assemble(grids, fits, shapes, names, density: float, scope: str) -> list[LayerLimit]:
+    """Solve the threshold(s) of the grids and finish every layer's record."""
+    L = len(grids)
+    sizes = [int(a) * int(b) for a, b in shapes]
+    out = []
+    if scope == "global":
+        T, _ = _solve_tau(grids, sizes, density)
+        taus, targets = [T] * L, [None] * L
+        tot = sum(w * g.mean(T) for w, g in zip(sizes, grids)) / sum(sizes)
+        if tot < density - 1e-9 and not np.isfinite(T):
+            # not enough positive scores overall: fill each layer uniformly
+            targets = [g.mean(T) + (density - tot) for g in grids]
+        elif abs(tot - density) > 1e-9:
+            # an atom at the common threshold: every layer takes the same share of its ties
+            eps = 1e-7 * max(1.0, abs(T))
+            lo = [g.mean(T - eps) for g in grids]
+            hi = [g.mean(T + eps) for g in grids]
+            gap = sum(w * (a - b) for w, a, b in zip(sizes, lo, hi)) / sum(sizes)
+            hi_tot = sum(w * b for w, b in zip(sizes, hi)) / sum(sizes)
+            lam = float(np.clip((density - hi_tot) / gap, 0.0, 1.0)) if gap > 0 else 0.0
+            targets = [b + lam * (a - b) for a, b in zip(lo, hi)]
+    else:
+        taus = [_solve_tau([g], [1.0], density)[0] for g in grids]
+        targets = [density] * L
+    for l, (g, (alpha, beta, r2, pr, pc)) in enumerate(zip(grids, fits)):
+        out.append(_finish(g, taus[l], targets[l], names[l], shapes[l], alpha, beta, r2, pr, pc))
+    return out
+
+
+def _pool_grids(per_net: list[list[_Grid]], n_quantiles: int) -> list[_Grid]:
+    """The pooled grid of every layer: the factors' quantile functions averaged over the
+    networks at equal ranks (hidden sides; the input coordinates and the outputs, which are
+    finite and labelled, position by position), the positive fractions likewise, and the
+    residual law of all networks' order statistics together."""
+    out = []
+    for l in range(len(per_net[0])):
+        gs = [net[l] for net in per_net]
+        import warnings
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # a rank where every network has a dead neuron
+            A = np.nanmean(np.stack([g.A for g in gs]), axis=0)
+            B = np.nanmean(np.stack([g.B for g in gs]), axis=0)
+        zr = np.mean(np.stack([g.zr for g in gs]), axis=0)
+        zc = np.mean(np.stack([g.zc for g in gs]), axis=0)
+        q = np.concatenate([g.F.quantiles for g in gs])
+        F = ResidualDistribution.from_sample(q, n_quantiles)
+        F.mean, F.std = float(np.mean([g.F.mean for g in gs])), float(np.mean([g.F.std for g in gs]))
+        out.append(_Grid(A, B, zr, zc, float(np.mean([g.z for g in gs])), F, gs[0].kind))
+    return out
+
+
+def _graphon_values(layer: LayerLimit) -> np.ndarray:
+    return np.asarray(layer.graphon.H, dtype=np.float64)
+
+
+def _pool_error(singles: list[list[LayerLimit]]) -> list[float]:
+    """Per layer: RMS over the grid of sd_k(W_k) / sqrt(K) (ddof 1) of the single-network predictions."""
+    K = len(singles)
+    out = []
+    for l in range(len(singles[0])):
+        Ws = np.stack([_graphon_values(net[l]) for net in singles])
+        out.append(float(np.sqrt(np.mean(Ws.std(axis=0, ddof=1) ** 2)) / np.sqrt(K)))
+    return out
+
+
+def _pool_models(model: Any, n_networks: int, seed: int | None, networks: Any) -> list[Any]:
+    """The pool: ``networks(seed_k)`` for K seeds derived from ``seed``, or copies of ``model``
+    re-initialised by each submodule's ``reset_parameters`` under those seeds."""
+    import torch
+
+    base = 0 if seed is None else int(seed)
+    seeds = [int(s) for s in np.random.SeedSequence([base, 0x5EED]).generate_state(n_networks, dtype=np.uint32)]
+    out = []
+    for k, sk in enumerate(seeds):
+        if networks is not None:
+            m = networks(sk)
+        else:
+            m = copy.deepcopy(model)
+            found = False
+            with torch.random.fork_rng(devices=[]):
+                torch.manual_seed(sk)
+                for mod in m.modules():
+                    if mod is not m and hasattr(mod, "reset_parameters"):
+                        mod.reset_parameters()
+                        found = True
+            if not found:
+                raise ValueError("networks: the model has no submodule with reset_parameters(); pass networks="
+                                 "a function seed -> a fresh model of the same architecture")
+        out.append(m)
+    return out
+
+
 # ----------------------------------------------------------- public entries
 def limit_graphon_from_scores(
     scores: Sequence[Any],
@@ -419,50 +561,8 @@ def limit_graphon_from_scores(
         mats.append(a)
     L = len(mats)
     names = [f"layer{l}" for l in range(L)] if names is None else [str(n) for n in names]
-    grids, fits = [], []
-    for l, S in enumerate(mats):
-        pos = S > 0 if signed else S != 0
-        logs = np.log(np.abs(np.where(pos, S, 1.0)))
-        alpha, beta, res, r2 = factor_fit(logs, pos)
-        F = ResidualDistribution.from_sample(res, n_quantiles)
-        kind = _kind(l, L) if L > 1 else "input"
-        n_out, n_in = S.shape
-        zr, zc = pos.mean(1), pos.mean(0)
-        if kind in ("hidden", "input") and n_out > resolution:
-            ri = _rank_reps(alpha, resolution)
-        else:
-            ri = np.argsort(-np.nan_to_num(alpha, nan=-np.inf), kind="stable") if kind != "readout" else np.arange(n_out)
-        if kind in ("hidden", "readout") and n_in > resolution:
-            ci = _rank_reps(beta, resolution)
-        elif kind == "input":
-            ci = np.arange(n_in)
-        else:
-            ci = np.argsort(-np.nan_to_num(beta, nan=-np.inf), kind="stable")
-        grids.append(_Grid(alpha[ri], beta[ci], zr[ri], zc[ci], float(pos.mean()), F, kind))
-        fits.append((alpha, beta, r2, pos.sum(1).astype(np.int64), pos.sum(0).astype(np.int64)))
-    sizes = [S.size for S in mats]
-    out = []
-    if scope == "global":
-        T, _ = _solve_tau(grids, sizes, density)
-        taus, targets = [T] * L, [None] * L
-        tot = sum(w * g.mean(T) for w, g in zip(sizes, grids)) / sum(sizes)
-        if tot < density - 1e-9 and not np.isfinite(T):
-            # not enough positive scores overall: fill each layer uniformly
-            targets = [g.mean(T) + (density - tot) for g in grids]
-        elif abs(tot - density) > 1e-9:
-            # an atom at the common threshold: every layer takes the same share of its ties
-            eps = 1e-7 * max(1.0, abs(T))
-            lo = [g.mean(T - eps) for g in grids]
-            hi = [g.mean(T + eps) for g in grids]
-            gap = sum(w * (a - b) for w, a, b in zip(sizes, lo, hi)) / sum(sizes)
-            hi_tot = sum(w * b for w, b in zip(sizes, hi)) / sum(sizes)
-            lam = float(np.clip((density - hi_tot) / gap, 0.0, 1.0)) if gap > 0 else 0.0
-            targets = [b + lam * (a - b) for a, b in zip(lo, hi)]
-    else:
-        taus = [_solve_tau([g], [1.0], density)[0] for g in grids]
-        targets = [density] * L
-    for l, (g, (alpha, beta, r2, pr, pc)) in enumerate(zip(grids, fits)):
-        out.append(_finish(g, taus[l], targets[l], names[l], mats[l].shape, alpha, beta, r2, pr, pc))
+    grids, fits = _fit_grids(mats, signed, resolution, n_quantiles)
+    out = _assemble(grids, fits, [S.shape for S in mats], names, density, scope)
     return LimitGraphons(out, method, density, scope,
                          {"resolution": resolution, "n_quantiles": n_quantiles, "signed": bool(signed)})
 
@@ -480,6 +580,8 @@ def limit_graphon(
     seed: int | None = 0,
     resolution: int = 256,
     n_quantiles: int = 4096,
+    n_networks: int = 1,
+    networks: Any = None,
 ) -> LimitGraphons:
     """Predicted limit graphon of every layer of ``model`` pruned by ``method``.
 
@@ -507,13 +609,46 @@ def limit_graphon(
     schedule : density schedule of the recursion ("exponential" or "linear").
     seed : seed of the random scores (method "random").
     resolution, n_quantiles : see :func:`limit_graphon_from_scores`.
+    n_networks : K. With K = 1 (default) the factors are fitted on ``model``
+        itself (the same-network fit). With K >= 2 the prediction is *pooled*
+        and does not look at ``model``'s weights: K independent networks of
+        its architecture (seeds derived from ``seed``) are scored and fitted,
+        the factors' quantile functions A(u), B(v) averaged at equal ranks,
+        the positive fractions likewise and the residual law F_eta pooled,
+        and the threshold solved on the pooled grid. ``layers[l].error`` is
+        then the estimate's own error (sd over the K single-network
+        predictions / sqrt(K), RMS over the grid). For SynFlow with E > 1 the
+        K recursions' degree-sorted graphons are averaged. For one-iteration
+        SynFlow and one-input SNIP the scores factorise exactly
+        (|w_ij| times a row and a column profile: dR/dz_i and h_j of the
+        |.|-network on all-ones inputs, or |delta_i| and |h_j|): the factors
+        are then read off exactly (the fit of log|S| - log|w|, R^2 = 1) and
+        the residual law is that of log|w| (``config["factors"] = "exact"``),
+        so the pooled quantile functions estimate the deterministic limit of
+        those profiles; otherwise the factors are fitted (``"fitted"``).
+    networks : optional function ``seed -> model`` building the pool's
+        networks; default: copies of ``model`` re-initialised by every
+        submodule's ``reset_parameters()`` under ``torch.manual_seed(seed_k)``
+        (PyTorch's default initialisation, e.g. :func:`gntk_fast.fc`).
 
     Returns
     -------
     :class:`LimitGraphons`: ``.layers[l]`` has ``graphon`` (usable by
     :func:`gntk_fast.graphon_ntk` and ``.sample``), ``alpha``, ``beta``,
-    ``residuals``, ``r2``, ``density`` and, for the input layer,
-    ``feature_density`` (d,).
+    ``residuals``, ``r2``, ``density``, ``error`` and, for the input layer,
+    ``feature_density`` (d,). ``config["reference"]`` is "exact", "pooled"
+    or "same network".
+
+    Examples
+    --------
+    >>> import numpy as np, gntk_fast as gf
+    >>> from gntk_fast.graphon import limit_graphon
+    >>> m = gf.fc(16, 64, 2, 4, seed=0)
+    >>> round(float(limit_graphon(m, "magnitude", 0.8)[1].graphon.H.mean()), 12)  # exact: the constant d
+    0.2
+    >>> lg = limit_graphon(m, "synflow", 0.8, n_networks=3, resolution=32)
+    >>> lg.config["reference"], bool(lg[1].error > 0)
+    ('pooled', True)
     """
     from ..pruning import prune
     from ..pruning.layers import find_prunable
@@ -526,20 +661,86 @@ def limit_graphon(
         raise ValueError(f"iterations > 1 is implemented for method 'synflow' only; got method {method!r}")
     scope = check_choice("scope", SCOPE_ALIASES.get(scope, scope) if isinstance(scope, str) else scope, SCOPES)
     n_quantiles = check_int("n_quantiles", n_quantiles, min_value=2)
+    K = check_int("n_networks", n_networks, min_value=1, max_value=1024)
+    if networks is not None and not callable(networks):
+        raise TypeError(f"networks must be a function seed -> model or None; got {type(networks).__name__}")
     layers = find_prunable(model)
     if d == 1.0 or method == "random" or (method == "magnitude" and scope == "layerwise"):
-        return _constant_limits(layers, d, method, scope, n_quantiles, seed)
+        out = _constant_limits(layers, d, method, scope, n_quantiles, seed)
+        for layer in out.layers:
+            layer.error = 0.0
+        return out
+    if K > 1:
+        return _pooled(model, method, d, data, scope, E, schedule, seed, resolution, n_quantiles, K, networks)
     if E > 1:
-        return synflow_recursion(model, d, E, scope=scope, schedule=schedule, resolution=resolution,
-                                 n_quantiles=n_quantiles)
+        out = synflow_recursion(model, d, E, scope=scope, schedule=schedule, resolution=resolution,
+                                n_quantiles=n_quantiles)
+        out.config["reference"] = "same network"
+        return out
     work = copy.deepcopy(model)
     res = prune(work, method, 1.0 - d if d < 1.0 else 0.0, data=data, scope=scope, iterations=1, seed=seed,
                 progress=False)
     out = limit_graphon_from_scores([s.reshape(l.shape) for s, l in zip(res.scores, layers)], d, scope=scope,
                                     signed=method == "grasp", resolution=resolution, n_quantiles=n_quantiles,
                                     names=[l.name for l in layers], method=method)
-    out.config.update({"iterations": 1, "seed": seed})
+    out.config.update({"iterations": 1, "seed": seed, "reference": "same network"})
     return out
+
+
+def _pooled(model, method, d, data, scope, E, schedule, seed, resolution, n_quantiles, K, networks) -> LimitGraphons:
+    """The pooled prediction of :func:`limit_graphon` (``n_networks`` K >= 2)."""
+    from ..pruning import prune
+    from ..pruning.layers import find_prunable
+
+    import torch
+
+    pool = _pool_models(model, K, seed, networks)
+    # scores that factorise exactly as |w_ij| r_i c_j: SynFlow (r = dR/dz_i, c = h_j of the |.|-network on
+    # all-ones inputs) and SNIP with one input (r = |delta_i|, c = |h_j|)
+    n_data = None if data is None or not isinstance(data, (tuple, list)) else len(data[0])
+    exact = method == "synflow" or (method == "snip" and n_data == 1)
+    names = [l.name for l in find_prunable(model)]
+    shapes = [tuple(l.shape) for l in find_prunable(model)]
+    singles, per_grids, fits0 = [], [], None
+    for k, m in enumerate(pool):
+        if [tuple(l.shape) for l in find_prunable(m)] != shapes:
+            raise ValueError("networks: every pooled network must have the model's layer shapes")
+        if E > 1:
+            singles.append(synflow_recursion(m, d, E, scope=scope, schedule=schedule, resolution=resolution,
+                                             n_quantiles=n_quantiles).layers)
+            continue
+        absw = [np.abs(l.theta.detach().to(torch.float64).cpu().numpy()).reshape(shp)
+                for l, shp in zip(find_prunable(m), shapes)] if exact else None
+        res = prune(m, method, 1.0 - d, data=data, scope=scope, iterations=1, seed=seed, progress=False)
+        mats = [(s.detach().cpu().numpy() if hasattr(s, "detach") else np.asarray(s)).astype(np.float64).reshape(shp)
+                for s, shp in zip(res.scores, shapes)]
+        grids, fits = _fit_grids(mats, method == "grasp", resolution, n_quantiles, absw)
+        per_grids.append(grids)
+        fits0 = fits0 or fits
+        singles.append(_assemble(grids, fits, shapes, names, d, scope))
+    errors = _pool_error(singles)
+    if E > 1:
+        layers = []
+        for l, first in enumerate(singles[0]):
+            W = np.mean(np.stack([_graphon_values(net[l]) for net in singles]), axis=0)
+            g, feat = _finish_values(W, first.kind)
+            layers.append(LayerLimit(first.name, first.shape, g, first.alpha, first.beta, first.residuals,
+                                     float("nan"), float(W.mean()), first.log_tau, first.positive_rows,
+                                     first.positive_cols, feat, True, first.kind, errors[l]))
+        return LimitGraphons(layers, "synflow", d, scope, {"iterations": E, "schedule": schedule, "recursion": True,
+                                                         "resolution": resolution, "reference": "pooled",
+                                                         "n_networks": K, "seed": seed})
+    pooled = _pool_grids(per_grids, n_quantiles)
+    # the record's per-neuron factors are those of the pool's first network; r2 the pool's mean
+    fits = [(a, b, float(np.nanmean([net[l].r2 for net in singles])), pr, pc)
+            for l, (a, b, _r, pr, pc) in enumerate(fits0)]
+    layers = _assemble(pooled, fits, shapes, names, d, scope)
+    for l, layer in enumerate(layers):
+        layer.error = errors[l]
+    return LimitGraphons(layers, method, d, scope, {"iterations": 1, "seed": seed, "resolution": resolution,
+                                                    "n_quantiles": n_quantiles, "signed": method == "grasp",
+                                                    "reference": "pooled", "n_networks": K,
+                                                    "factors": "exact" if exact else "fitted"})
 
 
 def _constant_limits(layers, d: float, method: str, scope: str, n_quantiles: int, seed) -> LimitGraphons:
@@ -578,7 +779,7 @@ def _constant_limits(layers, d: float, method: str, scope: str, n_quantiles: int
                               log_tau, np.full(n_out, n_in, dtype=np.int64), np.full(n_in, n_out, dtype=np.int64),
                               feature, True, kind))
     return LimitGraphons(out, method, d, scope, {"exact": "constant", "iterations": 1, "seed": seed,
-                                                 "n_quantiles": Q})
+                                                 "n_quantiles": Q, "reference": "exact"})
 
 
 # ------------------------------------------------------- SynFlow recursion

@@ -40,6 +40,7 @@ _MODULES = (
     "c16_generalisation",
     "c17_generalisation_gap",
     "c18_path_alignment",
+    "c19_active_subspace",
 )
 
 CLAIMS: tuple[Claim, ...] = tuple(import_module(f"{__name__}.{m}").CLAIM for m in _MODULES)

@@ -42,11 +42,17 @@ def _render(v: View) -> list[str]:
          "with masks of networks it was not computed from (the check); \"same network\" rows (or rows without a "
          "reference) fit the prediction on the very network whose masks they compare (a diagnostic of agreement, "
          "which falls like 1/n without saying anything about a deterministic limit).", ""]
+    if cfg.get("pool"):
+        L += [f"The check's prediction is pooled over {cfg['pool']} networks of each width, none of them a test "
+              "network: the factors' quantile functions A(u), B(v) and the residual law are averaged over the pool "
+              "(SynFlow with 100 iterations: the pool's recursions averaged), so it is the same for every test "
+              "network; `pred_error` is the pooled estimate's own error (sd over the pool's single-network "
+              "predictions / sqrt(pool), RMS over the grid). Random and Magnitude use the exact constant d.", ""]
     for k in sorted(f):
         if k.startswith("limit_"):
             L += [f"![{k}]({f[k]})", ""]
     cols = ["method", "layer"] + (["reference"] if any("reference" in r for r in t["limit_slope"]) else []) + [
-        "rms", "slope_rms", "cut", "slope_cut", "r2"]
+        "rms", "slope_rms", "cut", "slope_cut", "r2"] + (["pred_error"] if cfg.get("pool") else [])
     L.append(md_table(t["limit_slope"], cols))
     if t.get("limit_input"):
         L.append(md_table(t["limit_input"], ["method", "width", "trial", "corr", "jaccard", "pruned_pred",
