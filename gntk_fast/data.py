@@ -52,7 +52,6 @@ import os
 import warnings
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import torch

@@ -5,7 +5,6 @@ import json
 
 import numpy as np
 import pytest
-import torch
 
 import gntk_fast as gf
 from gntk_fast.cli import main

@@ -7,7 +7,6 @@ import re
 import numpy as np
 import pytest
 
-from gntk_fast.experiments.claims import get_claim
 from gntk_fast.experiments import pruned_study as ps
 from gntk_fast.experiments.kernel_checks import kernel_convergence, random_scaling
 from gntk_fast.experiments.report import run_report

@@ -2,7 +2,6 @@
 failures, resumption after SIGKILL, partial files, the CLI."""
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
@@ -15,7 +14,6 @@ import numpy as np
 import pytest
 
 pytest.importorskip("distributed")
-import pyarrow.parquet as pq  # noqa: E402
 
 import gntk_fast  # noqa: E402
 from gntk_fast import sweep  # noqa: E402

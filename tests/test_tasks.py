@@ -5,7 +5,6 @@ import math
 
 import numpy as np
 import pytest
-import torch
 
 from gntk_fast.experiments import tasks
 from gntk_fast.experiments.tasks import check_task_config, run_task

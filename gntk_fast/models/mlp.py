@@ -29,7 +29,6 @@ from .._validation import (
     check_bool,
     check_choice,
     check_float,
-    check_int,
     check_memory,
     check_seed,
     check_size,
