@@ -143,7 +143,7 @@ def test_mlp_bad_input_and_masks():
         m.set_masks([torch.ones(5, 4, dtype=torch.bool), torch.ones(2, 2, dtype=torch.bool)])
     with pytest.raises(ValueError, match=r"masks\[0\] must be boolean"):
         m.set_masks([torch.full((5, 4), 0.5), torch.ones(1, 5)])
-    with pytest.raises(ValueError, match="2 tensors"):
+    with pytest.raises(ValueError, match="list of 2 tensors"):
         m.set_masks([torch.ones(5, 4)])
 
 

@@ -143,7 +143,7 @@ def test_set_masks_validation(cfg, data):
 
     # wrong number of masks
     k = data.draw(st.integers(min_value=0, max_value=L + 2).filter(lambda v: v != L))
-    with pytest.raises(ValueError, match=rf"masks must hold {L} tensors"):
+    with pytest.raises(ValueError, match=rf"masks must be a list of {L} tensors"):
         m.set_masks([torch.ones(shapes[j % L], dtype=torch.bool) for j in range(k)])
 
     # wrong shape for mask i

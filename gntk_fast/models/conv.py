@@ -38,6 +38,7 @@ from .._validation import (
     check_tensor,
 )
 from ..activations import Activation, resolve_activation
+from ._masked import MaskedLayersMixin
 from .mlp import MaskedLinear, _check_dtype, _generator
 
 __all__ = ["MaskedConv2d", "ConvNet", "PADDINGS", "READOUTS"]
@@ -73,20 +74,6 @@ def _wraps_once(padding: str, kernel_size: int, hw: tuple[int, int]) -> bool:
     """Circular padding wraps the window around the image at most once: r <= H and r <= W."""
     r = (kernel_size - 1) // 2
     return padding != "circular" or (hw[0] >= r and hw[1] >= r)
-
-
-def _bool_mask(name: str, m, shape: tuple[int, ...]) -> torch.Tensor:
-    """A bool tensor of ``shape`` from a bool or 0/1 tensor (ValueError naming ``name`` otherwise)."""
-    m = check_tensor(name, m, ndim=len(shape))
-    if tuple(m.shape) != tuple(shape):
-        raise ValueError(f"{name} must have shape {tuple(shape)} (like the layer's weight); got {tuple(m.shape)}")
-    if m.dtype != torch.bool:
-        if m.is_floating_point() and not bool(torch.isfinite(m).all()):
-            raise ValueError(f"{name} contains non-finite values")
-        if not bool(((m == 0) | (m == 1)).all()):
-            raise ValueError(f"{name} must be boolean or hold only 0 and 1")
-        m = m != 0
-    return m
 
 
 class MaskedConv2d(nn.Module):
@@ -207,7 +194,7 @@ def _channel_list(channels, depth) -> list[int]:
     return [c] * check_size("depth", depth, MAX_DEPTH)
 
 
-class ConvNet(nn.Module):
+class ConvNet(MaskedLayersMixin, nn.Module):
     """NTK-parameterised convolutional network with boolean masks on every weight.
 
     ``depth`` masked conv layers (stride 1, odd ``kernel_size``, size-preserving
@@ -370,30 +357,6 @@ class ConvNet(nn.Module):
         if len(kinds) > 1:
             raise ValueError("this ConvNet has per-layer activations; use .activations")
         return self.activations[0]
-
-    @property
-    def masks(self) -> list[torch.Tensor]:
-        """The boolean mask buffers in forward order: L of shape (C_out, C_in, k, k), then the readout's (n_out, F)."""
-        return [layer.weight_mask for layer in self.layers]
-
-    @property
-    def weights(self) -> list[torch.Tensor]:
-        return [layer.weight for layer in self.layers]
-
-    def set_masks(self, masks: Sequence[torch.Tensor]) -> "ConvNet":
-        """Copy ``masks`` (one bool or 0/1 tensor per layer, shaped like its weight) into the buffers."""
-        if not isinstance(masks, (list, tuple)) or len(masks) != len(self.layers):
-            n = len(masks) if isinstance(masks, (list, tuple)) else type(masks).__name__
-            raise ValueError(f"masks must be a list of {len(self.layers)} tensors (one per layer); got {n}")
-        checked = [_bool_mask(f"masks[{i}]", m, tuple(layer.weight.shape)) for i, (m, layer) in enumerate(zip(masks, self.layers))]
-        with torch.no_grad():
-            for m, layer in zip(checked, self.layers):
-                layer.weight_mask.copy_(m.to(layer.weight_mask.device))
-        return self
-
-    def density(self) -> float:
-        """Fraction of all weights kept."""
-        return sum(int(m.sum()) for m in self.masks) / sum(m.numel() for m in self.masks)
 
     # ----------------------------------------------------------------- forward
     def _shape_error(self, name: str, shape) -> ValueError:

@@ -35,6 +35,7 @@ from .._validation import (
     check_tensor,
 )
 from ..activations import Activation, resolve_activation
+from ._masked import MaskedLayersMixin
 
 __all__ = ["MaskedLinear", "MLP", "fc"]
 
@@ -152,7 +153,7 @@ def _check_parameter_memory(widths: Sequence[int], bias: bool, dtype: torch.dtyp
     check_memory("the model's parameters (widths, depth)", n_bytes)
 
 
-class MLP(nn.Module):
+class MLP(MaskedLayersMixin, nn.Module):
     """NTK-parameterized fully connected network with boolean weight masks.
 
     Parameters
@@ -267,45 +268,6 @@ class MLP(nn.Module):
         if len(kinds) > 1:
             raise ValueError("this MLP has per-layer activations; use .activations")
         return self.activations[0] if self.activations else resolve_activation("identity")
-
-    @property
-    def masks(self) -> list[torch.Tensor]:
-        """The boolean mask buffers, one per layer in forward order (views, not copies)."""
-        return [layer.weight_mask for layer in self.layers]
-
-    @property
-    def weights(self) -> list[torch.Tensor]:
-        return [layer.weight for layer in self.layers]
-
-    def set_masks(self, masks: Sequence[torch.Tensor]) -> "MLP":
-        """Copy ``masks`` (one bool/0-1 tensor per layer, shaped like its weight) into the buffers."""
-        if len(masks) != len(self.layers):
-            raise ValueError(f"masks must hold {len(self.layers)} tensors (one per layer); got {len(masks)}")
-        checked = []
-        for i, (m, layer) in enumerate(zip(masks, self.layers)):
-            m = check_tensor(f"masks[{i}]", m, ndim=2)
-            if tuple(m.shape) != tuple(layer.weight.shape):
-                raise ValueError(
-                    f"masks[{i}] must have shape {tuple(layer.weight.shape)} (like layer {i}'s weight); "
-                    f"got {tuple(m.shape)}"
-                )
-            if m.dtype != torch.bool:
-                if m.is_floating_point() and not bool(torch.isfinite(m).all()):
-                    raise ValueError(f"masks[{i}] contains non-finite values")
-                if not bool(((m == 0) | (m == 1)).all()):
-                    raise ValueError(f"masks[{i}] must be boolean or hold only 0 and 1")
-                m = m != 0
-            checked.append(m)
-        with torch.no_grad():
-            for m, layer in zip(checked, self.layers):
-                layer.weight_mask.copy_(m.to(layer.weight_mask.device))
-        return self
-
-    def density(self) -> float:
-        """Fraction of all weights kept."""
-        kept = sum(int(m.sum()) for m in self.masks)
-        total = sum(m.numel() for m in self.masks)
-        return kept / total
 
     # ----------------------------------------------------------------- forward
     def check_input(self, x, name: str = "x") -> torch.Tensor:
