@@ -28,6 +28,7 @@ TINY = {
                        "n_eval": 50, "methods": ["random", "snip (batch 1)", "synflow (1 it.)"]},
     "kept_moments": {"methods": ["random", "grasp"], "widths": [16, 24, 32, 48], "seeds": 1, "sparsity": 0.8,
                      "depth": 2, "n_inputs": 8},
+    "conv": {"convergence": {"methods": ["random"], "channels": [8, 16, 32], "trials": 1, "K": 4, "depth": 2, "sparsity": 0.8}, "kernel_convergence": {"channels": [16, 32], "seeds": 1, "depth": 1, "K": 8, "readouts": ["flatten"], "n_images": 3, "gap_images": 2}, "random_scaling": {"densities": [1.0, 0.5], "channels": 16, "depth": 1, "seeds": 1, "n_images": 3}},  # noqa: E501
 }
 
 

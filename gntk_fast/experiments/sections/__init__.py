@@ -20,6 +20,7 @@ _MODULES = (
     "study",
     "limit_graphons",
     "kept_moments",
+    "conv",
 )
 
 SECTIONS: tuple[Section, ...] = tuple(import_module(f"{__name__}.{m}").SECTION for m in _MODULES)
