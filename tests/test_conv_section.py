@@ -81,3 +81,12 @@ def test_conv_section_in_report(tmp_path):
     cv2 = [c for c in claims if c["id"] == "CV2"]
     assert all(c["held"] is None and "channel counts" in c["numbers"] for c in cv2)
     assert run.load_section("conv")  # a rerun with the same settings reuses the section
+
+
+def test_committed_conv_results_regenerate_from_their_tables():
+    from pathlib import Path
+
+    from gntk_fast.experiments.report import render_report
+
+    d = Path(__file__).resolve().parents[1] / "examples" / "results" / "conv_small_digits"
+    assert render_report(d / "tables") == (d / "report.md").read_text(encoding="utf-8")

@@ -46,14 +46,16 @@ def _render(v: View) -> list[str]:
          f"initialisation (sparsity {g['sparsity']}, global scope, {g['trials']} trial(s)); pooled channel-SAS "
          f"estimate (K = {g['K']} blocks) of each hidden conv-to-conv layer, RMS distance to the widest channel "
          "count's estimate (mean over layers and trials):", "", f"![conv_convergence]({f['conv_convergence']})", ""]
-    rows = [{**x, "channels": x["channels"], "mean_dist": [fmt(d) for d in x["mean_dist"]]}
+    rows = [{**x, "channels": ", ".join(map(str, x["channels"])),
+             "mean_dist": ", ".join(fmt(d) for d in x["mean_dist"])}
             for x in conv_summaries(t["conv_convergence"])]
     L.append(md_table(rows, ["method", "channels", "widest", "mean_dist", "slope"]))
     L += [f"ConvNets ({k['depth']} conv layers) whose masks are sampled per tap from a constant graphon (0.5) and a "
           "non-constant one (conv layers 0.15 + 0.7 u v, read-out 0.3 + 0.6 v), against the analytic Graphon CNTK "
           f"(K = {k['K']}): relative Frobenius error of the eNTK (trainable=\"mask\", float64, {k['seeds']} seeds):",
           "", f"![conv_kernel_convergence]({f['conv_kernel_convergence']})", ""]
-    rows = [{**x, "mean_error": [fmt(e) for e in x["mean_error"]]} for x in kernel_summaries(t["conv_kernel_convergence"])]
+    rows = [{**x, "channels": ", ".join(map(str, x["channels"])),
+             "mean_error": ", ".join(fmt(e) for e in x["mean_error"])} for x in kernel_summaries(t["conv_kernel_convergence"])]
     L.append(md_table(rows, ["graphon", "readout", "n_images", "channels", "mean_error", "slope"]))
     L += [f"Random pruning of a {r['channels']}-channel ConvNet ({r['depth']} conv layers, flatten read-out, "
           f"{r['n_images']} images, {r['seeds']} seeds, the same initial weights): kernel ratio to dense against "
