@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import torch
 
 from gntk_fast.experiments.conv_checks import (
     conv_graphon_convergence,

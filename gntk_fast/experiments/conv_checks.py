@@ -53,14 +53,21 @@ def load_images(data: str = "digits", n: int = 16, *, seed: int = 0, data_dir=No
     return x.to(torch.float64), y
 
 
+def _conv_graphon(u, v):
+    return 0.15 + 0.7 * u * v
+
+
+def _readout_graphon(u, v):
+    return 0.3 + 0.6 * v + 0.0 * u
+
+
 def kernel_graphons(kind: str, depth: int):
     """The graphons ``[W_1, ..., W_L, R]`` of the kernel-convergence check: "constant" (0.5 everywhere)
     or "non-constant" (conv layers ``0.15 + 0.7 u v``, read-out ``0.3 + 0.6 v``)."""
     if kind == "constant":
         return [0.5] * (depth + 1)
     if kind == "non-constant":
-        conv = lambda u, v: 0.15 + 0.7 * u * v  # noqa: E731
-        return [conv] * depth + [lambda u, v: 0.3 + 0.6 * v + 0.0 * u]
+        return [_conv_graphon] * depth + [_readout_graphon]
     raise ValueError(f"kind must be 'constant' or 'non-constant'; got {kind!r}")
 
 
