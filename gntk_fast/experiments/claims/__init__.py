@@ -41,6 +41,7 @@ _MODULES = (
     "c17_generalisation_gap",
     "c18_path_alignment",
     "c19_active_subspace",
+    "cv1_conv_graphon_convergence", "cv2_conv_kernel_convergence", "cv3_conv_random_scaling",
 )
 
 CLAIMS: tuple[Claim, ...] = tuple(import_module(f"{__name__}.{m}").CLAIM for m in _MODULES)

@@ -21,6 +21,7 @@ _MODULES = (
     "limit_graphons",
     "kept_moments",
     "active_subspace",
+    "conv",
 )
 
 SECTIONS: tuple[Section, ...] = tuple(import_module(f"{__name__}.{m}").SECTION for m in _MODULES)
