@@ -197,6 +197,17 @@ def check_memory(name: str, n_bytes: int) -> int:
     return n_bytes
 
 
+def check_no_downcast(name: str, x: torch.Tensor, dtype: torch.dtype | None, hint: str = "") -> None:
+    """TypeError naming ``name`` when the floating tensor ``x`` would be cast to a
+    lower precision ``dtype`` (precision is never lost silently); ``hint`` is
+    appended to the message (e.g. how to compute in ``x``'s precision)."""
+    if dtype is not None and x.is_floating_point() and torch.finfo(x.dtype).bits > torch.finfo(dtype).bits:
+        raise TypeError(
+            f"{name} is {x.dtype} but the computation is in {dtype}: it would lose precision silently; "
+            f"convert it ({name}.to({dtype})) or compute in {x.dtype}{hint}"
+        )
+
+
 def check_xy(
     x: Any,
     y: Any,
@@ -239,11 +250,7 @@ def check_xy(
     n = x.shape[0]
     if n < 1 or n > MAX_SAMPLES:
         raise ValueError(f"{xname} must hold between 1 and {MAX_SAMPLES} samples (rows); got shape {tuple(x.shape)}")
-    if dtype is not None and x.is_floating_point() and torch.finfo(x.dtype).bits > torch.finfo(dtype).bits:
-        raise TypeError(
-            f"{xname} is {x.dtype} but the computation is in {dtype}: it would lose precision silently; "
-            f"convert it ({xname}.to({dtype})) or compute in {x.dtype}"
-        )
+    check_no_downcast(xname, x, dtype)
     if not x.is_floating_point():
         x = x.to(dtype or torch.get_default_dtype())
     x = x.to(device=device, dtype=dtype) if (device is not None or dtype is not None) else x

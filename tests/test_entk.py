@@ -148,7 +148,7 @@ def test_backend_is_resolved_by_the_layer_ops_registry(monkeypatch):
         with monkeypatch.context() as mp:
             mp.setattr(gf._backend, "triton_available", lambda: False)
             with pytest.raises(BackendError, match="backend 'triton'.*triton does not import"):
-                empirical_ntk(m, x, backend="triton", dtype=torch.float32)
+                empirical_ntk(m, x.float(), backend="triton", dtype=torch.float32)
 
 
 def test_trainable_all_differs_from_mask_and_matches_dense_factorisation():

@@ -337,3 +337,19 @@ def test_npz_fuzz_gives_value_error_or_arrays(tmp_path_factory):
             assert all(isinstance(v, np.ndarray) for v in out.values())
 
     check()
+
+
+@pytest.mark.parametrize("kind", ["mlp", "conv"])
+def test_entk_refuses_a_silent_downcast_of_the_inputs(kind):
+    # float64 inputs on a float32 model: an error naming the argument, not a float32 kernel
+    import gntk_fast as gf
+
+    if kind == "mlp":
+        net, x = gf.MLP(6, 8, 1, seed=0), torch.randn(3, 6, dtype=torch.float64)
+    else:
+        net, x = gf.ConvNet(1, 3, 1, 2, seed=0), torch.randn(3, 1, 5, 5, dtype=torch.float64)
+    with pytest.raises(TypeError, match=r"x1 is torch.float64 .*\(dtype=torch.float64\)"):
+        gf.empirical_ntk(net, x)
+    with pytest.raises(TypeError, match=r"x2 is torch.float64"):
+        gf.empirical_ntk(net, x.float(), x)
+    assert gf.empirical_ntk(net, x, dtype=torch.float64).dtype == torch.float64

@@ -36,7 +36,7 @@ import torch
 from tqdm.auto import tqdm
 
 from .._io import atomic_path, check_output_path
-from .._validation import check_bool, check_choice, check_int, check_memory, check_tensor
+from .._validation import check_bool, check_choice, check_int, check_memory, check_no_downcast, check_tensor
 from ..ops.entk_layer import ENTK_LAYER
 from ..ops.entk_layer import delta_gram, dense_layer_term, layer_term_diagonal, symmetrize
 from ._tiles import _tile_bounds, _tile_pairs
@@ -115,6 +115,7 @@ def _check_x(model, name: str, x, device, dtype) -> torch.Tensor:
         raise TypeError(f"{name} must be real-valued; got dtype {x.dtype}")
     if x.device != device:
         raise ValueError(f"{name} is on {x.device} but the model is on {device}; move them to one device")
+    check_no_downcast(name, x, dtype, f" (dtype={x.dtype})")
     x = model.check_input(x, name)
     if x.ndim == 1:
         x = x.unsqueeze(0)

@@ -54,7 +54,7 @@ from torch import nn
 from torch.func import functional_call, jacrev, vmap
 from tqdm.auto import tqdm
 
-from .._validation import check_int, check_memory, check_tensor
+from .._validation import check_int, check_memory, check_no_downcast, check_tensor
 from ..ops.entk_conv import ENTK_CONV
 from ..ops.entk_layer import ENTK_LAYER
 from ..ops.entk_layer import delta_gram, dense_layer_term, layer_term_diagonal, symmetrize
@@ -205,6 +205,7 @@ def _check_x(name: str, x, device, dtype) -> torch.Tensor:
                          f"got shape {tuple(x.shape)}")
     if x.device != device:
         raise ValueError(f"{name} is on {x.device} but the model is on {device}; move them to one device")
+    check_no_downcast(name, x, dtype, f" (dtype={x.dtype})")
     x = x.to(dtype)
     if not bool(torch.isfinite(x).all()):
         raise ValueError(f"{name} contains NaN or infinite values")
