@@ -353,3 +353,16 @@ def test_entk_refuses_a_silent_downcast_of_the_inputs(kind):
     with pytest.raises(TypeError, match=r"x2 is torch.float64"):
         gf.empirical_ntk(net, x.float(), x)
     assert gf.empirical_ntk(net, x, dtype=torch.float64).dtype == torch.float64
+
+
+def test_synflow_recursion_shows_progress_and_bounds_iterations(capsys):
+    import gntk_fast as gf
+    from gntk_fast.graphon.limit import synflow_recursion
+
+    m = gf.MLP(6, 16, 2, seed=0)
+    synflow_recursion(m, 0.3, iterations=3, progress=True)
+    assert "synflow recursion" in capsys.readouterr().err
+    with pytest.raises(ValueError, match="iterations"):
+        synflow_recursion(m, 0.3, iterations=2**64)
+    with pytest.raises(TypeError, match="progress"):
+        synflow_recursion(m, 0.3, iterations=2, progress="yes")

@@ -79,7 +79,8 @@ import numpy as np
 from scipy.optimize import brentq
 
 from .._constants import METHODS, SCHEDULES, SCOPE_ALIASES, SCOPES
-from .._validation import check_choice, check_int, density_from
+from .._progress import check_progress, progress_bar
+from .._validation import MAX_STEPS, check_choice, check_int, density_from
 from .objects import Graphon, InputGraphon, StepGraphon
 
 __all__ = [
@@ -826,6 +827,7 @@ def synflow_recursion(
     schedule: str = "exponential",
     resolution: int = 256,
     n_quantiles: int = 4096,
+    progress: bool | None = None,
 ) -> LimitGraphons:
     """Iterative SynFlow in the graphon limit (a recursion over the kept weights).
 
@@ -856,7 +858,9 @@ def synflow_recursion(
 
     ``alpha``/``beta`` of each layer record log b^{l+1} (rows) and log a^l
     (columns) of the last iteration at the grid neurons. Returns a
-    :class:`LimitGraphons` (``r2`` NaN: nothing is fitted).
+    :class:`LimitGraphons` (``r2`` NaN: nothing is fitted). ``progress``: a
+    bar over the iterations (None: shown on a terminal once the work has run
+    for a few seconds; True/False force it).
     """
     import torch
 
@@ -864,7 +868,8 @@ def synflow_recursion(
     from ..pruning.layers import find_prunable
 
     scope = check_choice("scope", SCOPE_ALIASES.get(scope, scope) if isinstance(scope, str) else scope, SCOPES)
-    E = check_int("iterations", iterations, min_value=1)
+    E = check_int("iterations", iterations, min_value=1, max_value=MAX_STEPS)
+    progress = check_progress(progress)
     schedule = check_choice("schedule", schedule, SCHEDULES)
     resolution = check_int("resolution", resolution, min_value=1)
     if isinstance(density, bool) or not isinstance(density, (int, float)) or not (0.0 < float(density) <= 1.0):
@@ -906,7 +911,7 @@ def synflow_recursion(
     sizes = [W.size for W in absW]
     taus = [0.0] * Ls
     start = float(sum((W > 0).sum() for W in absW)) / sum(sizes)
-    for e in range(1, E + 1):
+    for e in progress_bar(range(1, E + 1), total=E, desc="synflow recursion", unit="iteration", progress=progress):
         d_e = schedule_density(float(density), e, E, schedule, start)
         if e > 1:  # path sums of the current limit network
             m = [laws[l].tail_mass(c[l]) for l in range(Ls)]
