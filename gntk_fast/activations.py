@@ -38,6 +38,10 @@ Closed forms of the named activations
       S  = (sqrt(q11 q22 - q12^2) + (pi - theta) q12) / (2 pi)
       Sd = (pi - theta) / (2 pi)
 
+  The scalar Numba form computes the same angle without ``atan2`` (a
+  polynomial arc tangent on a reduced range, selects only, accurate to
+  rounding), so that Numba loops over it vectorise.
+
   Where q11 = 0 or q22 = 0 the pre-activation is identically 0 and, with the
   convention relu'(0) = 0 used by the finite network, Sd = 0.
 * erf::
