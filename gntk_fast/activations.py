@@ -147,7 +147,7 @@ def _relu_dual_scalar(q11: float, q22: float, c: float) -> tuple[float, float]: 
     # |y| <= tan(pi/8) by atan(x) = pi/4 + atan((x - 1) / (x + 1)); then the quadrant of (c, r), r >= 0
     # (a negative zero c counts as negative, as in atan2)
     det = q11 * q22 - c * c
-    det = det if det > 0.0 else 0.0
+    det = max(det, 0.0)
     r = math.sqrt(det)
     ac = abs(c)
     big = r > ac
