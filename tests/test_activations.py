@@ -213,3 +213,38 @@ def test_new_activation_with_a_triton_piece_runs_in_the_fused_kernel():
                    graphon_ntk_reference(gs, X, activation="sin_t", K=5)) < 1e-12
     finally:
         gf.activations._REGISTRY.pop("sin_t")
+
+
+def test_relu_numba_dual_matches_atan2_form_everywhere():
+    """The polynomial angle of the scalar ReLU dual against torch's atan2 form, compiled as the kernels use it:
+    every quadrant, correlations at +-1 and 0, signed zeros, degenerate variances and scales 1e-150..1e150."""
+    numba = pytest.importorskip("numba")
+    relu = NAMED_ACTIVATIONS["relu"]
+    f = numba.njit(error_model="numpy")(relu.numba_dual)
+
+    @numba.njit(error_model="numpy")
+    def run(a, b, c, s, sd):  # pragma: no cover - compiled
+        for i in range(a.shape[0]):
+            s[i], sd[i] = f(a[i], b[i], c[i])
+
+    g = torch.Generator().manual_seed(3)
+    n = 20000
+    q11 = torch.rand(n, generator=g, dtype=F64) * 3
+    q22 = torch.rand(n, generator=g, dtype=F64) * 3
+    rho = torch.cat([torch.rand(n // 2, generator=g, dtype=F64) * 2 - 1,
+                     (1 - 10.0 ** (-16 * torch.rand(n // 2, generator=g, dtype=F64)))
+                     * torch.where(torch.rand(n // 2, generator=g) < 0.5, -1.0, 1.0).to(F64)])
+    rho[:8] = torch.tensor([1.0, -1.0, 0.0, -0.0, 1.5, -1.5, 1e-300, -1e-300], dtype=F64)
+    q12 = rho * (q11 * q22).sqrt()
+    q11[8:12] = 0.0
+    q12[8:10] = torch.tensor([0.0, -0.0], dtype=F64)
+    scale = 10.0 ** torch.randint(-150, 151, (n,), generator=g).to(F64)
+    scale[:100] = 1.0
+    q11, q22, q12 = q11 * scale, q22 * scale, q12 * scale
+    s, sd = np.empty(n), np.empty(n)
+    run(q11.numpy(), q22.numpy(), q12.numpy(), s, sd)
+    S, Sd = relu.dual(q11, q22, q12)
+    assert np.abs(sd - Sd.numpy()).max() < 1e-15  # Sd in [0, 1/2]: absolute
+    ref = (q11 * q22).sqrt().numpy()
+    assert (np.abs(s - S.numpy()) <= 1e-15 * ref + 1e-300).all()
+    assert np.array_equal(np.signbit(sd), np.signbit(Sd.numpy()))

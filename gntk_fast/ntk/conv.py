@@ -226,6 +226,10 @@ def graphon_cntk(
         total = len(ii_all)
         show = total > 16 * tile if progress is None else check_bool("progress", progress)
         mask = trainable == "mask"
+        # one reused buffer for the hidden layers' node GEMMs (a fresh tile-sized output per GEMM costs
+        # its page faults every time)
+        ybuf = torch.empty(min(tile, total) * E * 2 * max([b.shape[1] for b in m.B] + [1]), dtype=dtype,
+                           device=device)
         with tqdm(total=total, desc="graphon_cntk pairs", unit="pair", unit_scale=True, disable=not show,
                   leave=False) as bar:
             for s0 in range(0, total, tile):
@@ -238,7 +242,9 @@ def graphon_cntk(
                 for l in range(grid.depth):
                     out = step(plan, Y, nbr, e1, e2, D[l], D[l], ui, uj, same, m.groups[l], mask)
                     if l + 1 < grid.depth:
-                        Y = (out.reshape(B * E * 2, -1) @ m.B[l]).reshape(B, E, 2, -1)
+                        cols = m.B[l].shape[1]
+                        Y = torch.mm(out.reshape(B * E * 2, -1), m.B[l], out=ybuf[:B * E * 2 * cols].view(-1, cols))
+                        Y = Y.view(B, E, 2, cols)
                 S, Ud = out[:, :, 0], out[:, :, 1]
                 ng = (S @ m.r).sum(1) * geo.weight
                 own = ng if mask else (S @ m.wL).sum(1) * (geo.weight * m.n_out)

@@ -23,7 +23,9 @@ _PARALLEL_MIN = 1 << 15
 @lru_cache(maxsize=None)
 def step_kernel(scalar: Callable) -> Callable:
     """The compiled ``kernel(Y, nbr, e1, e2, D1, D2, ii, jj, same, groups, mask, out)``."""
-    f = scalar if isinstance(scalar, numba.core.dispatcher.Dispatcher) else numba.njit(scalar)
+    # error_model="numpy": a division by zero gives inf/nan instead of raising, which lets LLVM
+    # vectorise the loops over the K nodes (the closed forms guard their divisions themselves)
+    f = scalar if isinstance(scalar, numba.core.dispatcher.Dispatcher) else numba.njit(error_model="numpy")(scalar)
 
     def kernel(Y, nbr, e1, e2, D1, D2, ii, jj, same, groups, mask, out):  # pragma: no cover - compiled
         B, E, H, _ = Y.shape
@@ -52,15 +54,20 @@ def step_kernel(scalar: Callable) -> Callable:
             p1 = e1[e]
             p2 = e2[e]
             snap = same[b] and p1 == p2
-            for a in range(K):
-                sig = out[b, e, 0, a] / T  # divided, not multiplied by 1/T: the naive twin's rounding
-                th = out[b, e, 1, a] / T + (sig if mask else own / T)
-                q11 = D1[i, p1, a]
-                s, sd = f(q11, D2[j, p2, a], q11 if snap else sig)
-                out[b, e, 0, a] = s
-                out[b, e, 1, a] = sd * th
+            o0 = out[b, e, 0]
+            o1 = out[b, e, 1]
+            d1 = D1[i, p1]
+            d2 = D2[j, p2]
+            own_t = own / T
+            for a in range(K):  # contiguous rows: vectorised where the closed form is select-only
+                sig = o0[a] / T  # divided, not multiplied by 1/T: the naive twin's rounding
+                th = o1[a] / T + (sig if mask else own_t)
+                q11 = d1[a]
+                s, sd = f(q11, d2[a], q11 if snap else sig)
+                o0[a] = s
+                o1[a] = sd * th
 
-    return numba.njit(parallel=True)(kernel)
+    return numba.njit(parallel=True, error_model="numpy")(kernel)
 
 
 def step(plan, Y, nbr, e1, e2, D1, D2, ii, jj, same, groups: int, mask: bool) -> torch.Tensor:

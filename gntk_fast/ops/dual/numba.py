@@ -28,7 +28,9 @@ _PARALLEL_MIN = 1 << 15
 @lru_cache(maxsize=None)
 def pair_kernel(scalar: Callable) -> Callable:
     """The compiled ``kernel(Da, Db, ii, jj, s, S, Sd)`` for a scalar closed form."""
-    f = scalar if isinstance(scalar, numba.core.dispatcher.Dispatcher) else numba.njit(scalar)
+    # error_model="numpy" (inf/nan on a division by zero instead of an exception) lets LLVM vectorise
+    # the loop over the nodes where the closed form is select-only (the ReLU one is)
+    f = scalar if isinstance(scalar, numba.core.dispatcher.Dispatcher) else numba.njit(error_model="numpy")(scalar)
 
     def kernel(Da, Db, ii, jj, s, S, Sd):  # pragma: no cover - compiled
         P, K = s.shape
@@ -40,7 +42,7 @@ def pair_kernel(scalar: Callable) -> Callable:
                 S[p, a] = v
                 Sd[p, a] = dv
 
-    return numba.njit(parallel=True)(kernel)
+    return numba.njit(parallel=True, error_model="numpy")(kernel)
 
 
 def pair_dual(act: Activation, Da: torch.Tensor, Db: torch.Tensor, ii: torch.Tensor, jj: torch.Tensor, s: torch.Tensor):
