@@ -23,11 +23,9 @@ the 1-minute load average of every row.
 """
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
 from pathlib import Path
+
+from _procs import CpuNeighbours, median_in_child
 
 _CHILD = r"""
 import json, statistics, sys, time
@@ -65,31 +63,7 @@ POLICIES = {
 
 
 def _measure(spec: dict, policy: str) -> float:
-    env = {k: v for k, v in os.environ.items() if k not in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT")}
-    env.update(POLICIES[policy])
-    env["PYTHONPATH"] = os.pathsep.join([str(Path(__file__).resolve().parents[1]), env.get("PYTHONPATH", "")])
-    res = subprocess.run([sys.executable, "-c", _CHILD, json.dumps(spec)], capture_output=True, text=True,
-                         env=env, timeout=1800)
-    if res.returncode != 0:
-        raise RuntimeError(res.stderr[-2000:])
-    return float(json.loads(res.stdout.strip().splitlines()[-1])["median_s"])
-
-
-class _Neighbours:
-    """``n`` CPU-bound processes for the duration of the block."""
-
-    def __init__(self, n: int) -> None:
-        self.n = n
-        self.procs: list[subprocess.Popen] = []
-
-    def __enter__(self):
-        self.procs = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(self.n)]
-        return self
-
-    def __exit__(self, *exc):
-        for p in self.procs:
-            p.kill()
-            p.wait()
+    return median_in_child(_CHILD, spec, POLICIES[policy], drop=("OMP_WAIT_POLICY", "GOMP_SPINCOUNT"))
 
 
 def _load1() -> float:
@@ -102,7 +76,7 @@ def test_steady_under_load(benchmark, bench_report, smoke):
         "analytic": dict(what="analytic", N=40 if smoke else 1000, K=8 if smoke else 32, repeat=1 if smoke else 3),
     }
     rows = {}
-    with _Neighbours(0 if smoke else 2):
+    with CpuNeighbours(0 if smoke else 2):
         for name, spec in specs.items():
             for policy in (("package",) if smoke else ("package", "passive", "spin")):
                 t = _measure(spec, policy)

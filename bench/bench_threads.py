@@ -22,11 +22,9 @@ configuration.
 """
 from __future__ import annotations
 
-import json
 import os
-import subprocess
-import sys
-from pathlib import Path
+
+from _procs import CpuNeighbours, median_in_child
 
 _CHILD = r"""
 import json, statistics, sys, time
@@ -60,33 +58,9 @@ print(json.dumps({"median_s": statistics.median(ts)}))
 
 
 def _measure(spec: dict, policy: str) -> float:
-    env = dict(os.environ, GNTK_NUM_THREADS=str(spec["threads"]))
-    env.pop("OMP_WAIT_POLICY", None)
-    if policy != "default":
-        env["OMP_WAIT_POLICY"] = policy
-    env["PYTHONPATH"] = os.pathsep.join([str(Path(__file__).resolve().parents[1]), env.get("PYTHONPATH", "")])
-    res = subprocess.run([sys.executable, "-c", _CHILD, json.dumps(spec)], capture_output=True, text=True,
-                         env=env, timeout=1800)
-    if res.returncode != 0:
-        raise RuntimeError(res.stderr[-2000:])
-    return float(json.loads(res.stdout.strip().splitlines()[-1])["median_s"])
-
-
-class _Load:
-    """``n`` CPU-bound processes for the duration of the block."""
-
-    def __init__(self, n: int) -> None:
-        self.n = n
-        self.procs: list[subprocess.Popen] = []
-
-    def __enter__(self):
-        self.procs = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(self.n)]
-        return self
-
-    def __exit__(self, *exc):
-        for p in self.procs:
-            p.kill()
-            p.wait()
+    policy_env = {} if policy == "default" else {"OMP_WAIT_POLICY": policy}
+    return median_in_child(_CHILD, spec, {"GNTK_NUM_THREADS": str(spec["threads"]), **policy_env},
+                           drop=("OMP_WAIT_POLICY",))
 
 
 def test_thread_policy(benchmark, bench_report, smoke):
@@ -103,7 +77,7 @@ def test_thread_policy(benchmark, bench_report, smoke):
         loads, policies = (0, 2), ("default", "PASSIVE")
     rows = {}
     for load in loads:
-        with _Load(load):
+        with CpuNeighbours(load):
             for policy in policies:
                 for spec in specs:
                     t = _measure(spec, policy)
