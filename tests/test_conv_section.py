@@ -69,7 +69,7 @@ def test_conv_section_in_report(tmp_path):
     section.run(run)
     path, claims = _write_report(run, finished=True)
     text = path.read_text()
-    assert "## 6. Convolutional nets" in text
+    assert "## 7. Convolutional nets" in text
     for name in ("conv_convergence", "conv_kernel_convergence", "conv_random_scaling"):
         png = tmp_path / "figures" / f"{name}.png"
         assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and f"(figures/{name}.png)" in text

@@ -41,7 +41,7 @@ def _render(v: View) -> list[str]:
 
     t, f, s = v.tables, v.figures, v.settings["conv"]
     g, k, r = s["convergence"], s["kernel_convergence"], s["random_scaling"]
-    L = ["## 6. Convolutional nets", "",
+    L = ["## 7. Convolutional nets", "",
          f"ConvNets ({g['depth']} conv layers, 3 x 3 kernels, circular padding, GAP read-out) pruned at "
          f"initialisation (sparsity {g['sparsity']}, global scope, {g['trials']} trial(s)); pooled channel-SAS "
          f"estimate (K = {g['K']} blocks) of each hidden conv-to-conv layer, RMS distance to the widest channel "
@@ -69,7 +69,7 @@ def _render(v: View) -> list[str]:
 
 def _deviations(v: View) -> list[str]:
     k = v.settings["conv"]["kernel_convergence"]
-    out = ["Conv nets (section 6): the paper studies MLPs only; these are its questions asked of ConvNets, with "
+    out = ["Conv nets (section 7): the paper studies MLPs only; these are its questions asked of ConvNets, with "
            "one pruning sparsity and few trials/seeds."]
     if "gap" in k["readouts"]:
         out.append(f"Conv kernel convergence with the GAP read-out uses only {k['gap_images']} images (the GAP "
