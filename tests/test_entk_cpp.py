@@ -201,28 +201,28 @@ def test_large_k_blocks_packed_in_parallel_match_twin(dtype, tol):
 
 
 def _dense_backward(monkeypatch):
-    import gntk_fast.ntk.empirical as E
+    import gntk_fast.ops.masked_backward as B
 
-    monkeypatch.setattr(E, "_cpp_module", lambda: None)
+    monkeypatch.setattr(B, "_cpp_module", lambda: None)
 
 
 @pytest.mark.parametrize("act", ["relu", "tanh"])
 def test_sparse_backward_pass_matches_dense_and_oracle(monkeypatch, act):
     """N k >= 256 rows and masks of density 0.2 take the C++ sparse backward product: its signals
     equal the dense GEMM's (float64, round-off only) and the eNTK the Jacobian oracle's."""
-    import gntk_fast.ntk.empirical as E
+    import gntk_fast.ops.masked_backward as B
     from gntk_fast.ntk.empirical import forward_backward
 
     g = torch.Generator().manual_seed(3)
     m = gf.MLP(30, [70, 50, 40], None, 8, activation=act, seed=2, dtype=torch.float64)
     m.set_masks([torch.rand(w.shape, generator=g) < 0.2 for w in m.weights])
     x = torch.randn(37, 30, generator=g, dtype=torch.float64)  # 37 * 8 = 296 rows (not a multiple of a block)
-    assert E._cpp_module() is not None
-    monkeypatch.setattr(E, "_SPARSE_BACKWARD_MIN_MACS", 1)  # this small net takes the sparse product too
-    real, calls = E._cpp_module(), []
+    assert B._cpp_module() is not None
+    monkeypatch.setattr(B, "SPARSE_MIN_MACS", 1)  # this small net takes the sparse product too
+    real, calls = B._cpp_module(), []
     with monkeypatch.context() as mp:
         spy = types.SimpleNamespace(masked_backward=lambda *a: calls.append(1) or real.masked_backward(*a))
-        mp.setattr(E, "_cpp_module", lambda: spy)
+        mp.setattr(B, "_cpp_module", lambda: spy)
         Hs, Ds = forward_backward(m, x)
     assert len(calls) == 3  # every step through a masked hidden or read-out matrix
     ntk = empirical_ntk(m, x, backend="cpp")
@@ -273,7 +273,7 @@ def test_masked_backward_kernel_direct():
 
 def test_sparse_backward_non_contiguous_mask(monkeypatch):
     """A model whose mask is a transposed view still takes the sparse product correctly."""
-    import gntk_fast.ntk.empirical as E
+    import gntk_fast.ops.masked_backward as B
     from gntk_fast.ntk.empirical import forward_backward
 
     g = torch.Generator().manual_seed(9)
@@ -282,9 +282,48 @@ def test_sparse_backward_non_contiguous_mask(monkeypatch):
     masks[1] = (torch.rand(40, 40, generator=g) < 0.2).T  # non-contiguous view
     m.set_masks(masks)
     x = torch.randn(30, 20, generator=g, dtype=torch.float64)
-    monkeypatch.setattr(E, "_SPARSE_BACKWARD_MIN_MACS", 1)
+    monkeypatch.setattr(B, "SPARSE_MIN_MACS", 1)
     _, Ds = forward_backward(m, x)
     with monkeypatch.context() as mp:
         _dense_backward(mp)
         _, Dd = forward_backward(m, x)
     assert all(float((a - b).abs().max()) <= 1e-12 for a, b in zip(Ds, Dd))
+
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+def test_masked_backward_op_backends_match_the_twin(dtype):
+    """Every backend of the masked_backward op equals its naive twin; "auto" takes the sparse C++
+    product only for sparse masks in large steps, and a named backend that cannot serve raises."""
+    import gntk_fast.ops.masked_backward as B
+    from gntk_fast.ops import BackendError
+
+    g = torch.Generator().manual_seed(4)
+    N, k, n_out, n_in = 13, 3, 40, 25
+    mask = torch.rand(n_out, n_in, generator=g) < 0.2
+    W = torch.randn(n_out, n_in, generator=g, dtype=dtype) * mask
+    delta = torch.randn(N * k, n_out, generator=g, dtype=dtype)
+    grad = torch.rand(N, n_in, generator=g, dtype=dtype)
+    # the twin against the definition, written out
+    want = torch.stack([grad[r // k] * (delta[r] @ (W * mask)) for r in range(N * k)])
+    naive = B.masked_backward(delta, W, mask, grad, k, backend="naive")
+    tol = 1e-12 if dtype == torch.float64 else 1e-5
+    assert float((naive - want).abs().max()) <= tol * float(want.abs().max())
+    old = B.SPARSE_MIN_MACS
+    try:
+        B.SPARSE_MIN_MACS = 1
+        if B._cpp_module() is not None:
+            assert B.OP.resolve("auto", "cpu", macs=N * k * n_out * n_in, density=0.2).name == "cpp"
+            got = B.masked_backward(delta, W, mask, grad, k, backend="cpp")
+            assert got.dtype == dtype and float((got - naive).abs().max()) <= tol * float(naive.abs().max())
+        assert B.OP.resolve("auto", "cpu", macs=N * k * n_out * n_in, density=0.5).name == "naive"
+        with pytest.raises(BackendError, match="backend 'cpp'.*keeps 0.50"):
+            B.OP.resolve("cpp", "cpu", macs=10**9, density=0.5)
+    finally:
+        B.SPARSE_MIN_MACS = old
+    assert B.OP.resolve("auto", "cpu", macs=100, density=0.1).name == "naive"  # one GEMM for small steps
+    if B._cpp_module() is not None:  # a named backend that cannot serve the call says why, no silent switch
+        with pytest.raises(BackendError, match="backend 'cpp'.*multiply-adds"):
+            B.masked_backward(delta, W, mask, grad, k, backend="cpp")
+    with pytest.raises(ValueError, match="do not fit"):
+        B.masked_backward(delta[:, :3], W, mask, grad, k)

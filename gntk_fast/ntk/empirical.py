@@ -36,9 +36,22 @@ import torch
 from tqdm.auto import tqdm
 
 from .._io import atomic_path, check_output_path
-from .._validation import check_bool, check_choice, check_int, check_memory, check_no_downcast, check_tensor
-from ..ops.entk_layer import ENTK_LAYER
-from ..ops.entk_layer import delta_gram, dense_layer_term, layer_term_diagonal, symmetrize
+from .._validation import (
+    check_bool,
+    check_choice,
+    check_int,
+    check_memory,
+    check_no_downcast,
+    check_tensor,
+)
+from ..ops.entk_layer import (
+    ENTK_LAYER,
+    delta_gram,
+    dense_layer_term,
+    layer_term_diagonal,
+    symmetrize,
+)
+from ..ops.masked_backward import masked_backward
 from ._tiles import _tile_bounds, _tile_pairs
 
 __all__ = ["empirical_ntk", "empirical_ntk_fn", "empirical_nngp", "empirical_ntk_vp", "forward_backward",
@@ -170,20 +183,6 @@ def _check_options(trace, per_layer, tf32, trainable, backend):
     return trace, per_layer, tf32, trainable, backend
 
 
-#: the backward pass's sparse product serves masks at most this dense, in steps whose
-#: dense GEMM has at least this many multiply-adds N k n_l n_{l-1} (below, the GEMM is as fast)
-_SPARSE_BACKWARD_DENSITY = 0.3
-_SPARSE_BACKWARD_MIN_MACS = 1 << 28
-
-
-def _cpp_module():
-    """gntk_fast._C when it imports and has the sparse backward product, else None."""
-    from .. import _backend
-
-    mod = _backend._load_c()[0]
-    return mod if mod is not None and hasattr(mod, "masked_backward") else None
-
-
 def forward_backward(model, x: torch.Tensor, dtype: torch.dtype | None = None):
     """Masked forward + explicit backward for a batch.
 
@@ -192,11 +191,10 @@ def forward_backward(model, x: torch.Tensor, dtype: torch.dtype | None = None):
     model : gntk_fast.MLP;  x : (N, d_in) tensor on the model's device
     dtype : computation dtype (default: the model's)
 
-    On CPU with the C++ extension, a step through a weight matrix whose mask keeps at most
-    ``_SPARSE_BACKWARD_DENSITY`` of its entries, in a step of at least
-    ``_SPARSE_BACKWARD_MIN_MACS`` dense multiply-adds, runs as a sparse product over the
-    kept weights (``gntk_fast._C.masked_backward``);
-    otherwise it is one dense GEMM. Both sum the same products (round-off differs).
+    Each step through a weight matrix is the ``masked_backward`` operation
+    (:mod:`gntk_fast.ops.masked_backward`): on CPU a sparse product over the kept
+    weights where the mask is sparse and the step large, else one dense GEMM (the
+    registry's "auto" rule). Both sum the same products (round-off differs).
 
     Returns
     -------
@@ -221,23 +219,12 @@ def forward_backward(model, x: torch.Tensor, dtype: torch.dtype | None = None):
         N, k = x.shape[0], model.d_out
         delta = torch.eye(k, dtype=dtype, device=x.device).expand(N, k, k)
         Ds = [None] * L1
-        C = _cpp_module() if x.device.type == "cpu" else None
         for l in range(L1 - 1, -1, -1):
             Ds[l] = delta
             if l == 0:
                 break
-            mask = model.layers[l].weight_mask
-            if (C is not None and N * k * mask.numel() >= _SPARSE_BACKWARD_MIN_MACS
-                    and int(torch.count_nonzero(mask)) <= _SPARSE_BACKWARD_DENSITY * mask.numel()):
-                # sparse: work ~ N k nnz(M) instead of N k n_l n_{l-1} (csrc/masked_matmul.cpp), sigma' fused
-                delta = torch.from_numpy(C.masked_backward(
-                    delta.reshape(N * k, -1).contiguous().numpy(), Ws[l].contiguous().numpy(),
-                    mask.contiguous().numpy(), grads[l - 1].contiguous().numpy(), k))
-                delta = delta.reshape(N, k, -1)
-            else:
-                # one (N k, n_l) x (n_l, n_{l-1}) GEMM (a batched matmul would re-read W N times),
-                # scaled in place by sigma'(z^{l-1}) (no second (N, k, n) array)
-                delta = (delta.reshape(N * k, -1) @ Ws[l]).reshape(N, k, -1).mul_(grads[l - 1][:, None, :])
+            delta = masked_backward(delta.reshape(N * k, -1), Ws[l], model.layers[l].weight_mask, grads[l - 1],
+                                    k).reshape(N, k, -1)
     return Hs, Ds
 
 
