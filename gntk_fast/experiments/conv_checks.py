@@ -292,27 +292,7 @@ def plot_conv_kernel_convergence(rows: Sequence[dict], *, path: str | Path | Non
 
 def plot_conv_random_scaling(rows: Sequence[dict], depth: int, *, path: str | Path | None = None):
     """Kernel ratio to dense vs density c for randomly pruned conv nets, both conventions (shared axes)."""
-    from ..plots import new_figure, save_figure
+    from .figures import plot_random_scaling
 
-    fig, axes = new_figure(1, 2, size=(8.0, 3.5))
-    lo = min(r["ratio"] for r in rows)
-    for ax, conv in zip(axes[0], ("mask", "all")):
-        sel = [r for r in rows if r["convention"] == conv]
-        e = [r for r in sel if r["kernel"] == "eNTK"]
-        a = sorted((r for r in sel if r["kernel"] == "analytic"), key=lambda r: r["density"])
-        ax.scatter([r["density"] for r in e], [r["ratio"] for r in e], color="tab:blue", s=18, label="eNTK (seeds)")
-        ax.plot([r["density"] for r in a], [r["ratio"] for r in a], color="tab:orange", lw=1.5, label="analytic")
-        c = np.linspace(min(r["density"] for r in sel), 1, 50)
-        p = depth + 1 if conv == "mask" else depth
-        ax.plot(c, c**p, "k--", lw=1, label=f"c^{p}")
-        ax.set_xscale("log")
-        ax.set_yscale("log")
-        ax.set_ylim(lo / 2, 2)
-        ax.set_xlabel("density c")
-        ax.set_title(f'trainable="{conv}"', fontsize=10)
-        ax.grid(alpha=0.3, which="both")
-        ax.legend(fontsize=7)
-    axes[0][0].set_ylabel("sum(Theta_c) / sum(Theta_dense)")
-    fig.suptitle(f"random pruning scales the conv NTK (L = {depth} conv layers)", fontsize=10)
-    save_figure(fig, path)
-    return fig
+    return plot_random_scaling(rows, depth, path=path, other_law=False, floor_ylim=True,
+                               title="random pruning scales the conv NTK (L = {depth} conv layers)")

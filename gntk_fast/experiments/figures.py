@@ -173,10 +173,16 @@ def plot_kernel_convergence(rows: Sequence[dict], summaries: Sequence[dict], *, 
     return fig
 
 
-def plot_random_scaling(rows: Sequence[dict], depth: int, *, path: str | Path | None = None):
+def plot_random_scaling(rows: Sequence[dict], depth: int, *, path: str | Path | None = None,
+                        other_law: bool = True, floor_ylim: bool = False,
+                        title: str = "random pruning scales the NTK (L = {depth} hidden layers)"):
     """Random pruning: kernel ratio to dense vs density c, both conventions, eNTK
-    (points) and analytic (lines), with c^(L+1) and c^L."""
+    (points) and analytic (lines), with the convention's law (c^(L+1) for "mask",
+    c^L for "all") and, with ``other_law``, the other one dotted; ``floor_ylim``
+    sets the y range to [min ratio / 2, 2] on both panels; ``title`` is formatted
+    with ``depth``."""
     fig, axes = new_figure(1, 2, size=(8.0, 3.5))
+    lo = min(r["ratio"] for r in rows)
     for ax, conv in zip(axes[0], ("mask", "all")):
         sel = [r for r in rows if r["convention"] == conv]
         e = [r for r in sel if r["kernel"] == "eNTK"]
@@ -186,16 +192,19 @@ def plot_random_scaling(rows: Sequence[dict], depth: int, *, path: str | Path | 
         c = np.linspace(min(r["density"] for r in sel), 1, 50)
         p = depth + 1 if conv == "mask" else depth
         ax.plot(c, c**p, "k--", lw=1, label=f"c^{p}")
-        ax.plot(c, c ** (depth if conv == "mask" else depth + 1), ":", color="gray", lw=1,
-                label=f"c^{depth if conv == 'mask' else depth + 1}")
+        if other_law:
+            ax.plot(c, c ** (depth if conv == "mask" else depth + 1), ":", color="gray", lw=1,
+                    label=f"c^{depth if conv == 'mask' else depth + 1}")
         ax.set_xscale("log")
         ax.set_yscale("log")
+        if floor_ylim:
+            ax.set_ylim(lo / 2, 2)
         ax.set_xlabel("density c")
         ax.set_title(f'trainable="{conv}"', fontsize=10)
         ax.grid(alpha=0.3, which="both")
         ax.legend(fontsize=7)
     axes[0][0].set_ylabel("sum(Theta_c) / sum(Theta_dense)")
-    fig.suptitle(f"random pruning scales the NTK (L = {depth} hidden layers)", fontsize=10)
+    fig.suptitle(title.format(depth=depth), fontsize=10)
     save_figure(fig, path)
     return fig
 

@@ -26,32 +26,18 @@ activation and dual rule).
 """
 from __future__ import annotations
 
-import importlib.util
 from typing import Any
 
 import torch
 
-from ...activations import Activation
 from .._registry import Op
-from ..dual import plan_dual
+from ..dual import numba_dual_check, plan_dual
 
 __all__ = ["CNTK_STEP", "cntk_step"]
 
 
-def _numba_check(device: str, act: Activation, rule: str, **_: Any) -> str | None:
-    if act.numba_dual is None:
-        return f"activation {act.name!r} has no Numba dual (Activation.numba_dual)"
-    if rule != "closed":
-        return f"dual={rule!r} requested; the Numba kernel evaluates closed forms only"
-    if device != "cpu":
-        return f"it needs CPU tensors; got device {device!r}"
-    if importlib.util.find_spec("numba") is None:
-        return "numba is not installed"
-    return None
-
-
 CNTK_STEP = Op("cntk_step")
-CNTK_STEP.register("numba", "gntk_fast.ops.cntk_step.numba:step", devices=("cpu",), check=_numba_check)
+CNTK_STEP.register("numba", "gntk_fast.ops.cntk_step.numba:step", devices=("cpu",), check=numba_dual_check)
 CNTK_STEP.register("naive", "gntk_fast.ops.cntk_step.naive:step", devices=("cpu", "cuda"))
 
 

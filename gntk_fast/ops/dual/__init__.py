@@ -42,7 +42,7 @@ from ..._validation import check_choice, check_int
 from ...activations import NAMED_ACTIVATIONS, Activation, resolve_activation
 from .._registry import Op
 
-__all__ = ["DUAL", "DUAL_RULES", "MAX_QUAD_NODES", "DualPlan", "DualPairs", "plan_dual", "pair_dual", "resolve_rule"]
+__all__ = ["DUAL", "numba_dual_check", "DUAL_RULES", "MAX_QUAD_NODES", "DualPlan", "DualPairs", "plan_dual", "pair_dual", "resolve_rule"]
 
 DUAL_RULES = ("closed", "quadrature", "hermite")
 #: bound on ``quad_nodes`` (the polar rule evaluates the activation 4 quad_nodes^2 times per entry)
@@ -61,7 +61,8 @@ def _triton_check(device: str, act: Activation, rule: str, **_: Any) -> str | No
     return None
 
 
-def _numba_check(device: str, act: Activation, rule: str, **_: Any) -> str | None:
+def numba_dual_check(device: str, act: Activation, rule: str, **_: Any) -> str | None:
+    """Why a Numba kernel of closed-form duals cannot serve the call, or None (shared by the ops that use them)."""
     if act.numba_dual is None:
         return f"activation {act.name!r} has no Numba dual (Activation.numba_dual)"
     if rule != "closed":
@@ -75,7 +76,7 @@ def _numba_check(device: str, act: Activation, rule: str, **_: Any) -> str | Non
 
 DUAL = Op("dual")
 DUAL.register("triton", "gntk_fast.ops.dual.triton:KERNELS", devices=("cuda",), check=_triton_check)
-DUAL.register("numba", "gntk_fast.ops.dual.numba:KERNELS", devices=("cpu",), check=_numba_check)
+DUAL.register("numba", "gntk_fast.ops.dual.numba:KERNELS", devices=("cpu",), check=numba_dual_check)
 DUAL.register("naive", "gntk_fast.ops.dual.naive:KERNELS", devices=("cpu", "cuda"))
 
 
