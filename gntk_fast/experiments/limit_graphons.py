@@ -40,7 +40,7 @@ The checks of docs/limit-graphons.md section 4 as one experiment:
 
 ``scale="small"`` (digits, widths 64..256, seconds) is for tests;
 ``scale="paper"`` uses MNIST (needs ``data_dir``), widths 250, 500, 1000, 2000,
-K = 64, 90% sparsity, depth 3 (the graphon-convergence setting) and a longer
+4000, two test networks per width, K = 64, 90% sparsity, depth 3 (the graphon-convergence setting) and a longer
 training. Returns a :class:`LimitGraphonsExperiment`: a tidy table (a list of
 dict rows, each with a ``part`` key) and the figure paths.
 """
@@ -74,7 +74,7 @@ SCALES: dict[str, dict[str, Any]] = {
     "small": dict(data="digits", widths=[64, 128, 256], depth=2, sparsity=0.8, K=16, trials=2, pool=4,
                   resolution=128, design_width=64, design_K=4, design_steps=30, design_batch=64,
                   train_steps=60, train_batch=32, train_seeds=1, n_train=600, n_eval=300),
-    "paper": dict(data="mnist", widths=[250, 500, 1000, 2000], depth=3, sparsity=0.9, K=64, trials=1, pool=8,
+    "paper": dict(data="mnist", widths=[250, 500, 1000, 2000, 4000], depth=3, sparsity=0.9, K=64, trials=2, pool=8,
                   resolution=256, design_width=500, design_K=8, design_steps=100, design_batch=100,
                   train_steps=1500, train_batch=128, train_seeds=2, n_train=8000, n_eval=2000),
 }
