@@ -53,7 +53,7 @@ def test_c2_flatness():
 
 def test_c3_kernel_convergence():
     def t(widths, slope):
-        return {"kernel_convergence": [{"width": w, "seed": s, "trainable": "mask", "rel_error": w ** slope}
+        return {"kernel_convergence": [{"width": w, "seed": s, "trainable": "mask", "rel_dist": w ** slope}
                                        for w in widths for s in range(2)]}
 
     assert held("C3", t([64, 128, 256, 512], -0.5)) == [True]
@@ -62,8 +62,8 @@ def test_c3_kernel_convergence():
 
 
 def test_c4_random_scaling():
-    t = {"random_scaling_fit": [{"convention": "mask", "kernel": "eNTK", "exponent": 3.9, "predicted_exponent": 4},
-                                {"convention": "all", "kernel": "eNTK", "exponent": 2.5, "predicted_exponent": 3}]}
+    t = {"random_scaling_fit": [{"trainable": "mask", "kernel": "eNTK", "exponent": 3.9, "predicted_exponent": 4},
+                                {"trainable": "all", "kernel": "eNTK", "exponent": 2.5, "predicted_exponent": 3}]}
     assert held("C4", t) == [True, False]
 
 
@@ -125,7 +125,7 @@ def test_c6b_against_random():
 
 def test_c7_linearised():
     def t(pred):
-        return {"linearised": [{"method": "snip", "sparsity": 0.5, "step": 10, "measured": 1.0, "predicted": pred,
+        return {"linearised": [{"method": "snip", "sparsity": 0.5, "step": 10, "measured_loss": 1.0, "predicted_loss": pred,
                                 "diverged": False}]}
 
     assert held("C7", t(1.1)) == [True]
@@ -168,7 +168,7 @@ def test_c9_and_c9b():
 def test_c10_pruned_kernels():
     def t(dist):
         return {"pruned_kernels_fit": [{"method": "random", "kernel": "gntk_variance", "widths": [64, 128, 256],
-                                        "mean_dist": dist, "slope": float(np.polyfit(np.log([64, 128, 256]),
+                                        "mean_rel_dist": dist, "slope_rel_dist": float(np.polyfit(np.log([64, 128, 256]),
                                                                                     np.log(dist), 1)[0])}]}
 
     assert held("C10", t([0.4, 0.2, 0.1])) == [True]
@@ -179,7 +179,7 @@ def _slope_row(rms, reference="independent", cut_slope=-0.5):
     widths = [250, 500, 1000, 2000]
     slope = float(np.polyfit(np.log(widths), np.log(rms), 1)[0])
     return {"limit_slope": [{"method": "snip", "layer": 1, "reference": reference, "widths": json.dumps(widths),
-                             "rms": json.dumps(rms), "slope_rms": slope, "slope_cut": cut_slope, "r2": 0.9}]}
+                             "rms": json.dumps(rms), "slope_rms": slope, "slope_cut": cut_slope, "fit_r2": 0.9}]}
 
 
 def test_c11_limit_convergence():
@@ -213,9 +213,9 @@ def test_c13_path_density():
 
 def test_c14_designed():
     def t(des):
-        return {"limit_training": [{"method": "designed (alignment)", "final_eval_loss": des},
-                                   {"method": "random", "final_eval_loss": 0.5},
-                                   {"method": "snip", "final_eval_loss": 0.4}]}
+        return {"limit_training": [{"method": "designed (alignment)", "test_loss": des},
+                                   {"method": "random", "test_loss": 0.5},
+                                   {"method": "snip", "test_loss": 0.4}]}
 
     assert held("C14", t(0.3)) == [True]
     assert held("C14", t(0.45)) == [False]
@@ -283,7 +283,7 @@ def _gen(sign, n_cfg=6):
     for i in range(n_cfg):
         key = {"method": f"m{i}", "sparsity": 0.5, "seed": 0}
         kr.append({**key, "kernel": "entk_pruned", "ntk_gen_measure": 1.0 + i})
-        gr.append({**key, "train_loss": 0.1, "test_loss": 0.5 + sign * 0.1 * i, "gap": 0.4 + sign * 0.1 * i})
+        gr.append({**key, "train_loss": 0.1, "test_loss": 0.5 + sign * 0.1 * i, "generalisation_gap": 0.4 + sign * 0.1 * i})
     return {"generalisation": gr, "kernels": kr}
 
 
@@ -351,10 +351,10 @@ def test_committed_small_report_regenerates_from_its_tables():
 
 def test_c19_active_subspace():
     def t(kept=(0.7, 0.9), pruned=(0.1, 0.05), dense=0.9, n=(4, 4)):
-        rows = [dict(method="snip", net="pruned", target=tg, width=w, seed=0, r2=r)
+        rows = [dict(method="snip", net="pruned", target=tg, width=w, seed=0, test_r2=r)
                 for tg, vals in (("kept", kept), ("pruned", pruned)) for w, r in zip((64, 256), vals)]
-        rows.append(dict(method="snip", net="dense", target="pruned", width=256, seed=0, r2=dense))
-        return {"active_fit": rows, "active_sets": [dict(method="snip", n_kept=n[0], n_pruned=n[1])]}
+        rows.append(dict(method="snip", net="dense", target="pruned", width=256, seed=0, test_r2=dense))
+        return {"active_fit": rows, "active_sets": [dict(method="snip", n_kept_coords=n[0], n_pruned_coords=n[1])]}
 
     assert held("C19", t()) == [True]
     assert held("C19", t(pruned=(0.1, 0.6))) == [False]  # the pruned-away target is fitted
@@ -363,7 +363,7 @@ def test_c19_active_subspace():
     assert held("C19", t(dense=0.3)) == [None]  # the control cannot fit it either
     assert held("C19", t(n=(4, 0))) == [None]  # nothing pruned away
     no_fit = t()
-    no_fit["active_sets"].append(dict(method="synflow", n_kept=4, n_pruned=0))  # a method with nothing trained
+    no_fit["active_sets"].append(dict(method="synflow", n_kept_coords=4, n_pruned_coords=0))  # a method with nothing trained
     assert held("C19", no_fit) == [True, None]
 
 
@@ -373,13 +373,13 @@ def test_active_subspace_experiment_selects_the_low_scale_coordinates():
     sets, fit = active_subspace(["snip", "synflow"], [32, 64], seeds=1, steps=20, pool=2, n_train=128, n_eval=64)
     snip = next(r for r in sets if r["method"] == "snip")
     # SNIP's scores are proportional to |x_j|: what its limit prunes away are the low-scale (odd) coordinates
-    assert snip["n_pruned"] >= 2 and snip["n_low_scale_pruned"] == snip["n_pruned"]
-    assert all(j % 2 == 0 for j in snip["kept"])
+    assert snip["n_pruned_coords"] >= 2 and snip["n_low_scale_pruned"] == snip["n_pruned_coords"]
+    assert all(j % 2 == 0 for j in snip["kept_coords"])
     # SynFlow scores with all-ones inputs: no coordinate is pruned away, nothing is trained
-    assert next(r for r in sets if r["method"] == "synflow")["n_pruned"] == 0
+    assert next(r for r in sets if r["method"] == "synflow")["n_pruned_coords"] == 0
     assert {r["method"] for r in fit} == {"snip"}
     assert {(r["net"], r["target"]) for r in fit} == {("pruned", "kept"), ("pruned", "pruned"), ("dense", "pruned")}
-    assert all(np.isfinite(r["r2"]) for r in fit)
+    assert all(np.isfinite(r["test_r2"]) for r in fit)
 
 
 def test_active_subspace_bad_arguments():

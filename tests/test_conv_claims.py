@@ -12,7 +12,7 @@ def held(cid, tables):
 
 def _conv_conv(slope, chans=(16, 32, 64, 128)):
     return {"conv_convergence": [{"method": m, "channels": c, "layer": layer, "trial": 0,
-                                  "dist": 0.0 if c == max(chans) else c ** slope}
+                                  "rms": 0.0 if c == max(chans) else c ** slope}
                                  for m in ("random", "snip") for c in chans for layer in (2, 3)]}
 
 
@@ -25,7 +25,7 @@ def test_cv1_conv_graphon_convergence():
 
 def _conv_kernel(slope, chans=(32, 64, 128, 256)):
     return {"conv_kernel_convergence": [{"graphon": g, "readout": "flatten", "channels": c, "seed": s,
-                                         "rel_error": 3.0 * c ** slope, "n_images": 8}
+                                         "rel_dist": 3.0 * c ** slope, "n_images": 8}
                                         for g in ("constant", "non-constant") for c in chans for s in range(2)]}
 
 
@@ -38,9 +38,9 @@ def test_cv2_conv_kernel_convergence():
 
 def test_cv3_conv_random_scaling():
     t = {"conv_random_scaling_fit": [
-        {"convention": "mask", "kernel": "analytic", "exponent": 3.0 + 1e-9, "predicted_exponent": 3},
-        {"convention": "mask", "kernel": "eNTK", "exponent": 2.8, "predicted_exponent": 3},
-        {"convention": "all", "kernel": "analytic", "exponent": 2.001, "predicted_exponent": 2},
-        {"convention": "all", "kernel": "eNTK", "exponent": 2.5, "predicted_exponent": 2},
-        {"convention": "all", "kernel": "eNTK", "exponent": None, "predicted_exponent": 2}]}
+        {"trainable": "mask", "kernel": "analytic", "exponent": 3.0 + 1e-9, "predicted_exponent": 3},
+        {"trainable": "mask", "kernel": "eNTK", "exponent": 2.8, "predicted_exponent": 3},
+        {"trainable": "all", "kernel": "analytic", "exponent": 2.001, "predicted_exponent": 2},
+        {"trainable": "all", "kernel": "eNTK", "exponent": 2.5, "predicted_exponent": 2},
+        {"trainable": "all", "kernel": "eNTK", "exponent": None, "predicted_exponent": 2}]}
     assert held("CV3", t) == [True, True, False, False, None]

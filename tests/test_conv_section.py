@@ -43,19 +43,19 @@ def test_sampled_masks_follow_the_graphon():
 def test_conv_experiments_tiny():
     rows = conv_graphon_convergence(["random"], [8, 16], depth=2, K=4, n_data=16, progress=False)
     assert {r["channels"] for r in rows} == {8, 16} and all(r["layer"] == 2 for r in rows)
-    assert [r["dist"] for r in rows if r["channels"] == 16] == [0.0]  # the widest is the reference
+    assert [r["rms"] for r in rows if r["channels"] == 16] == [0.0]  # the widest is the reference
     assert all(abs(r["density"] - 0.1) < 0.05 for r in rows)
     with pytest.raises(ValueError, match="K"):
         conv_graphon_convergence(["random"], [4, 8], K=8, progress=False)
     krows = conv_kernel_convergence([16, 256], 1, depth=1, K=8, n_images=3, progress=False)
-    err = {(r["graphon"], r["channels"]): r["rel_error"] for r in krows}
+    err = {(r["graphon"], r["channels"]): r["rel_dist"] for r in krows}
     for g in ("constant", "non-constant"):  # 16 x more channels: the error falls (about 4 x expected)
         assert err[g, 256] < 0.6 * err[g, 16]
     srows, fit = conv_random_scaling([1.0, 0.5, 0.25], channels=16, depth=1, seeds=1, n_images=3, progress=False)
     for r in srows:
         if r["kernel"] == "analytic":  # the constant graphon c: exactly c^(L+1) / c^L times dense
-            assert r["ratio"] == pytest.approx(r["predicted"], rel=1e-10)
-    assert {(f["convention"], f["kernel"], f["predicted_exponent"]) for f in fit} == {
+            assert r["ratio"] == pytest.approx(r["predicted_ratio"], rel=1e-10)
+    assert {(f["trainable"], f["kernel"], f["predicted_exponent"]) for f in fit} == {
         ("mask", "eNTK", 2), ("mask", "analytic", 2), ("all", "analytic", 1)}
 
 

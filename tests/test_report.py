@@ -62,7 +62,7 @@ def test_case_prunes_trains_and_measures(study_data):
     assert res.linear_rows and res.linear_rows[0]["step"] == 0
     first = res.linear_rows[0]
     if not first["diverged"]:  # at step 0 measurement and prediction are the same loss
-        assert abs(first["measured"] - first["predicted"]) < 1e-6 * first["predicted"]
+        assert abs(first["measured_loss"] - first["predicted_loss"]) < 1e-6 * first["predicted_loss"]
 
 
 def test_dense_case_and_grid(study_data):
@@ -88,16 +88,16 @@ def test_study_config_errors(study_data):
 def test_kernel_convergence_error_falls():
     rows, summ = kernel_convergence([32, 512], seeds=2, K=128, progress=False)
     assert len(rows) == 4
-    assert summ["mean_error"][1] < 0.6 * summ["mean_error"][0]
-    assert summ["slope"] < -0.2
+    assert summ["mean_rel_dist"][1] < 0.6 * summ["mean_rel_dist"][0]
+    assert summ["slope_rel_dist"] < -0.2
 
 
 def test_random_scaling_law():
     rows, summ = random_scaling([1.0, 0.5, 0.2], width=256, depth=2, seeds=1, progress=False)
     for r in rows:
         if r["kernel"] == "analytic":  # the constant graphon's kernel is exactly c^(L+1) / c^L times dense
-            assert r["ratio"] == pytest.approx(r["predicted"], rel=1e-12)
-    fit = {(s["convention"], s["kernel"]): s for s in summ}
+            assert r["ratio"] == pytest.approx(r["predicted_ratio"], rel=1e-12)
+    fit = {(s["trainable"], s["kernel"]): s for s in summ}
     assert fit[("mask", "eNTK")]["predicted_exponent"] == 3 and fit[("all", "eNTK")]["predicted_exponent"] == 2
     # finite width: within 15% of the law, and the conventions differ by about one power of c
     assert abs(fit[("mask", "eNTK")]["exponent"] - 3) < 0.45

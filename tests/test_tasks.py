@@ -120,8 +120,8 @@ def test_entk_metrics_matches_jacobian_oracle():
     layer_rows = [r for r in out.rows if r["layer"] is not None]
     net_row = [r for r in out.rows if r["layer"] is None][0]
     assert len(layer_rows) == 4
-    assert sum(r["trace"] for r in layer_rows) == pytest.approx(np.trace(K))
-    assert net_row["kernel_trace"] == pytest.approx(np.trace(K))
+    assert sum(r["layer_trace"] for r in layer_rows) == pytest.approx(np.trace(K))
+    assert net_row["trace"] == pytest.approx(np.trace(K))
     assert net_row["lambda_max"] == pytest.approx(np.linalg.eigvalsh(K)[-1])
 
 

@@ -29,6 +29,9 @@ those are bound eagerly below (their modules import only numpy/torch at top leve
   (``masks_sas``, ``entk_metrics``, ``analytic_metrics``, ``training_curve``),
   each a function of a config dict returning a ``TaskOutput(rows, arrays)``;
   ``run_task(config)`` dispatches on ``config["kind"]``.
+* :mod:`gntk_fast.experiments.metrics`: the one registry of column names (each
+  with its meaning) shared by the report's tables, the tasks' rows, the claims
+  and the figures.
 """
 from __future__ import annotations
 

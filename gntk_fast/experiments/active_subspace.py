@@ -28,7 +28,8 @@ is still a universal approximator. :func:`active_subspace` tests both halves:
   method whose limit keeps or prunes away fewer than two coordinates.
 
 Returns two tables: ``sets`` (per method: the sets and their predicted
-densities) and ``fit`` (per method, net, target, width, seed: R^2).
+densities) and ``fit`` (per method, net, target, width, seed: the held-out ``test_r2`` and the
+``train_r2`` on the training inputs).
 """
 from __future__ import annotations
 
@@ -143,7 +144,8 @@ def active_subspace(
         order = np.argsort(-fd, kind="stable")
         kept = [int(j) for j in order if fd[j] >= dens][:set_size]
         pruned = [int(j) for j in order[::-1] if fd[j] < dens / 10][:set_size]
-        sets_rows.append(dict(method=method, kept=kept, pruned=pruned, n_kept=len(kept), n_pruned=len(pruned),
+        sets_rows.append(dict(method=method, kept_coords=kept, pruned_coords=pruned, n_kept_coords=len(kept),
+                              n_pruned_coords=len(pruned),
                               density_kept=[float(fd[j]) for j in kept],
                               density_pruned=[float(fd[j]) for j in pruned],
                               n_low_scale_pruned=int(sum(scales[j] < 1 for j in pruned)), width=big, pool=pool))
@@ -171,7 +173,7 @@ def active_subspace(
                         train(model, (xt, Y), steps=steps, optimizer="adam", lr=lr, loss="squared", seed=ms,
                               progress=False)
                         fit_rows.append(dict(method=method, net=net, target=name, width=width, seed=s,
-                                             r2=_r2(model, xe, f[n_train:]), r2_train=_r2(model, xt, f[:n_train])))
+                                             test_r2=_r2(model, xe, f[n_train:]), train_r2=_r2(model, xt, f[:n_train])))
             if progress:
                 print(f"active subspace: {method} width {width} done", flush=True)
     return sets_rows, fit_rows

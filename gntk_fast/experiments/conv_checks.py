@@ -32,6 +32,15 @@ import torch
 
 from .._validation import MAX_DEPTH, MAX_WIDTH, check_size
 from ._tables import loglog_slope
+from .metrics import (
+    EXPONENT,
+    PREDICTED_EXPONENT,
+    PREDICTED_RATIO,
+    RATIO,
+    REL_DIST,
+    RMS,
+    TRAINABLE,
+)
 
 __all__ = ["load_images", "conv_graphon_convergence", "conv_kernel_convergence", "conv_random_scaling",
            "kernel_graphons", "sample_conv_masks", "plot_conv_convergence", "plot_conv_kernel_convergence",
@@ -100,8 +109,8 @@ def conv_graphon_convergence(methods: Sequence[str], channels: Sequence[int], *,
                              data_dir=None, n_data: int = 64, seed: int = 0, progress: bool | None = None):
     """RMS distance of each hidden conv layer's pooled channel-SAS estimate to the widest channel count's.
 
-    Returns rows ``{method, channels, layer, trial, dist, density}`` (layer l = 2..L: the conv layer
-    from l - 1 to l; dist 0 at the widest C, the reference).
+    Returns rows ``{method, channels, layer, trial, rms, density}`` (layer l = 2..L: the conv layer
+    from l - 1 to l; rms 0 at the widest C, the reference).
     """
     from tqdm.auto import tqdm
 
@@ -133,7 +142,7 @@ def conv_graphon_convergence(methods: Sequence[str], channels: Sequence[int], *,
                 for (c, layer), (H, dens) in est.items():
                     ref = est[channels[-1], layer][0]
                     rows.append({"method": method, "channels": c, "layer": layer, "trial": t,
-                                 "dist": float(np.sqrt(np.mean((H - ref) ** 2))), "density": dens})
+                                 RMS: float(np.sqrt(np.mean((H - ref) ** 2))), "density": dens})
     return rows
 
 
@@ -142,7 +151,7 @@ def conv_kernel_convergence(channels: Sequence[int], seeds: int = 2, *, depth: i
                             data: str = "digits", data_dir=None, seed: int = 0, progress: bool | None = None):
     """Relative Frobenius error of graphon-sampled ConvNets' eNTK to the analytic Graphon CNTK.
 
-    Returns rows ``{graphon, readout, channels, seed, rel_error, n_images}``.
+    Returns rows ``{graphon, readout, channels, seed, n_images, rel_dist}``.
     """
     from tqdm.auto import tqdm
 
@@ -170,7 +179,7 @@ def conv_kernel_convergence(channels: Sequence[int], seeds: int = 2, *, depth: i
                         net.set_masks(sample_conv_masks(net, gs, _seed(seed, 7, c, s)))
                         k = empirical_ntk(net, x, trainable="mask")
                         rows.append({"graphon": kind, "readout": ro, "channels": c, "seed": s, "n_images": len(x),
-                                     "rel_error": float(torch.linalg.norm(k - target) / torch.linalg.norm(target))})
+                                     REL_DIST: float(torch.linalg.norm(k - target) / torch.linalg.norm(target))})
                         bar.update(1)
     return rows
 
@@ -181,8 +190,8 @@ def conv_random_scaling(densities: Sequence[float] = (1.0, 0.5, 0.25, 0.1), *, c
     """Random pruning's kernel scaling for conv nets: the eNTK (``trainable="mask"``) and the analytic kernel
     (both conventions).
 
-    Returns ``(rows, fit)``: rows ``{convention, kernel, density, seed, ratio, predicted}`` and per
-    (convention, kernel) the fitted exponent (slope of log mean ratio vs log c) and the predicted one.
+    Returns ``(rows, fit)``: rows ``{trainable, kernel, density, seed, ratio, predicted_ratio}`` and per
+    (trainable, kernel) the fitted ``exponent`` (slope of log mean ratio vs log c) and the ``predicted_exponent``.
     """
     from tqdm.auto import tqdm
 
@@ -205,9 +214,9 @@ def conv_random_scaling(densities: Sequence[float] = (1.0, 0.5, 0.25, 0.1), *, c
             dense_an = graphon_cntk([1.0] * (depth + 1), x, readout=readout, trainable=conv, progress=False)
             for c in dens:
                 an = graphon_cntk([c] * (depth + 1), x, readout=readout, trainable=conv, progress=False)
-                rows.append({"convention": conv, "kernel": "analytic", "density": c, "seed": 0,
-                             "ratio": float(an.sum() / dense_an.sum()),
-                             "predicted": c ** (depth + 1) if conv == "mask" else c**depth})
+                rows.append({TRAINABLE: conv, "kernel": "analytic", "density": c, "seed": 0,
+                             RATIO: float(an.sum() / dense_an.sum()),
+                             PREDICTED_RATIO: c ** (depth + 1) if conv == "mask" else c**depth})
         for s in range(seeds):  # the eNTK of a conv net is over its kept weights: trainable="mask" only
             base = ConvNet(x.shape[1], channels, depth, 1, seed=_seed(seed, s), **kw)
             k_dense = empirical_ntk(base, x, trainable="mask")
@@ -219,19 +228,19 @@ def conv_random_scaling(densities: Sequence[float] = (1.0, 0.5, 0.25, 0.1), *, c
                     m.load_state_dict(base.state_dict())
                     prune(m, "random", 1.0 - c, seed=_seed(seed, s, round(1e6 * c)), progress=False)
                     k = empirical_ntk(m, x, trainable="mask")
-                rows.append({"convention": "mask", "kernel": "eNTK", "density": c, "seed": s,
-                             "ratio": float(k.sum() / k_dense.sum()), "predicted": c ** (depth + 1)})
+                rows.append({TRAINABLE: "mask", "kernel": "eNTK", "density": c, "seed": s,
+                             RATIO: float(k.sum() / k_dense.sum()), PREDICTED_RATIO: c ** (depth + 1)})
                 bar.update(1)
     fit = []
     for conv in ("mask", "all"):
         for kern in ("eNTK", "analytic"):
-            sel = [r for r in rows if r["convention"] == conv and r["kernel"] == kern]
+            sel = [r for r in rows if r[TRAINABLE] == conv and r["kernel"] == kern]
             if not sel:
                 continue
             cs = sorted({r["density"] for r in sel})
-            mean = [float(np.mean([r["ratio"] for r in sel if r["density"] == c])) for c in cs]
-            fit.append({"convention": conv, "kernel": kern, "exponent": loglog_slope(cs, mean),
-                        "predicted_exponent": depth + 1 if conv == "mask" else depth})
+            mean = [float(np.mean([r[RATIO] for r in sel if r["density"] == c])) for c in cs]
+            fit.append({TRAINABLE: conv, "kernel": kern, EXPONENT: loglog_slope(cs, mean),
+                        PREDICTED_EXPONENT: depth + 1 if conv == "mask" else depth})
     return rows, fit
 
 
@@ -247,7 +256,7 @@ def plot_conv_convergence(rows: Sequence[dict], *, path: str | Path | None = Non
         sel = [r for r in rows if r["method"] == m]
         widest = max(r["channels"] for r in sel)
         cs = sorted({r["channels"] for r in sel if r["channels"] < widest})
-        mu = [np.mean([r["dist"] for r in sel if r["channels"] == c]) for c in cs]
+        mu = [np.mean([r[RMS] for r in sel if r["channels"] == c]) for c in cs]
         ax.plot(cs, mu, marker="o", ms=4, color=_COLORS[m], label=m)
     ax.set_xscale("log", base=2)
     ax.set_yscale("log")
@@ -267,14 +276,14 @@ def plot_conv_kernel_convergence(rows: Sequence[dict], *, path: str | Path | Non
 
     kinds = [k for k in ("constant", "non-constant") if any(r["graphon"] == k for r in rows)]
     fig, axes = new_figure(1, len(kinds), size=(3.6 * len(kinds) + 0.6, 3.4))
-    lo = min(r["rel_error"] for r in rows)
-    hi = max(r["rel_error"] for r in rows)
+    lo = min(r[REL_DIST] for r in rows)
+    hi = max(r[REL_DIST] for r in rows)
     for ax, kind in zip(axes[0], kinds):
         for i, ro in enumerate(sorted({r["readout"] for r in rows if r["graphon"] == kind})):
             sel = [r for r in rows if r["graphon"] == kind and r["readout"] == ro]
             cs = sorted({r["channels"] for r in sel})
-            mu = [np.mean([r["rel_error"] for r in sel if r["channels"] == c]) for c in cs]
-            ax.scatter([r["channels"] for r in sel], [r["rel_error"] for r in sel], s=10, color=f"C{i}", alpha=0.5)
+            mu = [np.mean([r[REL_DIST] for r in sel if r["channels"] == c]) for c in cs]
+            ax.scatter([r["channels"] for r in sel], [r[REL_DIST] for r in sel], s=10, color=f"C{i}", alpha=0.5)
             ax.plot(cs, mu, marker="o", ms=4, color=f"C{i}", label=f"{ro} (N={sel[0]['n_images']})")
             ax.plot(cs, mu[0] * (np.asarray(cs) / cs[0]) ** -0.5, "k--", lw=0.8)
         ax.set_xscale("log", base=2)

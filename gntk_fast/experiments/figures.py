@@ -13,6 +13,14 @@ import numpy as np
 
 from ..plots import new_figure, save_figure
 from ._tables import group_mean, group_series
+from .metrics import (
+    MEAN_REL_DIST,
+    MEASURED_LOSS,
+    PREDICTED_LOSS,
+    REL_DIST,
+    SLOPE_REL_DIST,
+    TRAINABLE,
+)
 
 __all__ = [
     "plot_training_curves", "plot_kernel_metric", "plot_correlations", "plot_linearised",
@@ -130,8 +138,8 @@ def plot_linearised(linear_rows: Sequence[dict], *, path: str | Path | None = No
             sel = sorted((r for r in linear_rows if r["method"] == m and r["sparsity"] == sp), key=lambda r: r["step"])
             c = cmap(i / max(1, len(sps)))
             s = [r["step"] for r in sel]
-            ax.plot(s, [r["predicted"] for r in sel], color=c, ls="--", lw=1)
-            meas = [(r["step"], r["measured"]) for r in sel if r["measured"] is not None]
+            ax.plot(s, [r[PREDICTED_LOSS] for r in sel], color=c, ls="--", lw=1)
+            meas = [(r["step"], r[MEASURED_LOSS]) for r in sel if r[MEASURED_LOSS] is not None]
             lab = f"s={sp:g}" + (" (diverged)" if sel and sel[0].get("diverged") else "")
             if meas:
                 ax.plot([p[0] for p in meas], [p[1] for p in meas], color=c, lw=1.4, label=lab)
@@ -154,14 +162,14 @@ def plot_kernel_convergence(rows: Sequence[dict], summaries: Sequence[dict], *, 
     fig, axes = new_figure(1, 1, size=(4.6, 3.6))
     ax = axes[0][0]
     for summ, color in zip(summaries, ("tab:blue", "tab:orange")):
-        conv = summ["trainable"]
-        sel = [r for r in rows if r["trainable"] == conv]
-        ax.scatter([r["width"] for r in sel], [r["rel_error"] for r in sel], s=10, color=color, alpha=0.5)
-        slope = summ["slope"]
-        ax.plot(summ["widths"], summ["mean_error"], "o-", color=color,
+        conv = summ[TRAINABLE]
+        sel = [r for r in rows if r[TRAINABLE] == conv]
+        ax.scatter([r["width"] for r in sel], [r[REL_DIST] for r in sel], s=10, color=color, alpha=0.5)
+        slope = summ[SLOPE_REL_DIST]
+        ax.plot(summ["widths"], summ[MEAN_REL_DIST], "o-", color=color,
                 label=f'trainable="{conv}": slope {slope:.2f}' if slope is not None else conv)
     w = np.array(summaries[0]["widths"], dtype=float)
-    ax.plot(w, summaries[0]["mean_error"][0] * (w / w[0]) ** -0.5, "k--", lw=1, label="n^-1/2")
+    ax.plot(w, summaries[0][MEAN_REL_DIST][0] * (w / w[0]) ** -0.5, "k--", lw=1, label="n^-1/2")
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xlabel("width n")
@@ -184,7 +192,7 @@ def plot_random_scaling(rows: Sequence[dict], depth: int, *, path: str | Path | 
     fig, axes = new_figure(1, 2, size=(8.0, 3.5))
     lo = min(r["ratio"] for r in rows)
     for ax, conv in zip(axes[0], ("mask", "all")):
-        sel = [r for r in rows if r["convention"] == conv]
+        sel = [r for r in rows if r[TRAINABLE] == conv]
         e = [r for r in sel if r["kernel"] == "eNTK"]
         a = sorted((r for r in sel if r["kernel"] == "analytic"), key=lambda r: r["density"])
         ax.scatter([r["density"] for r in e], [r["ratio"] for r in e], color="tab:blue", s=18, label="eNTK (seeds)")
@@ -244,9 +252,9 @@ def plot_pruned_kernels(rows: Sequence[dict], summary: Sequence[dict], *, path: 
                 continue
             color, label = styles[s["kernel"]]
             pts = [r for r in rows if r["method"] == m and r["kernel"] == s["kernel"]]
-            ax.scatter([r["width"] for r in pts], [r["rel_dist"] for r in pts], s=10, color=color, alpha=0.5)
-            slope = "" if s["slope"] is None else f", slope {s['slope']:.2f}"
-            ax.plot(s["widths"], s["mean_dist"], "o-", color=color, label=label + slope)
+            ax.scatter([r["width"] for r in pts], [r[REL_DIST] for r in pts], s=10, color=color, alpha=0.5)
+            slope = "" if s[SLOPE_REL_DIST] is None else f", slope {s[SLOPE_REL_DIST]:.2f}"
+            ax.plot(s["widths"], s[MEAN_REL_DIST], "o-", color=color, label=label + slope)
         ax.set_xscale("log")
         ax.set_yscale("log")
         ax.set_title(m, fontsize=10)

@@ -27,6 +27,17 @@ import torch
 
 from .._validation import MAX_DEPTH, MAX_WIDTH, check_size
 from ._tables import loglog_slope
+from .metrics import (
+    DENSITY,
+    EXPONENT,
+    MEAN_REL_DIST,
+    PREDICTED_EXPONENT,
+    PREDICTED_RATIO,
+    RATIO,
+    REL_DIST,
+    SLOPE_REL_DIST,
+    TRAINABLE,
+)
 
 __all__ = ["kernel_convergence", "random_scaling", "pruned_kernel_convergence", "spec_graphons"]
 
@@ -45,8 +56,8 @@ def kernel_convergence(widths: Sequence[int] = (128, 512, 2048), seeds: int = 3,
                        K: int = 512, trainable: str = "mask", seed: int = 0, progress: bool | None = None):
     """Relative error of finite graphon-sampled nets' eNTK to the analytic kernel.
 
-    Returns ``(rows, summary)``: rows ``{width, seed, rel_error}`` and summary
-    ``{slope, widths, mean_error}`` (slope of log mean error vs log width).
+    Returns ``(rows, summary)``: rows ``{width, seed, trainable, rel_dist}`` and summary
+    ``{slope_rel_dist, widths, mean_rel_dist, trainable}`` (slope of log mean distance vs log width).
     """
     from tqdm.auto import tqdm
 
@@ -73,21 +84,21 @@ def kernel_convergence(widths: Sequence[int] = (128, 512, 2048), seeds: int = 3,
                     masks.append(torch.from_numpy(gs[li].sample(n_out, n_in, seed=1000 * s + 10 * li + n)))
                 model.set_masks(masks)
                 k = empirical_ntk(model, x, trainable=trainable)
-                rows.append({"width": n, "seed": s, "trainable": trainable,
-                             "rel_error": float(torch.linalg.norm(k - target) / torch.linalg.norm(target))})
+                rows.append({"width": n, "seed": s, TRAINABLE: trainable,
+                             REL_DIST: float(torch.linalg.norm(k - target) / torch.linalg.norm(target))})
                 bar.update(1)
-    means = [float(np.mean([r["rel_error"] for r in rows if r["width"] == n])) for n in widths]
-    return rows, {"slope": loglog_slope(widths, means), "widths": widths, "mean_error": means,
-                  "trainable": trainable}
+    means = [float(np.mean([r[REL_DIST] for r in rows if r["width"] == n])) for n in widths]
+    return rows, {SLOPE_REL_DIST: loglog_slope(widths, means), "widths": widths, MEAN_REL_DIST: means,
+                  TRAINABLE: trainable}
 
 
 def random_scaling(densities: Sequence[float] = (1.0, 0.5, 0.25, 0.1), *, width: int = 1024, depth: int = 3,
                    x: torch.Tensor | None = None, seeds: int = 2, seed: int = 0, progress: bool | None = None):
     """Random pruning's kernel scaling in both conventions (eNTK and analytic).
 
-    Returns ``(rows, summary)``: rows ``{convention, kernel, density, seed,
-    ratio, predicted}`` and per (convention, kernel) the fitted exponent
-    ``-slope`` of log ratio vs log c and the predicted exponent (L + 1 or L).
+    Returns ``(rows, summary)``: rows ``{trainable, kernel, density, seed,
+    ratio, predicted_ratio}`` and per (trainable, kernel) the fitted ``exponent``
+    (the slope of log ratio vs log c) and the ``predicted_exponent`` (L + 1 or L).
     """
     from tqdm.auto import tqdm
 
@@ -125,22 +136,22 @@ def random_scaling(densities: Sequence[float] = (1.0, 0.5, 0.25, 0.1), *, width:
                         m.load_state_dict(base.state_dict())
                         prune(m, "random", 1.0 - c, seed=s, progress=False)
                         k = empirical_ntk(m, x, trainable=conv)
-                    rows.append({"convention": conv, "kernel": "eNTK", "density": c, "seed": s,
-                                 "ratio": float(k.sum() / k_dense.sum()), "predicted": pred})
+                    rows.append({TRAINABLE: conv, "kernel": "eNTK", DENSITY: c, "seed": s,
+                                 RATIO: float(k.sum() / k_dense.sum()), PREDICTED_RATIO: pred})
                     if s == 0:
                         an = graphon_ntk([c] * (depth + 1), x, trainable=conv)
-                        rows.append({"convention": conv, "kernel": "analytic", "density": c, "seed": 0,
-                                     "ratio": float(an.sum() / dense_an.sum()), "predicted": pred})
+                        rows.append({TRAINABLE: conv, "kernel": "analytic", DENSITY: c, "seed": 0,
+                                     RATIO: float(an.sum() / dense_an.sum()), PREDICTED_RATIO: pred})
                     bar.update(1)
     summary = []
     for conv in ("mask", "all"):
         for kern in ("eNTK", "analytic"):
-            sel = [r for r in rows if r["convention"] == conv and r["kernel"] == kern]
+            sel = [r for r in rows if r[TRAINABLE] == conv and r["kernel"] == kern]
             cs = sorted({r["density"] for r in sel})
             mean = [float(np.mean([r["ratio"] for r in sel if r["density"] == c])) for c in cs]
             slope = loglog_slope(cs, mean)
-            summary.append({"convention": conv, "kernel": kern, "exponent": slope,
-                            "predicted_exponent": depth + 1 if conv == "mask" else depth})
+            summary.append({TRAINABLE: conv, "kernel": kern, EXPONENT: slope,
+                            PREDICTED_EXPONENT: depth + 1 if conv == "mask" else depth})
     return rows, summary
 
 
@@ -195,13 +206,13 @@ def pruned_kernel_convergence(methods: Sequence[str] = ("snip", "synflow"), widt
                     kd = graphon_ntk(ng, x64, n_outputs=classes, variance_graphons=ng.variance_graphons)
                     for name, k in (("gntk_mask", kc), ("gntk_variance", kd)):
                         rows.append({"method": m, "width": n, "seed": s, "kernel": name,
-                                     "rel_dist": float(torch.linalg.norm(k - a) / torch.linalg.norm(a))})
+                                     REL_DIST: float(torch.linalg.norm(k - a) / torch.linalg.norm(a))})
                     bar.update(1)
     summary = []
     for m in methods:
         for name in ("gntk_mask", "gntk_variance"):
-            mean = [float(np.mean([r["rel_dist"] for r in rows if r["method"] == m and r["kernel"] == name
+            mean = [float(np.mean([r[REL_DIST] for r in rows if r["method"] == m and r["kernel"] == name
                                    and r["width"] == n])) for n in widths]
-            summary.append({"method": m, "kernel": name, "widths": list(widths), "mean_dist": mean,
-                            "slope": loglog_slope(widths, mean)})
+            summary.append({"method": m, "kernel": name, "widths": list(widths), MEAN_REL_DIST: mean,
+                            SLOPE_REL_DIST: loglog_slope(widths, mean)})
     return rows, summary

@@ -245,7 +245,7 @@ def limit_graphons(
                                                  cut=float(cut_norm(D, seed=seed).value),
                                                  sas_to_const=float(np.sqrt(np.mean((est - dens) ** 2))),
                                                  pred_to_const=float(np.sqrt(np.mean((P - dens) ** 2))),
-                                                 pred_error=float(pr[layer].error), r2=float(pr[layer].r2),
+                                                 pred_error=float(pr[layer].error), fit_r2=float(pr[layer].r2),
                                                  n_networks=int(pr.config.get("n_networks", 1)),
                                                  predict_s=secs))
                                 if t == 0 and layer == 1 and ref == "independent":
@@ -260,7 +260,7 @@ def limit_graphons(
                                          rms=float(np.sqrt(np.mean((pf - measured) ** 2))),
                                          pruned_pred=len(pa), pruned_measured=len(ma),
                                          jaccard=float(len(pa & ma) / len(union)) if union else 1.0,
-                                         input_r2=float(pred[0].r2)))
+                                         input_fit_r2=float(pred[0].r2)))
                         if t == 0:
                             keep_maps[(label, width)] = (pf, measured)
                     if "paths" in parts:
@@ -303,7 +303,7 @@ def _slope_rows(rows: list[dict[str, Any]], labels, widths, depth: int) -> list[
                                 slope_rms=_slope(ws, mean), slope_cut=_slope(ws, cut),
                                 slope_sas_to_const=_slope(ws, const), rms=[float(v) for v in mean],
                                 cut=[float(v) for v in cut], pred_error=float(perr[-1]),
-                                r2=_nanmean([r["r2"] for r in sel])))
+                                fit_r2=_nanmean([r["fit_r2"] for r in sel])))
     return out
 
 
@@ -375,8 +375,8 @@ def _design_part(cfg, pbatch, train_set, eval_set, d_in, dens, depth, seed, out,
                        batch_size=cfg["train_batch"], seed=ms, eval_data=eval_set, progress=False)
             curves.setdefault(label, []).append(tr.loss)
             evals.setdefault(label, []).append(float(tr.eval_loss[-1]))
-            rows.append(dict(part="training", method=label, seed=s, final_eval_loss=float(tr.eval_loss[-1]),
-                             final_eval_accuracy=float(tr.eval_accuracy[-1]),
+            rows.append(dict(part="training", method=label, seed=s, test_loss=float(tr.eval_loss[-1]),
+                             test_accuracy=float(tr.eval_accuracy[-1]),
                              mean_train_loss_last10pct=float(np.mean(tr.loss[-max(1, len(tr.loss) // 10):])),
                              eval_loss_curve=tr.eval_loss.tolist(), eval_steps=tr.eval_steps.tolist()))
         if progress:

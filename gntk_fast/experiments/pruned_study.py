@@ -40,7 +40,10 @@ on the data's pruning batch, then
 
 Rows (tidy tables): ``kernel_rows`` one per (case, kernel); ``train_rows``
 one per (case, scored step), with ``masks_enforced`` (every pruned weight
-exactly 0 after training); ``linear_rows`` one per (case, step).
+exactly 0 after training); ``linear_rows`` one per (case, step) (``measured_loss``
+beside ``predicted_loss``); ``gen_rows`` one per case (``train_loss``,
+``test_loss``, ``test_accuracy``, ``generalisation_gap``). Column names:
+:mod:`gntk_fast.experiments.metrics`.
 """
 from __future__ import annotations
 
@@ -52,6 +55,10 @@ import numpy as np
 import torch
 
 from .._validation import check_choice, check_fraction, check_int, check_seed, check_size, MAX_DEPTH, MAX_WIDTH
+from .metrics import (ACCURACY, ALIGNMENT, ALPHA, ALPHA_R2, DIVERGED, EFFECTIVE_RANK, ENERGY_TOP5, ETA,
+                      GENERALISATION_GAP, LOSS, MASKS_ENFORCED, MEASURED_LOSS, NTK_GEN_MEASURE, PREDICTED_LOSS,
+                      REL_DIST_TO_A, SCALE_FREE_DIST_TO_A, SPECTRAL_GAP, STEP, TEST_ACCURACY, TEST_LOSS, TRACE,
+                      TRAIN_LOSS)
 
 __all__ = ["StudyConfig", "StudyData", "load_study_data", "run_case", "CaseResult", "KERNELS", "METRICS",
            "scale_free_distance", "correlation_rows", "ntk_generalisation_measure",
@@ -64,7 +71,7 @@ KERNEL_LABELS = {
     "gntk_mask": "(c) Graphon NTK, mask graphons",
     "gntk_variance": "(d) Graphon NTK, variance graphons",
 }
-METRICS = ("alpha", "effective_rank", "spectral_gap", "energy_top5", "alignment")
+METRICS = (ALPHA, EFFECTIVE_RANK, SPECTRAL_GAP, ENERGY_TOP5, ALIGNMENT)
 METHODS = ("dense", "random", "magnitude", "snip", "grasp", "synflow")
 
 
@@ -192,9 +199,9 @@ def _metrics(K: torch.Tensor, y: torch.Tensor) -> tuple[dict[str, Any], np.ndarr
 
     m = spectral_metrics(K, y)
     return {
-        "alpha": m.alpha, "alpha_r2": m.alpha_r2, "effective_rank": m.effective_rank,
-        "spectral_gap": m.spectral_gap, "energy_top5": m.energy_concentration, "alignment": m.alignment,
-        "trace": m.trace,
+        ALPHA: m.alpha, ALPHA_R2: m.alpha_r2, EFFECTIVE_RANK: m.effective_rank,
+        SPECTRAL_GAP: m.spectral_gap, ENERGY_TOP5: m.energy_concentration, ALIGNMENT: m.alignment,
+        TRACE: m.trace,
     }, m.eigenvalues
 
 
@@ -344,9 +351,9 @@ def run_case(method: str, sparsity: float, seed: int, data: StudyData, cfg: Stud
                 ref = K
             metrics, ev = _metrics(K, data.y_kernel)
             rel = float(torch.linalg.norm(K - ref) / torch.linalg.norm(ref))
-            res.kernel_rows.append({**key, "kernel": name, **metrics, "rel_dist_to_a": rel,
-                                    "scale_free_dist_to_a": scale_free_distance(K, ref),
-                                    "ntk_gen_measure": ntk_generalisation_measure(K, data.y_kernel, data.classes)})
+            res.kernel_rows.append({**key, "kernel": name, **metrics, REL_DIST_TO_A: rel,
+                                    SCALE_FREE_DIST_TO_A: scale_free_distance(K, ref),
+                                    NTK_GEN_MEASURE: ntk_generalisation_measure(K, data.y_kernel, data.classes)})
             res.eigenvalues[name] = ev
     if train:
         m = copy.deepcopy(model)
@@ -356,16 +363,16 @@ def run_case(method: str, sparsity: float, seed: int, data: StudyData, cfg: Stud
                          eval_data=ev, eval_every=cfg.eval_every, progress=False)
         res.masks_enforced = all(bool((w.detach()[~msk] == 0).all()) for w, msk in zip(m.weights, m.masks))
         for s, lo, acc in zip(tr.eval_steps, tr.eval_loss, tr.eval_accuracy):
-            res.train_rows.append({**key, "step": int(s), "loss": float(lo), "accuracy": float(acc),
-                                   "masks_enforced": res.masks_enforced})
+            res.train_rows.append({**key, STEP: int(s), LOSS: float(lo), ACCURACY: float(acc),
+                                   MASKS_ENFORCED: res.masks_enforced})
         if data.x_test is not None and data.x_test.shape[0] > 0:
             with torch.no_grad():
                 out = m(data.x_test.to(next(m.parameters()).dtype))
                 test_loss = float(torch.nn.functional.cross_entropy(out, data.y_test))
                 test_acc = float((out.argmax(1) == data.y_test).float().mean())
             train_loss = float(tr.eval_loss[-1])
-            res.gen_rows.append({**key, "train_loss": train_loss, "test_loss": test_loss,
-                                 "test_accuracy": test_acc, "gap": test_loss - train_loss})
+            res.gen_rows.append({**key, TRAIN_LOSS: train_loss, TEST_LOSS: test_loss,
+                                 TEST_ACCURACY: test_acc, GENERALISATION_GAP: test_loss - train_loss})
     if linearised:
         m = copy.deepcopy(model)
         xk, yk = data.x_kernel[:cfg.n_linear], data.y_kernel[:cfg.n_linear]
@@ -388,8 +395,8 @@ def run_case(method: str, sparsity: float, seed: int, data: StudyData, cfg: Stud
                 raise
             meas, diverged = {}, True
         for s in list(range(0, cfg.gd_steps, every)) + [cfg.gd_steps]:
-            res.linear_rows.append({**key, "step": int(s), "eta": eta, "measured": meas.get(s),
-                                    "predicted": float(pred[s]), "diverged": diverged})
+            res.linear_rows.append({**key, STEP: int(s), ETA: eta, MEASURED_LOSS: meas.get(s),
+                                    PREDICTED_LOSS: float(pred[s]), DIVERGED: diverged})
     return res
 
 
@@ -449,7 +456,7 @@ def correlation_rows(kernel_rows: Sequence[dict], train_rows: Sequence[dict], ke
     """
     from ._tables import group_mean, spearman
 
-    loss = group_mean(train_rows, ("method", "sparsity", "step"), "loss")
+    loss = group_mean(train_rows, ("method", "sparsity", STEP), LOSS)
     rows = []
     for kern in kernels:
         for metric in metrics:

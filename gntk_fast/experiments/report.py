@@ -52,6 +52,7 @@ from .._io import write_text
 from .._validation import check_choice
 from .claims import RULE_CHANGES, evaluate_claims
 from ._tables import clean, jsonable, read_table, write_table
+from .metrics import check_columns
 from .sections import SECTIONS, View, md_table
 from .sections.convergence import flat_null_sd
 
@@ -155,6 +156,8 @@ class _Run:
         return True
 
     def save_section(self, name: str, tables: dict, summaries: dict, figures: dict, seconds: float, notes=()) -> None:
+        for t, rows in tables.items():  # one naming for every table: the registry's
+            check_columns(rows, f"section {name!r}, table {t!r}")
         for t, rows in tables.items():
             rows = [{k: clean(v) for k, v in r.items()} for r in rows]
             tables[t] = rows

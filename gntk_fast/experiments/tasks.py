@@ -23,9 +23,10 @@ Kinds
     Prune the fc model, read it as ``gf.MLP.from_sequential`` (the same
     network: standard parameterization, biases), compute the empirical NTK on
     ``n_samples`` test inputs with the per-layer parts, and its spectral
-    metrics (labels for the alignment). Rows: one per layer (``trace`` and
-    ``trace_fraction`` of the layer's part) and one with ``layer = None`` for
-    the network (metrics). Arrays: ``kernel`` (N, N) float64, ``labels`` (N,).
+    metrics (labels for the alignment). Rows: one per layer (``layer_trace`` and
+    ``layer_trace_fraction`` of the layer's part) and one with ``layer = None`` for
+    the network (its metrics, ``trace`` the kernel's). Arrays: ``kernel`` (N, N)
+    float64, ``labels`` (N,).
 ``analytic_metrics``
     Prune the fc model, SAS-estimate every layer (input K x d_in, hidden K x K,
     read-out classes x K) and compute the analytic Graphon NTK of those step
@@ -41,6 +42,7 @@ Kinds
     Prune the fc model and train it with :func:`gntk_fast.train` (Adam,
     ``lr`` 1e-3 by default, cross-entropy) on ``n_train`` training examples.
     Rows: one per step (``step``, ``loss``, ``accuracy``) with ``layer = None``.
+    Column names and their meanings: :mod:`gntk_fast.experiments.metrics`.
     Arrays: ``loss``, ``accuracy`` (steps,).
 
 Config keys (defaults in :data:`DEFAULTS`)
@@ -68,6 +70,43 @@ import numpy as np
 
 from .._constants import COMPAT_MODES, DATASETS, METHODS, SCOPE_ALIASES, SCOPES
 from .._validation import MAX_BLOCKS, MAX_DEPTH, MAX_SAMPLES, MAX_SEED, MAX_WIDTH
+from .metrics import (
+    ACCURACY,
+    ALIGNMENT,
+    ALPHA,
+    ALPHA_R2,
+    BATCH_SIZE,
+    CLIPPED_EIGENVALUES,
+    COL_DEGREE_CV,
+    CONDITION_NUMBER,
+    DEAD_COLS,
+    DEAD_ROWS,
+    DENSITY,
+    EFFECTIVE_RANK,
+    ENERGY_TOP5,
+    H_MAX,
+    H_MIN,
+    KEPT,
+    KERNEL,
+    LAMBDA_MAX,
+    LAYER,
+    LAYER_TRACE,
+    LAYER_TRACE_FRACTION,
+    LOSS,
+    LR,
+    MASKS_ENFORCED,
+    N_IN,
+    N_OUT,
+    REL_DIST_TO_A,
+    ROW_DEGREE_CV,
+    SECONDS,
+    SPECTRAL_GAP,
+    STEP,
+    TRACE,
+    TRAIN_ACCURACY,
+    TRAIN_LOSS,
+    check_columns,
+)
 
 __all__ = [
     "TaskOutput", "TASKS", "KINDS", "DEFAULTS", "ROW_CONFIG_KEYS", "SOURCES", "check_task_config", "run_task",
@@ -278,8 +317,8 @@ def _pruned_fc(cfg: dict):
 
 def _base_row(cfg: dict, layer: int | None, t0: float) -> dict[str, Any]:
     row = {k: cfg[k] for k in ROW_CONFIG_KEYS}
-    row["layer"] = layer
-    row["seconds"] = time.perf_counter() - t0
+    row[LAYER] = layer
+    row[SECONDS] = time.perf_counter() - t0
     return row
 
 
@@ -289,10 +328,10 @@ def _layer_stats(shape: tuple[int, int], row_deg: np.ndarray, col_deg: np.ndarra
     kept = int(row_deg.sum())
     rm, cm = row_deg.mean(), col_deg.mean()
     return {
-        "n_out": int(n_out), "n_in": int(n_in), "kept": kept, "density": kept / (n_out * n_in),
-        "dead_rows": int(np.count_nonzero(row_deg == 0)), "dead_cols": int(np.count_nonzero(col_deg == 0)),
-        "row_degree_cv": float(row_deg.std() / rm) if rm > 0 else None,
-        "col_degree_cv": float(col_deg.std() / cm) if cm > 0 else None,
+        N_OUT: int(n_out), N_IN: int(n_in), KEPT: kept, DENSITY: kept / (n_out * n_in),
+        DEAD_ROWS: int(np.count_nonzero(row_deg == 0)), DEAD_COLS: int(np.count_nonzero(col_deg == 0)),
+        ROW_DEGREE_CV: float(row_deg.std() / rm) if rm > 0 else None,
+        COL_DEGREE_CV: float(col_deg.std() / cm) if cm > 0 else None,
     }
 
 
@@ -323,7 +362,7 @@ def _sas_layers(cfg: dict, masks, shapes: list[tuple[int, int]], packed: bool):
         est.row_perm = est.col_perm = None  # (n,) int64 each: not needed further
         ests.append(est)
         st = _layer_stats(shape, est.row_degrees, est.col_degrees)
-        st["H_min"], st["H_max"] = float(est.H_raw.min()), float(est.H_raw.max())
+        st[H_MIN], st[H_MAX] = float(est.H_raw.min()), float(est.H_raw.max())
         stats.append(st)
     return stats, arrays, ests
 
@@ -382,15 +421,13 @@ def _metrics(K: np.ndarray, y):
 
 
 def _metric_columns(m) -> dict[str, Any]:
-    return {"clipped_eigenvalues": int(m.clipped),
-        "alpha": m.alpha, "effective_rank": m.effective_rank, "spectral_gap": m.spectral_gap,
-        "energy_concentration": m.energy_concentration, "condition_number": m.condition_number,
-        "alignment": m.alignment, "kernel_trace": m.trace, "lambda_max": float(m.eigenvalues[0]),
-    }
+    return {CLIPPED_EIGENVALUES: int(m.clipped), ALPHA: m.alpha, EFFECTIVE_RANK: m.effective_rank,
+            SPECTRAL_GAP: m.spectral_gap, ENERGY_TOP5: m.energy_concentration, CONDITION_NUMBER: m.condition_number,
+            ALIGNMENT: m.alignment, TRACE: m.trace, LAMBDA_MAX: float(m.eigenvalues[0])}
 
 
-_METRICS = ("clipped_eigenvalues", "alpha", "effective_rank", "spectral_gap", "energy_concentration", "condition_number", "alignment",
-            "kernel_trace", "lambda_max")
+_METRICS = (CLIPPED_EIGENVALUES, ALPHA, EFFECTIVE_RANK, SPECTRAL_GAP, ENERGY_TOP5, CONDITION_NUMBER, ALIGNMENT, TRACE,
+            LAMBDA_MAX)
 
 
 def entk_metrics(config: dict[str, Any]) -> TaskOutput:
@@ -409,11 +446,11 @@ def entk_metrics(config: dict[str, Any]) -> TaskOutput:
     rows = []
     for i, part in enumerate(res.per_layer):
         tr = float(part.diagonal().sum())
-        rows.append({**_base_row(cfg, i, t0), "density": float(masks[i].mean()) if i < len(masks) else None,
-                     "trace": tr, "trace_fraction": tr / total if total > 0 else None,
+        rows.append({**_base_row(cfg, i, t0), DENSITY: float(masks[i].mean()) if i < len(masks) else None,
+                     LAYER_TRACE: tr, LAYER_TRACE_FRACTION: tr / total if total > 0 else None,
                      **{k: None for k in _METRICS}})
-    net_row = {**_base_row(cfg, None, t0), "density": float(sum(mk.sum() for mk in masks) / sum(mk.size for mk in masks)),
-               "trace": total, "trace_fraction": 1.0, **_metric_columns(m)}
+    net_row = {**_base_row(cfg, None, t0), DENSITY: float(sum(mk.sum() for mk in masks) / sum(mk.size for mk in masks)),
+               LAYER_TRACE: total, LAYER_TRACE_FRACTION: 1.0, **_metric_columns(m)}
     rows.append(net_row)
     for r in rows:
         r["seconds"] = net_row["seconds"]
@@ -441,7 +478,7 @@ def analytic_metrics(config: dict[str, Any]) -> TaskOutput:
     m = _metrics(K, y)
     rows = [{**_base_row(cfg, i, t0), **st, **{k: None for k in _METRICS}} for i, st in enumerate(stats)]
     net_row = {**_base_row(cfg, None, t0), **{k: None for k in stats[0]}, **_metric_columns(m)}
-    net_row["density"] = float(sum(s["kept"] for s in stats) / sum(s["n_out"] * s["n_in"] for s in stats))
+    net_row[DENSITY] = float(sum(s[KEPT] for s in stats) / sum(s[N_OUT] * s[N_IN] for s in stats))
     rows.append(net_row)
     for r in rows:
         r["seconds"] = net_row["seconds"]
@@ -459,8 +496,8 @@ def training_curve(config: dict[str, Any]) -> TaskOutput:
     res = train(net, (x, y), steps=cfg["steps"], optimizer="adam", lr=cfg["lr"], batch_size=cfg["batch_size"],
                 loss="cross_entropy", seed=_model_seed(cfg), progress=False)
     base = _base_row(cfg, None, t0)
-    rows = [{**base, "lr": cfg["lr"], "batch_size": cfg["batch_size"], "step": int(s), "loss": float(lo),
-             "accuracy": float(a)} for s, lo, a in zip(res.steps, res.loss, res.accuracy)]
+    rows = [{**base, LR: cfg["lr"], BATCH_SIZE: cfg["batch_size"], STEP: int(s), LOSS: float(lo),
+             ACCURACY: float(a)} for s, lo, a in zip(res.steps, res.loss, res.accuracy)]
     return TaskOutput(rows, {"loss": res.loss, "accuracy": res.accuracy})
 
 
@@ -470,7 +507,7 @@ def pruned_study(config: dict[str, Any]) -> TaskOutput:
     (NTK parameterisation) pruned, its four kernels (a)-(d) and their spectral
     metrics, and its Adam training curve. Rows: one per kernel (``layer`` None)
     with the metrics, the distance to kernel (a) and the final training loss
-    and accuracy. Arrays: ``train_steps``, ``train_loss``, ``train_accuracy``
+    and accuracy (``train_loss``, ``train_accuracy``). Arrays: ``train_steps``, ``train_loss``, ``train_accuracy``
     and ``eigenvalues_<kernel>``."""
     from .pruned_study import StudyConfig, load_study_data, run_case
 
@@ -486,10 +523,9 @@ def pruned_study(config: dict[str, Any]) -> TaskOutput:
     base = _base_row(cfg, None, t0)
     rows = []
     for r in res.kernel_rows:
-        rows.append({**base, "kernel": r["kernel"], **{k: r[k] for k in (
-            "alpha", "alpha_r2", "effective_rank", "spectral_gap", "energy_top5", "alignment", "trace",
-            "rel_dist_to_a")}, "final_loss": tr[-1]["loss"], "final_accuracy": tr[-1]["accuracy"],
-            "masks_enforced": res.masks_enforced})
+        rows.append({**base, KERNEL: r[KERNEL], **{k: r[k] for k in (
+            ALPHA, ALPHA_R2, EFFECTIVE_RANK, SPECTRAL_GAP, ENERGY_TOP5, ALIGNMENT, TRACE, REL_DIST_TO_A)},
+            TRAIN_LOSS: tr[-1][LOSS], TRAIN_ACCURACY: tr[-1][ACCURACY], MASKS_ENFORCED: res.masks_enforced})
     arrays = {"train_steps": np.array([r["step"] for r in tr]), "train_loss": np.array([r["loss"] for r in tr]),
               "train_accuracy": np.array([r["accuracy"] for r in tr])}
     arrays.update({f"eigenvalues_{k}": np.asarray(v) for k, v in res.eigenvalues.items()})
@@ -506,6 +542,9 @@ TASKS: dict[str, Callable[[dict[str, Any]], TaskOutput]] = {
 
 
 def run_task(config: dict[str, Any]) -> TaskOutput:
-    """Run the task ``config["kind"]`` on ``config`` (validated)."""
+    """Run the task ``config["kind"]`` on ``config`` (validated); its rows' columns
+    are registered names (:mod:`gntk_fast.experiments.metrics`)."""
     cfg = check_task_config(config)
-    return TASKS[cfg["kind"]](cfg)
+    out = TASKS[cfg["kind"]](cfg)
+    check_columns(out.rows, f"task {cfg['kind']!r}")
+    return out

@@ -3,13 +3,14 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..metrics import TEST_LOSS
 from ._base import Claim, verdict
 
 
 def _evaluate(claim, t, meta):
     by = {}
     for r in t["limit_training"]:
-        by.setdefault(r["method"], []).append(r["final_eval_loss"])
+        by.setdefault(r["method"], []).append(r[TEST_LOSS])
     des = [k for k in by if k.startswith("designed") and "shuffled" not in k]
     others = [k for k in by if not k.startswith("designed")]
     if not des or not others:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from .._tables import group_mean, spearman
+from ..metrics import GENERALISATION_GAP, NTK_GEN_MEASURE, TEST_LOSS
 from ..pruned_study import KERNEL_LABELS, KERNELS
 from ._base import Claim, verdict
 
@@ -10,10 +11,10 @@ def _rows(claim, t, target):
     gen = group_mean(t["generalisation"], ("method", "sparsity"), target)
     out = []
     for kern in KERNELS:
-        sel = [r for r in t["kernels"] if r["kernel"] == kern and r.get("ntk_gen_measure") is not None]
+        sel = [r for r in t["kernels"] if r["kernel"] == kern and r.get(NTK_GEN_MEASURE) is not None]
         if not sel:
             continue
-        meas = group_mean(sel, ("method", "sparsity"), "ntk_gen_measure")
+        meas = group_mean(sel, ("method", "sparsity"), NTK_GEN_MEASURE)
         keys = sorted(k for k in meas if k in gen)
         rho, p, n = spearman([meas[k][0] for k in keys], [gen[k][0] for k in keys])
         held = None if rho is None or n < 5 else bool(rho > 0 and p < 0.05)
@@ -24,15 +25,15 @@ def _rows(claim, t, target):
 
 
 def _test_loss(claim, t, meta):
-    if not any("ntk_gen_measure" in r for r in t.get("kernels", [])):
+    if not any(NTK_GEN_MEASURE in r for r in t.get("kernels", [])):
         return []
-    return _rows(claim, t, "test_loss")
+    return _rows(claim, t, TEST_LOSS)
 
 
 def _gap(claim, t, meta):
-    if not any("ntk_gen_measure" in r for r in t.get("kernels", [])):
+    if not any(NTK_GEN_MEASURE in r for r in t.get("kernels", [])):
         return []
-    return _rows(claim, t, "gap")
+    return _rows(claim, t, GENERALISATION_GAP)
 
 
 RULE = ("across the (method, sparsity) configurations (seed means, at least 5), Spearman rho of the kernel's "

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..metrics import N_KEPT_COORDS, N_PRUNED_COORDS, TEST_R2
 from ._base import Claim, verdict
 
 MIN_SET = 2        # coordinates each set must hold
@@ -13,7 +14,7 @@ R2_DENSE = 0.5     # the dense control must fit the pruned-coordinate target thi
 
 
 def _mean(rows, **match) -> float | None:
-    v = [r["r2"] for r in rows if all(r.get(k) == m for k, m in match.items()) and r.get("r2") is not None]
+    v = [r[TEST_R2] for r in rows if all(r.get(k) == m for k, m in match.items()) and r.get(TEST_R2) is not None]
     return float(np.mean(v)) if v else None
 
 
@@ -23,7 +24,7 @@ def _evaluate(claim, t, meta):
     out = []
     for m in sorted({r["method"] for r in rows if r["net"] == "pruned"} | set(sets)):
         s = sets.get(m, {})
-        nk, npr = int(s.get("n_kept", 0)), int(s.get("n_pruned", 0))
+        nk, npr = int(s.get(N_KEPT_COORDS, 0)), int(s.get(N_PRUNED_COORDS, 0))
         if nk < MIN_SET or npr < MIN_SET:
             out.append(verdict(claim, "pruned nets, held-out R^2", None,
                                f"not applicable: the predicted limit keeps {nk} and prunes away {npr} input "

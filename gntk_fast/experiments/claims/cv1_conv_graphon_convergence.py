@@ -4,6 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from .._tables import loglog_slope
+from ..metrics import MEAN_RMS, RMS, SLOPE_RMS
 from ._base import Claim, verdict
 
 MIN_COUNTS = 3
@@ -17,18 +18,18 @@ def summaries(rows):
         sel = [r for r in rows if r["method"] == m]
         widest = max(r["channels"] for r in sel)
         chans = sorted({r["channels"] for r in sel if r["channels"] < widest})
-        means = [float(np.mean([r["dist"] for r in sel if r["channels"] == c])) for c in chans]
-        out.append({"method": m, "channels": chans, "widest": widest, "mean_dist": means,
-                    "slope": loglog_slope(chans, means)})
+        means = [float(np.mean([r[RMS] for r in sel if r["channels"] == c])) for c in chans]
+        out.append({"method": m, "channels": chans, "widest": widest, MEAN_RMS: means,
+                    SLOPE_RMS: loglog_slope(chans, means)})
     return out
 
 
 def _evaluate(claim, t, meta):
     out = []
     for s in summaries(t["conv_convergence"]):
-        nums = ", ".join(f"C={c}: {d:.3g}" for c, d in zip(s["channels"], s["mean_dist"]))
+        nums = ", ".join(f"C={c}: {d:.3g}" for c, d in zip(s["channels"], s[MEAN_RMS]))
         nums += f" (reference C={s['widest']})"
-        slope = s["slope"]
+        slope = s[SLOPE_RMS]
         if len(s["channels"]) < MIN_COUNTS or slope is None:
             held = None
             nums += f"; {len(s['channels'])} channel counts below the widest (the rule needs {MIN_COUNTS})"

@@ -4,6 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from .._tables import loglog_slope
+from ..metrics import MEAN_REL_DIST, REL_DIST, SLOPE_REL_DIST
 from ._base import Claim, verdict
 
 MIN_COUNTS = 4
@@ -16,9 +17,9 @@ def summaries(rows):
     for g, ro in sorted({(r["graphon"], r["readout"]) for r in rows}):
         sel = [r for r in rows if r["graphon"] == g and r["readout"] == ro]
         chans = sorted({r["channels"] for r in sel})
-        means = [float(np.mean([r["rel_error"] for r in sel if r["channels"] == c])) for c in chans]
-        out.append({"graphon": g, "readout": ro, "channels": chans, "mean_error": means,
-                    "n_images": sel[0].get("n_images"), "slope": loglog_slope(chans, means)})
+        means = [float(np.mean([r[REL_DIST] for r in sel if r["channels"] == c])) for c in chans]
+        out.append({"graphon": g, "readout": ro, "channels": chans, MEAN_REL_DIST: means,
+                    "n_images": sel[0].get("n_images"), SLOPE_REL_DIST: loglog_slope(chans, means)})
     return out
 
 
@@ -26,8 +27,8 @@ def _evaluate(claim, t, meta):
     out = []
     lo, hi = SLOPE_RANGE
     for s in summaries(t["conv_kernel_convergence"]):
-        nums = ", ".join(f"C={c}: {e:.3g}" for c, e in zip(s["channels"], s["mean_error"]))
-        slope = s["slope"]
+        nums = ", ".join(f"C={c}: {e:.3g}" for c, e in zip(s["channels"], s[MEAN_REL_DIST]))
+        slope = s[SLOPE_REL_DIST]
         if len(s["channels"]) < MIN_COUNTS or slope is None:
             held = None
             nums += f"; only {len(s['channels'])} channel counts (the rule needs {MIN_COUNTS})"

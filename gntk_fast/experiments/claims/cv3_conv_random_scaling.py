@@ -1,6 +1,7 @@
 """CV3: random pruning of a conv net at density c scales its NTK by c^(L+1) ("mask") or c^L ("all")."""
 from __future__ import annotations
 
+from ..metrics import EXPONENT, PREDICTED_EXPONENT, TRAINABLE
 from ._base import Claim, verdict
 
 ANALYTIC_TOL = 1e-6
@@ -10,12 +11,12 @@ ENTK_TOL = 0.10
 def _evaluate(claim, t, meta):
     out = []
     for s in t["conv_random_scaling_fit"]:
-        e, p = s["exponent"], s["predicted_exponent"]
+        e, p = s[EXPONENT], s[PREDICTED_EXPONENT]
         tol = ANALYTIC_TOL if s["kernel"] == "analytic" else ENTK_TOL
         held = None if e is None else bool(abs(e - p) <= tol * p)
         nums = f"fitted exponent {e:.4f} vs {p} (tolerance {tol:g} x {p})" if e is not None else "n/a"
         out.append(verdict(claim, f"conv {s['kernel']}", held, nums,
-                           subject=f"c^{p} (trainable=\"{s['convention']}\")"))
+                           subject=f"c^{p} (trainable=\"{s[TRAINABLE]}\")"))
     return out
 
 

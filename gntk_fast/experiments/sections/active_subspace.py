@@ -5,17 +5,18 @@ import time
 
 import numpy as np
 
+from ..metrics import KEPT_COORDS, PRUNED_COORDS, TEST_R2, TRAIN_R2
 from ._base import Section, View, md_table
 
 
 def summary(rows: list[dict]) -> list[dict]:
-    """Mean held-out R^2 over seeds per (method, net, target, width)."""
+    """Mean held-out and training R^2 over seeds per (method, net, target, width)."""
     out = []
     for key in sorted({(r["method"], r["net"], r["target"], r["width"]) for r in rows}):
         sel = [r for r in rows if (r["method"], r["net"], r["target"], r["width"]) == key]
         out.append({"method": key[0], "net": key[1], "target": key[2], "width": key[3], "seeds": len(sel),
-                    "r2": float(np.mean([r["r2"] for r in sel])),
-                    "r2_train": float(np.mean([r["r2_train"] for r in sel]))})
+                    TEST_R2: float(np.mean([r[TEST_R2] for r in sel])),
+                    TRAIN_R2: float(np.mean([r[TRAIN_R2] for r in sel]))})
     return out
 
 
@@ -44,9 +45,9 @@ def _render(v: View) -> list[str]:
          "largest width on the pruned-away target is the control.", ""]
     sets = v.tables.get("active_sets", [])
     if sets:
-        L.append(md_table(sets, ["method", "kept", "pruned", "density_kept", "density_pruned", "n_low_scale_pruned"]))
-    L.append(md_table(summary(v.tables["active_fit"]), ["method", "net", "target", "width", "seeds", "r2",
-                                                        "r2_train"]))
+        L.append(md_table(sets, ["method", KEPT_COORDS, PRUNED_COORDS, "density_kept", "density_pruned", "n_low_scale_pruned"]))
+    L.append(md_table(summary(v.tables["active_fit"]), ["method", "net", "target", "width", "seeds", TEST_R2,
+                                                        TRAIN_R2]))
     return L
 
 

@@ -3,6 +3,15 @@ from __future__ import annotations
 
 import time
 
+from ..metrics import (
+    EXPONENT,
+    MEAN_REL_DIST,
+    MEAN_RMS,
+    PREDICTED_EXPONENT,
+    SLOPE_REL_DIST,
+    SLOPE_RMS,
+    TRAINABLE,
+)
 from ._base import Section, View, fmt, md_table
 
 
@@ -47,21 +56,21 @@ def _render(v: View) -> list[str]:
          f"estimate (K = {g['K']} blocks) of each hidden conv-to-conv layer, RMS distance to the widest channel "
          "count's estimate (mean over layers and trials):", "", f"![conv_convergence]({f['conv_convergence']})", ""]
     rows = [{**x, "channels": ", ".join(map(str, x["channels"])),
-             "mean_dist": ", ".join(fmt(d) for d in x["mean_dist"])}
+             MEAN_RMS: ", ".join(fmt(d) for d in x[MEAN_RMS])}
             for x in conv_summaries(t["conv_convergence"])]
-    L.append(md_table(rows, ["method", "channels", "widest", "mean_dist", "slope"]))
+    L.append(md_table(rows, ["method", "channels", "widest", MEAN_RMS, SLOPE_RMS]))
     L += [f"ConvNets ({k['depth']} conv layers) whose masks are sampled per tap from a constant graphon (0.5) and a "
           "non-constant one (conv layers 0.15 + 0.7 u v, read-out 0.3 + 0.6 v), against the analytic Graphon CNTK "
           f"(K = {k['K']}): relative Frobenius error of the eNTK (trainable=\"mask\", float64, {k['seeds']} seeds):",
           "", f"![conv_kernel_convergence]({f['conv_kernel_convergence']})", ""]
     rows = [{**x, "channels": ", ".join(map(str, x["channels"])),
-             "mean_error": ", ".join(fmt(e) for e in x["mean_error"])} for x in kernel_summaries(t["conv_kernel_convergence"])]
-    L.append(md_table(rows, ["graphon", "readout", "n_images", "channels", "mean_error", "slope"]))
+             MEAN_REL_DIST: ", ".join(fmt(e) for e in x[MEAN_REL_DIST])} for x in kernel_summaries(t["conv_kernel_convergence"])]
+    L.append(md_table(rows, ["graphon", "readout", "n_images", "channels", MEAN_REL_DIST, SLOPE_REL_DIST]))
     L += [f"Random pruning of a {r['channels']}-channel ConvNet ({r['depth']} conv layers, flatten read-out, "
           f"{r['n_images']} images, {r['seeds']} seeds, the same initial weights): kernel ratio to dense against "
           "density c, eNTK and the analytic Graphon CNTK of the constant graphon c:", "",
           f"![conv_random_scaling]({f['conv_random_scaling']})", ""]
-    L.append(md_table(t["conv_random_scaling_fit"], ["convention", "kernel", "exponent", "predicted_exponent"]))
+    L.append(md_table(t["conv_random_scaling_fit"], [TRAINABLE, "kernel", EXPONENT, PREDICTED_EXPONENT]))
     L.append("The eNTK of a conv net is taken over its kept weights (trainable=\"mask\"); the \"all\" convention is "
              "checked on the analytic kernel only.\n")
     return L

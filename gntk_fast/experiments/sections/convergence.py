@@ -5,6 +5,7 @@ import time
 
 import numpy as np
 
+from ..metrics import RMS
 from ._base import Section, View, md_table
 
 
@@ -46,7 +47,7 @@ def _run(run) -> None:
                 for li, layer in enumerate(res.layers):
                     conv_rows.append({"scope": scope, "method": m, "width": w, "layer": layer,
                                       "density": res.density[mi, wi, li], "hist": res.hist[mi, wi, li],
-                                      "hist_norm": res.hist_norm[mi, wi, li], "cut": res.cut[mi, wi, li]})
+                                      RMS: res.hist_norm[mi, wi, li], "cut": res.cut[mi, wi, li]})
                     density_rows.append({"scope": scope, "method": m, "width": w, "layer": layer,
                                          "density": res.density[mi, wi, li]})
         figs[f"convergence_distance_{scope}"] = run.fig(f"convergence_distance_{scope}")

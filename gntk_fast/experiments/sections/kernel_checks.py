@@ -3,12 +3,27 @@ from __future__ import annotations
 
 import time
 
+from ..metrics import (
+    EXPONENT,
+    MEAN_REL_DIST,
+    PREDICTED_EXPONENT,
+    SLOPE_REL_DIST,
+    TRAINABLE,
+)
 from ._base import Section, View, md_table
 
 
 def _run(run) -> None:
-    from ..figures import plot_kernel_convergence, plot_pruned_kernels, plot_random_scaling
-    from ..kernel_checks import kernel_convergence, pruned_kernel_convergence, random_scaling
+    from ..figures import (
+        plot_kernel_convergence,
+        plot_pruned_kernels,
+        plot_random_scaling,
+    )
+    from ..kernel_checks import (
+        kernel_convergence,
+        pruned_kernel_convergence,
+        random_scaling,
+    )
     from ..pruned_study import load_study_data
 
     t0 = time.perf_counter()
@@ -42,15 +57,15 @@ def _render(v: View) -> list[str]:
     L = ["## 2. Kernel checks", "", "Finite nets with masks sampled from non-constant graphons "
          "against the analytic Graphon NTK (relative Frobenius error, mean over seeds):", "",
          f"![kernel_convergence]({f['kernel_convergence']})", ""]
-    L.append(md_table(summaries(t["kernel_convergence"]), ["trainable", "widths", "mean_error", "slope"]))
+    L.append(md_table(summaries(t["kernel_convergence"]), [TRAINABLE, "widths", MEAN_REL_DIST, SLOPE_REL_DIST]))
     L += ["Random pruning's scaling law (Appendix B), eNTK (same initial weights, mean over seeds) and the "
           "analytic kernel of the constant graphon:", "", f"![random_scaling]({f['random_scaling']})", ""]
-    L.append(md_table(t["random_scaling_fit"], ["convention", "kernel", "exponent", "predicted_exponent"]))
+    L.append(md_table(t["random_scaling_fit"], [TRAINABLE, "kernel", EXPONENT, PREDICTED_EXPONENT]))
     pk = v.settings["pruned_kernels"]
     L += [f"Nets actually pruned (sparsity {pk['sparsity']}, {pk['depth']} hidden layers, {pk['seeds']} seeds): "
           "relative distance of the analytic kernels of their graphons, (c) mask graphons and (d) variance "
           "graphons, to their own eNTK (a), by width:", "", f"![pruned_kernels]({f['pruned_kernels']})", ""]
-    L.append(md_table(t["pruned_kernels_fit"], ["method", "kernel", "widths", "mean_dist", "slope"]))
+    L.append(md_table(t["pruned_kernels_fit"], ["method", "kernel", "widths", MEAN_REL_DIST, SLOPE_REL_DIST]))
     return L
 
 

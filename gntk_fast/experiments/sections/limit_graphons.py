@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..metrics import FIT_R2, TEST_ACCURACY, TEST_LOSS
 from ._base import Section, View, md_table
 
 PARTS = ("convergence", "slope", "input", "paths", "design", "training")
@@ -52,7 +53,7 @@ def _render(v: View) -> list[str]:
         if k.startswith("limit_"):
             L += [f"![{k}]({f[k]})", ""]
     cols = ["method", "layer"] + (["reference"] if any("reference" in r for r in t["limit_slope"]) else []) + [
-        "rms", "slope_rms", "cut", "slope_cut", "r2"] + (["pred_error"] if cfg.get("pool") else [])
+        "rms", "slope_rms", "cut", "slope_cut", FIT_R2] + (["pred_error"] if cfg.get("pool") else [])
     L.append(md_table(t["limit_slope"], cols))
     if t.get("limit_input"):
         L.append(md_table(t["limit_input"], ["method", "width", "trial", "corr", "jaccard", "pruned_pred",
@@ -60,7 +61,7 @@ def _render(v: View) -> list[str]:
     if t.get("limit_paths"):
         L.append(md_table(t["limit_paths"], ["method", "width", "trial", "err_joint", "err_per_mask"]))
     if t.get("limit_training"):
-        L.append(md_table(t["limit_training"], ["method", "seed", "final_eval_loss", "final_eval_accuracy"]))
+        L.append(md_table(t["limit_training"], ["method", "seed", TEST_LOSS, TEST_ACCURACY]))
     return L
 
 

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..metrics import GENERALISATION_GAP, NTK_GEN_MEASURE, TEST_LOSS, TRAIN_LOSS
 from ._base import Section, View, md_table
 
 
@@ -176,16 +177,16 @@ def _render(v: View) -> list[str]:
               "Final training loss (on the scored training examples), loss on held-out examples and their gap "
               "(seed means), beside the NTK generalisation measure sqrt(2 tr(Y^T Theta^-1 Y) / N) of each kernel "
               "(claims C16, C17).", ""]
-        g = {k: group_mean(t["generalisation"], ("method", "sparsity"), k) for k in ("train_loss", "test_loss", "gap")}
+        g = {k: group_mean(t["generalisation"], ("method", "sparsity"), k) for k in (TRAIN_LOSS, TEST_LOSS, GENERALISATION_GAP)}
         meas = {k: group_mean([r for r in t["kernels"] if r["kernel"] == k], ("method", "sparsity"),
-                              "ntk_gen_measure") for k in KERNELS}
+                              NTK_GEN_MEASURE) for k in KERNELS}
         rows = []
-        for key in sorted(g["test_loss"]):
+        for key in sorted(g[TEST_LOSS]):
             row = {"method": key[0], "sparsity": key[1], **{k: g[k][key][0] for k in g}}
             for k in KERNELS:
                 row[f"measure {KERNEL_LABELS[k][:3]}"] = meas[k][key][0] if key in meas[k] else None
             rows.append(row)
-        L.append(md_table(rows, ["method", "sparsity", "train_loss", "test_loss", "gap",
+        L.append(md_table(rows, ["method", "sparsity", TRAIN_LOSS, TEST_LOSS, GENERALISATION_GAP,
                                  *[f"measure {KERNEL_LABELS[k][:3]}" for k in KERNELS]]))
     if t.get("path_density"):
         from .._tables import group_mean
