@@ -32,15 +32,7 @@ import torch
 
 from .._validation import MAX_DEPTH, MAX_WIDTH, check_size
 from ._tables import loglog_slope
-from .metrics import (
-    EXPONENT,
-    PREDICTED_EXPONENT,
-    PREDICTED_RATIO,
-    RATIO,
-    REL_DIST,
-    RMS,
-    TRAINABLE,
-)
+from .metrics import DENSITY, EXPONENT, PREDICTED_EXPONENT, PREDICTED_RATIO, RATIO, REL_DIST, RMS, TRAINABLE
 
 __all__ = ["load_images", "conv_graphon_convergence", "conv_kernel_convergence", "conv_random_scaling",
            "kernel_graphons", "sample_conv_masks", "plot_conv_convergence", "plot_conv_kernel_convergence",
@@ -142,7 +134,7 @@ def conv_graphon_convergence(methods: Sequence[str], channels: Sequence[int], *,
                 for (c, layer), (H, dens) in est.items():
                     ref = est[channels[-1], layer][0]
                     rows.append({"method": method, "channels": c, "layer": layer, "trial": t,
-                                 RMS: float(np.sqrt(np.mean((H - ref) ** 2))), "density": dens})
+                                 RMS: float(np.sqrt(np.mean((H - ref) ** 2))), DENSITY: dens})
     return rows
 
 
@@ -214,7 +206,7 @@ def conv_random_scaling(densities: Sequence[float] = (1.0, 0.5, 0.25, 0.1), *, c
             dense_an = graphon_cntk([1.0] * (depth + 1), x, readout=readout, trainable=conv, progress=False)
             for c in dens:
                 an = graphon_cntk([c] * (depth + 1), x, readout=readout, trainable=conv, progress=False)
-                rows.append({TRAINABLE: conv, "kernel": "analytic", "density": c, "seed": 0,
+                rows.append({TRAINABLE: conv, "kernel": "analytic", DENSITY: c, "seed": 0,
                              RATIO: float(an.sum() / dense_an.sum()),
                              PREDICTED_RATIO: c ** (depth + 1) if conv == "mask" else c**depth})
         for s in range(seeds):  # the eNTK of a conv net is over its kept weights: trainable="mask" only
@@ -228,7 +220,7 @@ def conv_random_scaling(densities: Sequence[float] = (1.0, 0.5, 0.25, 0.1), *, c
                     m.load_state_dict(base.state_dict())
                     prune(m, "random", 1.0 - c, seed=_seed(seed, s, round(1e6 * c)), progress=False)
                     k = empirical_ntk(m, x, trainable="mask")
-                rows.append({TRAINABLE: "mask", "kernel": "eNTK", "density": c, "seed": s,
+                rows.append({TRAINABLE: "mask", "kernel": "eNTK", DENSITY: c, "seed": s,
                              RATIO: float(k.sum() / k_dense.sum()), PREDICTED_RATIO: c ** (depth + 1)})
                 bar.update(1)
     fit = []
@@ -237,8 +229,8 @@ def conv_random_scaling(densities: Sequence[float] = (1.0, 0.5, 0.25, 0.1), *, c
             sel = [r for r in rows if r[TRAINABLE] == conv and r["kernel"] == kern]
             if not sel:
                 continue
-            cs = sorted({r["density"] for r in sel})
-            mean = [float(np.mean([r[RATIO] for r in sel if r["density"] == c])) for c in cs]
+            cs = sorted({r[DENSITY] for r in sel})
+            mean = [float(np.mean([r[RATIO] for r in sel if r[DENSITY] == c])) for c in cs]
             fit.append({TRAINABLE: conv, "kernel": kern, EXPONENT: loglog_slope(cs, mean),
                         PREDICTED_EXPONENT: depth + 1 if conv == "mask" else depth})
     return rows, fit

@@ -13,14 +13,8 @@ import numpy as np
 
 from ..plots import new_figure, save_figure
 from ._tables import group_mean, group_series
-from .metrics import (
-    MEAN_REL_DIST,
-    MEASURED_LOSS,
-    PREDICTED_LOSS,
-    REL_DIST,
-    SLOPE_REL_DIST,
-    TRAINABLE,
-)
+from .metrics import (DENSITY, DIVERGED, MEAN_REL_DIST, MEASURED_LOSS, PREDICTED_LOSS, P_VALUE, RATIO, REL_DIST, RHO,
+                      SLOPE_REL_DIST, TRAINABLE)
 
 __all__ = [
     "plot_training_curves", "plot_kernel_metric", "plot_correlations", "plot_linearised",
@@ -109,8 +103,8 @@ def plot_correlations(corr_rows: Sequence[dict], kernels: Sequence[str], metrics
     for r in corr_rows:
         if r["step"] == step and r["kernel"] in kernels and r["metric"] in metrics:
             i, j = metrics.index(r["metric"]), kernels.index(r["kernel"])
-            R[i, j] = np.nan if r["rho"] is None else r["rho"]
-            P[i, j] = np.nan if r["p_value"] is None else r["p_value"]
+            R[i, j] = np.nan if r[RHO] is None else r[RHO]
+            P[i, j] = np.nan if r[P_VALUE] is None else r[P_VALUE]
     im = ax.imshow(R, cmap="RdBu_r", vmin=-1, vmax=1, aspect="auto")
     for i in range(len(metrics)):
         for j in range(len(kernels)):
@@ -140,7 +134,7 @@ def plot_linearised(linear_rows: Sequence[dict], *, path: str | Path | None = No
             s = [r["step"] for r in sel]
             ax.plot(s, [r[PREDICTED_LOSS] for r in sel], color=c, ls="--", lw=1)
             meas = [(r["step"], r[MEASURED_LOSS]) for r in sel if r[MEASURED_LOSS] is not None]
-            lab = f"s={sp:g}" + (" (diverged)" if sel and sel[0].get("diverged") else "")
+            lab = f"s={sp:g}" + (" (diverged)" if sel and sel[0].get(DIVERGED) else "")
             if meas:
                 ax.plot([p[0] for p in meas], [p[1] for p in meas], color=c, lw=1.4, label=lab)
             else:
@@ -190,14 +184,14 @@ def plot_random_scaling(rows: Sequence[dict], depth: int, *, path: str | Path | 
     sets the y range to [min ratio / 2, 2] on both panels; ``title`` is formatted
     with ``depth``."""
     fig, axes = new_figure(1, 2, size=(8.0, 3.5))
-    lo = min(r["ratio"] for r in rows)
+    lo = min(r[RATIO] for r in rows)
     for ax, conv in zip(axes[0], ("mask", "all")):
         sel = [r for r in rows if r[TRAINABLE] == conv]
         e = [r for r in sel if r["kernel"] == "eNTK"]
-        a = sorted((r for r in sel if r["kernel"] == "analytic"), key=lambda r: r["density"])
-        ax.scatter([r["density"] for r in e], [r["ratio"] for r in e], color="tab:blue", s=18, label="eNTK (seeds)")
-        ax.plot([r["density"] for r in a], [r["ratio"] for r in a], color="tab:orange", lw=1.5, label="analytic")
-        c = np.linspace(min(r["density"] for r in sel), 1, 50)
+        a = sorted((r for r in sel if r["kernel"] == "analytic"), key=lambda r: r[DENSITY])
+        ax.scatter([r[DENSITY] for r in e], [r[RATIO] for r in e], color="tab:blue", s=18, label="eNTK (seeds)")
+        ax.plot([r[DENSITY] for r in a], [r[RATIO] for r in a], color="tab:orange", lw=1.5, label="analytic")
+        c = np.linspace(min(r[DENSITY] for r in sel), 1, 50)
         p = depth + 1 if conv == "mask" else depth
         ax.plot(c, c**p, "k--", lw=1, label=f"c^{p}")
         if other_law:
@@ -226,7 +220,7 @@ def plot_scope_density(rows: Sequence[dict], *, path: str | Path | None = None):
         for scope, ls in (("global", "-"), ("layerwise", "--")):
             sel = [r for r in rows if r["method"] == m and r["scope"] == scope]
             for layer in sorted({r["layer"] for r in sel}):
-                pts = sorted((r["width"], r["density"]) for r in sel if r["layer"] == layer)
+                pts = sorted((r["width"], r[DENSITY]) for r in sel if r["layer"] == layer)
                 ax.plot([p[0] for p in pts], [p[1] for p in pts], ls, marker="o", ms=3,
                         color=f"C{layer}", label=f"{scope}: layer {layer}->{layer + 1}")
         ax.set_xscale("log")

@@ -30,6 +30,7 @@ import numpy as np
 import torch
 
 from .._validation import MAX_DEPTH, MAX_WIDTH, check_fraction, check_size
+from .metrics import COHERENCE, DENSITY, ENTK_TRACE_RATIO, MEAN_KEPT, OUT_SCALE, SECOND_KEPT
 
 __all__ = ["kept_weight_moments", "row_coherence"]
 
@@ -118,11 +119,11 @@ def kept_weight_moments(methods: Sequence[str] = ("random", "grasp"), widths: Se
                     for li, (w, m) in enumerate(zip(model.weights, model.masks)):
                         wn, mn = w.detach().double().numpy(), m.detach().double().numpy()
                         layer_rows.append({"method": method, "width": n, "seed": seed, "layer": li,
-                                           "density": float(mn.mean()), "mean_kept": float((wn * mn).mean()),
-                                           "second_kept": float((wn * wn * mn).mean()),
-                                           "coherence": row_coherence(wn, mn),
-                                           "out_scale": z[li] / z_dense[li] if z_dense[li] > 0 else None})
+                                           DENSITY: float(mn.mean()), MEAN_KEPT: float((wn * mn).mean()),
+                                           SECOND_KEPT: float((wn * wn * mn).mean()),
+                                           COHERENCE: row_coherence(wn, mn),
+                                           OUT_SCALE: z[li] / z_dense[li] if z_dense[li] > 0 else None})
                     tr = float(torch.trace(empirical_ntk(model, x)))
-                    net_rows.append({"method": method, "width": n, "seed": seed, "entk_trace_ratio": tr / tr_dense})
+                    net_rows.append({"method": method, "width": n, "seed": seed, ENTK_TRACE_RATIO: tr / tr_dense})
                     bar.update(1)
     return layer_rows, net_rows

@@ -27,17 +27,8 @@ import torch
 
 from .._validation import MAX_DEPTH, MAX_WIDTH, check_size
 from ._tables import loglog_slope
-from .metrics import (
-    DENSITY,
-    EXPONENT,
-    MEAN_REL_DIST,
-    PREDICTED_EXPONENT,
-    PREDICTED_RATIO,
-    RATIO,
-    REL_DIST,
-    SLOPE_REL_DIST,
-    TRAINABLE,
-)
+from .metrics import (DENSITY, EXPONENT, MEAN_REL_DIST, PREDICTED_EXPONENT, PREDICTED_RATIO, RATIO, REL_DIST,
+                      SLOPE_REL_DIST, TRAINABLE)
 
 __all__ = ["kernel_convergence", "random_scaling", "pruned_kernel_convergence", "spec_graphons"]
 
@@ -147,8 +138,8 @@ def random_scaling(densities: Sequence[float] = (1.0, 0.5, 0.25, 0.1), *, width:
     for conv in ("mask", "all"):
         for kern in ("eNTK", "analytic"):
             sel = [r for r in rows if r[TRAINABLE] == conv and r["kernel"] == kern]
-            cs = sorted({r["density"] for r in sel})
-            mean = [float(np.mean([r["ratio"] for r in sel if r["density"] == c])) for c in cs]
+            cs = sorted({r[DENSITY] for r in sel})
+            mean = [float(np.mean([r[RATIO] for r in sel if r[DENSITY] == c])) for c in cs]
             slope = loglog_slope(cs, mean)
             summary.append({TRAINABLE: conv, "kernel": kern, EXPONENT: slope,
                             PREDICTED_EXPONENT: depth + 1 if conv == "mask" else depth})

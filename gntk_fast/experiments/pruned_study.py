@@ -56,9 +56,9 @@ import torch
 
 from .._validation import check_choice, check_fraction, check_int, check_seed, check_size, MAX_DEPTH, MAX_WIDTH
 from .metrics import (ACCURACY, ALIGNMENT, ALPHA, ALPHA_R2, DIVERGED, EFFECTIVE_RANK, ENERGY_TOP5, ETA,
-                      GENERALISATION_GAP, LOSS, MASKS_ENFORCED, MEASURED_LOSS, NTK_GEN_MEASURE, PREDICTED_LOSS,
-                      REL_DIST_TO_A, SCALE_FREE_DIST_TO_A, SPECTRAL_GAP, STEP, TEST_ACCURACY, TEST_LOSS, TRACE,
-                      TRAIN_LOSS)
+                      GENERALISATION_GAP, LOSS, MASKS_ENFORCED, MEASURED_LOSS, NTK_GEN_MEASURE, PATH_CV, PATH_MEAN,
+                      PATH_RELEVANCE_CORR, PREDICTED_LOSS, P_VALUE, REL_DIST_TO_A, RHO, SCALE_FREE_DIST_TO_A,
+                      SPECTRAL_GAP, STEP, TEST_ACCURACY, TEST_LOSS, TRACE, TRAIN_LOSS)
 
 __all__ = ["StudyConfig", "StudyData", "load_study_data", "run_case", "CaseResult", "KERNELS", "METRICS",
            "scale_free_distance", "correlation_rows", "ntk_generalisation_measure",
@@ -267,7 +267,7 @@ def path_summary(masks, x: torch.Tensor, y: torch.Tensor, classes: int) -> dict:
     r = coordinate_relevance(x, y, classes)
     mean = float(P.mean())
     corr = float(np.corrcoef(P, r)[0, 1]) if P.std() > 0 and r.std() > 0 else None
-    return {"path_mean": mean, "path_cv": float(P.std() / mean) if mean > 0 else None, "path_relevance_corr": corr}
+    return {PATH_MEAN: mean, PATH_CV: float(P.std() / mean) if mean > 0 else None, PATH_RELEVANCE_CORR: corr}
 
 
 def ntk_generalisation_measure(K: torch.Tensor, y: torch.Tensor, classes: int) -> float:
@@ -464,5 +464,5 @@ def correlation_rows(kernel_rows: Sequence[dict], train_rows: Sequence[dict], ke
             for step in steps:
                 keys = [k for k in vals if (k[0], k[1], step) in loss]
                 rho, p, n = spearman([vals[k][0] for k in keys], [loss[(k[0], k[1], step)][0] for k in keys])
-                rows.append({"kernel": kern, "metric": metric, "step": int(step), "rho": rho, "p_value": p, "n": n})
+                rows.append({"kernel": kern, "metric": metric, "step": int(step), RHO: rho, P_VALUE: p, "n": n})
     return rows

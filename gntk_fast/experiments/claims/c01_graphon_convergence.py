@@ -1,6 +1,7 @@
 """C1: SAS estimates of pruning masks converge as width grows (the paper's Sec. 4, Fig. 1)."""
 from __future__ import annotations
 
+from ..metrics import HIST
 from ._base import Claim, verdict
 
 
@@ -9,7 +10,7 @@ def _evaluate(claim, t, meta):
     parts, ok, measurable = [], True, False
     for m in sorted({r["method"] for r in sel}):
         for layer in sorted({r["layer"] for r in sel if r["method"] == m}):
-            pts = sorted((r["width"], r["hist"]) for r in sel if r["method"] == m and r["layer"] == layer)
+            pts = sorted((r["width"], r[HIST]) for r in sel if r["method"] == m and r["layer"] == layer)
             d = [p[1] for p in pts[:-1]]  # the widest width is the reference (distance 0)
             mono = all(a > b for a, b in zip(d, d[1:]))
             measurable |= len(d) >= 2

@@ -1,6 +1,7 @@
 """C2: random pruning's graphon is flat, the data-driven methods' is not (Sec. 4, Fig. 1)."""
 from __future__ import annotations
 
+from ..metrics import BLOCK_SD, FLAT_BOUND, NULL_SD
 from ._base import Claim, verdict
 
 
@@ -8,16 +9,16 @@ def _evaluate(claim, t, meta):
     rows = t["flatness"]
     if not rows:
         return []
-    if any(r.get("null_sd") is None or r.get("flat_bound") is None for r in rows):
+    if any(r.get(NULL_SD) is None or r.get(FLAT_BOUND) is None for r in rows):
         return [verdict(claim, "masks (SAS)", None,
                         "the flatness table has no null_sd column (written under an earlier rule): rerun the "
                         "convergence section")]
     parts, held = [], True
     for r in rows:
-        bound = r["flat_bound"]
+        bound = r[FLAT_BOUND]
         parts.append(f"{r['method']}: block sd {r['block_sd']:.3g} (constant graphon's {r['null_sd']:.3g}, "
                      f"bound {bound:.3g})")
-        held &= (r["block_sd"] <= bound) if r["method"] == "random" else (r["block_sd"] > bound)
+        held &= (r[BLOCK_SD] <= bound) if r["method"] == "random" else (r[BLOCK_SD] > bound)
     return [verdict(claim, "masks (SAS)", bool(held), "; ".join(parts))]
 
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from .._tables import group_mean, group_series
+from ..metrics import ENERGY_TOP5
 from ..pruned_study import KERNEL_LABELS, KERNELS
 from ._base import Claim, verdict
 
@@ -10,7 +11,7 @@ MIN_SEEDS = 5
 
 def _evaluate(claim, t, meta):
     rows = t["kernels"]
-    stats = group_mean(rows, ("kernel", "method", "sparsity"), "energy_top5")
+    stats = group_mean(rows, ("kernel", "method", "sparsity"), ENERGY_TOP5)
     out = []
     for kern in [k for k in KERNELS if any(r["kernel"] == k for r in rows)]:
         parts, verdicts, few = [], [], False

@@ -1,6 +1,7 @@
 """C6: the kernels' spectral metrics predict the training loss, with the paper's sign (Sec. 6)."""
 from __future__ import annotations
 
+from ..metrics import ALIGNMENT, ALPHA, EFFECTIVE_RANK, ENERGY_TOP5, P_VALUE, RHO, SPECTRAL_GAP
 from ..pruned_study import KERNEL_LABELS, KERNELS
 from ._base import Claim, verdict
 
@@ -8,7 +9,7 @@ from ._base import Claim, verdict
 #: expects: a kernel whose energy is concentrated in its top eigenvalues (higher
 #: top-5 energy, faster decay alpha, larger gap, smaller effective rank) or
 #: better aligned with the labels trains FASTER, i.e. to a LOWER loss.
-EXPECTED_SIGN = {"energy_top5": -1, "alpha": -1, "spectral_gap": -1, "effective_rank": +1, "alignment": -1}
+EXPECTED_SIGN = {ENERGY_TOP5: -1, ALPHA: -1, SPECTRAL_GAP: -1, EFFECTIVE_RANK: +1, ALIGNMENT: -1}
 
 
 def correlation_step(rows) -> int | None:
@@ -28,16 +29,16 @@ def _evaluate(claim, t, meta):
         m = len(sel)
         right, wrong, parts = [], [], []
         for r in sel:
-            if r["rho"] is None:
+            if r[RHO] is None:
                 parts.append(f"{r['metric']} n/a")
                 continue
             sign = EXPECTED_SIGN[r["metric"]]
-            sig = r["p_value"] is not None and r["p_value"] < 0.05 / m
-            agrees = r["rho"] * sign > 0
+            sig = r[P_VALUE] is not None and r[P_VALUE] < 0.05 / m
+            agrees = r[RHO] * sign > 0
             (right if sig and agrees else wrong if sig else []).append(r["metric"])
             parts.append(f"{r['metric']} rho={r['rho']:+.2f} (expected {'+' if sign > 0 else '-'}, "
                          f"p={r['p_value']:.2g}{', significant AGAINST the expected sign' if sig and not agrees else ''})")
-        held = None if all(r["rho"] is None for r in sel) else bool(right and not wrong)
+        held = None if all(r[RHO] is None for r in sel) else bool(right and not wrong)
         out.append(verdict(claim, KERNEL_LABELS.get(kern, kern), held,
                            "; ".join(parts) + f"; n={sel[0]['n']} configurations, step {step}"))
     return out

@@ -4,11 +4,12 @@ from __future__ import annotations
 from scipy.stats import binomtest
 
 from .._tables import group_mean
+from ..metrics import ENERGY_TOP5, LOSS
 from ..pruned_study import KERNEL_LABELS, KERNELS
 from ._base import Claim, verdict
 from .c06_spectral_correlation import EXPECTED_SIGN, correlation_step
 
-METRIC = "energy_top5"
+METRIC = ENERGY_TOP5
 MIN_PAIRS = 5
 
 
@@ -18,7 +19,7 @@ def _evaluate(claim, t, meta):
     if not steps:
         return []
     step = correlation_step(t.get("correlations") or tr)
-    loss = group_mean([r for r in tr if r["step"] == step], ("method", "sparsity"), "loss")
+    loss = group_mean([r for r in tr if r["step"] == step], ("method", "sparsity"), LOSS)
     sign = EXPECTED_SIGN[METRIC]
     out = []
     for kern in [k for k in KERNELS if any(r["kernel"] == k for r in kr)]:

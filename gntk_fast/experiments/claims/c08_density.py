@@ -1,6 +1,7 @@
 """C8: each layer's density stays fixed as width grows (an assumption of the hypothesis)."""
 from __future__ import annotations
 
+from ..metrics import DENSITY
 from ._base import Claim, verdict
 
 
@@ -13,7 +14,7 @@ def _evaluate(claim, t, meta):
         worst, parts = 0.0, []
         for m in sorted({r["method"] for r in sel}):
             for layer in sorted({r["layer"] for r in sel if r["method"] == m}):
-                pts = sorted((r["width"], r["density"]) for r in sel if r["method"] == m and r["layer"] == layer)
+                pts = sorted((r["width"], r[DENSITY]) for r in sel if r["method"] == m and r["layer"] == layer)
                 change = max(p[1] for p in pts) - min(p[1] for p in pts)
                 worst = max(worst, change)
                 parts.append(f"{m} L{layer}: {pts[0][1]:.3f} -> {pts[-1][1]:.3f}")

@@ -4,28 +4,29 @@ from __future__ import annotations
 import numpy as np
 
 from .._tables import group_mean
+from ..metrics import REL_DIST_TO_A, TRACE
 from ._base import Claim, verdict
 
 
 def trace_ratios(rows):
     """Per method: mean over cases of trace(kernel) / trace((a)) for (c) and (d)."""
-    a = {(r["method"], r["sparsity"], r["seed"]): r["trace"] for r in rows if r["kernel"] == "entk_pruned"}
+    a = {(r["method"], r["sparsity"], r["seed"]): r[TRACE] for r in rows if r["kernel"] == "entk_pruned"}
     out = {}
     for kern in ("gntk_mask", "gntk_variance"):
         for r in rows:
             key = (r["method"], r["sparsity"], r["seed"])
-            if r["kernel"] == kern and r.get("trace") is not None and a.get(key):
-                out.setdefault((kern, r["method"]), []).append(r["trace"] / a[key])
+            if r["kernel"] == kern and r.get(TRACE) is not None and a.get(key):
+                out.setdefault((kern, r["method"]), []).append(r[TRACE] / a[key])
     return {k: float(np.mean(v)) for k, v in out.items()}
 
 
 def _evaluate(claim, t, meta):
     rows = t["kernels"]
-    dc = group_mean(rows, ("kernel",), "rel_dist_to_a")
+    dc = group_mean(rows, ("kernel",), REL_DIST_TO_A)
     c, d = dc.get(("gntk_mask",)), dc.get(("gntk_variance",))
     if not c or not d:
         return []
-    per = group_mean([r for r in rows if r["method"] != "dense"], ("kernel", "method"), "rel_dist_to_a")
+    per = group_mean([r for r in rows if r["method"] != "dense"], ("kernel", "method"), REL_DIST_TO_A)
     tr = trace_ratios(rows)
     parts = [f"{m}: (c) {per[('gntk_mask', m)][0]:.3f}, (d) {per[('gntk_variance', m)][0]:.3f}, trace/trace(a) "
              f"(c) {tr.get(('gntk_mask', m), float('nan')):.3g}, (d) {tr.get(('gntk_variance', m), float('nan')):.3g}"

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..metrics import SCALE_FREE_DIST_TO_A
 from ._base import Claim, verdict
 
 MIN_CASES = 5
@@ -12,14 +13,14 @@ def _evaluate(claim, t, meta):
     rows = [r for r in t["kernels"] if r["method"] != "dense"]
     if not any(r["kernel"] == "gntk_variance" for r in rows):
         return []
-    if any("scale_free_dist_to_a" not in r for r in rows):
+    if any(SCALE_FREE_DIST_TO_A not in r for r in rows):
         return [verdict(claim, "(c), (d) vs (a), scale-free", None,
                         "the kernels table has no scale_free_dist_to_a column (written before it was measured): "
                         "rerun the study section")]
     by = {}
     for r in rows:
-        if r["kernel"] in ("gntk_mask", "gntk_variance") and r["scale_free_dist_to_a"] is not None:
-            by.setdefault((r["method"], r["sparsity"], r["seed"]), {})[r["kernel"]] = r["scale_free_dist_to_a"]
+        if r["kernel"] in ("gntk_mask", "gntk_variance") and r[SCALE_FREE_DIST_TO_A] is not None:
+            by.setdefault((r["method"], r["sparsity"], r["seed"]), {})[r["kernel"]] = r[SCALE_FREE_DIST_TO_A]
     diffs = {k: v["gntk_mask"] - v["gntk_variance"] for k, v in by.items() if len(v) == 2}
     if not diffs:
         return []

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..metrics import PRED_ERROR, RMS, SLOPE_CUT, SLOPE_RMS
 from ._base import Claim, verdict
 from ._util import as_list, finite
 
@@ -26,8 +27,8 @@ def _evaluate(claim, t, meta):
                                f"{same['slope_rms']:.2f}); rerun with independent networks", subject=subject))
             continue
         r = ind[0]
-        widths, rms = as_list(r["widths"]), as_list(r["rms"])
-        slope, cslope = r.get("slope_rms"), r.get("slope_cut")
+        widths, rms = as_list(r["widths"]), as_list(r[RMS])
+        slope, cslope = r.get(SLOPE_RMS), r.get(SLOPE_CUT)
         if len(widths) < MIN_WIDTHS or not (finite(slope) and finite(cslope)):
             out.append(verdict(claim, "masks (SAS) vs prediction", None,
                                f"{len(widths)} widths (the rule needs {MIN_WIDTHS}) or no finite slope",
@@ -38,7 +39,7 @@ def _evaluate(claim, t, meta):
         nums = (f"RMS by width {dict(zip(widths, [round(v, 4) for v in rms]))}, slope {slope:.2f}, last-segment slope "
                 f"{last:.2f}{' (plateau: a width-independent bias)' if last is not None and last > PLATEAU else ''}; "
                 f"cut-norm slope {cslope:.2f}")
-        if finite(r.get("pred_error")):
+        if finite(r.get(PRED_ERROR)):
             nums += f"; the prediction's own error {r['pred_error']:.3g}"
         out.append(verdict(claim, "masks (SAS) of independent nets vs prediction", held, nums, subject=subject))
     return out

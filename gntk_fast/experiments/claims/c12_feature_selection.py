@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..metrics import CORR, JACCARD, PRUNED_MEASURED, PRUNED_PRED
 from ._base import Claim, verdict
 
 
@@ -16,7 +17,7 @@ def _evaluate(claim, t, meta):
         if not m.startswith(("snip", "grasp")):
             continue
         sel = [r for r in rows if r["method"] == m and r["width"] == widest]
-        cs = [r["corr"] for r in sel if r["corr"] is not None]
+        cs = [r[CORR] for r in sel if r[CORR] is not None]
         if not cs:
             continue
         c = float(np.mean(cs))
@@ -25,14 +26,14 @@ def _evaluate(claim, t, meta):
                                f"measured on the masks of the network the prediction was fitted on (a diagnostic: "
                                f"Pearson r {c:.3f}); rerun against an independent network", subject=m))
             continue
-        pred = [r.get("pruned_pred") for r in sel]
-        meas = [r.get("pruned_measured") for r in sel]
+        pred = [r.get(PRUNED_PRED) for r in sel]
+        meas = [r.get(PRUNED_MEASURED) for r in sel]
         if all(p == 0 for p in pred) and all(q == 0 for q in meas):
             out.append(verdict(claim, "input-layer kept density", None,
                                f"not applicable: no coordinate is pruned away in the prediction or in the masks "
                                f"(width {widest}; Pearson r {c:.3f})", subject=m))
             continue
-        j = float(np.mean([r["jaccard"] for r in sel]))
+        j = float(np.mean([r[JACCARD] for r in sel]))
         out.append(verdict(claim, "input-layer kept density", bool(c >= 0.8 and j >= 0.5),
                            f"Pearson r {c:.3f}, Jaccard of pruned-away sets {j:.2f} (predicted {pred}, measured "
                            f"{meas} coordinates; width {widest})", subject=m))

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..metrics import ERR_JOINT
 from ._base import Claim, verdict
 
 
@@ -13,7 +14,7 @@ def _evaluate(claim, t, meta):
     ws = sorted({r["width"] for r in rows})
 
     def err(w):
-        v = [r["err_joint"] for r in rows if r["width"] == w and r["err_joint"] is not None]
+        v = [r[ERR_JOINT] for r in rows if r["width"] == w and r[ERR_JOINT] is not None]
         return float(np.mean(v)) if v else None
 
     lo, hi = err(ws[0]), err(ws[-1])

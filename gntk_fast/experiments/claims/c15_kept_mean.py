@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from .._tables import loglog_slope
+from ..metrics import COHERENCE_HIDDEN, ENTK_TRACE_RATIO
 from ..sections.kept_moments import summary
 from ._base import Claim, verdict
 
@@ -19,10 +20,10 @@ def _evaluate(claim, t, meta):
         return []
     g, rnd = sorted(by["grasp"], key=lambda r: r["width"]), by["random"]
     widths = [r["width"] for r in g]
-    coh = [r["coherence_hidden"] for r in g]
-    tr = [r["entk_trace_ratio"] for r in g]
+    coh = [r[COHERENCE_HIDDEN] for r in g]
+    tr = [r[ENTK_TRACE_RATIO] for r in g]
     cs, ts = loglog_slope(widths, coh), loglog_slope(widths, tr)
-    rc = [r["coherence_hidden"] for r in rnd]
+    rc = [r[COHERENCE_HIDDEN] for r in rnd]
     nums = (f"GraSP coherence by width {dict(zip(widths, [round(c, 3) for c in coh]))}, slope "
             f"{cs if cs is None else round(cs, 3)}; eNTK trace / dense {dict(zip(widths, [round(v, 3) for v in tr]))}, "
             f"slope {ts if ts is None else round(ts, 3)}; Random's coherence {[round(c, 3) for c in rc]}")

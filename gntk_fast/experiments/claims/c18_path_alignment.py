@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from .._tables import group_mean, spearman
+from ..metrics import ALIGNMENT, PATH_RELEVANCE_CORR
 from ..pruned_study import KERNEL_LABELS, KERNELS
 from ._base import Claim, verdict
 
@@ -9,10 +10,10 @@ MIN_CONFIGS = 5
 
 
 def _evaluate(claim, t, meta):
-    pc = group_mean(t["path_density"], ("method", "sparsity"), "path_relevance_corr")
+    pc = group_mean(t["path_density"], ("method", "sparsity"), PATH_RELEVANCE_CORR)
     out = []
     for kern in KERNELS:
-        al = group_mean([r for r in t.get("kernels", []) if r["kernel"] == kern], ("method", "sparsity"), "alignment")
+        al = group_mean([r for r in t.get("kernels", []) if r["kernel"] == kern], ("method", "sparsity"), ALIGNMENT)
         keys = sorted(k for k in pc if k in al)
         if not keys:
             continue

@@ -5,7 +5,7 @@ import time
 
 import numpy as np
 
-from ..metrics import KEPT_COORDS, PRUNED_COORDS, TEST_R2, TRAIN_R2
+from ..metrics import DENSITY_KEPT, DENSITY_PRUNED, KEPT_COORDS, N_LOW_SCALE_PRUNED, PRUNED_COORDS, TEST_R2, TRAIN_R2
 from ._base import Section, View, md_table
 
 
@@ -45,7 +45,8 @@ def _render(v: View) -> list[str]:
          "largest width on the pruned-away target is the control.", ""]
     sets = v.tables.get("active_sets", [])
     if sets:
-        L.append(md_table(sets, ["method", KEPT_COORDS, PRUNED_COORDS, "density_kept", "density_pruned", "n_low_scale_pruned"]))
+        L.append(md_table(sets, ["method", KEPT_COORDS, PRUNED_COORDS, DENSITY_KEPT, DENSITY_PRUNED,
+                                 N_LOW_SCALE_PRUNED]))
     L.append(md_table(summary(v.tables["active_fit"]), ["method", "net", "target", "width", "seeds", TEST_R2,
                                                         TRAIN_R2]))
     return L

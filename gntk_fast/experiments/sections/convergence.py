@@ -5,7 +5,7 @@ import time
 
 import numpy as np
 
-from ..metrics import RMS
+from ..metrics import BLOCK_SD, CUT, DENSITY, FLAT_BOUND, HIST, NULL_SD, RMS
 from ._base import Section, View, md_table
 
 
@@ -46,10 +46,10 @@ def _run(run) -> None:
             for wi, w in enumerate(res.widths):
                 for li, layer in enumerate(res.layers):
                     conv_rows.append({"scope": scope, "method": m, "width": w, "layer": layer,
-                                      "density": res.density[mi, wi, li], "hist": res.hist[mi, wi, li],
-                                      RMS: res.hist_norm[mi, wi, li], "cut": res.cut[mi, wi, li]})
+                                      DENSITY: res.density[mi, wi, li], HIST: res.hist[mi, wi, li],
+                                      RMS: res.hist_norm[mi, wi, li], CUT: res.cut[mi, wi, li]})
                     density_rows.append({"scope": scope, "method": m, "width": w, "layer": layer,
-                                         "density": res.density[mi, wi, li]})
+                                         DENSITY: res.density[mi, wi, li]})
         figs[f"convergence_distance_{scope}"] = run.fig(f"convergence_distance_{scope}")
         plot_distance_curves(res, path=figs[f"convergence_distance_{scope}"])
         if scope == "global":
@@ -63,8 +63,8 @@ def _run(run) -> None:
                 H = res.H[mi, -1, 0]
                 p = float(res.density[mi, -1, 0])
                 null = flat_null_sd(n, K, T, p, seed=mi)
-                flat_rows.append({"method": m, "width": n, "layer": res.layers[0], "density": p,
-                                  "block_sd": float(H.std()), "null_sd": null, "flat_bound": 1.5 * null})
+                flat_rows.append({"method": m, "width": n, "layer": res.layers[0], DENSITY: p,
+                                  BLOCK_SD: float(H.std()), NULL_SD: null, FLAT_BOUND: 1.5 * null})
     figs["scope_density"] = run.fig("scope_density")
     plot_scope_density(density_rows, path=figs["scope_density"])
     run.save_section("convergence", {"convergence": conv_rows, "scope_density": density_rows, "flatness": flat_rows},
@@ -81,10 +81,10 @@ def _render(v: View) -> list[str]:
               "convergence_input_density", "scope_density"):
         if k in f:
             L += [f"![{k}]({f[k]})", ""]
-    L.append(md_table(t["convergence"], ["scope", "method", "width", "layer", "density", "hist", "cut"]))
+    L.append(md_table(t["convergence"], ["scope", "method", "width", "layer", DENSITY, HIST, CUT]))
     L.append("Flatness at the widest width (first hidden-to-hidden layer); null_sd is the block sd of the same SAS "
              "of masks sampled from the constant graphon at the same size, density and trials:\n")
-    L.append(md_table(t.get("flatness", []), ["method", "width", "density", "block_sd", "null_sd", "flat_bound"]))
+    L.append(md_table(t.get("flatness", []), ["method", "width", DENSITY, BLOCK_SD, NULL_SD, FLAT_BOUND]))
     return L
 
 

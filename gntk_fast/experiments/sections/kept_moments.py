@@ -5,6 +5,8 @@ import time
 
 import numpy as np
 
+from ..metrics import (COHERENCE, COHERENCE_HIDDEN, ENTK_TRACE_RATIO, MEAN_KEPT, MEAN_KEPT_HIDDEN, OUT_SCALE,
+                       OUT_SCALE_LAST, SECOND_KEPT, SECOND_KEPT_HIDDEN)
 from ._base import Section, View, md_table
 
 
@@ -18,13 +20,13 @@ def summary(layer_rows: list[dict], net_rows: list[dict]) -> list[dict]:
         hid = [r for r in sel if r["layer"] in hidden]
         last = max(r["layer"] for r in sel)
         out.append({"method": m, "width": n,
-                    "coherence_hidden": float(np.mean([r["coherence"] for r in hid])) if hid else None,
-                    "mean_kept_hidden": float(np.mean([r["mean_kept"] for r in hid])) if hid else None,
-                    "second_kept_hidden": float(np.mean([r["second_kept"] for r in hid])) if hid else None,
-                    "out_scale_last": float(np.mean([r["out_scale"] for r in sel if r["layer"] == last
-                                                     and r["out_scale"] is not None])),
-                    "entk_trace_ratio": float(np.mean([r["entk_trace_ratio"] for r in net_rows
-                                                       if r["method"] == m and r["width"] == n]))})
+                    COHERENCE_HIDDEN: float(np.mean([r[COHERENCE] for r in hid])) if hid else None,
+                    MEAN_KEPT_HIDDEN: float(np.mean([r[MEAN_KEPT] for r in hid])) if hid else None,
+                    SECOND_KEPT_HIDDEN: float(np.mean([r[SECOND_KEPT] for r in hid])) if hid else None,
+                    OUT_SCALE_LAST: float(np.mean([r[OUT_SCALE] for r in sel if r["layer"] == last
+                                                   and r[OUT_SCALE] is not None])),
+                    ENTK_TRACE_RATIO: float(np.mean([r[ENTK_TRACE_RATIO] for r in net_rows
+                                                     if r["method"] == m and r["width"] == n]))})
     return out
 
 
@@ -51,8 +53,8 @@ def _render(v: View) -> list[str]:
          "the read-out's pre-activation over the dense net's (same initial weights); entk_trace_ratio: eNTK trace "
          "over the dense net's. Kernels (c) and (d) carry second moments only.", ""]
     L.append(md_table(summary(v.tables["kept_moments"], v.tables.get("kept_moments_nets", [])),
-                      ["method", "width", "coherence_hidden", "mean_kept_hidden", "second_kept_hidden",
-                       "out_scale_last", "entk_trace_ratio"]))
+                      ["method", "width", COHERENCE_HIDDEN, MEAN_KEPT_HIDDEN, SECOND_KEPT_HIDDEN,
+                       OUT_SCALE_LAST, ENTK_TRACE_RATIO]))
     return L
 
 

@@ -14,16 +14,8 @@ from ._base import Section, View, md_table
 
 
 def _run(run) -> None:
-    from ..figures import (
-        plot_kernel_convergence,
-        plot_pruned_kernels,
-        plot_random_scaling,
-    )
-    from ..kernel_checks import (
-        kernel_convergence,
-        pruned_kernel_convergence,
-        random_scaling,
-    )
+    from ..figures import plot_kernel_convergence, plot_pruned_kernels, plot_random_scaling
+    from ..kernel_checks import kernel_convergence, pruned_kernel_convergence, random_scaling
     from ..pruned_study import load_study_data
 
     t0 = time.perf_counter()

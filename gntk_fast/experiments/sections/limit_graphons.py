@@ -7,7 +7,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..metrics import FIT_R2, TEST_ACCURACY, TEST_LOSS
+from ..metrics import (CORR, CUT, ERR_JOINT, ERR_PER_MASK, FIT_R2, JACCARD, PRED_ERROR, PRUNED_MEASURED, PRUNED_PRED,
+                       RMS, SLOPE_CUT, SLOPE_RMS, TEST_ACCURACY, TEST_LOSS)
 from ._base import Section, View, md_table
 
 PARTS = ("convergence", "slope", "input", "paths", "design", "training")
@@ -53,13 +54,13 @@ def _render(v: View) -> list[str]:
         if k.startswith("limit_"):
             L += [f"![{k}]({f[k]})", ""]
     cols = ["method", "layer"] + (["reference"] if any("reference" in r for r in t["limit_slope"]) else []) + [
-        "rms", "slope_rms", "cut", "slope_cut", FIT_R2] + (["pred_error"] if cfg.get("pool") else [])
+        RMS, SLOPE_RMS, CUT, SLOPE_CUT, FIT_R2] + ([PRED_ERROR] if cfg.get("pool") else [])
     L.append(md_table(t["limit_slope"], cols))
     if t.get("limit_input"):
-        L.append(md_table(t["limit_input"], ["method", "width", "trial", "corr", "jaccard", "pruned_pred",
-                                             "pruned_measured"]))
+        L.append(md_table(t["limit_input"], ["method", "width", "trial", CORR, JACCARD, PRUNED_PRED,
+                                             PRUNED_MEASURED]))
     if t.get("limit_paths"):
-        L.append(md_table(t["limit_paths"], ["method", "width", "trial", "err_joint", "err_per_mask"]))
+        L.append(md_table(t["limit_paths"], ["method", "width", "trial", ERR_JOINT, ERR_PER_MASK]))
     if t.get("limit_training"):
         L.append(md_table(t["limit_training"], ["method", "seed", TEST_LOSS, TEST_ACCURACY]))
     return L

@@ -7,7 +7,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ..metrics import GENERALISATION_GAP, NTK_GEN_MEASURE, TEST_LOSS, TRAIN_LOSS
+from ..metrics import (ALIGNMENT, ALPHA, DENSITY, EFFECTIVE_RANK, ENERGY_TOP5, GENERALISATION_GAP, LOSS,
+                       NTK_GEN_MEASURE, PATH_CV, PATH_MEAN, PATH_RELEVANCE_CORR, P_VALUE, REL_DIST_TO_A, RHO,
+                       SCALE_FREE_DIST_TO_A, TEST_LOSS, TRAIN_LOSS)
 from ._base import Section, View, md_table
 
 
@@ -49,15 +51,15 @@ def _run(run) -> None:
         path_rows += blob.get("path_rows", [])
         m, sp, seed = case
         for li, dens in enumerate(blob["layer_density"]):
-            density_rows.append({"method": m, "sparsity": sp, "seed": seed, "layer": li, "density": dens})
+            density_rows.append({"method": m, "sparsity": sp, "seed": seed, "layer": li, DENSITY: dens})
         if seed == 0:
             spectra[case] = blob["eigenvalues"]
     steps = [c for c in run.settings["checkpoints"] if c <= cfg.steps]
     corr = correlation_rows(kernel_rows, train_rows, KERNELS, METRICS, steps)
     figs = {"training_curves": run.fig("training_curves")}
     plot_training_curves(train_rows, path=figs["training_curves"])
-    for metric, label in (("energy_top5", "top-5 energy"), ("alpha", "decay exponent alpha"),
-                          ("effective_rank", "effective rank"), ("alignment", "kernel-target alignment")):
+    for metric, label in ((ENERGY_TOP5, "top-5 energy"), (ALPHA, "decay exponent alpha"),
+                          (EFFECTIVE_RANK, "effective rank"), (ALIGNMENT, "kernel-target alignment")):
         figs[f"kernel_{metric}"] = run.fig(f"kernel_{metric}")
         plot_kernel_metric(kernel_rows, metric, KERNELS, KERNEL_LABELS, path=figs[f"kernel_{metric}"], ylabel=label)
     mid = correlation_step(corr) or cfg.steps
@@ -114,8 +116,8 @@ def _kernel_summary(rows: list[dict]) -> list[dict]:
 
     keys = sorted({(r["kernel"], r["method"], r["sparsity"]) for r in rows},
                   key=lambda k: (KERNELS.index(k[0]), k[1], k[2]))
-    cols = [*METRICS, "rel_dist_to_a"] + (["scale_free_dist_to_a"] if any("scale_free_dist_to_a" in r for r in rows)
-                                           else [])
+    cols = [*METRICS, REL_DIST_TO_A] + ([SCALE_FREE_DIST_TO_A] if any(SCALE_FREE_DIST_TO_A in r for r in rows)
+                                        else [])
     stats = {m: group_mean(rows, ("kernel", "method", "sparsity"), m) for m in cols}
     out = []
     for k in keys:
@@ -130,7 +132,7 @@ def _kernel_summary(rows: list[dict]) -> list[dict]:
 def _training_summary(rows: list[dict], steps: list[int]) -> list[dict]:
     from .._tables import group_mean
 
-    st = group_mean(rows, ("method", "sparsity", "step"), "loss")
+    st = group_mean(rows, ("method", "sparsity", "step"), LOSS)
     out = []
     for m, sp in sorted({(r["method"], r["sparsity"]) for r in rows}):
         row = {"method": m, "sparsity": sp}
@@ -161,13 +163,13 @@ def _render(v: View) -> list[str]:
         if k in f:
             L += [f"![{k}]({f[k]})", ""]
     summ = _kernel_summary(t["kernels"])
-    L.append(md_table(summ, ["kernel", "method", "sparsity", *METRICS, "rel_dist_to_a"]
-                      + (["scale_free_dist_to_a"] if summ and "scale_free_dist_to_a" in summ[0] else [])))
+    L.append(md_table(summ, ["kernel", "method", "sparsity", *METRICS, REL_DIST_TO_A]
+                      + ([SCALE_FREE_DIST_TO_A] if summ and SCALE_FREE_DIST_TO_A in summ[0] else [])))
     L += ["### Metrics against training loss", "",
           "Spearman's rho (scipy) across the (method, sparsity) configurations (seed means); "
           "a positive rho means a larger metric goes with a higher (slower) loss.", "",
           f"![correlations]({f['correlations']})", ""]
-    L.append(md_table(t["correlations"], ["kernel", "metric", "step", "rho", "p_value", "n"]))
+    L.append(md_table(t["correlations"], ["kernel", "metric", "step", RHO, P_VALUE, "n"]))
     if "linearised" in f:
         L += ["### Linearised prediction", "", f"![linearised]({f['linearised']})", ""]
     if t.get("generalisation"):
@@ -197,17 +199,17 @@ def _render(v: View) -> list[str]:
               "with the coordinates' class relevance (between-class variance fraction on the kernel inputs), seed "
               "means, beside each kernel's alignment (claim C18).", ""]
         st = {k: group_mean(t["path_density"], ("method", "sparsity"), k)
-              for k in ("path_mean", "path_cv", "path_relevance_corr")}
-        al = {k: group_mean([r for r in t["kernels"] if r["kernel"] == k], ("method", "sparsity"), "alignment")
+              for k in (PATH_MEAN, PATH_CV, PATH_RELEVANCE_CORR)}
+        al = {k: group_mean([r for r in t["kernels"] if r["kernel"] == k], ("method", "sparsity"), ALIGNMENT)
               for k in KERNELS}
         rows = []
-        for key in sorted(st["path_mean"]):
+        for key in sorted(st[PATH_MEAN]):
             row = {"method": key[0], "sparsity": key[1]}
             row.update({k: st[k][key][0] if key in st[k] else None for k in st})
             row.update({f"alignment {KERNEL_LABELS[k][:3]}": al[k][key][0] if key in al[k] else None
                         for k in KERNELS})
             rows.append(row)
-        L.append(md_table(rows, ["method", "sparsity", "path_mean", "path_cv", "path_relevance_corr",
+        L.append(md_table(rows, ["method", "sparsity", PATH_MEAN, PATH_CV, PATH_RELEVANCE_CORR,
                                  *[f"alignment {KERNEL_LABELS[k][:3]}" for k in KERNELS]]))
     return L
 
