@@ -56,6 +56,7 @@ from typing import Any
 import numpy as np
 
 from .._validation import check_choice, check_seed
+from .metrics import CUT, ERR_JOINT, ERR_PER_MASK, FIT_R2, PRED_ERROR, RMS, SAS_TO_CONST, SLOPE_CUT, SLOPE_RMS
 
 __all__ = ["LimitGraphonsExperiment", "limit_graphons", "merge_results", "SCALES", "METHOD_SPECS"]
 
@@ -295,15 +296,15 @@ def _slope_rows(rows: list[dict[str, Any]], labels, widths, depth: int) -> list[
                 ws = [w for w in widths if any(r["width"] == w for r in sel)]
                 if not ws:
                     continue
-                mean = [np.mean([r["rms"] for r in sel if r["width"] == w]) for w in ws]
-                cut = [np.mean([r["cut"] for r in sel if r["width"] == w]) for w in ws]
-                const = [np.mean([r["sas_to_const"] for r in sel if r["width"] == w]) for w in ws]
-                perr = [np.mean([r.get("pred_error", np.nan) for r in sel if r["width"] == w]) for w in ws]
+                mean = [np.mean([r[RMS] for r in sel if r["width"] == w]) for w in ws]
+                cut = [np.mean([r[CUT] for r in sel if r["width"] == w]) for w in ws]
+                const = [np.mean([r[SAS_TO_CONST] for r in sel if r["width"] == w]) for w in ws]
+                perr = [np.mean([r.get(PRED_ERROR, np.nan) for r in sel if r["width"] == w]) for w in ws]
                 out.append(dict(part="slope", method=label, layer=layer, reference=ref, widths=ws,
                                 slope_rms=_slope(ws, mean), slope_cut=_slope(ws, cut),
                                 slope_sas_to_const=_slope(ws, const), rms=[float(v) for v in mean],
                                 cut=[float(v) for v in cut], pred_error=float(perr[-1]),
-                                fit_r2=_nanmean([r["fit_r2"] for r in sel])))
+                                fit_r2=_nanmean([r[FIT_R2] for r in sel])))
     return out
 
 
@@ -422,9 +423,9 @@ def _figures(rows, cfg, labels, keep_est, keep_maps, dens, out):
             style = dict(color=colors[r["method"]], ls="-" if ind else ":", marker="o" if ind else "x",
                          alpha=1.0 if ind else 0.5)
             tag = "" if ind else ", same net"
-            ax[0, 0].loglog(r["widths"], r["rms"], **style,
-                            label=f"{r['method']}{tag} (slope {r['slope_rms']:.2f})")
-            ax[0, 1].loglog(r["widths"], r["cut"], **style, label=f"{r['method']}{tag} ({r['slope_cut']:.2f})")
+            ax[0, 0].loglog(r["widths"], r[RMS], **style,
+                            label=f"{r['method']}{tag} (slope {r[SLOPE_RMS]:.2f})")
+            ax[0, 1].loglog(r["widths"], r[CUT], **style, label=f"{r['method']}{tag} ({r[SLOPE_CUT]:.2f})")
         _width_ticks(ax[0], sorted({w for r in slopes for w in r["widths"]}))
         ax[0, 0].set_title("prediction vs SAS, hidden layer 1->2: RMS\n(solid: independent net; dotted: same net)")
         ax[0, 1].set_title("cut norm (lower bound)")
@@ -470,8 +471,8 @@ def _figures(rows, cfg, labels, keep_est, keep_maps, dens, out):
             if not sel:
                 continue
             ws = [w for w in cfg["widths"] if any(r["width"] == w for r in sel)]
-            ej = [np.mean([r["err_joint"] for r in sel if r["width"] == w]) for w in ws]
-            ep = [np.mean([r["err_per_mask"] for r in sel if r["width"] == w]) for w in ws]
+            ej = [np.mean([r[ERR_JOINT] for r in sel if r["width"] == w]) for w in ws]
+            ep = [np.mean([r[ERR_PER_MASK] for r in sel if r["width"] == w]) for w in ws]
             line, = ax[0, 0].loglog(ws, ej, "o-", label=f"{l} joint")
             ax[0, 0].loglog(ws, ep, "x--", color=line.get_color(), label=f"{l} per-mask SAS")
         _width_ticks(ax[0], sorted({r["width"] for r in prow}))

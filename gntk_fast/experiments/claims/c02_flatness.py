@@ -16,7 +16,7 @@ def _evaluate(claim, t, meta):
     parts, held = [], True
     for r in rows:
         bound = r[FLAT_BOUND]
-        parts.append(f"{r['method']}: block sd {r['block_sd']:.3g} (constant graphon's {r['null_sd']:.3g}, "
+        parts.append(f"{r['method']}: block sd {r[BLOCK_SD]:.3g} (constant graphon's {r[NULL_SD]:.3g}, "
                      f"bound {bound:.3g})")
         held &= (r[BLOCK_SD] <= bound) if r["method"] == "random" else (r[BLOCK_SD] > bound)
     return [verdict(claim, "masks (SAS)", bool(held), "; ".join(parts))]

@@ -36,8 +36,8 @@ def _evaluate(claim, t, meta):
             sig = r[P_VALUE] is not None and r[P_VALUE] < 0.05 / m
             agrees = r[RHO] * sign > 0
             (right if sig and agrees else wrong if sig else []).append(r["metric"])
-            parts.append(f"{r['metric']} rho={r['rho']:+.2f} (expected {'+' if sign > 0 else '-'}, "
-                         f"p={r['p_value']:.2g}{', significant AGAINST the expected sign' if sig and not agrees else ''})")
+            parts.append(f"{r['metric']} rho={r[RHO]:+.2f} (expected {'+' if sign > 0 else '-'}, "
+                         f"p={r[P_VALUE]:.2g}{', significant AGAINST the expected sign' if sig and not agrees else ''})")
         held = None if all(r[RHO] is None for r in sel) else bool(right and not wrong)
         out.append(verdict(claim, KERNEL_LABELS.get(kern, kern), held,
                            "; ".join(parts) + f"; n={sel[0]['n']} configurations, step {step}"))

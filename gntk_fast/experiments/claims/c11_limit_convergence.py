@@ -24,7 +24,7 @@ def _evaluate(claim, t, meta):
             out.append(verdict(claim, "masks (SAS) vs prediction", None,
                                "only the same-network fit was measured (the prediction fitted on the network whose "
                                "masks it is compared with: a diagnostic of agreement, not of convergence; RMS slope "
-                               f"{same['slope_rms']:.2f}); rerun with independent networks", subject=subject))
+                               f"{same[SLOPE_RMS]:.2f}); rerun with independent networks", subject=subject))
             continue
         r = ind[0]
         widths, rms = as_list(r["widths"]), as_list(r[RMS])
@@ -40,7 +40,7 @@ def _evaluate(claim, t, meta):
                 f"{last:.2f}{' (plateau: a width-independent bias)' if last is not None and last > PLATEAU else ''}; "
                 f"cut-norm slope {cslope:.2f}")
         if finite(r.get(PRED_ERROR)):
-            nums += f"; the prediction's own error {r['pred_error']:.3g}"
+            nums += f"; the prediction's own error {r[PRED_ERROR]:.3g}"
         out.append(verdict(claim, "masks (SAS) of independent nets vs prediction", held, nums, subject=subject))
     return out
 
