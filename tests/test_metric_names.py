@@ -140,3 +140,35 @@ def test_migration_renames_old_tables_to_registered_names(tmp_path):
     assert t == {"kind": ["entk_metrics"] * 2, "layer": [0, None], "layer_trace": [1.0, 3.0],
                  "layer_trace_fraction": [0.25, 1.0], "trace": [None, 4.0], "energy_top5": [None, 0.9]}
     assert unknown_columns([{k: None for k in t}]) == []
+
+
+def _string_keys(path: Path) -> set[str]:
+    """The string constants a module uses as a subscript, a ``.get`` key or a dict key."""
+    import ast
+
+    out = set()
+    for n in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        keys = []
+        if isinstance(n, ast.Subscript):
+            keys = [n.slice]
+        elif isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute) and n.func.attr == "get" and n.args:
+            keys = [n.args[0]]
+        elif isinstance(n, ast.Dict):
+            keys = [k for k in n.keys if k is not None]
+        out |= {k.value for k in keys if isinstance(k, ast.Constant) and isinstance(k.value, str)}
+    return out
+
+
+def test_claims_and_figures_read_registered_columns_only():
+    """Every string a claim, a figure or a row-writing experiment uses as a key is a registered
+    column name, or one of the values rows are keyed by (a table, a kernel, a method)."""
+    from gntk_fast._constants import METHODS
+    from gntk_fast.experiments.pruned_study import KERNELS
+    from gntk_fast.experiments.sections import SECTIONS
+
+    values = {t for s in SECTIONS for t in s.tables} | set(KERNELS) | set(METHODS) | {"dense", "viridis"}
+    exp = ROOT / "gntk_fast" / "experiments"
+    paths = sorted((exp / "claims").glob("c*.py")) + [exp / f"{m}.py" for m in (
+        "figures", "kernel_checks", "conv_checks", "kept_moments", "active_subspace", "pruned_study")]
+    for p in paths:
+        assert _string_keys(p) - set(NAMES) - values == set(), p.name
