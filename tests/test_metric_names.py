@@ -172,3 +172,34 @@ def test_claims_and_figures_read_registered_columns_only():
         "figures", "kernel_checks", "conv_checks", "kept_moments", "active_subspace", "pruned_study")]
     for p in paths:
         assert _string_keys(p) - set(NAMES) - values == set(), p.name
+
+
+def test_migration_of_saved_sections_cases_and_limit_results(tmp_path):
+    """A run folder of the old names (its saved sections, the study's cases, the
+    limit-graphon results.json) is migrated so that a resumed run reuses it."""
+    mig = _migration()
+    (tmp_path / "sections").mkdir()
+    (tmp_path / "cases").mkdir()
+    (tmp_path / "figures" / "limit_graphons").mkdir(parents=True)
+    blob = {"key": "k", "tables": {"linearised": [{"method": "snip", "step": 0, "measured": 1.0, "predicted": 2.0}],
+                                   "kernels": [{"method": "snip", "energy_top5": 0.5}]}, "seconds": 1.0}
+    (tmp_path / "sections" / "study.json").write_text(json.dumps(blob) + "\n")
+    case = {"kernel_rows": [{"kernel": "entk_pruned", "alpha": 1.0}], "gen_rows": [{"method": "snip", "gap": 0.1}],
+            "linear_rows": [{"step": 0, "measured": None, "predicted": 2.0}], "layer_density": [0.5]}
+    (tmp_path / "cases" / "snip_0.5_0_k.json").write_text(json.dumps(case) + "\n")
+    res = {"config": {"widths": [8]}, "figures": {},
+           "rows": [{"part": "slope", "method": "random", "r2": float("nan")},
+                    {"part": "training", "method": "random", "final_eval_loss": 0.3, "final_eval_accuracy": 0.9}]}
+    (tmp_path / "figures" / "limit_graphons" / "results.json").write_text(json.dumps(res, indent=1) + "\n")
+    mig.migrate(tmp_path)
+    blob = json.loads((tmp_path / "sections" / "study.json").read_text())
+    assert blob["tables"]["linearised"] == [{"method": "snip", "step": 0, "measured_loss": 1.0, "predicted_loss": 2.0}]
+    assert blob["tables"]["kernels"] == [{"method": "snip", "energy_top5": 0.5}] and blob["seconds"] == 1.0
+    case = json.loads((tmp_path / "cases" / "snip_0.5_0_k.json").read_text())
+    assert case["gen_rows"] == [{"method": "snip", "generalisation_gap": 0.1}]
+    assert case["linear_rows"] == [{"step": 0, "measured_loss": None, "predicted_loss": 2.0}]
+    rows = json.loads((tmp_path / "figures" / "limit_graphons" / "results.json").read_text())["rows"]
+    assert list(rows[0]) == ["part", "method", "fit_r2"] and rows[0]["fit_r2"] != rows[0]["fit_r2"]  # NaN kept
+    assert rows[1] == {"part": "training", "method": "random", "test_loss": 0.3, "test_accuracy": 0.9}
+    for r in (*blob["tables"]["linearised"], *case["gen_rows"], *rows):
+        assert unknown_columns([r]) == []
