@@ -156,6 +156,23 @@ def test_partial_files_ignored_and_redone(tmp_path):
     assert sorted(redone) == sorted([t0, t1])
 
 
+def test_finished_task_without_event_is_logged_once_as_recovered(tmp_path):
+    # a run killed after a task's rows file was renamed into place but before its event line
+    cfg = sweep.parse_config(_grid())
+    d = tmp_path / "d"
+    sweep.run(cfg, d, scheduler="inline", progress=False)
+    store = Store(d)
+    lost = sweep.expand(cfg)[0][0]
+    lines = (d / "events.jsonl").read_text().splitlines(keepends=True)
+    (d / "events.jsonl").write_text("".join(ln for ln in lines if f'"{lost}"' not in ln))
+    for _ in range(2):  # the second resume finds the event and adds nothing
+        rep = sweep.run(cfg, d, scheduler="inline", progress=False)
+        assert rep.done == 0 and rep.skipped == rep.total
+        done = [e for e in store.events() if e["event"] == "done"]
+        assert sorted(e["id"] for e in done) == sorted(t for t, _ in sweep.expand(cfg))
+        assert [e["id"] for e in done if e.get("recovered")] == [lost]
+
+
 KILL_CONFIG = """\
 [grid]
 kinds = ["masks_sas"]

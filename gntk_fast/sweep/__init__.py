@@ -119,6 +119,7 @@ def run(config: Any, out: str | Path, *, scheduler: str | None = None, workers: 
         store.write_manifest({"grid": cfg["grid"], "settings": cfg["settings"], "per_kind": cfg["per_kind"]}, tasks,
                              cfg.source)
         done = store.done_ids(t for t, _ in tasks)
+        store.recover_events(t for t, _ in tasks if t in done)
         todo = [(t, c) for t, c in tasks if t not in done]
         return run_tasks(store, todo, len(tasks), scheduler=scheduler, workers=workers, progress=progress,
                          worker_timeout=worker_timeout)

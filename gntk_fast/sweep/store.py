@@ -10,7 +10,10 @@ Layout of ``DIR``::
     failed/<id>.json        a task that raised: its config, error and traceback
                             (removed when a later run finishes the task)
     events.jsonl            one JSON line per finished or failed task (id, event,
-                            time, seconds), appended by the run that did it
+                            time, seconds), appended by the run that did it; a
+                            task finished by a run killed before it could log
+                            the event is logged by the next run with
+                            ``"recovered": true`` and no seconds
     sweep.lock              held (``flock``) by the run in progress: one run per directory
 
 Every file is written to a temporary name in its directory and renamed
@@ -157,9 +160,21 @@ class Store:
         except ValueError:
             return {"id": tid, "error": f"unreadable failure record {p}"}
 
-    def log_event(self, tid: str, event: str, seconds: float | None = None) -> None:
+    def recover_events(self, done: Iterable[str]) -> int:
+        """Log ``done`` for each finished task in ``done`` whose event is missing
+        (its run was killed between the rows file and the log line); returns how many."""
+        logged = {e["id"] for e in self.events() if e.get("event") == "done"}
+        missing = [t for t in done if t not in logged]
+        for tid in missing:
+            self.log_event(tid, "done", None, recovered=True)
+        return len(missing)
+
+    def log_event(self, tid: str, event: str, seconds: float | None = None, *, recovered: bool = False) -> None:
         self.root.mkdir(parents=True, exist_ok=True)
-        line = json.dumps({"id": tid, "event": event, "time": time.time(), "seconds": seconds})
+        doc = {"id": tid, "event": event, "time": time.time(), "seconds": seconds}
+        if recovered:
+            doc["recovered"] = True
+        line = json.dumps(doc)
         path = self.root / "events.jsonl"
         with open(path, "ab") as fh:
             if fh.tell() > 0:  # a line cut by a kill is closed first, so this one stays whole
