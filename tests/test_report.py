@@ -30,6 +30,9 @@ TINY = {
     "active_subspace": {"methods": ["snip"], "widths": [16, 32], "seeds": 1, "steps": 10, "pool": 2,
                         "n_train": 64, "n_eval": 32},
     "conv": {"convergence": {"methods": ["random"], "channels": [8, 16, 32], "trials": 1, "K": 4, "depth": 2, "sparsity": 0.8}, "kernel_convergence": {"channels": [16, 32], "seeds": 1, "depth": 1, "K": 8, "readouts": ["flatten"], "n_images": 3, "gap_images": 2}, "random_scaling": {"densities": [1.0, 0.5], "channels": 16, "depth": 1, "seeds": 1, "n_images": 3}},  # noqa: E501
+    "conv_study": {"methods": ["dense", "snip"], "sparsities": [0.5, 0.9], "seeds": 1, "checkpoints": [2, 4],
+                   "config": {"channels": 6, "depth": 1, "readout": "flatten", "steps": 4, "batch_size": 16,
+                              "eval_every": 2, "n_train": 48, "n_eval": 24, "n_kernel": 6, "K": 2}},
 }
 
 
