@@ -127,3 +127,19 @@ def test_finite_conv_net_with_weight_variances_converges():
     assert errs[256] < errs[16] / 2, errs
     assert errs[256] < 0.1, errs
     assert float(torch.linalg.norm(no_var - target) / torch.linalg.norm(target)) > 3 * errs[256], errs
+
+
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+
+@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(p=st.floats(0.05, 1.0), c=st.floats(0.05, 4.0), L=st.integers(1, 3), readout=st.sampled_from(["gap", "flatten"]),
+       seed=st.integers(0, 100))
+def test_hypothesis_constant_graphons_closed_form(p, c, L, readout, seed):
+    # ReLU, constant mask graphon p and variance graphon c: Theta = p c^L Theta_dense, NNGP = c^(L+1) NNGP_dense
+    x = images(2, 1, 3, 3, seed=seed)
+    dense = graphon_cntk([1.0] * (L + 1), x, readout=readout, return_nngp=True)
+    got = graphon_cntk([p] * (L + 1), x, variance_graphons=[c] * (L + 1), readout=readout, return_nngp=True)
+    assert rel(got.kernel, p * c**L * dense.kernel) < 1e-11
+    assert rel(got.nngp, c ** (L + 1) * dense.nngp) < 1e-11

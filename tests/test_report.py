@@ -154,6 +154,9 @@ def test_report_interrupted_resumed_and_complete(tmp_path, monkeypatch):
                 "C15", "C16", "C17", "C18", "C19"):
         assert cid in ids, cid
     assert ids.count("C5") == 4 and ids.count("C6") == 4  # one per kernel
+    for cid in ("CV4", "CV5", "CV7", "CV8"):  # the pruned conv-net study's claims (section 8)
+        assert cid in ids, cid
+    assert "## 8. Pruned conv nets: four kernels" in text
     # the report is its tables rendered: re-rendering reproduces it byte for byte
     from gntk_fast.experiments.report import render_report
 
