@@ -102,3 +102,32 @@ def test_figures_share_axes_and_render(tmp_path, data):
         assert all(ax.get_ylim() == row[0].get_ylim() for ax in row)
     fig = cs.plot_conv_training(train, path=tmp_path / "t.png")
     assert (tmp_path / "m.png").stat().st_size > 0 and (tmp_path / "t.png").stat().st_size > 0
+
+
+TINY_CONV_STUDY = {"methods": ["dense", "random", "snip"], "sparsities": [0.5, 0.9], "seeds": 1, "checkpoints": [2, 4],
+                   "config": {"channels": 6, "depth": 1, "readout": "flatten", "steps": 4, "batch_size": 16,
+                              "eval_every": 2, "n_train": 48, "n_eval": 24, "n_kernel": 6, "K": 2}}
+
+
+def test_conv_study_section_in_report(tmp_path):
+    from gntk_fast.experiments.report import SCALES, _Run, _write_report, render_report
+    from gntk_fast.experiments.sections import SECTIONS
+
+    section = next(s for s in SECTIONS if s.name == "conv_study")
+    run = _Run(tmp_path, "small", "digits", None, False, {**SCALES["small"], "conv_study": TINY_CONV_STUDY})
+    section.run(run)
+    path, claims = _write_report(run, finished=True)
+    text = path.read_text()
+    assert "## 8. Pruned conv nets: four kernels" in text
+    for name in ("conv_study_training", "conv_study_metrics", "conv_study_correlations"):
+        png = tmp_path / "figures" / f"{name}.png"
+        assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and f"(figures/{name}.png)" in text
+    ids = [c["id"] for c in claims]
+    assert ids.count("CV4") == 4 and ids.count("CV5") == 4 and ids.count("CV7") == 1 and ids.count("CV8") == 1
+    assert ids.count("CV6") == 4  # one per kernel
+    # one seed: the energy rise and the against-Random sign test are not measurable, and say so
+    assert all(c["held"] is None and "fewer than 5 seeds" in c["numbers"] for c in claims if c["id"] == "CV4")
+    assert all(c["held"] is None for c in claims if c["id"] in ("CV6", "CV8"))
+    assert all("Graphon NTK" not in c["kernel"] for c in claims)
+    assert render_report(tmp_path / "tables") == text  # rendered from the tables alone
+    assert run.load_section("conv_study")  # a rerun with the same settings reuses the section

@@ -143,3 +143,24 @@ def test_hypothesis_constant_graphons_closed_form(p, c, L, readout, seed):
     got = graphon_cntk([p] * (L + 1), x, variance_graphons=[c] * (L + 1), readout=readout, return_nngp=True)
     assert rel(got.kernel, p * c**L * dense.kernel) < 1e-11
     assert rel(got.nngp, c ** (L + 1) * dense.nngp) < 1e-11
+
+
+@pytest.mark.parametrize("readout, padding", [("flatten", "circular"), ("gap", "same")])
+def test_one_input_channel_mask_kernel_is_a_multiple_of_the_dense_cntk(readout, padding):
+    # one input channel, ReLU, trainable="mask": by induction Sigma^l_u = a_l(u) Sigma^l_dense and
+    # Theta^l_u = a_l(u) Theta^l_dense with a_1(u) = W_1(u, 1/2), a_{l+1}(u) = int W_{l+1}(u, v) a_l(v) dv,
+    # so Theta_W = (int r(v) a_L(v) dv / n_out) Theta_dense for ANY channel graphons (docs/graphon-cntk.md)
+    x = images(3, 1, 4, 4, seed=7)
+    rng = np.random.default_rng(3)
+    gs = [rng.uniform(0.05, 1, (4, 1)), rng.uniform(0.05, 1, (3, 4)), rng.uniform(0.05, 1, (2, 3))]
+    a = gs[0][:, 0]
+    a = gs[1] @ a / 4  # uniform blocks: int over v is the mean over the K_in blocks
+    scalar = float(gs[2].sum(0) @ a / 3) / 2
+    dense = graphon_cntk([1.0] * 3, x, readout=readout, padding=padding, n_outputs=2)
+    got = graphon_cntk(gs, x, readout=readout, padding=padding, n_outputs=2)
+    assert rel(got, scalar * dense) < 1e-12
+    # variance graphons other than the mask graphons break the proportionality
+    vs = [g * rng.uniform(0.2, 5.0, g.shape) for g in gs]
+    gv = graphon_cntk(gs, x, readout=readout, padding=padding, n_outputs=2, variance_graphons=vs)
+    c = float((gv * dense).sum() / (dense * dense).sum())
+    assert rel(gv, c * dense) > 1e-4
