@@ -76,7 +76,10 @@ def _render(v: View) -> list[str]:
          f"channel graphons with K = {cfg['K']} blocks per conv layer (taps pooled). Seeds: {s['seeds']}; +- is the "
          "sample sd over seeds.", "",
          "The four kernels: " + "; ".join(KERNEL_LABELS[k] for k in KERNELS) + ". (c) and (d) are "
-         "`graphon_cntk` of each net's own network channel graphon; (d) adds its variance graphons E[w^2 m].", "",
+         "`graphon_cntk` of each net's own network channel graphon (taps pooled); (d) adds its variance graphons "
+         "E[w^2 m]. With one input channel and ReLU, (c) is an exact multiple of the dense CNTK for every shared "
+         "channel graphon (docs/graphon-cntk.md, section 3): its scale-free metrics are the dense kernel's in every "
+         "case, equal up to rounding, so its rank correlations below rank rounding noise.", "",
          f"![conv_study_training]({f['conv_study_training']})", ""]
     st = group_mean(t["conv_study_training"], ("method", "sparsity", "step"), "loss")
     rows = []
@@ -103,9 +106,14 @@ def _render(v: View) -> list[str]:
 
 def _deviations(v: View) -> list[str]:
     cfg = v.summaries["conv_study_config"]
-    return [f"Pruned conv nets (section 8): the paper studies MLPs only; its section-6 questions asked of ConvNets "
-            f"({cfg['channels']} channels, {cfg['readout']} read-out, {cfg['steps']} training steps, kernels on "
-            f"{cfg['n_kernel']} images)."]
+    out = [f"Pruned conv nets (section 8): the paper studies MLPs only; its section-6 questions asked of ConvNets "
+           f"({cfg['channels']} channels, {cfg['readout']} read-out, {cfg['steps']} training steps, Adam lr "
+           f"{cfg['lr']}, kernels on {cfg['n_kernel']} images)."]
+    if cfg["readout"] == "flatten":
+        out.append("Section 8 uses the flatten read-out: global average pooling of the small feature maps of "
+                   "standardised digits gives nearly image-independent features (a nearly rank-one kernel) that "
+                   "short training does not move.")
+    return out
 
 
 SECTION = Section("conv_study", ("conv_study",), TABLES, _run, _render, _deviations)
