@@ -4,6 +4,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 import gntk_fast as gf
 from gntk_fast.graphon import StepGraphon
@@ -127,10 +129,6 @@ def test_finite_conv_net_with_weight_variances_converges():
     assert errs[256] < errs[16] / 2, errs
     assert errs[256] < 0.1, errs
     assert float(torch.linalg.norm(no_var - target) / torch.linalg.norm(target)) > 3 * errs[256], errs
-
-
-from hypothesis import HealthCheck, given, settings  # noqa: E402
-from hypothesis import strategies as st  # noqa: E402
 
 
 @settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.too_slow])
