@@ -162,3 +162,30 @@ def test_one_input_channel_mask_kernel_is_a_multiple_of_the_dense_cntk(readout, 
     gv = graphon_cntk(gs, x, readout=readout, padding=padding, n_outputs=2, variance_graphons=vs)
     c = float((gv * dense).sum() / (dense * dense).sum())
     assert rel(gv, c * dense) > 1e-4
+
+
+def test_per_tap_network_graphon_of_a_pruned_conv_net():
+    # a per-tap network graphon (a list of k^2 step graphons per conv layer) and its variance graphons go to
+    # graphon_cntk as they are; on uniform blocks they equal the (k^2, K, K) arrays of their block values
+    from gntk_fast.graphon import network_graphon
+
+    net = gf.ConvNet(1, 8, 2, 3, kernel_size=3, image_size=5, seed=0, dtype=F64)
+    gf.prune(net, "snip", 0.7, data=(images(8, 1, 5, 5, seed=1), torch.arange(8) % 3), seed=0, progress=False)
+    ng = network_graphon(net.masks, K=4, taps="per-tap", weights=net.weights)
+    x = images(2, 1, 5, 5, seed=2)
+
+    def arrays(entries):
+        out = []
+        for i, g in enumerate(entries):
+            if isinstance(g, list):
+                out.append(np.stack([t.H for t in g]))
+            else:
+                out.append(g.H)
+        return out
+
+    kw = dict(n_outputs=3, readout="gap")
+    got = graphon_cntk(ng, x, variance_graphons=ng.variance_graphons, **kw)
+    want = graphon_cntk_reference(arrays(ng.graphons), x, variance_graphons=arrays(ng.variance_graphons), **kw)
+    assert rel(got, want) < 1e-12
+    with pytest.raises(ValueError, match="per-tap graphons"):
+        graphon_cntk([ng.graphons[0], ng.graphons[1][:4], ng.graphons[2]], x, n_outputs=3)
