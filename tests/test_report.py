@@ -30,6 +30,9 @@ TINY = {
     "active_subspace": {"methods": ["snip"], "widths": [16, 32], "seeds": 1, "steps": 10, "pool": 2,
                         "n_train": 64, "n_eval": 32},
     "conv": {"convergence": {"methods": ["random"], "channels": [8, 16, 32], "trials": 1, "K": 4, "depth": 2, "sparsity": 0.8}, "kernel_convergence": {"channels": [16, 32], "seeds": 1, "depth": 1, "K": 8, "readouts": ["flatten"], "n_images": 3, "gap_images": 2}, "random_scaling": {"densities": [1.0, 0.5], "channels": 16, "depth": 1, "seeds": 1, "n_images": 3}},  # noqa: E501
+    "conv_study": {"methods": ["dense", "snip"], "sparsities": [0.5, 0.9], "seeds": 1, "checkpoints": [2, 4],
+                   "config": {"channels": 6, "depth": 1, "readout": "flatten", "steps": 4, "batch_size": 16,
+                              "eval_every": 2, "n_train": 48, "n_eval": 24, "n_kernel": 6, "K": 2}},
 }
 
 
@@ -151,6 +154,9 @@ def test_report_interrupted_resumed_and_complete(tmp_path, monkeypatch):
                 "C15", "C16", "C17", "C18", "C19"):
         assert cid in ids, cid
     assert ids.count("C5") == 4 and ids.count("C6") == 4  # one per kernel
+    for cid in ("CV4", "CV5", "CV7", "CV8"):  # the pruned conv-net study's claims (section 8)
+        assert cid in ids, cid
+    assert "## 8. Pruned conv nets: four kernels" in text
     # the report is its tables rendered: re-rendering reproduces it byte for byte
     from gntk_fast.experiments.report import render_report
 

@@ -90,6 +90,9 @@ class ConvGrid:
     R : (n_outputs, K_L)       R(c, u^L_b)
     u, w : lists of L arrays: channel positions and weights (sum 1) of conv layer l
     rules : the quadrature rule of each layer
+    Av, Bv, Rv : the variance graphons on the same grid, or None. When given, a layer's
+        mask and variance arrays have the same number of tap groups (a shared one is
+        repeated over the k^2 taps when the other is per tap).
     """
 
     A: np.ndarray
@@ -98,6 +101,13 @@ class ConvGrid:
     u: list
     w: list
     rules: list
+    Av: np.ndarray | None = None
+    Bv: list | None = None
+    Rv: np.ndarray | None = None
+
+    @property
+    def has_variance(self) -> bool:
+        return self.Av is not None
 
     @property
     def depth(self) -> int:
@@ -108,13 +118,17 @@ class ConvGrid:
         return [len(x) for x in self.u]
 
 
-def _entry(i: int, g: Any, k: int, last: bool) -> list:
+def _entry(i: int, g: Any, k: int, last: bool, name: str = "graphons", max_value: float = 1.0) -> list:
     """The graphon objects of entry i: a list of 1 (shared) or k^2 (per tap)."""
-    from ..graphon.objects import as_graphon
+    from ..graphon.objects import Graphon, as_graphon
 
-    where = f"graphons[{i}]"
+    where = f"{name}[{i}]"
     taps = None
-    if isinstance(g, TapGraphons):
+    if isinstance(g, (list, tuple)) and len(g) > 0 and all(isinstance(x, Graphon) for x in g):
+        taps = list(g)  # one graphon object per tap (a per-tap network graphon's layer)
+        if len(taps) != k * k:
+            raise ValueError(f"{where} lists {len(taps)} per-tap graphons; kernel_size={k} has {k * k} taps")
+    elif isinstance(g, TapGraphons):
         taps = g.taps
         if g.kernel_size != k:
             raise ValueError(f"{where} is a TapGraphons for kernel_size={g.kernel_size}, but kernel_size={k}")
@@ -136,45 +150,63 @@ def _entry(i: int, g: Any, k: int, last: bool) -> list:
     out = []
     for t, x in enumerate(taps if taps is not None else [g]):
         try:
-            out.append(as_graphon(x))
+            out.append(as_graphon(x, max_value=max_value))
         except (TypeError, ValueError) as exc:
             name = f"{where} tap {t}" if taps is not None else where
             raise type(exc)(f"{name}: {exc}") from None
     return out
 
 
-def _eval(i: int, gs: list, u: np.ndarray, v: np.ndarray) -> np.ndarray:
+def _eval(i: int, gs: list, u: np.ndarray, v: np.ndarray, name: str = "graphons") -> np.ndarray:
     vals = []
     for t, g in enumerate(gs):
         try:
-            vals.append(np.asarray(g.evaluate(u[:, None], v[None, :]), dtype=np.float64))
+            vals.append(np.asarray(g.evaluate(u[:, None], v[None, :]), dtype=np.float64)
+                        * np.ones((len(u), len(v))))
         except (TypeError, ValueError) as exc:
-            raise type(exc)(f"graphons[{i}]" + (f" tap {t}" if len(gs) > 1 else "") + f": {exc}") from None
+            raise type(exc)(f"{name}[{i}]" + (f" tap {t}" if len(gs) > 1 else "") + f": {exc}") from None
     return np.stack(vals)
 
 
-def graphon_entries(graphons: Any, kernel_size: int, depth: int | None = None) -> list[list]:
-    """Validate ``graphons`` (L + 1 entries) into lists of graphon objects per entry."""
-    graphons = getattr(graphons, "graphons", graphons)
+def graphon_entries(graphons: Any, kernel_size: int, depth: int | None = None, *, name: str = "graphons",
+                    max_value: float = 1.0) -> list[list]:
+    """Validate ``graphons`` (L + 1 entries) into lists of graphon objects per entry
+    (``max_value=inf`` for variance graphons, whose values may exceed 1)."""
+    if name == "graphons":
+        graphons = getattr(graphons, "graphons", graphons)
     if isinstance(graphons, (str, bytes)) or not hasattr(graphons, "__len__") or isinstance(graphons, np.ndarray):
-        raise TypeError("graphons must be a list [input conv, hidden convs..., read-out] of L + 1 entries; "
+        raise TypeError(f"{name} must be a list [input conv, hidden convs..., read-out] of L + 1 entries; "
                         f"got {type(graphons).__name__}")
     graphons = list(graphons)
     if len(graphons) < 2:
-        raise ValueError("graphons must list at least 2 entries (one conv layer and the read-out); "
+        raise ValueError(f"{name} must list at least 2 entries (one conv layer and the read-out); "
                          f"got {len(graphons)}")
     check_size("the number of conv layers (len(graphons) - 1)", len(graphons) - 1, MAX_DEPTH)
     if depth is not None:
         depth = check_size("depth", depth, MAX_DEPTH)
         if len(graphons) != depth + 1:
-            raise ValueError(f"graphons must have depth + 1 = {depth + 1} entries ({depth} conv layers and the "
+            raise ValueError(f"{name} must have depth + 1 = {depth + 1} entries ({depth} conv layers and the "
                              f"read-out); got {len(graphons)}")
-    return [_entry(i, g, kernel_size, i == len(graphons) - 1) for i, g in enumerate(graphons)]
+    return [_entry(i, g, kernel_size, i == len(graphons) - 1, name, max_value) for i, g in enumerate(graphons)]
+
+
+def _match_groups(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Repeat a shared (1-group) array over the taps of a per-tap one, so both have one group count."""
+    if a.shape[0] == b.shape[0]:
+        return a, b
+    if a.shape[0] == 1:
+        return np.repeat(a, b.shape[0], axis=0), b
+    return a, np.repeat(b, a.shape[0], axis=0)
 
 
 def discretise_conv(graphons: Any, in_channels: int, *, kernel_size: int = 3, K: int = 64,
-                    quadrature: str = "gauss-legendre", n_outputs: int = 1, depth: int | None = None) -> ConvGrid:
-    """Quadrature positions and graphon values of every conv layer (module docstring)."""
+                    quadrature: str = "gauss-legendre", n_outputs: int = 1, depth: int | None = None,
+                    variance: Any = None) -> ConvGrid:
+    """Quadrature positions and graphon values of every conv layer (module docstring).
+
+    ``variance``: optional variance graphons (same layout, values >= 0),
+    evaluated on the same grid; a conv layer's nodes then also respect the
+    block edges of the variance graphons that touch it."""
     from ..graphon.objects import ConstantGraphon, StepGraphon
 
     k = _check_kernel(kernel_size)
@@ -184,9 +216,14 @@ def discretise_conv(graphons: Any, in_channels: int, *, kernel_size: int = 3, K:
     c0 = check_int("in_channels", in_channels, min_value=1)
     gs = graphon_entries(graphons, k, depth)
     L = len(gs) - 1
+    vs = None
+    if variance is not None:
+        vs = graphon_entries(variance, k, L, name="variance_graphons", max_value=float("inf"))
     us, ws, rules = [], [], []
     for l in range(1, L + 1):  # conv layer l: rows of gs[l-1], columns of gs[l]
         touching = [(g, "rows") for g in gs[l - 1]] + [(g, "cols") for g in gs[l]]
+        if vs is not None:
+            touching += [(g, "rows") for g in vs[l - 1]] + [(g, "cols") for g in vs[l]]
         edges = [np.array([0.0, 1.0])]
         for g, side in touching:
             if isinstance(g, StepGraphon):
@@ -205,7 +242,15 @@ def discretise_conv(graphons: Any, in_channels: int, *, kernel_size: int = 3, K:
     A = _eval(0, gs[0], us[0], v_in)
     B = [_eval(l - 1, gs[l - 1], us[l - 1], us[l - 2]) for l in range(2, L + 1)]
     R = _eval(L, gs[L], u_out, us[L - 1])[0]
-    return ConvGrid(A=A, B=B, R=R, u=us, w=ws, rules=rules)
+    grid = ConvGrid(A=A, B=B, R=R, u=us, w=ws, rules=rules)
+    if vs is not None:
+        name = "variance_graphons"
+        grid.A, grid.Av = _match_groups(A, _eval(0, vs[0], us[0], v_in, name))
+        pairs = [_match_groups(b, _eval(l - 1, vs[l - 1], us[l - 1], us[l - 2], name))
+                 for b, l in zip(B, range(2, L + 1))]
+        grid.B, grid.Bv = [p[0] for p in pairs], [p[1] for p in pairs]
+        grid.Rv = _eval(L, vs[L], u_out, us[L - 1], name)[0]
+    return grid
 
 
 # ----------------------------------------------------------------- pixel geometry

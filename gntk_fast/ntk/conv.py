@@ -55,28 +55,39 @@ def prepare_conv_grid(graphons, in_channels: int, *, kernel_size: int = 3, K: in
 
 
 class _Mats:
-    """The grid's matrices as tensors, with the node weights folded in and the tap groups stacked."""
+    """The grid's matrices as tensors, with the node weights folded in and the tap groups stacked.
 
-    def __init__(self, grid: ConvGrid, dtype, device):
+    ``A``, ``B``, ``r`` carry the forward/backward signal (the variance graphons when the grid has
+    them). With variance graphons and ``trainable="mask"`` (``split``) the mask graphons count the
+    parameters: their own matrices ``A_own``, ``B_own``, ``r_own`` feed the Theta half of every step
+    and the own column of ``A``, ``B`` is 0 (the step then runs with ``mask=False``)."""
+
+    def __init__(self, grid: ConvGrid, dtype, device, mask: bool = True):
         t = lambda a: torch.as_tensor(np.ascontiguousarray(a, dtype=np.float64), dtype=dtype, device=device)  # noqa: E731
-        A = grid.A  # (G, K1, C0)
-        G, K1, C0 = A.shape
-        a_ext = np.empty((C0, G * K1 + 1))
-        a_ext[:, :-1] = A.transpose(2, 0, 1).reshape(C0, G * K1) / C0
-        a_ext[:, -1] = 1.0 / C0
-        self.A = t(a_ext)
-        self.groups = [G] + [b.shape[0] for b in grid.B]
-        self.sizes = grid.sizes
-        self.B = []
-        for b, w in zip(grid.B, grid.w[:-1]):  # b (G, K', K), w (K,)
+        self.split = grid.has_variance and mask
+        own = 0.0 if self.split else 1.0
+
+        def ext(b, w, own_col):  # (G, K', K) graphon values, (K,) node weights -> (K, G K' + 1)
             g, k1, k0 = b.shape
             e = np.empty((k0, g * k1 + 1))
             e[:, :-1] = (b * w[None, None, :]).transpose(2, 0, 1).reshape(k0, g * k1)
-            e[:, -1] = w
-            self.B.append(t(e))
-        self.r = t(grid.R.sum(0) * grid.w[-1])
+            e[:, -1] = w * own_col
+            return e
+
+        c0 = grid.A.shape[2]
+        w_in = np.full(c0, 1.0 / c0)
+        Av, Bv, Rv = (grid.Av, grid.Bv, grid.Rv) if grid.has_variance else (grid.A, grid.B, grid.R)
+        self.A = t(ext(Av, w_in, own))
+        self.groups = [Av.shape[0]] + [b.shape[0] for b in Bv]
+        self.sizes = grid.sizes
+        self.B = [t(ext(b, w, own)) for b, w in zip(Bv, grid.w[:-1])]
+        self.r = t(Rv.sum(0) * grid.w[-1])
         self.wL = t(grid.w[-1])
         self.n_out = grid.R.shape[0]
+        if self.split:
+            self.A_own = t(ext(grid.A, w_in, 0.0))
+            self.B_own = [t(ext(b, w, 0.0)) for b, w in zip(grid.B, grid.w[:-1])]
+            self.r_own = t(grid.R.sum(0) * grid.w[-1])
 
 
 def _gather(Y: torch.Tensor, sh: torch.Tensor, groups: int, K: int) -> torch.Tensor:
@@ -123,6 +134,7 @@ def graphon_cntk(
     tile: int | None = None,
     depth: int | None = None,
     progress: bool | None = None,
+    variance_graphons=None,
 ) -> Any:
     """The analytic Graphon CNTK Theta(x1, x2) of a conv net with channel graphons.
 
@@ -164,6 +176,15 @@ def graphon_cntk(
     tile : pairs of images per chunk (default: from a 256 MB budget).
     depth : optional number of conv layers L, checked against len(graphons) - 1.
     progress : tqdm bar over the pairs (default: when there are more than 16 chunks).
+    variance_graphons : optional list of L + 1 variance graphons ``V_l(u, v) = E[w^2 m]``
+        (values >= 0, the layout of ``graphons``: shared or per tap; e.g.
+        :attr:`gntk_fast.graphon.NetworkGraphon.variance_graphons` of a pruned
+        conv net). They replace the mask graphons in the forward covariances,
+        the NNGP and the backward signal, while with ``trainable="mask"`` the
+        mask graphons still count each layer's parameters (docs/graphon-cntk.md
+        section 3). None (default): the graphons play both roles. With
+        ``graphons = 1`` and ``V = c`` the kernel is ``trainable="all"``'s with
+        the graphon c.
 
     Returns
     -------
@@ -188,8 +209,8 @@ def graphon_cntk(
     plan = plan_dual(activation, dual=dual, quad_nodes=quad_nodes, backend="naive", device=device)
     step = CNTK_STEP.resolve(backend, device.type, act=plan.activation, rule=plan.rule).load()
     grid = discretise_conv(graphons, x1.shape[1], kernel_size=k, K=K, quadrature=quadrature,
-                           n_outputs=n_outputs, depth=depth)
-    m = _Mats(grid, dtype, device)
+                           n_outputs=n_outputs, depth=depth, variance=variance_graphons)
+    m = _Mats(grid, dtype, device, trainable == "mask")
     N1, C0, H, W = x1.shape
     geo = geometry(H, W, k, padding, readout)
     E = len(geo.e1)
@@ -226,6 +247,9 @@ def graphon_cntk(
         total = len(ii_all)
         show = total > 16 * tile if progress is None else check_bool("progress", progress)
         mask = trainable == "mask"
+        # with variance graphons and "mask", the own (mask-graphon) term rides in the Theta half of Y and
+        # the step adds no own term of its own
+        step_mask = mask and not m.split
         # one reused buffer for the hidden layers' node GEMMs (a fresh tile-sized output per GEMM costs
         # its page faults every time)
         ybuf = torch.empty(min(tile, total) * E * 2 * max([b.shape[1] for b in m.B] + [1]), dtype=dtype,
@@ -238,16 +262,24 @@ def graphon_cntk(
                 same = ui == uj
                 B = len(ii)
                 Z = (U[ui][:, :, e1] * U[uj][:, :, e2]).transpose(1, 2)  # (B, E, C0)
-                Y = (Z @ m.A).reshape(B, E, 1, -1)
+                if m.split:
+                    Y = torch.stack([Z @ m.A, Z @ m.A_own], dim=2)
+                else:
+                    Y = (Z @ m.A).reshape(B, E, 1, -1)
                 for l in range(grid.depth):
-                    out = step(plan, Y, nbr, e1, e2, D[l], D[l], ui, uj, same, m.groups[l], mask)
+                    out = step(plan, Y, nbr, e1, e2, D[l], D[l], ui, uj, same, m.groups[l], step_mask)
                     if l + 1 < grid.depth:
                         cols = m.B[l].shape[1]
                         Y = torch.mm(out.reshape(B * E * 2, -1), m.B[l], out=ybuf[:B * E * 2 * cols].view(-1, cols))
                         Y = Y.view(B, E, 2, cols)
+                        if m.split:
+                            Y[:, :, 1] += out[:, :, 0] @ m.B_own[l]
                 S, Ud = out[:, :, 0], out[:, :, 1]
                 ng = (S @ m.r).sum(1) * geo.weight
-                own = ng if mask else (S @ m.wL).sum(1) * (geo.weight * m.n_out)
+                if m.split:
+                    own = (S @ m.r_own).sum(1) * geo.weight
+                else:
+                    own = ng if mask else (S @ m.wL).sum(1) * (geo.weight * m.n_out)
                 th = own + (Ud @ m.r).sum(1) * geo.weight
                 theta[ii, jj] = th
                 if nngp is not None:

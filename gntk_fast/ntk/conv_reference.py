@@ -87,6 +87,7 @@ def graphon_cntk_reference(
     dual: str | None = None,
     quad_nodes: int = 32,
     depth: int | None = None,
+    variance_graphons=None,
 ):
     """Reference twin of :func:`gntk_fast.ntk.graphon_cntk` (same arguments, float64, CPU).
 
@@ -106,12 +107,16 @@ def graphon_cntk_reference(
     k, padding, readout, trainable = check_conv_options(x1, kernel_size, padding, readout, trainable)
     f = plan_dual(activation, dual=dual, quad_nodes=quad_nodes, backend="naive").function()
     grid = discretise_conv(graphons, x1.shape[1], kernel_size=k, K=K, quadrature=quadrature,
-                           n_outputs=n_outputs, depth=depth)
+                           n_outputs=n_outputs, depth=depth, variance=variance_graphons)
     X1 = x1.to(torch.float64)
     X2 = X1 if x2 is None else x2.to(torch.float64)
     t = lambda a: torch.from_numpy(np.array(a, dtype=np.float64))  # noqa: E731
+    # the mask graphons count each layer's parameters (the own terms of "mask"); the variance
+    # graphons (the mask graphons when none are given) carry the forward and backward signal
     A, R = t(grid.A), t(grid.R)
     B = [t(b) for b in grid.B]
+    Av, Rv = (t(grid.Av), t(grid.Rv)) if grid.has_variance else (A, R)
+    Bv = [t(b) for b in grid.Bv] if grid.has_variance else B
     w = [t(x) for x in grid.w]
     L, n_out, C0 = grid.depth, R.shape[0], X1.shape[1]
     r = (k - 1) // 2
@@ -136,9 +141,12 @@ def graphon_cntk_reference(
         return out / k**2
 
     def first(x: torch.Tensor, y: torch.Tensor):
-        """Sigma^1 and the "all" own term O^1 of the pair (x, y) (x: (C_0, P)), each (K_1 or 1, P * P)."""
+        """Sigma^1 (variance graphon), the "mask" own term O^1 (mask graphon) and the "all" own term of
+        the pair (x, y) (x: (C_0, P)), each (K_1 or 1, P * P)."""
         prod = (x[:, :, None] * y[:, None, :]).reshape(C0, P * P)  # x_j(p) y_j(q)
-        return conv(prod, A, torch.ones(C0, dtype=torch.float64)) / C0, conv(prod, None, torch.full((C0,), 1.0 / C0, dtype=torch.float64))
+        ones = torch.ones(C0, dtype=torch.float64)
+        return (conv(prod, Av, ones) / C0, conv(prod, A, ones) / C0,
+                conv(prod, None, torch.full((C0,), 1.0 / C0, dtype=torch.float64)))
 
     def dual_of(Sab, Saa, Sbb):
         """S, Sd of the covariance Sab (K, P * P) with the variances on the diagonals of Saa, Sbb."""
@@ -153,20 +161,20 @@ def graphon_cntk_reference(
     for i in range(X1.shape[0]):
         for j in range(X2.shape[0]):
             x, y = X1[i].reshape(C0, P), X2[j].reshape(C0, P)
-            sxx, _ = first(x, x)
-            syy, _ = first(y, y)
-            sxy, oxy = first(x, y)
-            T = sxy if trainable == "mask" else oxy.expand_as(sxy)
+            sxx = first(x, x)[0]
+            syy = first(y, y)[0]
+            sxy, mxy, oxy = first(x, y)
+            T = mxy if trainable == "mask" else oxy.expand_as(sxy)
             for l in range(L):
                 S, Sd = dual_of(sxy, sxx, syy)
                 Sxx, _ = dual_of(sxx, sxx, sxx)
                 Syy, _ = dual_of(syy, syy, syy)
                 U = Sd * T
                 if l + 1 < L:
-                    sxx, syy = conv(Sxx, B[l], w[l]), conv(Syy, B[l], w[l])
-                    sxy = conv(S, B[l], w[l])
-                    own = sxy if trainable == "mask" else conv(S, None, w[l])
-                    T = own + conv(U, B[l], w[l])
+                    sxx, syy = conv(Sxx, Bv[l], w[l]), conv(Syy, Bv[l], w[l])
+                    sxy = conv(S, Bv[l], w[l])
+                    own = conv(S, B[l], w[l]) if trainable == "mask" else conv(S, None, w[l])
+                    T = own + conv(U, Bv[l], w[l])
             # read-out: average over the pixel pairs (gap) or the diagonal (flatten)
             Km = S.shape[0]
             Sm, Um = S.reshape(Km, P, P), U.reshape(Km, P, P)
@@ -174,9 +182,9 @@ def graphon_cntk_reference(
                 avS, avU = Sm.mean(dim=(1, 2)), Um.mean(dim=(1, 2))
             else:
                 avS, avU = torch.diagonal(Sm, dim1=1, dim2=2).mean(1), torch.diagonal(Um, dim1=1, dim2=2).mean(1)
-            rr = R.sum(0) * w[L - 1]
+            rr = Rv.sum(0) * w[L - 1]
             out = float(rr @ avS)
-            own = out if trainable == "mask" else n_out * float(w[L - 1] @ avS)
+            own = float((R.sum(0) * w[L - 1]) @ avS) if trainable == "mask" else n_out * float(w[L - 1] @ avS)
             theta[i, j] = own + float(rr @ avU)
             nngp[i, j] = out
     return GraphonNTK(theta, nngp) if return_nngp else theta

@@ -22,6 +22,7 @@ _MODULES = (
     "kept_moments",
     "active_subspace",
     "conv",
+    "conv_study",
 )
 
 SECTIONS: tuple[Section, ...] = tuple(import_module(f"{__name__}.{m}").SECTION for m in _MODULES)
