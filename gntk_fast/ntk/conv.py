@@ -129,7 +129,9 @@ def graphon_cntk(
     """The analytic Graphon CNTK Theta(x1, x2) of a conv net with channel graphons.
 
     The infinite-channel limit of :class:`gntk_fast.ConvNet` (no biases,
-    ``w_std=1``) whose masks are sampled from channel graphons; with every
+    ``w_std=1``) whose masks are sampled from channel graphons (with
+    ``input_masks="bernoulli"``; the default treats the input layer's graphon
+    as its mean, the variance-modulated net's limit); with every
     graphon 1 it is the dense CNTK of Arora et al. (2019). The mathematics:
     docs/graphon-cntk.md.
 
