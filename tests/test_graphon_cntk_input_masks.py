@@ -13,7 +13,6 @@ import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-import gntk_fast as gf
 from gntk_fast.ntk import TapGraphons, graphon_cntk, graphon_cntk_reference
 from gntk_fast.ntk.conv import prepare_conv_grid
 
