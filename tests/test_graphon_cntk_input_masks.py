@@ -57,7 +57,7 @@ def patches(x, k, padding):
     return out
 
 
-def one_layer_reference(X, W1, R, k, padding, readout, nodes=8):
+def one_layer_reference(X, W1, R, k, padding, readout, nodes=8, per_tap=False):
     """Theta of a one-conv-layer net (trainable="mask", ReLU) with the input layer's masks enumerated:
     Theta(x, x') = avg over the read-out's pixel pairs of int R(v) E_m[S + Sd Sigma_m](p, q) dv with
     Sigma_m(p, q) = 1/(C_0 k^2) sum_{j, t} m_jt x_j(p + delta_t) x'_j(q + delta_t) and the bits m_jt
@@ -67,9 +67,11 @@ def one_layer_reference(X, W1, R, k, padding, readout, nodes=8):
     masks = np.array(list(itertools.product([0.0, 1.0], repeat=bits))).reshape(-1, C0, k * k)
     u, wu = gauss01(nodes)
     vj = (np.arange(C0) + 0.5) / C0
-    p_keep = np.array([[W1(ui, v) for v in vj] for ui in u])  # (nodes, C0), every tap alike
-    prob = np.prod(np.where(masks[None] == 1, p_keep[:, None, :, None], 1 - p_keep[:, None, :, None]),
-                   axis=(2, 3))  # (nodes, masks)
+    if per_tap:  # W1(u, v, t)
+        p_keep = np.array([[[W1(ui, v, t) for t in range(k * k)] for v in vj] for ui in u])  # (nodes, C0, k^2)
+    else:  # every tap alike
+        p_keep = np.array([[[W1(ui, v)] * (k * k) for v in vj] for ui in u])
+    prob = np.prod(np.where(masks[None] == 1, p_keep[:, None], 1 - p_keep[:, None]), axis=(2, 3))  # (nodes, masks)
     weight = (wu * np.array([R(0.5, ui) for ui in u])) @ prob  # int R(v) P(m | v) dv, per mask
     pt = [patches(x, k, padding) for x in X]  # (P, C0, k^2) each
     P = pt[0].shape[0]
@@ -98,6 +100,22 @@ def test_one_layer_matches_hand_enumeration(k, C0, padding, readout):
     assert rel(got, ref) < 1e-10
     # the mean-graphon input layer is a different kernel: the masks do not average out in a finite fan-in
     assert rel(graphon_cntk([W1, R], X, **kw), ref) > 1e-3
+
+
+def test_per_tap_graphons_match_hand_enumeration():
+    """Per-tap input graphons: one probability per tap, some taps always or never kept (only the others are
+    enumerated), callables of u among them."""
+    X = images(2, 1, 3, 3, seed=12)
+    taps = [lambda u, v: 0.3 + 0.4 * u, 1.0, 0.0, lambda u, v: 0.8 - 0.5 * u, 1.0, 0.5, 0.0, 1.0,
+            lambda u, v: 0.2 + 0.6 * u * u]
+    fn = lambda u, v, t: taps[t](u, v) if callable(taps[t]) else taps[t]  # noqa: E731
+    R = lambda u, v: 0.3 + 0.6 * v  # noqa: E731
+    for padding, readout in (("same", "flatten"), ("circular", "gap")):
+        ref = one_layer_reference(X.numpy(), fn, R, 3, padding, readout, per_tap=True)
+        got = graphon_cntk([TapGraphons(taps), R], X, padding=padding, readout=readout, K=8,
+                           input_masks="bernoulli")
+        assert rel(got, ref) < 1e-10
+        assert rel(graphon_cntk([TapGraphons(taps), R], X, padding=padding, readout=readout, K=8), ref) > 1e-3
 
 
 def test_two_layers_k1_matches_hand_enumeration():
