@@ -14,7 +14,8 @@ from gntk_fast.experiments.conv_checks import (
 
 TINY_CONV = {"convergence": {"methods": ["random", "snip"], "channels": [8, 16, 32], "trials": 1, "K": 4,
                              "depth": 2, "sparsity": 0.8},
-             "kernel_convergence": {"channels": [16, 64], "seeds": 1, "depth": 1, "K": 8, "readouts": ["flatten"],
+             "kernel_convergence": {"channels": [16, 64], "seeds": 1, "depth": 1, "K": 8, "input_masks": "bernoulli",
+                                    "readouts": ["flatten"],
                                     "n_images": 3, "gap_images": 2},
              "random_scaling": {"densities": [1.0, 0.5], "channels": 16, "depth": 1, "seeds": 1, "n_images": 3}}
 
@@ -76,6 +77,7 @@ def test_conv_section_in_report(tmp_path):
     ids = [c["id"] for c in claims]
     assert ids.count("CV1") == 2 and ids.count("CV2") == 2 and ids.count("CV3") == 3
     assert render_report(tmp_path / "tables") == text  # rendered from the tables alone
+    assert 'input_masks="bernoulli"' in text  # the target named as the settings chose it
     # two channel counts are too few for CV2's rule: not measurable, with the reason
     cv2 = [c for c in claims if c["id"] == "CV2"]
     assert all(c["held"] is None and "channel counts" in c["numbers"] for c in cv2)

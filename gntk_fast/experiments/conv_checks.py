@@ -11,8 +11,14 @@
   layer at u_o = (o - 1/2)/C, from a constant graphon (0.5 everywhere) and a
   non-constant one (conv layers ``0.15 + 0.7 u v``, read-out ``0.3 + 0.6 v``);
   the relative Frobenius error of the finite net's eNTK (float64,
-  ``trainable="mask"``) to :func:`gntk_fast.graphon_cntk`, per C and seed
-  (expected to fall like C^-1/2).
+  ``trainable="mask"``) to :func:`gntk_fast.graphon_cntk` with
+  ``input_masks="bernoulli"`` (the limit of nets whose input-layer masks are
+  sampled), per C and seed (expected to fall like C^-1/2).
+* :func:`conv_kernel_mean_convergence`: the same nets, many per C, and the
+  error of their MEAN eNTK (which falls like 1/C, the finite-width bias, until
+  it meets the sampling error of the mean) beside the per-net error (its
+  fluctuation, like C^-1/2), against both input-layer treatments of
+  :func:`gntk_fast.graphon_cntk` (``"bernoulli"`` and ``"mean"``).
 * :func:`conv_random_scaling`: one dense ConvNet, randomly pruned (global
   scope, the same initial weights) at densities c; the ratio
   ``sum(Theta_c) / sum(Theta_1)`` of the eNTK (``trainable="mask"``: a conv
@@ -34,7 +40,8 @@ from .._validation import MAX_DEPTH, MAX_WIDTH, check_size
 from ._tables import loglog_slope
 from .metrics import DENSITY, EXPONENT, PREDICTED_EXPONENT, PREDICTED_RATIO, RATIO, REL_DIST, RMS, TRAINABLE
 
-__all__ = ["load_images", "conv_graphon_convergence", "conv_kernel_convergence", "conv_random_scaling",
+__all__ = ["load_images", "conv_graphon_convergence", "conv_kernel_convergence", "conv_kernel_mean_convergence",
+           "conv_random_scaling",
            "kernel_graphons", "sample_conv_masks", "plot_conv_convergence", "plot_conv_kernel_convergence",
            "plot_conv_random_scaling"]
 
@@ -138,10 +145,16 @@ def conv_graphon_convergence(methods: Sequence[str], channels: Sequence[int], *,
     return rows
 
 
-def conv_kernel_convergence(channels: Sequence[int], seeds: int = 2, *, depth: int = 2, K: int = 32,
+def conv_kernel_convergence(channels: Sequence[int], seeds: int = 2, *, depth: int = 2, K: int = 8,
                             readouts: Sequence[str] = ("flatten",), n_images: int = 8, gap_images: int = 4,
-                            data: str = "digits", data_dir=None, seed: int = 0, progress: bool | None = None):
+                            data: str = "digits", data_dir=None, seed: int = 0, progress: bool | None = None,
+                            input_masks: str = "bernoulli"):
     """Relative Frobenius error of graphon-sampled ConvNets' eNTK to the analytic Graphon CNTK.
+
+    The target is ``graphon_cntk(..., input_masks="bernoulli")`` by default: the input layer's fan-in
+    (C_0 k^2) stays finite, so its sampled masks are averaged exactly (docs/graphon-cntk.md section 3;
+    ``"mean"`` gives the kernel these nets do not approach). ``K = 8``
+    Gauss-Legendre nodes already integrate these polynomial graphons to 1e-14.
 
     Returns rows ``{graphon, readout, channels, seed, n_images, rel_dist}``.
     """
@@ -163,7 +176,7 @@ def conv_kernel_convergence(channels: Sequence[int], seeds: int = 2, *, depth: i
             gs = kernel_graphons(kind, depth)
             for ro in readouts:
                 x = x_all[: (gap_images if ro == "gap" else n_images)]
-                target = graphon_cntk(gs, x, readout=ro, K=K, progress=False)
+                target = graphon_cntk(gs, x, readout=ro, K=K, input_masks=input_masks, progress=False)
                 for c in channels:
                     for s in range(seeds):
                         net = ConvNet(x.shape[1], c, depth, 1, readout=ro, image_size=tuple(x.shape[2:]),
@@ -173,6 +186,71 @@ def conv_kernel_convergence(channels: Sequence[int], seeds: int = 2, *, depth: i
                         rows.append({"graphon": kind, "readout": ro, "channels": c, "seed": s, "n_images": len(x),
                                      REL_DIST: float(torch.linalg.norm(k - target) / torch.linalg.norm(target))})
                         bar.update(1)
+    return rows
+
+
+def conv_kernel_mean_convergence(channels: Sequence[int] = (64, 128, 256, 512), nets: int = 20, *, depth: int = 2,
+                                 K: int = 8, readout: str = "flatten", padding: str = "circular", n_images: int = 6,
+                                 kinds: Sequence[str] = ("constant", "non-constant"), data: str = "digits",
+                                 data_dir=None, seed: int = 0, progress: bool | None = None):
+    """Mean and per-net eNTK of graphon-sampled ConvNets against the Graphon CNTK, per channel count.
+
+    For each graphon kind and C, ``nets`` ConvNets (float64, independent weights and per-tap masks from
+    :func:`sample_conv_masks`) and their eNTKs Theta_1..Theta_n (``trainable="mask"``), against the targets
+    T = ``graphon_cntk(..., input_masks=im)`` for im = "bernoulli" and "mean":
+
+    * ``err_mean`` = ||mean_i Theta_i - T|| / ||T||;
+    * ``err_per_net`` (mean over nets) and ``err_per_net_sd``: ||Theta_i - T|| / ||T||;
+    * ``se_mean`` = s / sqrt(n) / ||T||, s^2 = sum_i ||Theta_i - mean||^2 / (n - 1): the sampling error of
+      the mean (what ``err_mean`` would be with no bias);
+    * ``bias`` = sqrt(|err_mean^2 - se_mean^2|), signed like err_mean^2 - se_mean^2: the estimated
+      ||E Theta - T|| / ||T||.
+
+    Returns rows ``{graphon, readout, padding, input_masks, channels, nets, n_images, err_mean, se_mean, bias,
+    err_per_net, err_per_net_sd, sum_ratio}`` (sum_ratio = sum of the mean eNTK's entries over T's).
+    """
+    from tqdm.auto import tqdm
+
+    from ..models import ConvNet
+    from ..ntk import empirical_ntk, graphon_cntk
+
+    channels = sorted({check_size("channels", c, MAX_WIDTH) for c in channels})
+    depth = check_size("depth", depth, MAX_DEPTH)
+    nets = check_size("nets", nets, 100_000)
+    if nets < 2:
+        raise ValueError(f"nets must be at least 2 (the spread of the eNTK over nets is measured); got {nets}")
+    for k in kinds:
+        kernel_graphons(k, depth)  # validates the kind
+    x, _ = load_images(data, n_images, seed=seed, data_dir=data_dir)
+    rows = []
+    show = True if progress is None else bool(progress)
+    with tqdm(total=len(kinds) * len(channels) * nets, desc="conv eNTK mean convergence", disable=not show) as bar:
+        for kind in kinds:
+            gs = kernel_graphons(kind, depth)
+            targets = {im: graphon_cntk(gs, x, readout=readout, padding=padding, K=K, input_masks=im,
+                                        progress=False) for im in ("bernoulli", "mean")}
+            for c in channels:
+                ks = []
+                for s in range(nets):
+                    net = ConvNet(x.shape[1], c, depth, 1, readout=readout, padding=padding,
+                                  image_size=tuple(x.shape[2:]), seed=_seed(seed, 11, c, s), dtype=torch.float64)
+                    net.set_masks(sample_conv_masks(net, gs, _seed(seed, 12, c, s)))
+                    ks.append(empirical_ntk(net, x, trainable="mask"))
+                    bar.update(1)
+                ks = torch.stack(ks)
+                mean = ks.mean(0)
+                s2 = float(((ks - mean) ** 2).sum()) / (nets - 1)
+                for im, t in targets.items():
+                    nt = float(torch.linalg.norm(t))
+                    per = [float(torch.linalg.norm(k - t)) / nt for k in ks]
+                    err = float(torch.linalg.norm(mean - t)) / nt
+                    se = float(np.sqrt(s2 / nets)) / nt
+                    d = err**2 - se**2
+                    rows.append({"graphon": kind, "readout": readout, "padding": padding, "input_masks": im,
+                                 "channels": c, "nets": nets, "n_images": len(x), "err_mean": err, "se_mean": se,
+                                 "bias": float(np.sign(d) * np.sqrt(abs(d))), "err_per_net": float(np.mean(per)),
+                                 "err_per_net_sd": float(np.std(per, ddof=1)),
+                                 "sum_ratio": float(mean.sum() / t.sum())})
     return rows
 
 

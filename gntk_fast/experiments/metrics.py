@@ -101,6 +101,9 @@ N_NETWORKS = _key("n_networks", "number of networks a limit prediction was compu
 N_OUT = _key("n_out", "rows of a mask (the layer's outputs)")
 N_IN = _key("n_in", "columns of a mask (the layer's inputs)")
 SEEDS = _key("seeds", "number of seeds a summary row averages")
+PADDING = _key("padding", "a conv net's padding (\"circular\" or \"same\")")
+INPUT_MASKS = _key("input_masks", "how graphon_cntk's input layer enters (\"mean\" or \"bernoulli\")")
+NETS = _key("nets", "number of independent nets a row averages")
 
 # ------------------------------------------------------------------ metrics: masks and graphons
 DENSITY = _metric("density", "kept fraction of the weights of a mask, layer or network (the density c)")
@@ -171,6 +174,12 @@ RATIO = _metric("ratio", "sum of a pruned net's kernel entries over the dense ne
 PREDICTED_RATIO = _metric("predicted_ratio", "the ratio random pruning's scaling law predicts (c^(L+1) or c^L)")
 EXPONENT = _metric("exponent", "fitted log-log exponent of the kernel ratio against the density")
 PREDICTED_EXPONENT = _metric("predicted_exponent", "the exponent random pruning's scaling law predicts")
+ERR_MEAN = _metric("err_mean", "rel_dist of the mean eNTK over nets to the analytic kernel")
+SE_MEAN = _metric("se_mean", "sampling error of the mean eNTK (sd over nets / sqrt(nets), relative to the kernel)")
+BIAS = _metric("bias", "estimated bias: sqrt(|err_mean^2 - se_mean^2|), signed like err_mean^2 - se_mean^2")
+ERR_PER_NET = _metric("err_per_net", "mean over nets of each net's rel_dist to the analytic kernel")
+ERR_PER_NET_SD = _metric("err_per_net_sd", "sd (ddof 1) over nets of each net's rel_dist to the analytic kernel")
+SUM_RATIO = _metric("sum_ratio", "sum of the mean eNTK's entries over the analytic kernel's")
 
 # ------------------------------------------------------------------ metrics: summaries over widths
 MEAN_REL_DIST = _metric("mean_rel_dist", "mean rel_dist over seeds, per width or channel count (a list)")

@@ -12,6 +12,12 @@ entry ``(a, b)`` of the k x k window, pixel offset ``(a - r, b - r)``.
 
 Hidden layer l's channel positions follow the rule of
 :mod:`gntk_fast.graphon.grid` over every tap of the graphons that touch it.
+
+``input_masks="bernoulli"`` replaces each input-layer node u by one node per
+mask m of the channel's C_0 k^2 input weights (weight w(u) P(m | u), tap
+values m in {0, 1}): the exact average over the input layer's Bernoulli
+masks, which does not self-average because that fan-in stays finite
+(docs/graphon-cntk.md section 3).
 """
 from __future__ import annotations
 
@@ -24,12 +30,19 @@ from .._validation import MAX_BLOCKS, MAX_DEPTH, MAX_WIDTH, check_choice, check_
 from ..graphon.grid import composite_rule
 
 __all__ = ["TapGraphons", "ConvGrid", "discretise_conv", "PixelGeometry", "geometry", "MAX_KERNEL", "PADDINGS",
-           "READOUTS"]
+           "READOUTS", "INPUT_MASKS", "MAX_MASK_BITS", "MAX_MASK_NODES"]
 
 #: largest (odd) kernel side accepted
 MAX_KERNEL = 255
 PADDINGS = ("circular", "same")
 READOUTS = ("gap", "flatten")
+#: how the input layer's graphon enters: its mean (exact for variance-modulated nets and as C_0 k^2 -> infinity)
+#: or the exact average over the Bernoulli masks of a channel's C_0 k^2 input weights
+INPUT_MASKS = ("mean", "bernoulli")
+#: largest C_0 k^2 whose 2^(C_0 k^2) masks ``input_masks="bernoulli"`` enumerates
+MAX_MASK_BITS = 16
+#: largest number of expanded input-layer nodes (K_1 times the masks of positive probability)
+MAX_MASK_NODES = 1 << 21
 
 
 class TapGraphons:
@@ -199,25 +212,65 @@ def _match_groups(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]
     return a, np.repeat(b, a.shape[0], axis=0)
 
 
+def _bernoulli_nodes(A: np.ndarray, w: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Expand the input layer's nodes over their masks.
+
+    A (G, K_1, C_0) keep probabilities (G = 1: every tap the same), w (K_1,) node weights. Returns
+    ``(A', w', node)``: A' (k^2, K', C_0) with the 0/1 tap values of each (node, mask) of positive
+    probability, w' = w[node] P(mask | node), and the original node of each."""
+    G, K1, C0 = A.shape
+    bits = k * k * C0
+    if bits > MAX_MASK_BITS:
+        raise ValueError(f'input_masks="bernoulli" enumerates the 2^(C_0 kernel_size^2) masks of an input channel; '
+                         f"in_channels * kernel_size^2 = {C0} * {k * k} = {bits} exceeds {MAX_MASK_BITS} "
+                         f'(use input_masks="mean")')
+    p = np.broadcast_to(A, (k * k, K1, C0)).transpose(1, 0, 2).reshape(K1, bits)  # bit b = t C_0 + j
+    masks = ((np.arange(1 << bits)[:, None] >> np.arange(bits)[None, :]) & 1).astype(bool)  # (2^bits, bits)
+    # the masks of positive probability: each bit fixed where its probability is 0 or 1
+    rows, node = [], []
+    for a in range(K1):
+        free = (p[a] > 0) & (p[a] < 1)
+        fixed = p[a] >= 1
+        ok = np.all(masks[:, ~free] == fixed[None, ~free], axis=1)
+        rows.append(np.flatnonzero(ok))
+        node.append(np.full(len(rows[-1]), a))
+    n = sum(len(r) for r in rows)
+    if n > MAX_MASK_NODES:
+        raise ValueError(f'input_masks="bernoulli" needs {n} input-layer nodes (K_1 = {K1} nodes times their masks), '
+                         f"more than {MAX_MASK_NODES}; lower K or kernel_size")
+    node = np.concatenate(node)
+    m = masks[np.concatenate(rows)]  # (K', bits)
+    pa = p[node]
+    prob = np.prod(np.where(m, pa, 1.0 - pa), axis=1)
+    A2 = m.reshape(-1, k * k, C0).transpose(1, 0, 2).astype(np.float64)
+    return np.ascontiguousarray(A2), w[node] * prob, node
+
+
 def discretise_conv(graphons: Any, in_channels: int, *, kernel_size: int = 3, K: int = 64,
                     quadrature: str = "gauss-legendre", n_outputs: int = 1, depth: int | None = None,
-                    variance: Any = None) -> ConvGrid:
+                    variance: Any = None, input_masks: str = "mean") -> ConvGrid:
     """Quadrature positions and graphon values of every conv layer (module docstring).
 
     ``variance``: optional variance graphons (same layout, values >= 0),
     evaluated on the same grid; a conv layer's nodes then also respect the
-    block edges of the variance graphons that touch it."""
+    block edges of the variance graphons that touch it. ``input_masks``:
+    "mean" or "bernoulli" (the input layer's nodes split by their masks; not
+    with variance graphons)."""
     from ..graphon.objects import ConstantGraphon, StepGraphon
 
     k = _check_kernel(kernel_size)
     K = check_size("K", K, MAX_BLOCKS)
     quadrature = check_choice("quadrature", quadrature, ("gauss-legendre", "midpoint"))
+    input_masks = check_choice("input_masks", input_masks, INPUT_MASKS)
     n_outputs = check_size("n_outputs", n_outputs, MAX_WIDTH)
     c0 = check_int("in_channels", in_channels, min_value=1)
     gs = graphon_entries(graphons, k, depth)
     L = len(gs) - 1
     vs = None
     if variance is not None:
+        if input_masks == "bernoulli":
+            raise ValueError('input_masks="bernoulli" cannot be combined with variance_graphons (the input layer\'s '
+                             'kept weights would need their own law per mask); use input_masks="mean"')
         vs = graphon_entries(variance, k, L, name="variance_graphons", max_value=float("inf"))
     us, ws, rules = [], [], []
     for l in range(1, L + 1):  # conv layer l: rows of gs[l-1], columns of gs[l]
@@ -242,6 +295,14 @@ def discretise_conv(graphons: Any, in_channels: int, *, kernel_size: int = 3, K:
     A = _eval(0, gs[0], us[0], v_in)
     B = [_eval(l - 1, gs[l - 1], us[l - 1], us[l - 2]) for l in range(2, L + 1)]
     R = _eval(L, gs[L], u_out, us[L - 1])[0]
+    if input_masks == "bernoulli":
+        A, ws[0], node = _bernoulli_nodes(A, ws[0], k)
+        us[0] = us[0][node]
+        rules[0] += f", {len(node)} (node, input mask) pairs"
+        if L > 1:
+            B[0] = np.ascontiguousarray(B[0][:, :, node])
+        else:
+            R = np.ascontiguousarray(R[:, node])
     grid = ConvGrid(A=A, B=B, R=R, u=us, w=ws, rules=rules)
     if vs is not None:
         name = "variance_graphons"

@@ -48,10 +48,11 @@ _TILE_BYTES = 256 << 20  # working memory of one chunk of pairs
 
 
 def prepare_conv_grid(graphons, in_channels: int, *, kernel_size: int = 3, K: int = 64,
-                      quadrature: str = "gauss-legendre", n_outputs: int = 1, depth=None) -> ConvGrid:
+                      quadrature: str = "gauss-legendre", n_outputs: int = 1, depth=None,
+                      input_masks: str = "mean") -> ConvGrid:
     """The discretised conv net that :func:`graphon_cntk` uses (for inspection)."""
     return discretise_conv(graphons, in_channels, kernel_size=kernel_size, K=K, quadrature=quadrature,
-                           n_outputs=n_outputs, depth=depth)
+                           n_outputs=n_outputs, depth=depth, input_masks=input_masks)
 
 
 class _Mats:
@@ -135,11 +136,14 @@ def graphon_cntk(
     depth: int | None = None,
     progress: bool | None = None,
     variance_graphons=None,
+    input_masks: str = "mean",
 ) -> Any:
     """The analytic Graphon CNTK Theta(x1, x2) of a conv net with channel graphons.
 
     The infinite-channel limit of :class:`gntk_fast.ConvNet` (no biases,
-    ``w_std=1``) whose masks are sampled from channel graphons; with every
+    ``w_std=1``) whose masks are sampled from channel graphons (with
+    ``input_masks="bernoulli"``; the default treats the input layer's graphon
+    as its mean, the variance-modulated net's limit); with every
     graphon 1 it is the dense CNTK of Arora et al. (2019). The mathematics:
     docs/graphon-cntk.md.
 
@@ -185,6 +189,16 @@ def graphon_cntk(
         section 3). None (default): the graphons play both roles. With
         ``graphons = 1`` and ``V = c`` the kernel is ``trainable="all"``'s with
         the graphon c.
+    input_masks : "mean" (default) or "bernoulli"
+        How the input layer's graphon enters. ``"mean"``: as its mean
+        W_1(u, v_j, t), the limit of the variance-modulated net and of masked
+        nets as C_0 k^2 grows. ``"bernoulli"``: averaged exactly over the
+        Bernoulli masks of a channel's C_0 k^2 input weights, the limit of
+        :class:`gntk_fast.ConvNet` with masks sampled from the graphons (its
+        input layer's fan-in stays finite, so its masks do not average out);
+        it enumerates the 2^(C_0 k^2) masks (C_0 k^2 <= 16) and multiplies the
+        input layer's nodes by them. Equal for graphons of 0s and 1s.
+        See docs/graphon-cntk.md section 3.
 
     Returns
     -------
@@ -209,7 +223,8 @@ def graphon_cntk(
     plan = plan_dual(activation, dual=dual, quad_nodes=quad_nodes, backend="naive", device=device)
     step = CNTK_STEP.resolve(backend, device.type, act=plan.activation, rule=plan.rule).load()
     grid = discretise_conv(graphons, x1.shape[1], kernel_size=k, K=K, quadrature=quadrature,
-                           n_outputs=n_outputs, depth=depth, variance=variance_graphons)
+                           n_outputs=n_outputs, depth=depth, variance=variance_graphons,
+                           input_masks=input_masks)
     m = _Mats(grid, dtype, device, trainable == "mask")
     N1, C0, H, W = x1.shape
     geo = geometry(H, W, k, padding, readout)

@@ -88,6 +88,7 @@ def graphon_cntk_reference(
     quad_nodes: int = 32,
     depth: int | None = None,
     variance_graphons=None,
+    input_masks: str = "mean",
 ):
     """Reference twin of :func:`gntk_fast.ntk.graphon_cntk` (same arguments, float64, CPU).
 
@@ -107,7 +108,8 @@ def graphon_cntk_reference(
     k, padding, readout, trainable = check_conv_options(x1, kernel_size, padding, readout, trainable)
     f = plan_dual(activation, dual=dual, quad_nodes=quad_nodes, backend="naive").function()
     grid = discretise_conv(graphons, x1.shape[1], kernel_size=k, K=K, quadrature=quadrature,
-                           n_outputs=n_outputs, depth=depth, variance=variance_graphons)
+                           n_outputs=n_outputs, depth=depth, variance=variance_graphons,
+                           input_masks=input_masks)
     X1 = x1.to(torch.float64)
     X2 = X1 if x2 is None else x2.to(torch.float64)
     t = lambda a: torch.from_numpy(np.array(a, dtype=np.float64))  # noqa: E731
