@@ -180,6 +180,9 @@ def test_bad_input_names_the_argument():
         graphon_cntk([0.5, 1.0], images(1, 2, 4, 4), input_masks="bernoulli")  # 2 * 9 = 18 bits
     with pytest.raises(ValueError, match="input_masks"):
         prepare_conv_grid([0.5, 1.0], 1, kernel_size=5, input_masks="bernoulli")
+    for f in (graphon_cntk, graphon_cntk_reference):  # the input layer's kept weights have no law per mask
+        with pytest.raises(ValueError, match="variance_graphons"):
+            f([0.5, 1.0], X, input_masks="bernoulli", variance_graphons=[0.5, 1.0])
 
 
 def test_sampled_nets_average_to_the_bernoulli_kernel():
