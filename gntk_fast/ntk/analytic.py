@@ -51,6 +51,7 @@ import torch
 from tqdm.auto import tqdm
 
 from .._validation import check_bool, check_choice, check_int
+from ..ops.dense_ntk import dense_ntk
 from ..ops.dual import DualPlan, plan_dual
 from ..graphon.grid import GraphonGrid, discretise
 from .analytic_reference import GraphonNTK, check_inputs
@@ -196,6 +197,29 @@ def _pair_chunks(n1: int, n2: int, sym: bool, chunk: int, row_cap: int):
                 yield i, i + 1, j0, min(n2, j0 + chunk)
 
 
+def constant_scales(grid: GraphonGrid) -> tuple[list[float], list[float]] | None:
+    """The per-layer scales ``(v, c)`` of a grid with one node per hidden layer
+    whose input graphon is the same for every input coordinate, else None.
+
+    ``v_l`` is the forward (variance, else mask) graphon's value of layer l,
+    ``c_l`` the mask graphon's (they count each layer's parameters); the
+    read-out's values are summed over the outputs. With these the kernel is
+    the dense recursion of :mod:`gntk_fast.ops.dense_ntk`."""
+    if any(k != 1 for k in grid.sizes):
+        return None
+
+    def layer_values(A, B, R):
+        if not np.all(A == A[0, 0]):
+            return None
+        return [float(A[0, 0])] + [float(b[0, 0]) for b in B] + [float(R[:, 0].sum())]
+
+    own = layer_values(grid.A, grid.B, grid.R)
+    if own is None or not grid.has_variance:
+        return None if own is None else (own, own)
+    fwd = layer_values(grid.Av, grid.Bv, grid.Rv)
+    return None if fwd is None else (fwd, own)
+
+
 def _auto_chunk(P: _Prepared, itemsize: int, quadrature: bool) -> int:
     """Pairs per chunk from a 256 MB working budget (all layers' (P, K) tensors)."""
     per_pair = (sum(P.sizes) * 3 + max(P.sizes) * 6) * itemsize
@@ -332,6 +356,12 @@ def graphon_ntk(
     X2 = X1 if x2 is None else x2.to(device=device, dtype=dtype)
     # x2 equal to x1 is the symmetric case (exact mirror, exact diagonal angles)
     sym = x2 is None or (x2.shape == x1.shape and x2.device == x1.device and bool(torch.equal(x1, x2)))
+    scales = constant_scales(grid) if plan.backend != "triton" else None
+    if scales is not None:  # one node per layer: the dense recursion with per-layer scales, fused
+        res = dense_ntk(X1, None if sym else X2, scales[0], own_scales=scales[1], activation=plan.activation,
+                        trainable=trainable, n_outputs=n_outputs, return_nngp=return_nngp, dual=plan.rule,
+                        quad_nodes=quad_nodes, backend=backend, progress=progress)
+        return GraphonNTK(res.kernel, res.nngp) if return_nngp else res.kernel
     theta = torch.empty(X1.shape[0], X2.shape[0], dtype=dtype, device=device)
     nngp = torch.empty_like(theta) if return_nngp else None
     with torch.no_grad():

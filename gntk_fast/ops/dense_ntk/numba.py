@@ -1,0 +1,225 @@
+"""Numba backend of the dense_ntk operation: one GEMM, then one fused pass over the pairs.
+
+* The Gram matrix ``q = x1 x2^T / d`` is one BLAS call into the result's
+  buffer (``?syrk``, the upper triangle only, when x2 = x1).
+* The diagonals ``s^l(x, x)`` of every input and layer (L x N) come from one
+  small compiled loop; an input's squared norm is summed in a fixed order, so
+  identical rows get bitwise identical diagonals.
+* The pairs: a parallel loop over rows of pairs (with x2 = x1, iteration t
+  takes the rows t and N - 1 - t of the triangle j >= i, so every iteration
+  has the same work). Per row, the forward recursion runs layer by layer over
+  the row's pairs (the activation's scalar closed form ``numba_dual``,
+  vectorised by LLVM where it is select-only, as ReLU's is), then the
+  backward recursion; the result overwrites the row of q. A pair is checked
+  for identical inputs only when ``|x - x'|^2 / d = q11 + q22 - 2 q12`` is
+  within the Gram matrix's rounding of 0 (then by comparing the two rows),
+  so no sort of the inputs is needed. Per-thread row buffers (O(L N2)) are
+  allocated once per call.
+* With x2 = x1 the triangle is mirrored at the end (a blocked copy).
+
+Small calls run on one thread (:func:`gntk_fast._threads.threads_for`).
+"""
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Callable
+
+import numba
+import numpy as np
+import torch
+
+from ..._progress import progress_bar
+from ..._threads import threads_for, torch_threads
+from ..dual import DualPlan
+
+__all__ = ["dense_ntk", "kernels", "gram"]
+
+#: pairs per progress step (and below this many pairs no bar is made)
+_BLOCK_PAIRS = 1 << 22
+#: multiply-adds (or elementwise flops) per pair and layer, for the thread rule
+_FLOPS_PER_PAIR_LAYER = 64
+
+
+@lru_cache(maxsize=None)
+def kernels(scalar: Callable) -> tuple[Callable, Callable, Callable]:
+    """``(diagonals, pairs, mirror)`` compiled for one scalar closed form ``(q11, q22, q12) -> (S, Sd)``."""
+    f = scalar if isinstance(scalar, numba.core.dispatcher.Dispatcher) else numba.njit(error_model="numpy")(scalar)
+
+    @numba.njit(error_model="numpy")
+    def diagonals(X, v, out, nrm):  # pragma: no cover - compiled
+        # nrm[i] = |x_i|^2 / d, out[l, i] = s^{l+1}(x_i, x_i)
+        N, d = X.shape
+        L = out.shape[0]
+        for i in range(N):
+            acc = 0.0
+            for m in range(d):
+                acc += X[i, m] * X[i, m]
+            n = acc / d
+            nrm[i] = n
+            a = v[0] * n
+            out[0, i] = a
+            for l in range(1, L):
+                S, _ = f(a, a, a)
+                a = v[l] * S
+                out[l, i] = a
+
+    @numba.njit(error_model="numpy")
+    def row(i, Q, nngp, want_nngp, X1, X2, D1, D2, n1s, n2s, v, c, all_mode, k, sym, tol, W, P):  # pragma: no cover
+        # W (8, N2): work rows; P (3 L, N2): per-layer pre / Sd / scratch
+        L = D1.shape[0]
+        N2 = Q.shape[1]
+        d = X1.shape[1]
+        j0 = i if sym else 0
+        n = N2 - j0
+        cur, same, G, th, nn, last = W[0], W[1], W[2], W[3], W[4], W[5]
+        n1 = n1s[i]
+        # layer 1 and the candidates for identical inputs
+        c0, v0 = c[0], v[0]
+        for jj in range(n):
+            j = j0 + jj
+            q = Q[i, j]
+            cur[jj] = v0 * q
+            P[0, jj] = q if all_mode else c0 * q
+            same[jj] = 0.0
+            n2 = n2s[j]
+            if n1 + n2 - 2.0 * q <= tol * (n1 + n2):
+                same[jj] = 1.0
+        for jj in range(n):
+            if same[jj] != 0.0:
+                j = j0 + jj
+                for m in range(d):
+                    if X1[i, m] != X2[j, m]:
+                        same[jj] = 0.0
+                        break
+        for l in range(L):
+            a = D1[l, i]
+            sd = P[L + l]
+            for jj in range(n):
+                x = a if same[jj] != 0.0 else cur[jj]
+                S, Sd = f(a, D2[l, j0 + jj], x)
+                sd[jj] = Sd
+                cur[jj] = S
+            if l + 1 < L:
+                vl, cl = v[l + 1], c[l + 1]
+                pre = P[l + 1]
+                for jj in range(n):
+                    S = cur[jj]
+                    pre[jj] = S if all_mode else cl * S
+                    cur[jj] = vl * S
+            else:
+                vl, cl = v[L], c[L]
+                for jj in range(n):
+                    S = cur[jj]
+                    nn[jj] = vl * S
+                    last[jj] = k * S if all_mode else cl * S
+        vL = v[L]
+        sd = P[2 * L - 1]
+        pre = P[L - 1]
+        for jj in range(n):
+            g = vL * sd[jj]
+            G[jj] = g
+            th[jj] = last[jj] + g * pre[jj]
+        for l in range(L - 2, -1, -1):
+            vl = v[l + 1]
+            sd = P[L + l]
+            pre = P[l]
+            for jj in range(n):
+                g = sd[jj] * (vl * G[jj])
+                G[jj] = g
+                th[jj] += g * pre[jj]
+        for jj in range(n):
+            Q[i, j0 + jj] = th[jj]
+        if want_nngp:
+            for jj in range(n):
+                nngp[i, j0 + jj] = nn[jj]
+
+    @numba.njit(parallel=True, error_model="numpy")
+    def pairs(Q, nngp, want_nngp, X1, X2, D1, D2, n1s, n2s, v, c, all_mode, k, sym, tol, t0, t1, T):  # pragma: no cover
+        # T: the size of Numba's thread pool (every thread id is below it)
+        L = D1.shape[0]
+        N1, N2 = Q.shape
+        work = np.empty((T, 6, N2))
+        lay = np.empty((T, 2 * L, N2))
+        for t in numba.prange(t0, t1):
+            tid = numba.get_thread_id()
+            row(t, Q, nngp, want_nngp, X1, X2, D1, D2, n1s, n2s, v, c, all_mode, k, sym, tol, work[tid], lay[tid])
+            if sym and N1 - 1 - t != t:
+                row(N1 - 1 - t, Q, nngp, want_nngp, X1, X2, D1, D2, n1s, n2s, v, c, all_mode, k, sym, tol, work[tid], lay[tid])
+
+    @numba.njit(parallel=True)
+    def mirror(Q, B):  # pragma: no cover - compiled
+        # Q[j, i] = Q[i, j] for j > i, in B x B blocks
+        N = Q.shape[0]
+        nb = (N + B - 1) // B
+        for bi in numba.prange(nb):
+            i0 = bi * B
+            for bj in range(bi, nb):
+                j0 = bj * B
+                for i in range(i0, min(N, i0 + B)):
+                    for j in range(max(j0, i + 1), min(N, j0 + B)):
+                        Q[j, i] = Q[i, j]
+
+    return diagonals, pairs, mirror
+
+
+def gram(x1: torch.Tensor, x2: torch.Tensor | None) -> np.ndarray:
+    """``x1 x2^T`` as a C-contiguous numpy array; with x2 None only the upper triangle j >= i is defined."""
+    work = x1.shape[0] * (x1.shape[0] if x2 is None else x2.shape[0]) * x1.shape[1]
+    with torch_threads(threads_for(work)):
+        out = torch.mm(x1, (x1 if x2 is None else x2).T)
+    return out.numpy()
+
+
+def dense_ntk(plan: DualPlan, x1: torch.Tensor, x2: torch.Tensor | None, v, c, trainable: str, k: int,
+              return_nngp: bool, progress=None):
+    """``(theta, nngp or None)``; arguments as validated by :func:`gntk_fast.ops.dense_ntk.dense_ntk`."""
+    diagonals, pairs, mirror = kernels(plan.activation.numba_dual)
+    sym = x2 is None
+    X1 = x1.numpy()
+    X2 = X1 if sym else x2.numpy()
+    N1, d = X1.shape
+    N2 = X2.shape[0]
+    L = len(v) - 1
+    vv = np.asarray(v, dtype=np.float64)
+    cc = np.asarray(c, dtype=np.float64)
+    Q = gram(x1, x2)
+    Q /= d
+    nngp = np.empty_like(Q) if return_nngp else np.empty((1, 1), Q.dtype)
+    D1, n1 = np.empty((L, N1)), np.empty(N1)
+    diagonals(X1, vv, D1, n1)
+    if sym:
+        D2, n2 = D1, n1
+    else:
+        D2, n2 = np.empty((L, N2)), np.empty(N2)
+        diagonals(X2, vv, D2, n2)
+    # |x - x'|^2 / d computed as n1 + n2 - 2 q carries at most ~2 d eps (n1 + n2) of rounding
+    tol = 8.0 * d * float(np.finfo(X1.dtype).eps)
+    total = N1 * (N1 + 1) // 2 if sym else N1 * N2
+    iters = (N1 + 1) // 2 if sym else N1
+    per_iter = max(1, total // iters)
+    prev = numba.get_num_threads()
+    numba.set_num_threads(min(prev, threads_for(total * L * _FLOPS_PER_PAIR_LAYER)) if total else 1)
+    try:
+        step = max(1, _BLOCK_PAIRS // per_iter)
+        bar = progress_bar(total=total, desc="graphon_ntk pairs", unit="pair", progress=progress) \
+            if (progress or (progress is None and total > _BLOCK_PAIRS)) else None
+        pool = numba.config.NUMBA_NUM_THREADS
+        done = 0
+        for t0 in range(0, iters, step):
+            t1 = min(iters, t0 + step)
+            pairs(Q, nngp, return_nngp, X1, X2, D1, D2, n1, n2, vv, cc, trainable == "all", float(k), sym, tol,
+                  t0, t1, pool)
+            if bar is not None:
+                now = total if t1 == iters else min(total, t1 * per_iter)
+                bar.update(now - done)
+                done = now
+        if bar is not None:
+            bar.close()
+        if sym:
+            mirror(Q, 64)
+            if return_nngp:
+                mirror(nngp, 64)
+    finally:
+        numba.set_num_threads(prev)
+    theta = torch.from_numpy(Q)
+    return theta, (torch.from_numpy(nngp) if return_nngp else None)
