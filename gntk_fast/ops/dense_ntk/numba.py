@@ -63,88 +63,98 @@ def kernels(scalar: Callable) -> tuple[Callable, Callable, Callable]:
                 a = v[l] * S
                 out[l, i] = a
 
+    # the loops over a row's pairs work on 1-D contiguous arrays, at most four of them, so that LLVM
+    # vectorises them (more arrays exceed its budget of run-time aliasing checks)
     @numba.njit(error_model="numpy")
-    def row(i, Q, nngp, want_nngp, X1, X2, D1, D2, n1s, n2s, v, c, all_mode, k, sym, tol, W, P):  # pragma: no cover
-        # W (8, N2): work rows; P (3 L, N2): per-layer pre / Sd / scratch
+    def dual(a, b, x, sd):  # pragma: no cover - compiled
+        # x <- S, sd <- Sd of the activation at (a, b[j], x[j])
+        for j in range(x.shape[0]):
+            S, Sd = f(a, b[j], x[j])
+            sd[j] = Sd
+            x[j] = S
+
+    @numba.njit(error_model="numpy")
+    def scale(x, out, m1, m2):  # pragma: no cover - compiled
+        # out <- m2 x, x <- m1 x
+        for j in range(x.shape[0]):
+            S = x[j]
+            out[j] = m2 * S
+            x[j] = m1 * S
+
+    @numba.njit(error_model="numpy")
+    def backward(sd, pre, G, th, vl):  # pragma: no cover - compiled
+        # G <- Sd (v G), th += G pre
+        for j in range(G.shape[0]):
+            g = sd[j] * (vl * G[j])
+            G[j] = g
+            th[j] += g * pre[j]
+
+    @numba.njit(error_model="numpy")
+    def row(i, Q, nngp, want_nngp, X1, X2, D1, D2, n1s, n2s, v, c, all_mode, k, sym, tol, W, P, idx):  # pragma: no cover
+        # W (4, N2): work rows; P (2 L, N2): per layer the gradient term's factor and Sd; idx (N2,) int
         L = D1.shape[0]
         N2 = Q.shape[1]
         d = X1.shape[1]
         j0 = i if sym else 0
         n = N2 - j0
-        cur, same, G, th, nn, last = W[0], W[1], W[2], W[3], W[4], W[5]
+        q = Q[i, j0:]
+        cur, G, th, nn = W[0, :n], W[1, :n], W[2, :n], W[3, :n]
         n1 = n1s[i]
-        # layer 1 and the candidates for identical inputs
-        c0, v0 = c[0], v[0]
+        n2 = n2s[j0:]
+        # layer 1, and the pairs of identical inputs: |x - x'|^2 / d within the rounding of 0, then equal rows
+        v0 = v[0]
+        m0 = 1.0 if all_mode else c[0]
+        pre0 = P[0, :n]
         for jj in range(n):
-            j = j0 + jj
-            q = Q[i, j]
-            cur[jj] = v0 * q
-            P[0, jj] = q if all_mode else c0 * q
-            same[jj] = 0.0
-            n2 = n2s[j]
-            if n1 + n2 - 2.0 * q <= tol * (n1 + n2):
-                same[jj] = 1.0
+            cur[jj] = v0 * q[jj]
+            pre0[jj] = m0 * q[jj]
+        ns = 0
         for jj in range(n):
-            if same[jj] != 0.0:
+            if n1 + n2[jj] - 2.0 * q[jj] <= tol * (n1 + n2[jj]):
                 j = j0 + jj
+                eq = True
                 for m in range(d):
                     if X1[i, m] != X2[j, m]:
-                        same[jj] = 0.0
+                        eq = False
                         break
+                if eq:
+                    idx[ns] = jj
+                    ns += 1
         for l in range(L):
             a = D1[l, i]
-            sd = P[L + l]
-            for jj in range(n):
-                x = a if same[jj] != 0.0 else cur[jj]
-                S, Sd = f(a, D2[l, j0 + jj], x)
-                sd[jj] = Sd
-                cur[jj] = S
+            for t in range(ns):
+                cur[idx[t]] = a
+            dual(a, D2[l, j0:], cur, P[L + l, :n])
             if l + 1 < L:
-                vl, cl = v[l + 1], c[l + 1]
-                pre = P[l + 1]
-                for jj in range(n):
-                    S = cur[jj]
-                    pre[jj] = S if all_mode else cl * S
-                    cur[jj] = vl * S
+                scale(cur, P[l + 1, :n], v[l + 1], 1.0 if all_mode else c[l + 1])
             else:
-                vl, cl = v[L], c[L]
-                for jj in range(n):
-                    S = cur[jj]
-                    nn[jj] = vl * S
-                    last[jj] = k * S if all_mode else cl * S
+                scale(cur, th, v[L], k if all_mode else c[L])  # cur <- NNGP, th <- the read-out term
+        if want_nngp:
+            nngp[i, j0:] = cur
         vL = v[L]
-        sd = P[2 * L - 1]
-        pre = P[L - 1]
+        sd = P[2 * L - 1, :n]
+        pre = P[L - 1, :n]
         for jj in range(n):
             g = vL * sd[jj]
             G[jj] = g
-            th[jj] = last[jj] + g * pre[jj]
+            th[jj] += g * pre[jj]
         for l in range(L - 2, -1, -1):
-            vl = v[l + 1]
-            sd = P[L + l]
-            pre = P[l]
-            for jj in range(n):
-                g = sd[jj] * (vl * G[jj])
-                G[jj] = g
-                th[jj] += g * pre[jj]
-        for jj in range(n):
-            Q[i, j0 + jj] = th[jj]
-        if want_nngp:
-            for jj in range(n):
-                nngp[i, j0 + jj] = nn[jj]
+            backward(P[L + l, :n], P[l, :n], G, th, v[l + 1])
+        q[:] = th
 
     @numba.njit(parallel=True, error_model="numpy")
     def pairs(Q, nngp, want_nngp, X1, X2, D1, D2, n1s, n2s, v, c, all_mode, k, sym, tol, t0, t1, T):  # pragma: no cover
         # T: the size of Numba's thread pool (every thread id is below it)
         L = D1.shape[0]
         N1, N2 = Q.shape
-        work = np.empty((T, 6, N2))
+        work = np.empty((T, 4, N2))
         lay = np.empty((T, 2 * L, N2))
+        idx = np.empty((T, N2), np.int64)
         for t in numba.prange(t0, t1):
             tid = numba.get_thread_id()
-            row(t, Q, nngp, want_nngp, X1, X2, D1, D2, n1s, n2s, v, c, all_mode, k, sym, tol, work[tid], lay[tid])
+            row(t, Q, nngp, want_nngp, X1, X2, D1, D2, n1s, n2s, v, c, all_mode, k, sym, tol, work[tid], lay[tid], idx[tid])
             if sym and N1 - 1 - t != t:
-                row(N1 - 1 - t, Q, nngp, want_nngp, X1, X2, D1, D2, n1s, n2s, v, c, all_mode, k, sym, tol, work[tid], lay[tid])
+                row(N1 - 1 - t, Q, nngp, want_nngp, X1, X2, D1, D2, n1s, n2s, v, c, all_mode, k, sym, tol, work[tid], lay[tid], idx[tid])
 
     @numba.njit(parallel=True)
     def mirror(Q, B):  # pragma: no cover - compiled
