@@ -44,13 +44,16 @@ The per-pair oracle is the separate function
 """
 from __future__ import annotations
 
+import math
+import numbers
 from typing import Any
 
 import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from .._validation import check_bool, check_choice, check_int
+from .._threads import threads_for, torch_threads
+from .._validation import MAX_BLOCKS, MAX_DEPTH, MAX_WIDTH, check_bool, check_choice, check_int
 from ..ops.dense_ntk import dense_ntk
 from ..ops.dual import DualPlan, plan_dual
 from ..graphon.grid import GraphonGrid, discretise
@@ -220,6 +223,32 @@ def constant_scales(grid: GraphonGrid) -> tuple[list[float], list[float]] | None
     return None if fwd is None else (fwd, own)
 
 
+def _is_number(g) -> bool:
+    return isinstance(g, (numbers.Real, np.floating, np.integer)) and not isinstance(g, (bool, np.bool_))
+
+
+def number_scales(graphons, variance_graphons, d: int, *, K, quadrature, n_outputs, depth):
+    """:func:`constant_scales` without building the grid, for the common call whose
+    graphons (and variance graphons) are plain numbers and whose options are valid;
+    None for anything else (then :func:`gntk_fast.graphon.grid.discretise` checks
+    the call and raises its errors)."""
+    if not isinstance(graphons, (list, tuple)) or not 2 <= len(graphons) <= MAX_DEPTH + 1:
+        return None
+    ok = (type(K) is int and 1 <= K <= MAX_BLOCKS and quadrature in ("gauss-legendre", "midpoint")
+          and type(n_outputs) is int and 1 <= n_outputs <= MAX_WIDTH and 1 <= d <= MAX_WIDTH
+          and (depth is None or (type(depth) is int and depth + 1 == len(graphons))))
+    if not ok or not all(_is_number(g) and 0.0 <= float(g) <= 1.0 for g in graphons):
+        return None
+    k = float(n_outputs)
+    own = [float(g) for g in graphons[:-1]] + [k * float(graphons[-1])]
+    if variance_graphons is None:
+        return own, own
+    if not isinstance(variance_graphons, (list, tuple)) or len(variance_graphons) != len(graphons) or \
+            not all(_is_number(g) and math.isfinite(float(g)) and float(g) >= 0.0 for g in variance_graphons):
+        return None
+    return [float(g) for g in variance_graphons[:-1]] + [k * float(variance_graphons[-1])], own
+
+
 def _auto_chunk(P: _Prepared, itemsize: int, quadrature: bool) -> int:
     """Pairs per chunk from a 256 MB working budget (all layers' (P, K) tensors)."""
     per_pair = (sum(P.sizes) * 3 + max(P.sizes) * 6) * itemsize
@@ -339,29 +368,35 @@ def graphon_ntk(
     """
     trainable = check_choice("trainable", trainable, ("mask", "all"))
     return_nngp = check_bool("return_nngp", return_nngp)
-    x1, x2 = check_inputs(x1, x2)
+    with torch_threads(threads_for(sum(x.numel() for x in (x1, x2) if isinstance(x, torch.Tensor)))):
+        x1, x2 = check_inputs(x1, x2)  # small inputs: a finiteness check on one thread
     dtype = torch.float64 if dtype is None else dtype
     if dtype not in (torch.float32, torch.float64):
         raise ValueError(f"dtype must be torch.float32 or torch.float64; got {dtype}")
     device = x1.device
     plan = plan_dual(activation, dual=dual, quad_nodes=quad_nodes, backend=backend, device=device)
-    grid = discretise(graphons, x1.shape[1], K=K, quadrature=quadrature, n_outputs=n_outputs, depth=depth,
-                      variance=variance_graphons)
-    P = _Prepared(grid, dtype, device)
-    if tile is None:
-        tile = _auto_chunk(P, torch.finfo(dtype).bits // 8, plan.rule != "closed")
-    tile = check_int("tile", tile, min_value=1)
-
+    scales = None
+    if plan.backend != "triton":  # one node per layer: the dense recursion with per-layer scales, fused
+        scales = number_scales(graphons, variance_graphons, x1.shape[1], K=K, quadrature=quadrature,
+                               n_outputs=n_outputs, depth=depth)
+    if scales is None:
+        grid = discretise(graphons, x1.shape[1], K=K, quadrature=quadrature, n_outputs=n_outputs, depth=depth,
+                          variance=variance_graphons)
+        if plan.backend != "triton":
+            scales = constant_scales(grid)
+    tile = check_int("tile", tile, min_value=1) if tile is not None else None
     X1 = x1.to(device=device, dtype=dtype)
     X2 = X1 if x2 is None else x2.to(device=device, dtype=dtype)
     # x2 equal to x1 is the symmetric case (exact mirror, exact diagonal angles)
     sym = x2 is None or (x2.shape == x1.shape and x2.device == x1.device and bool(torch.equal(x1, x2)))
-    scales = constant_scales(grid) if plan.backend != "triton" else None
-    if scales is not None:  # one node per layer: the dense recursion with per-layer scales, fused
+    if scales is not None:
         res = dense_ntk(X1, None if sym else X2, scales[0], own_scales=scales[1], activation=plan.activation,
                         trainable=trainable, n_outputs=n_outputs, return_nngp=return_nngp, dual=plan.rule,
                         quad_nodes=quad_nodes, backend=backend, progress=progress)
         return GraphonNTK(res.kernel, res.nngp) if return_nngp else res.kernel
+    P = _Prepared(grid, dtype, device)
+    if tile is None:
+        tile = _auto_chunk(P, torch.finfo(dtype).bits // 8, plan.rule != "closed")
     theta = torch.empty(X1.shape[0], X2.shape[0], dtype=dtype, device=device)
     nngp = torch.empty_like(theta) if return_nngp else None
     with torch.no_grad():

@@ -48,4 +48,7 @@ def dense_ntk(plan: DualPlan, x1: torch.Tensor, x2: torch.Tensor | None, v, c, t
     for l in range(L - 2, -1, -1):
         G = dots[l] * (v[l + 1] * G)
         theta = theta + G * pre[l]
+    if x2 is None:  # the symmetric kernel: the upper triangle, mirrored
+        theta = torch.triu(theta) + torch.triu(theta, 1).T
+        nngp = torch.triu(nngp) + torch.triu(nngp, 1).T
     return theta, (nngp if return_nngp else None)
