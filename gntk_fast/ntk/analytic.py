@@ -33,7 +33,15 @@ the (N1, N2) output (N = 10,000 in float64 is an 800 MB output;
 ``(X1_i o W^1_a) . X2_j``; with x2 = None only the pairs i <= j are computed
 and mirrored, and the pairs (x, x) reuse the diagonals bit for bit.
 
-The dual activation of every layer (and the fused backward step) runs on a
+When every hidden layer has a single node (every graphon constant - plain
+numbers are recognised without building the grid - or step graphons with one
+block per hidden layer and an input graphon equal over the pixels), the
+kernel is the dense recursion with per-layer scales (docs/graphon-ntk.md,
+"Constant graphons") and runs on the ``dense_ntk`` operation
+(:mod:`gntk_fast.ops.dense_ntk`): one GEMM and one fused pass over the pairs,
+memory O(L N) beside the result. ``backend="triton"`` keeps the tiled path.
+
+Otherwise the dual activation of every layer (and the fused backward step) runs on a
 backend of the ``dual`` operation, chosen by its one ``backend="auto"`` rule
 (:mod:`gntk_fast.ops.dual`): ``"triton"`` on CUDA tensors (fused dual + node
 matmul; closed forms), ``"numba"`` on CPU (a fused pass over the pairs;

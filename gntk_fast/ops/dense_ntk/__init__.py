@@ -29,8 +29,7 @@ Backends, in preference order (the one ``backend="auto"`` rule of
 :mod:`gntk_fast.ops._registry`):
 
 * ``"numba"`` (CPU; activations with a scalar closed form ``numba_dual``,
-  rule "closed"): one GEMM ``x1 x2^T`` (a symmetric rank-k update when
-  x2 = x1: half the multiply-adds), then one fused parallel pass over the
+  rule "closed"): one GEMM ``x1 x2^T``, then one fused parallel pass over the
   pairs that runs the whole forward and backward recursion per row of pairs
   in place in the GEMM's output (only i <= j when x2 = x1, then mirrored).
   Working memory beside the (N1, N2) result (and the NNGP when asked):

@@ -1,7 +1,8 @@
 """Numba backend of the dense_ntk operation: one GEMM, then one fused pass over the pairs.
 
-* The Gram matrix ``q = x1 x2^T / d`` is one BLAS call into the result's
-  buffer (``?syrk``, the upper triangle only, when x2 = x1).
+* The Gram matrix ``q = x1 x2^T / d`` is one torch GEMM (on one thread
+  below :data:`gntk_fast._threads.SMALL_WORK` multiply-adds); its buffer
+  becomes the result.
 * The diagonals ``s^l(x, x)`` of every input and layer (L x N) come from one
   small compiled loop; an input's squared norm is summed in a fixed order, so
   identical rows get bitwise identical diagonals.
