@@ -127,12 +127,12 @@ def _callable(cs):
     return [lambda u, v, c=c: np.full(np.broadcast(u, v).shape, c) for c in cs]
 
 
-@pytest.mark.parametrize("act", ["relu", "erf", "tanh"])
+@pytest.mark.parametrize("act", ["relu", "erf"])
 @pytest.mark.parametrize("trainable", ["mask", "all"])
 @pytest.mark.parametrize("variance", [False, True])
 def test_graphon_ntk_constant_graphons_equal_general_path_and_reference(act, trainable, variance):
     X, Y = with_duplicates(11)
-    kw = dict(activation=act, trainable=trainable, n_outputs=2, return_nngp=True, quad_nodes=16)
+    kw = dict(activation=act, trainable=trainable, n_outputs=2, return_nngp=True)
     for x2 in (None, Y):
         got = graphon_ntk(CONST, X, x2, variance_graphons=VAR if variance else None, **kw)
         # constant callables take the quadrature grid (K nodes per layer) and the tiled general path
@@ -140,6 +140,17 @@ def test_graphon_ntk_constant_graphons_equal_general_path_and_reference(act, tra
         assert rel(got.kernel, gen.kernel) < 1e-12 and rel(got.nngp, gen.nngp) < 1e-12
         ref = graphon_ntk_reference(CONST, X, x2, variance_graphons=VAR if variance else None, **kw)
         assert rel(got.kernel, ref.kernel) < 1e-12 and rel(got.nngp, ref.nngp) < 1e-12
+
+
+@pytest.mark.parametrize("trainable", ["mask", "all"])
+def test_graphon_ntk_constant_graphons_without_closed_form(trainable):
+    """tanh (polar quadrature, naive twin) through the dense recursion equals the tiled path."""
+    X, Y = inputs(4, 3, 17), inputs(3, 3, 18)
+    kw = dict(activation="tanh", trainable=trainable, n_outputs=2, quad_nodes=8)
+    for x2 in (None, Y):
+        got = graphon_ntk(CONST, X, x2, variance_graphons=VAR, **kw)
+        gen = graphon_ntk(_callable(CONST), X, x2, K=2, variance_graphons=_callable(VAR), **kw)
+        assert rel(got, gen) < 1e-12
 
 
 def test_graphon_ntk_one_node_grids_from_step_graphons():
@@ -216,3 +227,19 @@ def test_property_dense_ntk(n1, n2, d, L, scales, sym, trainable, seed):
     assert float((got.nngp - want.nngp).abs().max()) <= 1e-12 * max(1.0, float(want.nngp.abs().max()))
     # ReLU's E[relu(z) relu(z')] is >= 0 entrywise
     assert float(got.nngp.min()) >= -1e-12 * max(1.0, float(want.nngp.abs().max()))
+
+
+def test_blocks_of_rows_and_progress_bar(monkeypatch, capsys):
+    """Calls longer than one block run in blocks of rows with a progress bar; same kernel."""
+    from gntk_fast.ops.dense_ntk import numba as nb
+
+    X, Y = with_duplicates(21)
+    X = torch.cat([X, inputs(8, 6, 22)])  # 17 rows: an odd count, so the middle row of the triangle is alone
+    want = dense_ntk(X, None, [0.7, 1.1, 0.9], backend="naive", return_nngp=True)
+    want2 = dense_ntk(X, Y, [0.7, 1.1, 0.9], backend="naive").kernel
+    monkeypatch.setattr(nb, "_BLOCK_PAIRS", 20)
+    got = dense_ntk(X, None, [0.7, 1.1, 0.9], backend="numba", return_nngp=True, progress=True)
+    assert "graphon_ntk pairs" in capsys.readouterr().err
+    assert rel(got.kernel, want.kernel) < 1e-12 and rel(got.nngp, want.nngp) < 1e-12
+    assert torch.equal(got.kernel, got.kernel.T)
+    assert rel(dense_ntk(X, Y, [0.7, 1.1, 0.9], backend="numba", progress=False).kernel, want2) < 1e-12
