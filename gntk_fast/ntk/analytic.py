@@ -354,7 +354,8 @@ def graphon_ntk(
     quad_nodes : nodes per arc/radius of the polar rule, or per axis of the
         Gauss-Hermite rule (default 32).
     dtype : torch.float64 (default) or torch.float32.
-    tile : pairs of inputs per chunk (default: from a 256 MB working budget).
+    tile : pairs of inputs per chunk of the tiled path (default: from a 256 MB working
+        budget; the one-node-per-layer path needs no tiles: memory O(L N) beside the result).
     depth : optional number of hidden layers L, checked against len(graphons) - 1.
     progress : show a tqdm bar over the pairs (default: when there are > 16 chunks).
     variance_graphons : optional list of L + 1 variance graphons ``V^l(u, v) =

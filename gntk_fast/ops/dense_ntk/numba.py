@@ -19,6 +19,8 @@
 * With x2 = x1 the triangle is mirrored at the end (a blocked copy).
 
 Small calls run on one thread (:func:`gntk_fast._threads.threads_for`).
+The recursion runs in float64 also for float32 inputs (the GEMM and the
+result are float32).
 """
 from __future__ import annotations
 
