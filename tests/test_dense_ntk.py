@@ -243,3 +243,18 @@ def test_blocks_of_rows_and_progress_bar(monkeypatch, capsys):
     assert rel(got.kernel, want.kernel) < 1e-12 and rel(got.nngp, want.nngp) < 1e-12
     assert torch.equal(got.kernel, got.kernel.T)
     assert rel(dense_ntk(X, Y, [0.7, 1.1, 0.9], backend="numba", progress=False).kernel, want2) < 1e-12
+
+
+def test_symmetric_gram_in_row_blocks():
+    """N >= 256 with x2 = x1: the upper triangle by blocks of rows (identical rows in different blocks)."""
+    from gntk_fast.ops.dense_ntk.numba import gram
+
+    X = inputs(300, 4, 23)
+    X[250] = X[10]
+    G = torch.from_numpy(gram(X, None))
+    full = X @ X.T
+    assert torch.allclose(torch.triu(G), torch.triu(full), rtol=1e-13, atol=1e-13)
+    got = dense_ntk(X, None, [0.9, 1.2, 0.8], backend="numba").kernel
+    want = dense_ntk(X, None, [0.9, 1.2, 0.8], backend="naive").kernel
+    assert rel(got, want) < 1e-12 and torch.equal(got, got.T)
+    assert got[10, 250] == got[10, 10] == got[250, 250]

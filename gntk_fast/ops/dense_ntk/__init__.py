@@ -29,8 +29,8 @@ Backends, in preference order (the one ``backend="auto"`` rule of
 :mod:`gntk_fast.ops._registry`):
 
 * ``"numba"`` (CPU; activations with a scalar closed form ``numba_dual``,
-  rule "closed"): one GEMM ``x1 x2^T``, then one fused parallel pass over the
-  pairs that runs the whole forward and backward recursion per row of pairs
+  rule "closed"): one GEMM ``x1 x2^T`` (row blocks of the upper triangle
+  only when x2 = x1), then one fused parallel pass over the pairs that runs the whole forward and backward recursion per row of pairs
   in place in the GEMM's output (only i <= j when x2 = x1, then mirrored).
   Working memory beside the (N1, N2) result (and the NNGP when asked):
   O(L N) for the diagonals plus O(L N2) per thread;

@@ -1,8 +1,9 @@
 """Numba backend of the dense_ntk operation: one GEMM, then one fused pass over the pairs.
 
-* The Gram matrix ``q = x1 x2^T / d`` is one torch GEMM (on one thread
-  below :data:`gntk_fast._threads.SMALL_WORK` multiply-adds); its buffer
-  becomes the result.
+* The Gram matrix ``q = x1 x2^T / d`` is one torch GEMM, or with x2 = x1
+  and N >= 256 one GEMM per block of rows for the upper triangle only
+  (:func:`gram`; on one thread below :data:`gntk_fast._threads.SMALL_WORK`
+  multiply-adds); its buffer becomes the result.
 * The diagonals ``s^l(x, x)`` of every input and layer (L x N) come from one
   small compiled loop; an input's squared norm is summed in a fixed order, so
   identical rows get bitwise identical diagonals.
@@ -39,6 +40,8 @@ __all__ = ["dense_ntk", "kernels", "gram"]
 
 #: pairs per progress step (and below this many pairs no bar is made)
 _BLOCK_PAIRS = 1 << 22
+#: most row blocks of the symmetric Gram matrix
+_GRAM_BLOCKS = 8
 #: multiply-adds (or elementwise flops) per pair and layer, for the thread rule
 _FLOPS_PER_PAIR_LAYER = 64
 
@@ -176,11 +179,21 @@ def kernels(scalar: Callable) -> tuple[Callable, Callable, Callable]:
 
 
 def gram(x1: torch.Tensor, x2: torch.Tensor | None) -> np.ndarray:
-    """``x1 x2^T`` as a C-contiguous numpy array; with x2 None only the upper triangle j >= i is defined."""
-    work = x1.shape[0] * (x1.shape[0] if x2 is None else x2.shape[0]) * x1.shape[1]
-    with torch_threads(threads_for(work)):
-        out = torch.mm(x1, (x1 if x2 is None else x2).T)
-    return out.numpy()
+    """``x1 x2^T`` as a C-contiguous numpy array. With x2 None only the upper
+    triangle j >= i is defined: row blocks ``x1[b] x1[b0:]^T`` written in place
+    (about (nb + 1) / (2 nb) of the multiply-adds of the full product, nb
+    blocks of at least 128 rows, at most :data:`_GRAM_BLOCKS`)."""
+    n1 = x1.shape[0]
+    y = x1 if x2 is None else x2
+    nb = max(1, min(_GRAM_BLOCKS, n1 // 128)) if x2 is None else 1
+    with torch_threads(threads_for(n1 * y.shape[0] * x1.shape[1] * (nb + 1) / (2 * nb))):
+        if nb <= 1:
+            return torch.mm(x1, y.T).numpy()
+        out = torch.empty(n1, n1, dtype=x1.dtype)
+        edges = np.linspace(0, n1, nb + 1).astype(np.int64)
+        for b0, b1 in zip(edges[:-1], edges[1:]):
+            torch.mm(x1[b0:b1], x1[b0:].T, out=out[b0:b1, b0:])  # a strided view: BLAS writes it in place
+        return out.numpy()
 
 
 def dense_ntk(plan: DualPlan, x1: torch.Tensor, x2: torch.Tensor | None, v, c, trainable: str, k: int,
