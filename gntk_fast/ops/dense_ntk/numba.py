@@ -1,6 +1,6 @@
 """Numba backend of the dense_ntk operation: one GEMM, then one fused pass over the pairs.
 
-* The Gram matrix ``q = x1 x2^T / d`` is one torch GEMM, or with x2 = x1
+* The Gram matrix ``x1 x2^T`` (q is it over d) is one torch GEMM, or with x2 = x1
   and N >= 256 one GEMM per block of rows for the upper triangle only
   (:func:`gram`; on one thread below :data:`gntk_fast._threads.SMALL_WORK`
   multiply-adds); its buffer becomes the result.
@@ -112,11 +112,12 @@ def kernels(scalar: Callable) -> tuple[Callable, Callable, Callable]:
         m0 = 1.0 if all_mode else c[0]
         pre0 = P[0, :n]
         for jj in range(n):
-            cur[jj] = v0 * q[jj]
-            pre0[jj] = m0 * q[jj]
+            qd = q[jj] / d  # the Gram matrix holds x.x'
+            cur[jj] = qd
+            pre0[jj] = m0 * qd
         ns = 0
         for jj in range(n):
-            if n1 + n2[jj] - 2.0 * q[jj] <= tol * (n1 + n2[jj]):
+            if n1 + n2[jj] - 2.0 * cur[jj] <= tol * (n1 + n2[jj]):
                 j = j0 + jj
                 eq = True
                 for m in range(d):
@@ -126,6 +127,8 @@ def kernels(scalar: Callable) -> tuple[Callable, Callable, Callable]:
                 if eq:
                     idx[ns] = jj
                     ns += 1
+        for jj in range(n):
+            cur[jj] *= v0
         for l in range(L):
             a = D1[l, i]
             for t in range(ns):
@@ -208,8 +211,7 @@ def dense_ntk(plan: DualPlan, x1: torch.Tensor, x2: torch.Tensor | None, v, c, t
     L = len(v) - 1
     vv = np.asarray(v, dtype=np.float64)
     cc = np.asarray(c, dtype=np.float64)
-    Q = gram(x1, x2)
-    Q /= d
+    Q = gram(x1, x2)  # x.x' (the kernel divides by d)
     nngp = np.empty_like(Q) if return_nngp else np.empty((1, 1), Q.dtype)
     D1, n1 = np.empty((L, N1)), np.empty(N1)
     diagonals(X1, vv, D1, n1)
