@@ -97,14 +97,14 @@ def kernels(scalar: Callable) -> tuple[Callable, Callable, Callable]:
 
     @numba.njit(error_model="numpy")
     def row(i, Q, nngp, want_nngp, X1, X2, D1, D2, n1s, n2s, v, c, all_mode, k, sym, tol, W, P, idx):  # pragma: no cover
-        # W (4, N2): work rows; P (2 L, N2): per layer the gradient term's factor and Sd; idx (N2,) int
+        # W (3, N2): work rows; P (2 L, N2): per layer the gradient term's factor and Sd; idx (N2,) int
         L = D1.shape[0]
         N2 = Q.shape[1]
         d = X1.shape[1]
         j0 = i if sym else 0
         n = N2 - j0
         q = Q[i, j0:]
-        cur, G, th, nn = W[0, :n], W[1, :n], W[2, :n], W[3, :n]
+        cur, G, th = W[0, :n], W[1, :n], W[2, :n]
         n1 = n1s[i]
         n2 = n2s[j0:]
         # layer 1, and the pairs of identical inputs: |x - x'|^2 / d within the rounding of 0, then equal rows
@@ -156,7 +156,7 @@ def kernels(scalar: Callable) -> tuple[Callable, Callable, Callable]:
         # T: the size of Numba's thread pool (every thread id is below it)
         L = D1.shape[0]
         N1, N2 = Q.shape
-        work = np.empty((T, 4, N2))
+        work = np.empty((T, 3, N2))
         lay = np.empty((T, 2 * L, N2))
         idx = np.empty((T, N2), np.int64)
         for t in numba.prange(t0, t1):
