@@ -19,7 +19,8 @@
   allocated once per call.
 * With x2 = x1 the triangle is mirrored at the end (a blocked copy).
 
-Small calls run on one thread (:func:`gntk_fast._threads.threads_for`).
+Rows are handed to the threads in chunks, dynamically (a thread descheduled
+on a busy machine does not hold up the call). Small calls run on one thread (:func:`gntk_fast._threads.threads_for`).
 The recursion runs in float64 also for float32 inputs (the GEMM and the
 result are float32).
 """
@@ -40,6 +41,8 @@ __all__ = ["dense_ntk", "kernels", "gram"]
 
 #: pairs per progress step (and below this many pairs no bar is made)
 _BLOCK_PAIRS = 1 << 22
+#: chunks of rows per thread in the parallel pass (dynamic scheduling)
+_CHUNKS_PER_THREAD = 8
 #: most row blocks of the symmetric Gram matrix
 _GRAM_BLOCKS = 8
 #: multiply-adds (or elementwise flops) per pair and layer, for the thread rule
@@ -235,8 +238,11 @@ def dense_ntk(plan: DualPlan, x1: torch.Tensor, x2: torch.Tensor | None, v, c, t
         done = 0
         for t0 in range(0, iters, step):
             t1 = min(iters, t0 + step)
-            pairs(Q, nngp, return_nngp, X1, X2, D1, D2, n1, n2, vv, cc, trainable == "all", float(k), sym, tol,
-                  t0, t1, pool)
+            # chunks of rows handed out dynamically: a thread that the OS deschedules on a busy
+            # machine leaves its remaining rows to the others instead of holding up the whole call
+            with numba.parallel_chunksize(max(1, (t1 - t0) // (_CHUNKS_PER_THREAD * numba.get_num_threads()))):
+                pairs(Q, nngp, return_nngp, X1, X2, D1, D2, n1, n2, vv, cc, trainable == "all", float(k), sym, tol,
+                      t0, t1, pool)
             if bar is not None:
                 now = total if t1 == iters else min(total, t1 * per_iter)
                 bar.update(now - done)
