@@ -1,9 +1,10 @@
 """Numba backend of the dense_ntk operation: one GEMM, then one fused pass over the pairs.
 
 * The Gram matrix ``x1 x2^T`` (q is it over d) is one torch GEMM, or with x2 = x1
-  and N >= 256 one GEMM per block of rows for the upper triangle only
-  (:func:`gram`; on one thread below :data:`gntk_fast._threads.SMALL_WORK`
-  multiply-adds); its buffer becomes the result.
+  and N >= 256 one one-threaded GEMM per block of rows for the upper triangle
+  only, the blocks shared by a pool of threads (:func:`gram`); one thread
+  below :data:`gntk_fast._threads.SMALL_WORK` multiply-adds. Its buffer
+  becomes the result.
 * The diagonals ``s^l(x, x)`` of every input and layer (L x N) come from one
   small compiled loop; an input's squared norm is summed in a fixed order, so
   identical rows get bitwise identical diagonals.
@@ -26,6 +27,7 @@ result are float32).
 """
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from functools import lru_cache
 from typing import Callable
 
@@ -184,22 +186,47 @@ def kernels(scalar: Callable) -> tuple[Callable, Callable, Callable]:
     return diagonals, pairs, mirror
 
 
+_POOLS: dict[int, ThreadPoolExecutor] = {}
+
+
+def _pool(n: int) -> ThreadPoolExecutor:
+    """A pool of ``n`` threads for the row blocks of the Gram matrix (made once per size)."""
+    pool = _POOLS.get(n)
+    if pool is None:
+        pool = _POOLS[n] = ThreadPoolExecutor(n, thread_name_prefix="gntk_fast-gram")
+    return pool
+
+
 def gram(x1: torch.Tensor, x2: torch.Tensor | None) -> np.ndarray:
-    """``x1 x2^T`` as a C-contiguous numpy array. With x2 None only the upper
-    triangle j >= i is defined: row blocks ``x1[b] x1[b0:]^T`` written in place
-    (about (nb + 1) / (2 nb) of the multiply-adds of the full product, nb
-    blocks of at least 128 rows, at most :data:`_GRAM_BLOCKS`)."""
+    """``x1 x2^T`` as a C-contiguous numpy array.
+
+    With x2 None only the upper triangle j >= i is defined: row blocks
+    ``x1[b] x1[b0:]^T`` written in place (about (nb + 1) / (2 nb) of the
+    multiply-adds of the full product; nb blocks of at least 128 rows, at most
+    :data:`_GRAM_BLOCKS`), each a one-threaded GEMM, the blocks taken by the
+    threads of a pool as they come free (so a thread that the OS deschedules
+    on a busy machine holds up nothing)."""
     n1 = x1.shape[0]
     y = x1 if x2 is None else x2
     nb = max(1, min(_GRAM_BLOCKS, n1 // 128)) if x2 is None else 1
-    with torch_threads(threads_for(n1 * y.shape[0] * x1.shape[1] * (nb + 1) / (2 * nb))):
-        if nb <= 1:
+    threads = threads_for(n1 * y.shape[0] * x1.shape[1] * (nb + 1) / (2 * nb))
+    if nb <= 1:
+        with torch_threads(threads):
             return torch.mm(x1, y.T).numpy()
-        out = torch.empty(n1, n1, dtype=x1.dtype)
-        edges = np.linspace(0, n1, nb + 1).astype(np.int64)
-        for b0, b1 in zip(edges[:-1], edges[1:]):
-            torch.mm(x1[b0:b1], x1[b0:].T, out=out[b0:b1, b0:])  # a strided view: BLAS writes it in place
-        return out.numpy()
+    out = torch.empty(n1, n1, dtype=x1.dtype)
+    edges = np.linspace(0, n1, nb + 1).astype(np.int64)
+
+    def block(b: int) -> None:  # a strided view: BLAS writes it in place
+        b0, b1 = int(edges[b]), int(edges[b + 1])
+        torch.mm(x1[b0:b1], x1[b0:].T, out=out[b0:b1, b0:])
+
+    with torch_threads(1):
+        if threads > 1:
+            list(_pool(threads).map(block, range(nb)))  # the largest blocks first
+        else:
+            for b in range(nb):
+                block(b)
+    return out.numpy()
 
 
 def dense_ntk(plan: DualPlan, x1: torch.Tensor, x2: torch.Tensor | None, v, c, trainable: str, k: int,
