@@ -258,3 +258,19 @@ def test_symmetric_gram_in_row_blocks():
     want = dense_ntk(X, None, [0.9, 1.2, 0.8], backend="naive").kernel
     assert rel(got, want) < 1e-12 and torch.equal(got, got.T)
     assert got[10, 250] == got[10, 10] == got[250, 250]
+
+
+def test_gram_row_blocks_on_a_thread_pool_per_process(monkeypatch):
+    """With two threads the row blocks run on a pool; a process with another id (a forked child,
+    which has none of its parent's threads) gets its own pool."""
+    from gntk_fast.ops.dense_ntk import numba as nb
+
+    monkeypatch.setattr(nb, "threads_for", lambda work: 2)
+    X = inputs(300, 5, 29)
+    full = torch.triu(X @ X.T)
+    assert torch.allclose(torch.triu(torch.from_numpy(nb.gram(X, None))), full, rtol=1e-13, atol=1e-13)
+    pool = nb._POOLS[(nb.os.getpid(), 2)]
+    monkeypatch.setattr(nb.os, "getpid", lambda: -1)
+    assert torch.allclose(torch.triu(torch.from_numpy(nb.gram(X, None))), full, rtol=1e-13, atol=1e-13)
+    assert nb._POOLS[(-1, 2)] is not pool
+    nb._POOLS.pop((-1, 2)).shutdown()

@@ -27,6 +27,7 @@ result are float32).
 """
 from __future__ import annotations
 
+import os
 from concurrent.futures import ThreadPoolExecutor
 from functools import lru_cache
 from typing import Callable
@@ -186,14 +187,16 @@ def kernels(scalar: Callable) -> tuple[Callable, Callable, Callable]:
     return diagonals, pairs, mirror
 
 
-_POOLS: dict[int, ThreadPoolExecutor] = {}
+_POOLS: dict[tuple[int, int], ThreadPoolExecutor] = {}
 
 
 def _pool(n: int) -> ThreadPoolExecutor:
-    """A pool of ``n`` threads for the row blocks of the Gram matrix (made once per size)."""
-    pool = _POOLS.get(n)
+    """A pool of ``n`` threads for the row blocks of the Gram matrix, made once per size and
+    process (a forked child has none of its parent's threads, so it makes its own)."""
+    key = (os.getpid(), n)
+    pool = _POOLS.get(key)
     if pool is None:
-        pool = _POOLS[n] = ThreadPoolExecutor(n, thread_name_prefix="gntk_fast-gram")
+        pool = _POOLS[key] = ThreadPoolExecutor(n, thread_name_prefix="gntk_fast-gram")
     return pool
 
 
