@@ -33,7 +33,15 @@ the (N1, N2) output (N = 10,000 in float64 is an 800 MB output;
 ``(X1_i o W^1_a) . X2_j``; with x2 = None only the pairs i <= j are computed
 and mirrored, and the pairs (x, x) reuse the diagonals bit for bit.
 
-The dual activation of every layer (and the fused backward step) runs on a
+When every hidden layer has a single node (every graphon constant - plain
+numbers are recognised without building the grid - or step graphons with one
+block per hidden layer and an input graphon equal over the pixels), the
+kernel is the dense recursion with per-layer scales (docs/graphon-ntk.md,
+"Constant graphons") and runs on the ``dense_ntk`` operation
+(:mod:`gntk_fast.ops.dense_ntk`): one GEMM and one fused pass over the pairs,
+memory O(L N) beside the result. ``backend="triton"`` keeps the tiled path.
+
+Otherwise the dual activation of every layer (and the fused backward step) runs on a
 backend of the ``dual`` operation, chosen by its one ``backend="auto"`` rule
 (:mod:`gntk_fast.ops.dual`): ``"triton"`` on CUDA tensors (fused dual + node
 matmul; closed forms), ``"numba"`` on CPU (a fused pass over the pairs;
@@ -44,13 +52,17 @@ The per-pair oracle is the separate function
 """
 from __future__ import annotations
 
+import math
+import numbers
 from typing import Any
 
 import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from .._validation import check_bool, check_choice, check_int
+from .._threads import threads_for, torch_threads
+from .._validation import MAX_BLOCKS, MAX_DEPTH, MAX_WIDTH, check_bool, check_choice, check_int
+from ..ops.dense_ntk import dense_ntk
 from ..ops.dual import DualPlan, plan_dual
 from ..graphon.grid import GraphonGrid, discretise
 from .analytic_reference import GraphonNTK, check_inputs
@@ -196,6 +208,55 @@ def _pair_chunks(n1: int, n2: int, sym: bool, chunk: int, row_cap: int):
                 yield i, i + 1, j0, min(n2, j0 + chunk)
 
 
+def constant_scales(grid: GraphonGrid) -> tuple[list[float], list[float]] | None:
+    """The per-layer scales ``(v, c)`` of a grid with one node per hidden layer
+    whose input graphon is the same for every input coordinate, else None.
+
+    ``v_l`` is the forward (variance, else mask) graphon's value of layer l,
+    ``c_l`` the mask graphon's (they count each layer's parameters); the
+    read-out's values are summed over the outputs. With these the kernel is
+    the dense recursion of :mod:`gntk_fast.ops.dense_ntk`."""
+    if any(k != 1 for k in grid.sizes):
+        return None
+
+    def layer_values(A, B, R):
+        if not np.all(A == A[0, 0]):
+            return None
+        return [float(A[0, 0])] + [float(b[0, 0]) for b in B] + [float(R[:, 0].sum())]
+
+    own = layer_values(grid.A, grid.B, grid.R)
+    if own is None or not grid.has_variance:
+        return None if own is None else (own, own)
+    fwd = layer_values(grid.Av, grid.Bv, grid.Rv)
+    return None if fwd is None else (fwd, own)
+
+
+def _is_number(g) -> bool:
+    return isinstance(g, (numbers.Real, np.floating, np.integer)) and not isinstance(g, (bool, np.bool_))
+
+
+def number_scales(graphons, variance_graphons, d: int, *, K, quadrature, n_outputs, depth):
+    """:func:`constant_scales` without building the grid, for the common call whose
+    graphons (and variance graphons) are plain numbers and whose options are valid;
+    None for anything else (then :func:`gntk_fast.graphon.grid.discretise` checks
+    the call and raises its errors)."""
+    if not isinstance(graphons, (list, tuple)) or not 2 <= len(graphons) <= MAX_DEPTH + 1:
+        return None
+    ok = (type(K) is int and 1 <= K <= MAX_BLOCKS and quadrature in ("gauss-legendre", "midpoint")
+          and type(n_outputs) is int and 1 <= n_outputs <= MAX_WIDTH and 1 <= d <= MAX_WIDTH
+          and (depth is None or (type(depth) is int and depth + 1 == len(graphons))))
+    if not ok or not all(_is_number(g) and 0.0 <= float(g) <= 1.0 for g in graphons):
+        return None
+    k = float(n_outputs)
+    own = [float(g) for g in graphons[:-1]] + [k * float(graphons[-1])]
+    if variance_graphons is None:
+        return own, own
+    if not isinstance(variance_graphons, (list, tuple)) or len(variance_graphons) != len(graphons) or \
+            not all(_is_number(g) and math.isfinite(float(g)) and float(g) >= 0.0 for g in variance_graphons):
+        return None
+    return [float(g) for g in variance_graphons[:-1]] + [k * float(variance_graphons[-1])], own
+
+
 def _auto_chunk(P: _Prepared, itemsize: int, quadrature: bool) -> int:
     """Pairs per chunk from a 256 MB working budget (all layers' (P, K) tensors)."""
     per_pair = (sum(P.sizes) * 3 + max(P.sizes) * 6) * itemsize
@@ -293,7 +354,8 @@ def graphon_ntk(
     quad_nodes : nodes per arc/radius of the polar rule, or per axis of the
         Gauss-Hermite rule (default 32).
     dtype : torch.float64 (default) or torch.float32.
-    tile : pairs of inputs per chunk (default: from a 256 MB working budget).
+    tile : pairs of inputs per chunk of the tiled path (default: from a 256 MB working
+        budget; the one-node-per-layer path needs no tiles: memory O(L N) beside the result).
     depth : optional number of hidden layers L, checked against len(graphons) - 1.
     progress : show a tqdm bar over the pairs (default: when there are > 16 chunks).
     variance_graphons : optional list of L + 1 variance graphons ``V^l(u, v) =
@@ -315,23 +377,35 @@ def graphon_ntk(
     """
     trainable = check_choice("trainable", trainable, ("mask", "all"))
     return_nngp = check_bool("return_nngp", return_nngp)
-    x1, x2 = check_inputs(x1, x2)
+    with torch_threads(threads_for(sum(x.numel() for x in (x1, x2) if isinstance(x, torch.Tensor)))):
+        x1, x2 = check_inputs(x1, x2)  # small inputs: a finiteness check on one thread
     dtype = torch.float64 if dtype is None else dtype
     if dtype not in (torch.float32, torch.float64):
         raise ValueError(f"dtype must be torch.float32 or torch.float64; got {dtype}")
     device = x1.device
     plan = plan_dual(activation, dual=dual, quad_nodes=quad_nodes, backend=backend, device=device)
-    grid = discretise(graphons, x1.shape[1], K=K, quadrature=quadrature, n_outputs=n_outputs, depth=depth,
-                      variance=variance_graphons)
-    P = _Prepared(grid, dtype, device)
-    if tile is None:
-        tile = _auto_chunk(P, torch.finfo(dtype).bits // 8, plan.rule != "closed")
-    tile = check_int("tile", tile, min_value=1)
-
+    scales = None
+    if plan.backend != "triton":  # one node per layer: the dense recursion with per-layer scales, fused
+        scales = number_scales(graphons, variance_graphons, x1.shape[1], K=K, quadrature=quadrature,
+                               n_outputs=n_outputs, depth=depth)
+    if scales is None:
+        grid = discretise(graphons, x1.shape[1], K=K, quadrature=quadrature, n_outputs=n_outputs, depth=depth,
+                          variance=variance_graphons)
+        if plan.backend != "triton":
+            scales = constant_scales(grid)
+    tile = check_int("tile", tile, min_value=1) if tile is not None else None
     X1 = x1.to(device=device, dtype=dtype)
     X2 = X1 if x2 is None else x2.to(device=device, dtype=dtype)
     # x2 equal to x1 is the symmetric case (exact mirror, exact diagonal angles)
     sym = x2 is None or (x2.shape == x1.shape and x2.device == x1.device and bool(torch.equal(x1, x2)))
+    if scales is not None:
+        res = dense_ntk(X1, None if sym else X2, scales[0], own_scales=scales[1], activation=plan.activation,
+                        trainable=trainable, n_outputs=n_outputs, return_nngp=return_nngp, dual=plan.rule,
+                        quad_nodes=quad_nodes, backend=backend, progress=progress)
+        return GraphonNTK(res.kernel, res.nngp) if return_nngp else res.kernel
+    P = _Prepared(grid, dtype, device)
+    if tile is None:
+        tile = _auto_chunk(P, torch.finfo(dtype).bits // 8, plan.rule != "closed")
     theta = torch.empty(X1.shape[0], X2.shape[0], dtype=dtype, device=device)
     nngp = torch.empty_like(theta) if return_nngp else None
     with torch.no_grad():
