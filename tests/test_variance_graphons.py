@@ -7,8 +7,8 @@ import pytest
 import torch
 
 import gntk_fast as gf
-from gntk_fast.graphon import ConstantGraphon, StepGraphon, network_graphon
-from gntk_fast.graphon.network import ordered_block_means
+from gntk_fast.graphon import ConstantGraphon, StepGraphon
+from gntk_fast.pai.network import network_graphon, ordered_block_means
 from gntk_fast.ntk import graphon_ntk, graphon_ntk_reference
 
 

@@ -10,7 +10,7 @@ is still a universal approximator. :func:`active_subspace` tests both halves:
   data-driven pruner (SNIP, GraSP: scores proportional to |x_j|) has
   coordinates to select, and a data-free one (SynFlow: all-ones inputs) does not;
 * **the sets**: per method, the pooled prediction
-  :func:`gntk_fast.graphon.limit_graphon` (``n_networks = pool`` fc networks
+  :func:`gntk_fast.pai.limit_graphon` (``n_networks = pool`` fc networks
   of the largest width, none of them trained) gives each input coordinate's
   predicted kept density; the *kept* set is the ``set_size`` coordinates of
   highest density (at least d), the *pruned-away* set the ``set_size`` of
@@ -107,7 +107,7 @@ def active_subspace(
     >>> sets[0]["method"], sorted({r["net"] for r in fit})
     ('snip', ['dense', 'pruned'])
     """
-    from ..graphon import limit_graphon
+    from ..pai import limit_graphon
     from ..models import fc
     from ..pruning import prune
     from ..training import train

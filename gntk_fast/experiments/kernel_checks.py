@@ -163,9 +163,9 @@ def pruned_kernel_convergence(methods: Sequence[str] = ("snip", "synflow"), widt
     from tqdm.auto import tqdm
 
     from .. import data as gdata
-    from ..graphon.network import network_graphon
     from ..models import MLP
     from ..ntk import empirical_ntk, graphon_ntk
+    from ..pai.network import network_graphon
     from ..pruning import prune
 
     widths = sorted(check_size("widths", w, MAX_WIDTH) for w in widths)

@@ -6,12 +6,12 @@ The checks of docs/limit-graphons.md section 4 as one experiment:
   per trial (Synaptic-Flow's fc: PyTorch init, biases) is pruned layerwise at
   the given sparsity by :func:`gntk_fast.prune` (clean mode) and its masks
   estimated by SAS (K blocks). The prediction is POOLED
-  (:func:`gntk_fast.graphon.limit_graphon` with ``n_networks = pool``): the
+  (:func:`gntk_fast.pai.limit_graphon` with ``n_networks = pool``): the
   factors' quantile functions are estimated over ``pool`` independent
   networks of the width, none of them a test network (SynFlow with 100
   iterations: the pool's recursions averaged; Random and Magnitude: the exact
   constant d), so the prediction is the same for every test network. It is
-  averaged on SAS's blocks (:func:`gntk_fast.graphon.block_means`) and
+  averaged on SAS's blocks (:func:`gntk_fast.pai.block_means`) and
   compared with the SAS estimate of the masks of each test network
   (``reference="independent"``: the check). As a labelled diagnostic, the
   same-network fit (factors fitted on the test network itself) is compared
@@ -29,10 +29,10 @@ The checks of docs/limit-graphons.md section 4 as one experiment:
   sets (kept density below d / 10).
 * **path density** (check 5): the finite path counts of the real masks
   against the path integral of their joint estimate
-  (:func:`gntk_fast.graphon.network_graphon`) and of the per-mask SAS
-  estimates (:func:`gntk_fast.graphon.path_density_comparison`).
+  (:func:`gntk_fast.pai.network_graphon`) and of the per-mask SAS
+  estimates (:func:`gntk_fast.pai.path_density_comparison`).
 * **design**: a step graphon per layer designed by
-  :func:`gntk_fast.graphon.design` for kernel-target alignment on a training
+  :func:`gntk_fast.pai.design` for kernel-target alignment on a training
   batch; fc networks pruned from it (``prune(..., "graphon")``) and by
   Random / SNIP / SynFlow (100 iterations) at the same per-layer density
   are trained with :func:`gntk_fast.train` (Adam, lr 1e-3, minibatches) and
@@ -175,10 +175,11 @@ def limit_graphons(
     overrides : any key of the scale's settings (:data:`SCALES`), e.g. ``trials=3``
         or ``train_steps=100``.
     """
-    from ..graphon import block_means, limit_graphon, sas, synflow_recursion
+    from ..graphon import sas
     from ..graphon.distances import cut_norm
-    from ..graphon.paths import path_density_comparison
     from ..models import fc
+    from ..pai import block_means, limit_graphon, synflow_recursion
+    from ..pai.paths import path_density_comparison
     from ..pruning import prune
 
     scale = check_choice("scale", scale, tuple(SCALES))
@@ -336,7 +337,7 @@ def _design_part(cfg, pbatch, train_set, eval_set, d_in, dens, depth, seed, out,
     """Design graphons for alignment, prune and train against Random / SNIP / SynFlow."""
     import torch
 
-    from ..graphon import design
+    from ..pai import design
     from ..models import fc
     from ..plots import new_figure, save_figure
     from ..pruning import prune

@@ -46,7 +46,7 @@ def sas_layers(masks: Sequence[Any], K: int = 64, *, input_layer: bool = True, s
     A 2-D mask right after a conv mask whose columns are P > 1 times that
     layer's channels is a flatten readout (columns in (channel, pixel) order):
     it is estimated over channels with its P pixels as taps, as
-    :func:`gntk_fast.graphon.network_graphon` does.
+    :func:`gntk_fast.pai.network_graphon` does.
 
     Examples
     --------

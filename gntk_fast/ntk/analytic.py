@@ -262,7 +262,7 @@ def graphon_ntk(
 
     Parameters
     ----------
-    graphons : list of L + 1 graphons (or a :class:`~gntk_fast.graphon.NetworkGraphon`)
+    graphons : list of L + 1 graphons (or a :class:`~gntk_fast.pai.NetworkGraphon`)
         ``[W^1 (input layer over (u, input coordinate j)), W^2..W^L (hidden),
         W^{L+1} (read-out over (output c, v))]``. Each entry: a number in
         [0, 1], a callable ``W(u, v)`` vectorised over numpy arrays, a 2-D
@@ -298,7 +298,7 @@ def graphon_ntk(
     progress : show a tqdm bar over the pairs (default: when there are > 16 chunks).
     variance_graphons : optional list of L + 1 variance graphons ``V^l(u, v) =
         E[w^2 m]`` (values >= 0, same layout as ``graphons``; e.g.
-        :attr:`gntk_fast.graphon.NetworkGraphon.variance_graphons`, the block
+        :attr:`gntk_fast.pai.NetworkGraphon.variance_graphons`, the block
         means of a pruned network's ``W * W * M``). They replace the mask
         graphons in the forward covariances, the NNGP and the backward
         recursion (``s~^l = int V^l S^{l-1}``, ``G^l = Sd^l int V^{l+1} G^{l+1}``),

@@ -42,9 +42,9 @@ from typing import Any, Sequence
 import numpy as np
 
 from .._validation import MAX_BLOCKS, check_choice, check_size
-from ._masks import block_edges, coerce_mask, ordered_block_means
-from .channels import TAPS, _count_taps, conv_mask, is_conv_mask
-from .sas import _pooled_sas, sas
+from .._masks import block_edges, coerce_mask, count_taps, ordered_block_means
+from ..graphon.channels import TAPS, conv_mask, is_conv_mask
+from ..graphon.sas import sas, sas_from_counts
 
 __all__ = ["NetworkGraphon", "network_graphon", "conv_network_graphon", "ordered_block_means"]
 
@@ -185,11 +185,11 @@ def network_graphon(masks: Sequence[Any], K: int = 64, *, weights: Sequence[Any]
     --------
     >>> import gntk_fast as gf
     >>> net = gf.MLP(64, 32, 2, 10, seed=0)
-    >>> ng = gf.graphon.network_graphon(net.masks, K=4)
+    >>> ng = gf.pai.network_graphon(net.masks, K=4)
     >>> [g.H.shape for g in ng.graphons]
     [(4, 64), (4, 4), (10, 4)]
     """
-    from .objects import InputGraphon, StepGraphon
+    from ..graphon.objects import InputGraphon, StepGraphon
 
     taps = check_choice("taps", taps, TAPS)
     raw = getattr(masks, "masks", masks)
@@ -330,17 +330,17 @@ def conv_network_graphon(masks: Sequence[Any], K: int = 64, *, weights: Sequence
     >>> import torch
     >>> import gntk_fast as gf
     >>> net = gf.ConvNet(1, 16, 2, 10, seed=0)
-    >>> ng = gf.graphon.network_graphon(net.masks, K=4)
+    >>> ng = gf.pai.network_graphon(net.masks, K=4)
     >>> [g.H.shape for g in ng.graphons]
     [(4, 1), (4, 4), (10, 4)]
     """
-    from .objects import InputGraphon, StepGraphon
+    from ..graphon.objects import InputGraphon, StepGraphon
 
     taps = check_choice("taps", taps, TAPS)
     order = check_choice("order", order, ("degree",))
     K = check_size("K", K, MAX_BLOCKS)
     ms, ws = _layer_taps(masks, weights)
-    counts = [_count_taps(m) for m in ms]
+    counts = [count_taps(m) for m in ms]
     shapes = [tuple(int(s) for s in c.shape) for c in counts]
     L = len(ms) - 1
     sizes = [shapes[l][0] for l in range(L)]
@@ -366,7 +366,7 @@ def conv_network_graphon(masks: Sequence[Any], K: int = 64, *, weights: Sequence
         ro, co, re, ce = plan(l)
         T = values.shape[2]
         if taps == "pooled" or T == 1:
-            summed = _count_taps(values) if values.dtype == np.uint8 else values.sum(axis=2)
+            summed = count_taps(values) if values.dtype == np.uint8 else values.sum(axis=2)
             return make(ordered_block_means(summed, ro, co, re, ce) / T, l, re, ce, max_value)
         return [make(ordered_block_means(np.ascontiguousarray(values[:, :, t]), ro, co, re, ce), l, re, ce,
                      max_value) for t in range(T)]
@@ -379,7 +379,7 @@ def conv_network_graphon(masks: Sequence[Any], K: int = 64, *, weights: Sequence
         if ws is not None:
             variance.append(graphons_of(ws[l] * ws[l] * ms[l], l, float("inf")))
         H_joint = ordered_block_means(counts[l], ro, co, re, ce) / T
-        own = _pooled_sas(counts[l], T, len(re) - 1, len(ce) - 1, None, l > 0)
+        own = sas_from_counts(counts[l], T, len(re) - 1, len(ce) - 1, None, l > 0)
         per_mask.append(own)
         diff.append(float(np.mean(np.abs(H_joint - own.H))))
     return NetworkGraphon(graphons, variance, orders, edges, per_mask, np.array(diff), shapes)

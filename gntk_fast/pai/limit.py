@@ -81,7 +81,7 @@ from scipy.optimize import brentq
 from .._constants import METHODS, SCHEDULES, SCOPE_ALIASES, SCOPES
 from .._progress import check_progress, progress_bar
 from .._validation import MAX_STEPS, check_choice, check_int, density_from
-from .objects import Graphon, InputGraphon, StepGraphon
+from ..graphon.objects import Graphon, InputGraphon, StepGraphon
 
 __all__ = [
     "ResidualDistribution",
@@ -643,7 +643,7 @@ def limit_graphon(
     Examples
     --------
     >>> import numpy as np, gntk_fast as gf
-    >>> from gntk_fast.graphon import limit_graphon
+    >>> from gntk_fast.pai import limit_graphon
     >>> m = gf.fc(16, 64, 2, 4, seed=0)
     >>> round(float(limit_graphon(m, "magnitude", 0.8)[1].graphon.H.mean()), 12)  # exact: the constant d
     0.2
@@ -989,8 +989,8 @@ def block_means(graphon: Any, n_out: int, n_in: int, K: int = 64, K_in: int | No
     K_in) of masks sampled from a degree-sorted ``graphon`` estimates.
     Returns float64 (K, K_in).
     """
-    from ._masks import block_edges
-    from .objects import as_graphon
+    from .._masks import block_edges
+    from ..graphon.objects import as_graphon
 
     g = as_graphon(graphon)
     M = g.matrix(n_out, n_in)
