@@ -38,7 +38,7 @@ from typing import Any, Sequence
 import numpy as np
 import torch
 
-from .._validation import check_float, check_fraction, check_size
+from .._validation import check_float, check_fraction, check_size, check_sizes
 
 __all__ = ["active_subspace", "synthetic_inputs", "subspace_target"]
 
@@ -113,7 +113,7 @@ def active_subspace(
     from ..training import train
 
     methods = list(methods)
-    widths = sorted(check_size("widths", w, 1 << 14) for w in widths)
+    widths = check_sizes("widths", widths, 1 << 14)
     if not methods or not widths:
         raise ValueError("methods and widths must be non-empty")
     sparsity = check_fraction("sparsity", sparsity)

@@ -124,7 +124,7 @@ class SASResult:
 
 
 # --------------------------------------------------------------- validation
-def _check_smooth(smooth: Any) -> float | None:
+def _smooth_weight(smooth: Any) -> float | None:
     if smooth is None:
         return None
     w = check_float("smooth", smooth, min_value=0.0)
@@ -229,7 +229,7 @@ def sas(
                           backend=backend)
     m = coerce_mask(mask, n_in=n_in)
     b = _blocks.sas_blocks(m, K, K_in, sort_cols, backend=backend, threads=threads)
-    smooth = _check_smooth(smooth)
+    smooth = _smooth_weight(smooth)
     Hs = tv_smooth(b.H, smooth) if smooth is not None else b.H
     return SASResult(Hs, b.H, b.row_perm, b.col_perm, b.row_degrees, b.col_degrees, b.row_edges, b.col_edges,
                      (m.n_out, m.n_in), sort_cols, smooth, 1, None)
@@ -267,7 +267,7 @@ def sas_trials(
     (4, 4, 4)
     """
     sort_cols = check_bool("sort_cols", sort_cols)
-    smooth = _check_smooth(smooth)
+    smooth = _smooth_weight(smooth)
     taps = check_choice("taps", taps, TAPS)
     if is_conv_mask(masks) or (
         isinstance(masks, (list, tuple)) and len(masks) > 0 and all(is_conv_mask(m) for m in masks)
@@ -346,7 +346,7 @@ def sas_from_counts(counts: np.ndarray, T: int, K: Any, K_in: Any, smooth: Any, 
     """
     n_out, n_in = counts.shape
     K, K_in = _blocks.resolve_blocks(K, K_in, sort_cols, n_out, n_in)
-    smooth = _check_smooth(smooth)
+    smooth = _smooth_weight(smooth)
     row_degrees = counts.sum(axis=1, dtype=np.int64)
     col_degrees = counts.sum(axis=0, dtype=np.int64)
     row_perm = descending_stable_order(row_degrees)
@@ -413,7 +413,7 @@ def channel_sas(
 
 
 def _combine_trials(results: list, smooth: Any):
-    smooth = _check_smooth(smooth)
+    smooth = _smooth_weight(smooth)
     H_trials = np.stack([r.H_raw for r in results])
     H = H_trials.mean(axis=0)
     Hs = tv_smooth(H, smooth) if smooth is not None else H

@@ -28,18 +28,22 @@ from torch import nn
 
 from .._validation import (
     MAX_DEPTH,
+    MAX_IMAGE,
+    MAX_KERNEL,
     MAX_WIDTH,
     check_bool,
     check_choice,
     check_float,
+    check_float_dtype,
     check_memory,
+    check_odd_size,
     check_seed,
     check_size,
     check_tensor,
 )
 from ..activations import Activation, resolve_activation
 from ._masked import MaskedLayersMixin
-from .mlp import MaskedLinear, _check_dtype, _generator
+from .mlp import MaskedLinear, _generator
 
 __all__ = ["MaskedConv2d", "ConvNet", "PADDINGS", "READOUTS"]
 
@@ -47,20 +51,9 @@ __all__ = ["MaskedConv2d", "ConvNet", "PADDINGS", "READOUTS"]
 PADDINGS = ("circular", "same")
 #: readouts of ``ConvNet``
 READOUTS = ("gap", "flatten")
-#: largest odd kernel size accepted (a window wider than any sensible image)
-MAX_KERNEL = 255
-#: largest image side accepted by ``image_size``
-MAX_IMAGE = 1 << 14
 
 
-def _check_kernel_size(kernel_size) -> int:
-    k = check_size("kernel_size", kernel_size, MAX_KERNEL)
-    if k % 2 == 0:
-        raise ValueError(f"kernel_size must be odd (a window centred on each pixel); got {k}")
-    return k
-
-
-def _check_image_size(image_size) -> tuple[int, int]:
+def _image_size(image_size) -> tuple[int, int]:
     if isinstance(image_size, (list, tuple)):
         if len(image_size) != 2:
             raise ValueError(f"image_size must be an int or a pair (H, W); got {image_size!r}")
@@ -132,10 +125,10 @@ class MaskedConv2d(nn.Module):
         super().__init__()
         self.in_channels = check_size("in_channels", in_channels, MAX_WIDTH)
         self.out_channels = check_size("out_channels", out_channels, MAX_WIDTH)
-        self.kernel_size = _check_kernel_size(kernel_size)
+        self.kernel_size = check_odd_size("kernel_size", kernel_size, MAX_KERNEL)
         self.padding = check_choice("padding", padding, PADDINGS)
         bias = check_bool("bias", bias)
-        dtype = _check_dtype(dtype)
+        dtype = check_float_dtype("dtype", dtype)
         k = self.kernel_size
         n_weights = self.out_channels * self.in_channels * k * k
         check_memory("MaskedConv2d weights", n_weights * (torch.empty((), dtype=dtype).element_size() + 1))
@@ -271,7 +264,7 @@ class ConvNet(MaskedLayersMixin, nn.Module):
         in_channels = check_size("in_channels", in_channels, MAX_WIDTH)
         hidden = _channel_list(channels, depth)
         n_out = check_size("n_out", n_out, MAX_WIDTH)
-        self.kernel_size = _check_kernel_size(kernel_size)
+        self.kernel_size = check_odd_size("kernel_size", kernel_size, MAX_KERNEL)
         self.padding = check_choice("padding", padding, PADDINGS)
         self.readout = check_choice("readout", readout, READOUTS)
         if image_size is None:
@@ -279,7 +272,7 @@ class ConvNet(MaskedLayersMixin, nn.Module):
                 raise ValueError('image_size must be given (H, W) when readout="flatten" (the dense layer\'s fan-in)')
             self.image_size: tuple[int, int] | None = None
         else:
-            self.image_size = _check_image_size(image_size)
+            self.image_size = _image_size(image_size)
             if not _wraps_once(self.padding, self.kernel_size, self.image_size):
                 raise ValueError(
                     f"image_size must be at least (kernel_size - 1) / 2 = {(self.kernel_size - 1) // 2} on each side "
@@ -287,7 +280,7 @@ class ConvNet(MaskedLayersMixin, nn.Module):
                 )
         bias = check_bool("bias", bias)
         seed = check_seed(seed)
-        dtype = _check_dtype(dtype)
+        dtype = check_float_dtype("dtype", dtype)
         w_std = check_float("w_std", w_std, min_value=0.0, min_inclusive=False)
         b_std = check_float("b_std", b_std, min_value=0.0)
         self.w_std, self.b_std = w_std, b_std

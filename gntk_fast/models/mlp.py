@@ -29,6 +29,7 @@ from .._validation import (
     check_bool,
     check_choice,
     check_float,
+    check_float_dtype,
     check_memory,
     check_seed,
     check_size,
@@ -77,7 +78,7 @@ class MaskedLinear(nn.Module):
         self.in_features = check_size("in_features", in_features, MAX_WIDTH)
         self.out_features = check_size("out_features", out_features, MAX_WIDTH)
         bias = check_bool("bias", bias)
-        dtype = _check_dtype(dtype)
+        dtype = check_float_dtype("dtype", dtype)
         check_memory("MaskedLinear weights", self.in_features * self.out_features * (torch.empty((), dtype=dtype).element_size() + 1))
         if generator is None:
             generator = _generator(check_seed(seed))
@@ -110,18 +111,6 @@ class MaskedLinear(nn.Module):
         )
 
 
-_DTYPES = (torch.float32, torch.float64)
-
-
-def _check_dtype(dtype) -> torch.dtype:
-    """``dtype``: None (torch's default dtype) or torch.float32 / torch.float64."""
-    resolved = torch.get_default_dtype() if dtype is None else dtype
-    if resolved not in _DTYPES:
-        what = f"{dtype!r}" if dtype is not None else f"None (torch's default dtype is {resolved!r})"
-        raise ValueError(f"dtype must be torch.float32 or torch.float64; got {what}")
-    return resolved
-
-
 def _generator(seed: int | None) -> torch.Generator:
     """A private CPU generator seeded with ``seed``; None draws the seed from
     torch's global RNG (so ``torch.manual_seed`` makes it reproducible)."""
@@ -146,7 +135,7 @@ def _hidden_widths(width, depth) -> list[int]:
     return [w] * d
 
 
-def _check_parameter_memory(widths: Sequence[int], bias: bool, dtype: torch.dtype) -> None:
+def _refuse_oversized_parameters(widths: Sequence[int], bias: bool, dtype: torch.dtype) -> None:
     """Refuse a network whose weights (+ masks, + biases) would not fit in memory."""
     itemsize = torch.empty((), dtype=dtype).element_size()
     n_bytes = sum(a * b * (itemsize + 1) + (b * itemsize if bias else 0) for a, b in zip(widths[:-1], widths[1:]))
@@ -209,12 +198,12 @@ class MLP(MaskedLayersMixin, nn.Module):
         hidden = _hidden_widths(width, depth)
         bias = check_bool("bias", bias)
         seed = check_seed(seed)
-        dtype = _check_dtype(dtype)
+        dtype = check_float_dtype("dtype", dtype)
         self.parameterization = check_choice("parameterization", parameterization, ("ntk", "standard"))
         w_std = check_float("w_std", w_std, min_value=0.0, min_inclusive=False)
         b_std = check_float("b_std", b_std, min_value=0.0)
         self.widths: list[int] = [d_in, *hidden, d_out]
-        _check_parameter_memory(self.widths, bias, dtype)
+        _refuse_oversized_parameters(self.widths, bias, dtype)
         if isinstance(activation, (list, tuple)):
             if len(activation) != len(hidden):
                 raise ValueError(
@@ -464,7 +453,7 @@ def fc(
     num_classes = check_size("num_classes", num_classes, MAX_WIDTH)
     bias = check_bool("bias", bias)
     seed = check_seed(seed)
-    _check_parameter_memory([input_dim] + [width] * depth + [num_classes], bias, torch.get_default_dtype())
+    _refuse_oversized_parameters([input_dim] + [width] * depth + [num_classes], bias, torch.get_default_dtype())
     act = nonlinearity if nonlinearity is not None else nn.ReLU()
     with torch.random.fork_rng(devices=[]):
         if seed is not None:

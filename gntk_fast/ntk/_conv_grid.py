@@ -20,14 +20,12 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from .._validation import MAX_BLOCKS, MAX_DEPTH, MAX_WIDTH, check_choice, check_int, check_size
+from .._validation import MAX_BLOCKS, MAX_DEPTH, MAX_KERNEL, MAX_WIDTH, check_choice, check_int, check_odd_size, check_size
 from ..graphon.grid import composite_rule
 
 __all__ = ["TapGraphons", "ConvGrid", "discretise_conv", "PixelGeometry", "geometry", "MAX_KERNEL", "PADDINGS",
            "READOUTS"]
 
-#: largest (odd) kernel side accepted
-MAX_KERNEL = 255
 PADDINGS = ("circular", "same")
 READOUTS = ("gap", "flatten")
 
@@ -56,7 +54,7 @@ class TapGraphons:
         if callable(taps) and not hasattr(taps, "__len__"):
             if kernel_size is None:
                 raise ValueError("kernel_size must be given when taps is a callable W(u, v, t)")
-            k = _check_kernel(kernel_size)
+            k = check_odd_size("kernel_size", kernel_size, MAX_KERNEL)
             fn = taps
             self.taps = [(lambda u, v, t=t: fn(u, v, t)) for t in range(k * k)]
         else:
@@ -66,19 +64,12 @@ class TapGraphons:
             k = int(round(len(self.taps) ** 0.5))
             if len(self.taps) == 0 or k * k != len(self.taps):
                 raise ValueError(f"taps must list k^2 graphons (one per tap of a k x k window); got {len(self.taps)}")
-            if kernel_size is not None and _check_kernel(kernel_size) != k:
+            if kernel_size is not None and check_odd_size("kernel_size", kernel_size, MAX_KERNEL) != k:
                 raise ValueError(f"taps lists {len(self.taps)} graphons but kernel_size={kernel_size} has {kernel_size ** 2} taps")
         self.kernel_size = k
 
     def __repr__(self) -> str:
         return f"TapGraphons(kernel_size={self.kernel_size})"
-
-
-def _check_kernel(kernel_size: Any) -> int:
-    k = check_size("kernel_size", kernel_size, MAX_KERNEL)
-    if k % 2 == 0:
-        raise ValueError(f"kernel_size must be odd (a window centred on each pixel); got {k}")
-    return k
 
 
 @dataclass
@@ -177,7 +168,7 @@ def discretise_conv(graphons: Any, in_channels: int, *, kernel_size: int = 3, K:
     """Quadrature positions and graphon values of every conv layer (module docstring)."""
     from ..graphon.objects import ConstantGraphon, StepGraphon
 
-    k = _check_kernel(kernel_size)
+    k = check_odd_size("kernel_size", kernel_size, MAX_KERNEL)
     K = check_size("K", K, MAX_BLOCKS)
     quadrature = check_choice("quadrature", quadrature, ("gauss-legendre", "midpoint"))
     n_outputs = check_size("n_outputs", n_outputs, MAX_WIDTH)

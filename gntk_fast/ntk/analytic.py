@@ -50,7 +50,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from .._validation import check_bool, check_choice, check_int
+from .._validation import check_bool, check_choice, check_float_dtype, check_int
 from ..ops.dual import DualPlan, plan_dual
 from ..graphon.grid import GraphonGrid, discretise
 from .analytic_reference import GraphonNTK, check_inputs
@@ -316,9 +316,7 @@ def graphon_ntk(
     trainable = check_choice("trainable", trainable, ("mask", "all"))
     return_nngp = check_bool("return_nngp", return_nngp)
     x1, x2 = check_inputs(x1, x2)
-    dtype = torch.float64 if dtype is None else dtype
-    if dtype not in (torch.float32, torch.float64):
-        raise ValueError(f"dtype must be torch.float32 or torch.float64; got {dtype}")
+    dtype = torch.float64 if dtype is None else check_float_dtype("dtype", dtype)
     device = x1.device
     plan = plan_dual(activation, dual=dual, quad_nodes=quad_nodes, backend=backend, device=device)
     grid = discretise(graphons, x1.shape[1], K=K, quadrature=quadrature, n_outputs=n_outputs, depth=depth,

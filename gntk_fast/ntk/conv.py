@@ -35,7 +35,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from .._validation import check_bool, check_int, check_memory
+from .._validation import check_bool, check_float_dtype, check_int, check_memory
 from ..ops.cntk_step import CNTK_STEP
 from ..ops.dual import plan_dual
 from ._conv_grid import ConvGrid, discretise_conv, geometry
@@ -181,9 +181,7 @@ def graphon_cntk(
     return_nngp = check_bool("return_nngp", return_nngp)
     x1, x2 = check_images(x1, x2)
     k, padding, readout, trainable = check_conv_options(x1, kernel_size, padding, readout, trainable)
-    dtype = torch.float64 if dtype is None else dtype
-    if dtype not in (torch.float32, torch.float64):
-        raise ValueError(f"dtype must be torch.float32 or torch.float64; got {dtype}")
+    dtype = torch.float64 if dtype is None else check_float_dtype("dtype", dtype)
     device = x1.device
     plan = plan_dual(activation, dual=dual, quad_nodes=quad_nodes, backend="naive", device=device)
     step = CNTK_STEP.resolve(backend, device.type, act=plan.activation, rule=plan.rule).load()

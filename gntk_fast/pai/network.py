@@ -41,7 +41,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from .._validation import MAX_BLOCKS, check_choice, check_size
+from .._validation import MAX_BLOCKS, check_choice, check_permutation, check_size
 from .._masks import block_edges, coerce_mask, count_taps, ordered_block_means
 from ..graphon.channels import TAPS, conv_mask, is_conv_mask
 from ..graphon.sas import sas, sas_from_counts
@@ -137,16 +137,11 @@ def _as_weights(weights: Sequence[Any], shapes: list[tuple[int, int]]) -> list[n
     return out
 
 
-def _check_orders(orders: Sequence[Any], sizes: list[int]) -> list[np.ndarray]:
+def _hidden_orders(orders: Sequence[Any], sizes: list[int]) -> list[np.ndarray]:
+    """``orders``: one permutation per hidden layer, of that layer's size."""
     if not isinstance(orders, (list, tuple)) or len(orders) != len(sizes):
         raise ValueError(f"orders must be a list of {len(sizes)} permutations, one per hidden layer")
-    out = []
-    for i, (o, n) in enumerate(zip(orders, sizes)):
-        arr = np.asarray(o)
-        if arr.shape != (n,) or arr.dtype.kind not in "iu" or not np.array_equal(np.sort(arr), np.arange(n)):
-            raise ValueError(f"orders[{i}] must be a permutation of range({n})")
-        out.append(arr.astype(np.int64))
-    return out
+    return [check_permutation(f"orders[{i}]", o, n) for i, (o, n) in enumerate(zip(orders, sizes))]
 
 
 def _degree_order(m_in: np.ndarray, m_out: np.ndarray) -> np.ndarray:
@@ -206,7 +201,7 @@ def network_graphon(masks: Sequence[Any], K: int = 64, *, weights: Sequence[Any]
     if orders is None:
         orders = [_degree_order(ms[l], ms[l + 1]) for l in range(L)]
     else:
-        orders = _check_orders(orders, sizes)
+        orders = _hidden_orders(orders, sizes)
     Ks = [min(K, n) for n in sizes]
     edges = [block_edges(n, k) for n, k in zip(sizes, Ks)]
     d, k_out = shapes[0][1], shapes[-1][0]
@@ -347,7 +342,7 @@ def conv_network_graphon(masks: Sequence[Any], K: int = 64, *, weights: Sequence
     if orders is None:
         orders = [_degree_order(counts[l], counts[l + 1]) for l in range(L)]
     else:
-        orders = _check_orders(orders, sizes)
+        orders = _hidden_orders(orders, sizes)
     edges = [block_edges(n, min(K, n)) for n in sizes]
     c_in, k_out = shapes[0][1], shapes[-1][0]
 
