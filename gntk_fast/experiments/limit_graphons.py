@@ -56,6 +56,7 @@ from typing import Any
 import numpy as np
 
 from .._validation import check_choice, check_seed
+from ..spectral import loglog_slope
 
 __all__ = ["LimitGraphonsExperiment", "limit_graphons", "merge_results", "SCALES", "METHOD_SPECS"]
 
@@ -94,14 +95,7 @@ class LimitGraphonsExperiment:
         return [r for r in self.rows if r["part"] == part and all(r.get(k) == v for k, v in match.items())]
 
     def to_json(self, path: str | Path) -> Path:
-        from .._io import write_text
-
-        def clean(v):
-            if isinstance(v, (np.floating, np.integer)):
-                return v.item()
-            if isinstance(v, np.ndarray):
-                return v.tolist()
-            return v
+        from .._io import jsonable, write_text
 
         here = Path(path).resolve().parent
 
@@ -112,7 +106,7 @@ class LimitGraphonsExperiment:
                 return Path(v).name
 
         body = {"config": self.config, "figures": {k: rel(v) for k, v in self.figures.items()},
-                "rows": [{k: clean(v) for k, v in r.items()} for r in self.rows]}
+                "rows": jsonable(self.rows, finite=False)}  # NaN kept: merge_results reads them back
         return write_text(path, json.dumps(body, indent=1) + "\n")
 
 
@@ -121,14 +115,6 @@ def _nanmean(values) -> float:
     v = np.asarray(values, dtype=float)
     v = v[np.isfinite(v)]
     return float(v.mean()) if v.size else float("nan")
-
-
-def _slope(widths, values) -> float:
-    x, y = np.log(np.asarray(widths, float)), np.log(np.asarray(values, float))
-    ok = np.isfinite(y)
-    if ok.sum() < 2:
-        return float("nan")
-    return float(np.polyfit(x[ok], y[ok], 1)[0])
 
 
 def _load(cfg, data_dir, seed):
@@ -301,8 +287,8 @@ def _slope_rows(rows: list[dict[str, Any]], labels, widths, depth: int) -> list[
                 const = [np.mean([r["sas_to_const"] for r in sel if r["width"] == w]) for w in ws]
                 perr = [np.mean([r.get("pred_error", np.nan) for r in sel if r["width"] == w]) for w in ws]
                 out.append(dict(part="slope", method=label, layer=layer, reference=ref, widths=ws,
-                                slope_rms=_slope(ws, mean), slope_cut=_slope(ws, cut),
-                                slope_sas_to_const=_slope(ws, const), rms=[float(v) for v in mean],
+                                slope_rms=loglog_slope(ws, mean, missing=np.nan), slope_cut=loglog_slope(ws, cut, missing=np.nan),
+                                slope_sas_to_const=loglog_slope(ws, const, missing=np.nan), rms=[float(v) for v in mean],
                                 cut=[float(v) for v in cut], pred_error=float(perr[-1]),
                                 r2=_nanmean([r["r2"] for r in sel])))
     return out
