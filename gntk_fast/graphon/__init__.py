@@ -34,8 +34,7 @@ package (``gf.pai.limit_graphon`` is ``gf.pai.limit_graphon``).
 """
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from .._lazy import lazy_attributes
 
 _LAZY = {
     "Graphon": "gntk_fast.graphon.objects",
@@ -88,16 +87,4 @@ __all__ = ["SASResult", "sas", "sas_trials", "tv_smooth", *_LAZY]
 
 _SUBMODULES = ("objects", "distances", "stats", "reference", "io", "estimators", "grid", "channels")
 
-
-def __getattr__(name: str) -> Any:
-    if name in _SUBMODULES:
-        return importlib.import_module(f"gntk_fast.graphon.{name}")
-    if name not in _LAZY:
-        raise AttributeError(f"module 'gntk_fast.graphon' has no attribute {name!r}")
-    value = getattr(importlib.import_module(_LAZY[name]), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_LAZY))
+__getattr__, __dir__ = lazy_attributes("gntk_fast.graphon", _LAZY, _SUBMODULES)

@@ -28,11 +28,29 @@ import numpy as np
 
 from .._validation import MAX_BLOCKS, MAX_DEPTH, MAX_WIDTH, check_choice, check_int, check_size
 
-__all__ = ["GraphonGrid", "discretise", "composite_rule"]
+__all__ = ["GraphonGrid", "LayerNodes", "discretise", "composite_rule"]
+
+
+class LayerNodes:
+    """``depth`` and ``sizes`` of a discretised network whose ``u`` lists the
+    quadrature nodes of each hidden layer (shared by :class:`GraphonGrid` and
+    the conv nets' grid)."""
+
+    u: list
+
+    @property
+    def depth(self) -> int:
+        """Number of hidden layers L."""
+        return len(self.u)
+
+    @property
+    def sizes(self) -> list[int]:
+        """The number of nodes of each hidden layer."""
+        return [len(x) for x in self.u]
 
 
 @dataclass
-class GraphonGrid:
+class GraphonGrid(LayerNodes):
     """The discretised network.
 
     Attributes
@@ -59,14 +77,6 @@ class GraphonGrid:
     @property
     def has_variance(self) -> bool:
         return self.Av is not None
-
-    @property
-    def depth(self) -> int:
-        return len(self.u)
-
-    @property
-    def sizes(self) -> list[int]:
-        return [len(x) for x in self.u]
 
 
 def _graphon_objects(graphons, depth, name="graphons", max_value=1.0):

@@ -1,8 +1,10 @@
 """Mask plumbing shared by the package's masked networks (MLP, ConvNet).
 
 A network with a ``layers`` ModuleList of masked layers (each with a ``weight``
-parameter and a boolean ``weight_mask`` buffer) gets ``masks``, ``weights``,
-``set_masks`` and ``density`` from :class:`MaskedLayersMixin`.
+parameter and a boolean ``weight_mask`` buffer), its ``widths`` (input size,
+hidden widths or channels, output size) and its per-layer ``activations`` gets
+``masks``, ``weights``, ``set_masks``, ``density``, ``depth`` and
+``activation`` from :class:`MaskedLayersMixin`.
 """
 from __future__ import annotations
 
@@ -11,6 +13,7 @@ from typing import Sequence
 import torch
 
 from .._validation import check_tensor
+from ..activations import Activation, resolve_activation
 
 __all__ = ["MaskedLayersMixin", "bool_mask"]
 
@@ -30,9 +33,26 @@ def bool_mask(name: str, m, shape: tuple[int, ...]) -> torch.Tensor:
 
 
 class MaskedLayersMixin:
-    """``masks``, ``weights``, ``set_masks`` and ``density`` over ``self.layers``."""
+    """``masks``, ``weights``, ``set_masks`` and ``density`` over ``self.layers``;
+    ``depth`` and ``activation`` from ``self.widths`` and ``self.activations``."""
 
     layers: torch.nn.ModuleList
+    widths: list[int]
+    activations: list[Activation]
+
+    @property
+    def depth(self) -> int:
+        """Number of hidden layers L (a ConvNet's conv layers): ``len(widths) - 2``."""
+        return len(self.widths) - 2
+
+    @property
+    def activation(self) -> Activation:
+        """The activation when every hidden layer shares one (same name and same
+        function), else a ValueError; identity for a model without hidden layers."""
+        kinds = {(a.name, id(a.fn)) for a in self.activations}
+        if len(kinds) > 1:
+            raise ValueError(f"this {type(self).__name__} has per-layer activations; use .activations")
+        return self.activations[0] if self.activations else resolve_activation("identity")
 
     @property
     def masks(self) -> list[torch.Tensor]:

@@ -334,22 +334,9 @@ class ConvNet(MaskedLayersMixin, nn.Module):
         return self.widths[-1]
 
     @property
-    def depth(self) -> int:
-        """Number of conv layers L."""
-        return len(self.widths) - 2
-
-    @property
     def channels(self) -> list[int]:
         """``[C_1, ..., C_L]``."""
         return self.widths[1:-1]
-
-    @property
-    def activation(self) -> Activation:
-        """The activation when every conv layer shares one, else a ValueError."""
-        kinds = {(a.name, id(a.fn)) for a in self.activations}
-        if len(kinds) > 1:
-            raise ValueError("this ConvNet has per-layer activations; use .activations")
-        return self.activations[0]
 
     # ----------------------------------------------------------------- forward
     def _shape_error(self, name: str, shape) -> ValueError:

@@ -244,20 +244,6 @@ class MLP(MaskedLayersMixin, nn.Module):
     def d_out(self) -> int:
         return self.widths[-1]
 
-    @property
-    def depth(self) -> int:
-        """Number of hidden layers L."""
-        return len(self.widths) - 2
-
-    @property
-    def activation(self) -> Activation:
-        """The activation when every hidden layer shares one (same name and same
-        function), else a ValueError; identity for a model without hidden layers."""
-        kinds = {(a.name, id(a.fn)) for a in self.activations}
-        if len(kinds) > 1:
-            raise ValueError("this MLP has per-layer activations; use .activations")
-        return self.activations[0] if self.activations else resolve_activation("identity")
-
     # ----------------------------------------------------------------- forward
     def check_input(self, x, name: str = "x") -> torch.Tensor:
         """Validate a batch (N, d_in) or single input (d_in,): tensor, width, finiteness.

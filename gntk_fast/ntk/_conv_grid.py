@@ -21,7 +21,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from .._validation import MAX_BLOCKS, MAX_DEPTH, MAX_KERNEL, MAX_WIDTH, check_choice, check_int, check_odd_size, check_size
-from ..graphon.grid import composite_rule
+from ..graphon.grid import LayerNodes, composite_rule
 
 __all__ = ["TapGraphons", "ConvGrid", "discretise_conv", "PixelGeometry", "geometry", "MAX_KERNEL", "PADDINGS",
            "READOUTS"]
@@ -73,7 +73,7 @@ class TapGraphons:
 
 
 @dataclass
-class ConvGrid:
+class ConvGrid(LayerNodes):
     """The discretised conv net.
 
     A : (G_1, K_1, C_0)        W_1(u_a, v_j, t) (G = 1 shared, k^2 per tap)
@@ -89,14 +89,6 @@ class ConvGrid:
     u: list
     w: list
     rules: list
-
-    @property
-    def depth(self) -> int:
-        return len(self.u)
-
-    @property
-    def sizes(self) -> list[int]:
-        return [len(x) for x in self.u]
 
 
 def _entry(i: int, g: Any, k: int, last: bool) -> list:

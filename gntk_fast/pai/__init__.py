@@ -36,8 +36,7 @@ Examples
 """
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from .._lazy import lazy_attributes
 
 _LAZY = {
     "ResidualDistribution": "gntk_fast.pai.limit",
@@ -68,16 +67,4 @@ __all__ = ["design", *_LAZY]
 
 _SUBMODULES = ("limit", "network", "paths")
 
-
-def __getattr__(name: str) -> Any:
-    if name in _SUBMODULES:
-        return importlib.import_module(f"gntk_fast.pai.{name}")
-    if name not in _LAZY:
-        raise AttributeError(f"module 'gntk_fast.pai' has no attribute {name!r}")
-    value = getattr(importlib.import_module(_LAZY[name]), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_LAZY))
+__getattr__, __dir__ = lazy_attributes("gntk_fast.pai", _LAZY, _SUBMODULES)
