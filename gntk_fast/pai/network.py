@@ -150,6 +150,39 @@ def _degree_order(m_in: np.ndarray, m_out: np.ndarray) -> np.ndarray:
     return np.lexsort((np.arange(len(ind)), -outd, -ind)).astype(np.int64)
 
 
+class _SharedOrders:
+    """One order per hidden layer and each layer's block plan: what :func:`network_graphon`
+    and :func:`conv_network_graphon` share. ``counts[l]`` is layer l's 2-D kept count
+    (mask or kept taps per channel pair) of shape ``shapes[l]``."""
+
+    def __init__(self, counts: list[np.ndarray], shapes: list[tuple[int, int]], K: int, orders: Any) -> None:
+        self.shapes = shapes
+        self.L = L = len(shapes) - 1
+        sizes = [shapes[l][0] for l in range(L)]
+        if orders is None:
+            self.orders = [_degree_order(counts[l], counts[l + 1]) for l in range(L)]
+        else:
+            self.orders = _hidden_orders(orders, sizes)
+        self.edges = [block_edges(n, min(K, n)) for n in sizes]
+
+    def plan(self, l: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """(row order, column order, row edges, column edges) of layer l: input coordinates
+        and outputs keep their identity, one block each."""
+        n_in, n_out = self.shapes[0][1], self.shapes[-1][0]
+        ro, re = (self.orders[l], self.edges[l]) if l < self.L else (np.arange(n_out), block_edges(n_out, n_out))
+        co, ce = (self.orders[l - 1], self.edges[l - 1]) if l > 0 else (np.arange(n_in), block_edges(n_in, n_in))
+        return ro, co, re, ce
+
+    def graphon(self, H: np.ndarray, l: int, re: np.ndarray, ce: np.ndarray, max_value: float):
+        """Layer l's block values as a graphon: an InputGraphon for the input layer, else a StepGraphon."""
+        from ..graphon.objects import InputGraphon, StepGraphon
+
+        n_out, n_in = self.shapes[l]
+        if l == 0:
+            return InputGraphon(H, row_edges=re / n_out, max_value=max_value)
+        return StepGraphon(H, row_edges=re / n_out, col_edges=ce / n_in, max_value=max_value)
+
+
 def network_graphon(masks: Sequence[Any], K: int = 64, *, weights: Sequence[Any] | None = None,
                     orders: Sequence[Any] | None = None, order: str = "degree",
                     taps: str = "pooled") -> NetworkGraphon:
@@ -184,8 +217,6 @@ def network_graphon(masks: Sequence[Any], K: int = 64, *, weights: Sequence[Any]
     >>> [g.H.shape for g in ng.graphons]
     [(4, 64), (4, 4), (10, 4)]
     """
-    from ..graphon.objects import InputGraphon, StepGraphon
-
     taps = check_choice("taps", taps, TAPS)
     raw = getattr(masks, "masks", masks)
     if isinstance(raw, (list, tuple)) and any(is_conv_mask(m) for m in raw):
@@ -196,40 +227,19 @@ def network_graphon(masks: Sequence[Any], K: int = 64, *, weights: Sequence[Any]
     order = check_choice("order", order, ("degree",))
     shapes = [tuple(int(s) for s in m.shape) for m in ms]
     ws = None if weights is None else _as_weights(weights, shapes)
-    L = len(ms) - 1
-    sizes = [shapes[l][0] for l in range(L)]
-    if orders is None:
-        orders = [_degree_order(ms[l], ms[l + 1]) for l in range(L)]
-    else:
-        orders = _hidden_orders(orders, sizes)
-    Ks = [min(K, n) for n in sizes]
-    edges = [block_edges(n, k) for n, k in zip(sizes, Ks)]
-    d, k_out = shapes[0][1], shapes[-1][0]
-    ident_in, ident_out = np.arange(d), np.arange(k_out)
-    unit_in, unit_out = block_edges(d, d), block_edges(k_out, k_out)
-
-    def layer_plan(l):  # (row order, col order, row edges, col edges)
-        ro, re = (orders[l], edges[l]) if l < L else (ident_out, unit_out)
-        co, ce = (orders[l - 1], edges[l - 1]) if l > 0 else (ident_in, unit_in)
-        return ro, co, re, ce
-
-    def make(H, l, re, ce, max_value):
-        n_out, n_in = shapes[l]
-        if l == 0:
-            return InputGraphon(H, row_edges=re / n_out, max_value=max_value)
-        return StepGraphon(H, row_edges=re / n_out, col_edges=ce / n_in, max_value=max_value)
-
+    net = _SharedOrders(ms, shapes, K, orders)
     graphons, variance, per_mask, diff = [], [] if ws is not None else None, [], []
-    for l in range(L + 1):
-        ro, co, re, ce = layer_plan(l)
+    for l in range(net.L + 1):
+        ro, co, re, ce = net.plan(l)
         H = ordered_block_means(ms[l], ro, co, re, ce)
-        graphons.append(make(H, l, re, ce, 1.0))
+        graphons.append(net.graphon(H, l, re, ce, 1.0))
         if ws is not None:
             V = ordered_block_means(ws[l] * ws[l] * ms[l], ro, co, re, ce)
-            variance.append(make(V, l, re, ce, float("inf")))
+            variance.append(net.graphon(V, l, re, ce, float("inf")))
         own = sas(ms[l], len(re) - 1, len(ce) - 1, sort_cols=l > 0)
         per_mask.append(own)
         diff.append(float(np.mean(np.abs(H - own.H))))
+    orders, edges = net.orders, net.edges
     return NetworkGraphon(graphons, variance, orders, edges, per_mask, np.array(diff), shapes)
 
 
@@ -329,46 +339,26 @@ def conv_network_graphon(masks: Sequence[Any], K: int = 64, *, weights: Sequence
     >>> [g.H.shape for g in ng.graphons]
     [(4, 1), (4, 4), (10, 4)]
     """
-    from ..graphon.objects import InputGraphon, StepGraphon
-
     taps = check_choice("taps", taps, TAPS)
     order = check_choice("order", order, ("degree",))
     K = check_size("K", K, MAX_BLOCKS)
     ms, ws = _layer_taps(masks, weights)
     counts = [count_taps(m) for m in ms]
     shapes = [tuple(int(s) for s in c.shape) for c in counts]
-    L = len(ms) - 1
-    sizes = [shapes[l][0] for l in range(L)]
-    if orders is None:
-        orders = [_degree_order(counts[l], counts[l + 1]) for l in range(L)]
-    else:
-        orders = _hidden_orders(orders, sizes)
-    edges = [block_edges(n, min(K, n)) for n in sizes]
-    c_in, k_out = shapes[0][1], shapes[-1][0]
-
-    def plan(l):
-        ro, re = (orders[l], edges[l]) if l < L else (np.arange(k_out), block_edges(k_out, k_out))
-        co, ce = (orders[l - 1], edges[l - 1]) if l > 0 else (np.arange(c_in), block_edges(c_in, c_in))
-        return ro, co, re, ce
-
-    def make(H, l, re, ce, max_value):
-        n_out, n_in = shapes[l]
-        if l == 0:
-            return InputGraphon(H, row_edges=re / n_out, max_value=max_value)
-        return StepGraphon(H, row_edges=re / n_out, col_edges=ce / n_in, max_value=max_value)
+    net = _SharedOrders(counts, shapes, K, orders)
 
     def graphons_of(values, l, max_value):  # values (n_out, n_in, T)
-        ro, co, re, ce = plan(l)
+        ro, co, re, ce = net.plan(l)
         T = values.shape[2]
         if taps == "pooled" or T == 1:
             summed = count_taps(values) if values.dtype == np.uint8 else values.sum(axis=2)
-            return make(ordered_block_means(summed, ro, co, re, ce) / T, l, re, ce, max_value)
-        return [make(ordered_block_means(np.ascontiguousarray(values[:, :, t]), ro, co, re, ce), l, re, ce,
-                     max_value) for t in range(T)]
+            return net.graphon(ordered_block_means(summed, ro, co, re, ce) / T, l, re, ce, max_value)
+        return [net.graphon(ordered_block_means(np.ascontiguousarray(values[:, :, t]), ro, co, re, ce), l, re, ce,
+                            max_value) for t in range(T)]
 
     graphons, variance, per_mask, diff = [], [] if ws is not None else None, [], []
-    for l in range(L + 1):
-        ro, co, re, ce = plan(l)
+    for l in range(net.L + 1):
+        ro, co, re, ce = net.plan(l)
         T = ms[l].shape[2]
         graphons.append(graphons_of(ms[l], l, 1.0))
         if ws is not None:
@@ -377,4 +367,5 @@ def conv_network_graphon(masks: Sequence[Any], K: int = 64, *, weights: Sequence
         own = sas_from_counts(counts[l], T, len(re) - 1, len(ce) - 1, None, l > 0)
         per_mask.append(own)
         diff.append(float(np.mean(np.abs(H_joint - own.H))))
+    orders, edges = net.orders, net.edges
     return NetworkGraphon(graphons, variance, orders, edges, per_mask, np.array(diff), shapes)
