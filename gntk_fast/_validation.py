@@ -36,6 +36,7 @@ __all__ = [
     "check_sizes",
     "check_path",
     "real_array",
+    "finite_array",
     "MAX_INT",
     "MAX_STEPS",
     "MAX_SEED",
@@ -490,3 +491,22 @@ def check_path(name: str, value: Any, *, allow_none: bool = False, what: str = "
         none = " or None" if allow_none else ""
         raise TypeError(f"{name} must be {what} (str or os.PathLike){none}; got {type(value).__name__} {value!r}")
     return Path(value)
+
+
+def finite_array(name: str, x: Any, *, ndim: int | None = None) -> np.ndarray:
+    """``x`` (numpy array, torch tensor or nested sequence of real numbers) as a
+    float64 numpy array with no NaN or infinity, of rank ``ndim`` when given:
+    the numpy counterpart of :func:`as_float_tensor`. Errors name ``name``.
+
+    Examples
+    --------
+    >>> from gntk_fast._validation import finite_array
+    >>> finite_array("weights[0]", [[1, 2]], ndim=2).dtype
+    dtype('float64')
+    """
+    arr = real_array(name, x).astype(np.float64, copy=False)
+    if ndim is not None and arr.ndim != ndim:
+        raise ValueError(f"{name} must have {ndim} dimensions; got shape {arr.shape}")
+    if arr.size and not np.all(np.isfinite(arr)):
+        raise ValueError(f"{name} contains {int((~np.isfinite(arr)).sum())} non-finite value(s) (NaN or inf)")
+    return arr

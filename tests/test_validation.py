@@ -30,6 +30,7 @@ from gntk_fast._validation import (
     check_permutation,
     check_sizes,
     check_xy,
+    finite_array,
 )
 from gntk_fast.spectral import loglog_slope
 
@@ -101,6 +102,18 @@ def test_check_path():
         check_path("out", None, what="the sweep's result directory")
     with pytest.raises(TypeError, match="^out must be a path"):
         check_path("out", 3, allow_none=True)
+
+
+def test_finite_array():
+    a = finite_array("weights[0]", torch.ones(2, 3, dtype=torch.float32), ndim=2)
+    assert a.dtype == np.float64 and a.shape == (2, 3)
+    assert finite_array("w", [[1, 2]]).tolist() == [[1.0, 2.0]]
+    with pytest.raises(ValueError, match=r"^weights\[1\] contains 1 non-finite value\(s\)"):
+        finite_array("weights[1]", np.array([1.0, np.inf]))
+    with pytest.raises(ValueError, match="^scores must have 2 dimensions"):
+        finite_array("scores", np.ones(3), ndim=2)
+    with pytest.raises(TypeError, match="^scores must be real-valued"):
+        finite_array("scores", np.ones(3, dtype=complex))
 
 
 # ----------------------------------------------------------------- batches and data

@@ -80,7 +80,7 @@ from scipy.optimize import brentq
 
 from .._constants import METHODS, SCHEDULES, SCOPE_ALIASES, SCOPES
 from .._progress import check_progress, progress_bar
-from .._validation import MAX_STEPS, check_choice, check_int, density_from
+from .._validation import MAX_STEPS, check_choice, check_int, density_from, finite_array
 from ..graphon.objects import Graphon, InputGraphon, StepGraphon
 
 __all__ = [
@@ -551,12 +551,9 @@ def limit_graphon_from_scores(
         raise TypeError("scores must be a non-empty list of 2-D score matrices (one per layer)")
     mats = []
     for l, s in enumerate(scores):
-        a = s.detach().cpu().numpy() if isinstance(s, torch.Tensor) else np.asarray(s)
-        if a.ndim != 2 or a.size == 0 or a.dtype.kind not in "fiu":
-            raise ValueError(f"scores[{l}] must be a non-empty real 2-D matrix; got shape {a.shape}, dtype {a.dtype}")
-        a = a.astype(np.float64)
-        if not np.isfinite(a).all():
-            raise ValueError(f"scores[{l}] holds NaN or infinite values")
+        a = finite_array(f"scores[{l}]", s, ndim=2)
+        if a.size == 0:
+            raise ValueError(f"scores[{l}] must be a non-empty real 2-D matrix; got shape {a.shape}")
         if l > 0 and a.shape[1] != mats[-1].shape[0]:
             raise ValueError(f"scores[{l}] has {a.shape[1]} columns but scores[{l - 1}] has {mats[-1].shape[0]} rows")
         mats.append(a)

@@ -41,7 +41,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from .._validation import MAX_BLOCKS, check_choice, check_permutation, check_size
+from .._validation import MAX_BLOCKS, check_choice, check_permutation, check_size, finite_array
 from .._masks import block_edges, coerce_mask, count_taps, ordered_block_means
 from ..graphon.channels import TAPS, conv_mask, is_conv_mask
 from ..graphon.sas import sas, sas_from_counts
@@ -121,18 +121,9 @@ def _as_weights(weights: Sequence[Any], shapes: list[tuple[int, int]]) -> list[n
         raise ValueError(f"weights must be a list of {len(shapes)} arrays, one per mask")
     out = []
     for i, (w, shape) in enumerate(zip(weights, shapes)):
-        try:
-            import torch
-
-            if isinstance(w, torch.Tensor):
-                w = w.detach().cpu().double().numpy()
-        except ImportError:  # pragma: no cover
-            pass
-        arr = np.asarray(w, dtype=np.float64)
+        arr = finite_array(f"weights[{i}]", w)
         if arr.shape != shape:
             raise ValueError(f"weights[{i}] has shape {arr.shape}; its mask has shape {shape}")
-        if not np.all(np.isfinite(arr)):
-            raise ValueError(f"weights[{i}] holds NaN or infinite values")
         out.append(arr)
     return out
 
@@ -278,19 +269,9 @@ def _layer_taps(masks: Sequence[Any], weights: Sequence[Any] | None):
                              f"{out[-1].shape[0]} output channels: consecutive layers must chain")
         out.append(a)
         if weights is not None:
-            w = weights[i]
-            try:
-                import torch
-
-                if isinstance(w, torch.Tensor):
-                    w = w.detach().cpu().double().numpy()
-            except ImportError:  # pragma: no cover
-                pass
-            w = np.asarray(w, dtype=np.float64)
+            w = finite_array(f"weights[{i}]", weights[i])
             if w.size != a.size:
                 raise ValueError(f"weights[{i}] has shape {w.shape}; its mask has {a.size} entries")
-            if not np.all(np.isfinite(w)):
-                raise ValueError(f"weights[{i}] holds NaN or infinite values")
             wout.append(w.reshape(a.shape))
     return out, wout
 
