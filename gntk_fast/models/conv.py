@@ -26,6 +26,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .._constants import PADDINGS, READOUTS
 from .._validation import (
     MAX_DEPTH,
     MAX_IMAGE,
@@ -46,11 +47,6 @@ from ._masked import MaskedLayersMixin
 from .mlp import MaskedLinear, _generator
 
 __all__ = ["MaskedConv2d", "ConvNet", "PADDINGS", "READOUTS"]
-
-#: padding modes of ``MaskedConv2d`` / ``ConvNet`` (both keep the image size)
-PADDINGS = ("circular", "same")
-#: readouts of ``ConvNet``
-READOUTS = ("gap", "flatten")
 
 
 def _image_size(image_size) -> tuple[int, int]:

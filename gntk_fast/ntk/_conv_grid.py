@@ -20,14 +20,12 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
+from .._constants import PADDINGS, READOUTS
 from .._validation import MAX_BLOCKS, MAX_DEPTH, MAX_KERNEL, MAX_WIDTH, check_choice, check_int, check_odd_size, check_size
 from ..graphon.grid import LayerNodes, composite_rule
 
 __all__ = ["TapGraphons", "ConvGrid", "discretise_conv", "PixelGeometry", "geometry", "MAX_KERNEL", "PADDINGS",
            "READOUTS"]
-
-PADDINGS = ("circular", "same")
-READOUTS = ("gap", "flatten")
 
 
 class TapGraphons:
