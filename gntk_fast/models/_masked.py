@@ -8,14 +8,16 @@ hidden widths or channels, output size) and its per-layer ``activations`` gets
 """
 from __future__ import annotations
 
-from typing import Sequence
+import math
+from typing import Any, Sequence
 
 import torch
+from torch import nn
 
-from .._validation import check_tensor
+from .._validation import check_float, check_memory, check_seed, check_tensor
 from ..activations import Activation, resolve_activation
 
-__all__ = ["MaskedLayersMixin", "bool_mask"]
+__all__ = ["MaskedLayersMixin", "bool_mask", "init_masked_weight"]
 
 
 def bool_mask(name: str, m, shape: tuple[int, ...]) -> torch.Tensor:
@@ -30,6 +32,34 @@ def bool_mask(name: str, m, shape: tuple[int, ...]) -> torch.Tensor:
             raise ValueError(f"{name} must be boolean or hold only 0 and 1")
         m = m != 0
     return m
+
+
+def _generator(seed: int | None) -> torch.Generator:
+    """A private CPU generator seeded with ``seed``; None draws the seed from
+    torch's global RNG (so ``torch.manual_seed`` makes it reproducible)."""
+    gen = torch.Generator(device="cpu")
+    gen.manual_seed(int(seed) if seed is not None else int(torch.randint(0, 2**62, (1,)).item()))
+    return gen
+
+
+def init_masked_weight(layer: nn.Module, shape: tuple[int, ...], fan_in: int, *, bias: bool, weight_scale: Any,
+                       bias_scale: Any, dtype: torch.dtype, device: Any, generator: Any, seed: Any, what: str) -> None:
+    """Give a masked layer its parameters: an N(0, 1) ``weight`` of ``shape`` (drawn on the
+    CPU from ``generator``, or from a generator seeded with ``seed``), a zero ``bias`` of
+    ``shape[0]`` entries when ``bias``, an all-True bool ``weight_mask`` buffer, and the
+    NTK scales ``weight_scale`` (default ``1 / sqrt(fan_in)``) and ``bias_scale``.
+    Refuses (naming ``what``) weights that would not fit in memory."""
+    check_memory(f"{what} weights", math.prod(shape) * (torch.empty((), dtype=dtype).element_size() + 1))
+    if generator is None:
+        generator = _generator(check_seed(seed))
+    elif not isinstance(generator, torch.Generator):
+        raise TypeError(f"generator must be a torch.Generator or None; got {type(generator).__name__}")
+    w = torch.randn(*shape, generator=generator, dtype=dtype)
+    layer.weight = nn.Parameter(w.to(device))
+    layer.bias = nn.Parameter(torch.zeros(shape[0], dtype=dtype, device=device)) if bias else None
+    layer.register_buffer("weight_mask", torch.ones(shape, dtype=torch.bool, device=device))
+    layer.weight_scale = check_float("weight_scale", 1.0 / math.sqrt(fan_in) if weight_scale is None else weight_scale)
+    layer.bias_scale = check_float("bias_scale", bias_scale)
 
 
 class MaskedLayersMixin:

@@ -43,8 +43,8 @@ from .._validation import (
     check_tensor,
 )
 from ..activations import Activation, resolve_activation
-from ._masked import MaskedLayersMixin
-from .mlp import MaskedLinear, _generator
+from ._masked import MaskedLayersMixin, _generator, init_masked_weight
+from .mlp import MaskedLinear
 
 __all__ = ["MaskedConv2d", "ConvNet", "PADDINGS", "READOUTS"]
 
@@ -126,20 +126,9 @@ class MaskedConv2d(nn.Module):
         bias = check_bool("bias", bias)
         dtype = check_float_dtype("dtype", dtype)
         k = self.kernel_size
-        n_weights = self.out_channels * self.in_channels * k * k
-        check_memory("MaskedConv2d weights", n_weights * (torch.empty((), dtype=dtype).element_size() + 1))
-        if generator is None:
-            generator = _generator(check_seed(seed))
-        elif not isinstance(generator, torch.Generator):
-            raise TypeError(f"generator must be a torch.Generator or None; got {type(generator).__name__}")
-        w = torch.randn(self.out_channels, self.in_channels, k, k, generator=generator, dtype=dtype)
-        self.weight = nn.Parameter(w.to(device))
-        self.bias = nn.Parameter(torch.zeros(self.out_channels, dtype=dtype, device=device)) if bias else None
-        self.register_buffer("weight_mask", torch.ones(w.shape, dtype=torch.bool, device=device))
-        if weight_scale is None:
-            weight_scale = 1.0 / math.sqrt(self.in_channels * k * k)
-        self.weight_scale = check_float("weight_scale", weight_scale)
-        self.bias_scale = check_float("bias_scale", bias_scale)
+        init_masked_weight(self, (self.out_channels, self.in_channels, k, k), self.in_channels * k * k, bias=bias,
+                           weight_scale=weight_scale, bias_scale=bias_scale, dtype=dtype, device=device,
+                           generator=generator, seed=seed, what="MaskedConv2d")
 
     @property
     def fan_in(self) -> int:

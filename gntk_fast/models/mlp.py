@@ -36,7 +36,7 @@ from .._validation import (
     check_tensor,
 )
 from ..activations import Activation, resolve_activation
-from ._masked import MaskedLayersMixin
+from ._masked import MaskedLayersMixin, _generator, init_masked_weight
 
 __all__ = ["MaskedLinear", "MLP", "fc"]
 
@@ -79,21 +79,9 @@ class MaskedLinear(nn.Module):
         self.out_features = check_size("out_features", out_features, MAX_WIDTH)
         bias = check_bool("bias", bias)
         dtype = check_float_dtype("dtype", dtype)
-        check_memory("MaskedLinear weights", self.in_features * self.out_features * (torch.empty((), dtype=dtype).element_size() + 1))
-        if generator is None:
-            generator = _generator(check_seed(seed))
-        elif not isinstance(generator, torch.Generator):
-            raise TypeError(f"generator must be a torch.Generator or None; got {type(generator).__name__}")
-        w = torch.randn(self.out_features, self.in_features, generator=generator, dtype=dtype)
-        self.weight = nn.Parameter(w.to(device))
-        self.bias = nn.Parameter(torch.zeros(self.out_features, dtype=dtype, device=device)) if bias else None
-        self.register_buffer(
-            "weight_mask", torch.ones(self.out_features, self.in_features, dtype=torch.bool, device=device)
-        )
-        if weight_scale is None:
-            weight_scale = 1.0 / math.sqrt(self.in_features)
-        self.weight_scale = check_float("weight_scale", weight_scale)
-        self.bias_scale = check_float("bias_scale", bias_scale)
+        init_masked_weight(self, (self.out_features, self.in_features), self.in_features, bias=bias,
+                           weight_scale=weight_scale, bias_scale=bias_scale, dtype=dtype, device=device,
+                           generator=generator, seed=seed, what="MaskedLinear")
 
     def effective_weight(self) -> torch.Tensor:
         """``weight_scale * (weight * weight_mask)``, the matrix applied in forward."""
@@ -109,14 +97,6 @@ class MaskedLinear(nn.Module):
             f"bias={self.bias is not None}, weight_scale={self.weight_scale:.4g}, "
             f"density={self.weight_mask.float().mean().item():.4g}"
         )
-
-
-def _generator(seed: int | None) -> torch.Generator:
-    """A private CPU generator seeded with ``seed``; None draws the seed from
-    torch's global RNG (so ``torch.manual_seed`` makes it reproducible)."""
-    gen = torch.Generator(device="cpu")
-    gen.manual_seed(int(seed) if seed is not None else int(torch.randint(0, 2**62, (1,)).item()))
-    return gen
 
 
 def _hidden_widths(width, depth) -> list[int]:
