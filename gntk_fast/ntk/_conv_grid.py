@@ -22,7 +22,7 @@ import numpy as np
 
 from .._constants import PADDINGS, READOUTS
 from .._validation import MAX_BLOCKS, MAX_DEPTH, MAX_KERNEL, MAX_WIDTH, check_choice, check_int, check_odd_size, check_size
-from ..graphon.grid import LayerNodes, composite_rule
+from ..graphon.grid import LayerNodes, layer_rule
 
 __all__ = ["TapGraphons", "ConvGrid", "discretise_conv", "PixelGeometry", "geometry", "MAX_KERNEL", "PADDINGS",
            "READOUTS"]
@@ -156,8 +156,6 @@ def graphon_entries(graphons: Any, kernel_size: int, depth: int | None = None) -
 def discretise_conv(graphons: Any, in_channels: int, *, kernel_size: int = 3, K: int = 64,
                     quadrature: str = "gauss-legendre", n_outputs: int = 1, depth: int | None = None) -> ConvGrid:
     """Quadrature positions and graphon values of every conv layer (module docstring)."""
-    from ..graphon.objects import ConstantGraphon, StepGraphon
-
     k = check_odd_size("kernel_size", kernel_size, MAX_KERNEL)
     K = check_size("K", K, MAX_BLOCKS)
     quadrature = check_choice("quadrature", quadrature, ("gauss-legendre", "midpoint"))
@@ -167,20 +165,10 @@ def discretise_conv(graphons: Any, in_channels: int, *, kernel_size: int = 3, K:
     L = len(gs) - 1
     us, ws, rules = [], [], []
     for l in range(1, L + 1):  # conv layer l: rows of gs[l-1], columns of gs[l]
-        touching = [(g, "rows") for g in gs[l - 1]] + [(g, "cols") for g in gs[l]]
-        edges = [np.array([0.0, 1.0])]
-        for g, side in touching:
-            if isinstance(g, StepGraphon):
-                edges.append(g.row_edges if side == "rows" else g.col_edges)
-        e = np.unique(np.concatenate(edges))
-        if any(not isinstance(g, (ConstantGraphon, StepGraphon)) for g, _ in touching):
-            u, w = composite_rule(e, K, quadrature)
-            rules.append(f"{quadrature} K={len(u)}" + (f" on {len(e) - 1} step intervals" if len(e) > 2 else ""))
-        else:
-            u, w = 0.5 * (e[:-1] + e[1:]), np.diff(e)
-            rules.append("constant (1 node)" if len(e) == 2 else f"step midpoints K={len(e) - 1}")
+        u, w, rule = layer_rule([(g, "rows") for g in gs[l - 1]] + [(g, "cols") for g in gs[l]], K, quadrature)
         us.append(u)
         ws.append(w)
+        rules.append(rule)
     v_in = (np.arange(c0) + 0.5) / c0
     u_out = (np.arange(n_outputs) + 0.5) / n_outputs
     A = _eval(0, gs[0], us[0], v_in)
