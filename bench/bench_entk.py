@@ -37,9 +37,10 @@ import subprocess
 import sys
 from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
+
+from gntk_fast.spectral import loglog_slope
 
 MNIST_DIR = Path(os.environ.get("GNTK_MNIST_DIR", Path(__file__).resolve().parents[2] / "shared" / "data" / "mnist"))
 
@@ -154,10 +155,6 @@ def _isa() -> str:
 
 def _rel(a, b) -> float:
     return float((a.double() - b.double()).norm() / b.double().norm())
-
-
-def _slope(xs, ys) -> float:
-    return float(np.polyfit(np.log(np.asarray(xs, float)), np.log(np.asarray(ys, float)), 1)[0])
 
 
 def _time_ours(benchmark, fn, smoke, timeit):
@@ -299,9 +296,9 @@ def test_b4_width_sweep(benchmark, bench_report, smoke, timeit):
         bench_report.add("entk", bench="B4", N=N, width=w, density=0.2, t_ours_s=t, peak_mb_ours=mem,
                          analytic_mb_ours=_analytic_bytes(m, N, 1) / 2**20,
                          gmacs_per_s=N * (N + 1) / 2 * nnz / t / 1e9)
-    bench_report.add("entk", bench="B4-summary", loglog_slope_time=_slope(widths, ts),
-                     loglog_slope_time_top3=_slope(widths[-3:], ts[-3:]) if len(widths) >= 3 else math.nan,
-                     loglog_slope_peak_mem=_slope(widths, mems))
+    bench_report.add("entk", bench="B4-summary", loglog_slope_time=loglog_slope(widths, ts, missing=math.nan),
+                     loglog_slope_time_top3=loglog_slope(widths[-3:], ts[-3:], missing=math.nan) if len(widths) >= 3 else math.nan,
+                     loglog_slope_peak_mem=loglog_slope(widths, mems, missing=math.nan))
 
 
 if __name__ == "__main__":  # memory probe child (see _peak_mb)

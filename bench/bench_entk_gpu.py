@@ -30,6 +30,8 @@ import numpy as np
 import pytest
 import torch
 
+from gntk_fast.spectral import loglog_slope
+
 pytestmark = pytest.mark.skipif(
     not torch.cuda.is_available(),
     reason="GPU benchmarks (Triton eNTK, B1/B4 at N=1024, width 4096) need a CUDA GPU; none here",
@@ -199,8 +201,7 @@ def test_b4_gpu(smoke, bench_report, timeit):
         bench_report.add("entk_gpu_b4", device=torch.cuda.get_device_name(), N=N, width=w, t_ours_s=t, peak_mem_bytes=m)
         del model
         torch.cuda.empty_cache()
-    lw = np.log(widths)
-    slope_t = float(np.polyfit(lw, np.log(times), 1)[0])
-    slope_m = float(np.polyfit(lw, np.log(np.maximum(mems, 1)), 1)[0])
+    slope_t = loglog_slope(widths, times, missing=math.nan)
+    slope_m = loglog_slope(widths, np.maximum(mems, 1), missing=math.nan)
     bench_report.add("entk_gpu_b4", loglog_slope_time=slope_t, loglog_slope_peak_mem=slope_m)
     assert all(math.isfinite(t) and t > 0 for t in times)

@@ -53,8 +53,10 @@ import numpy as np
 import pytest
 import torch
 
+from gntk_fast.spectral import loglog_slope
+
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_entk import MNIST_DIR, _hwm_kb, _inputs, _isa, _model, _slope, _square_gemm  # noqa: E402
+from bench_entk import MNIST_DIR, _hwm_kb, _inputs, _isa, _model, _square_gemm  # noqa: E402
 
 DENSITY = 0.2
 
@@ -170,7 +172,7 @@ def test_entk_large_n(benchmark, bench_report, smoke, timeit, tmp_path):
     ts = [row["t_s"] for row in rows]
     per_pair = rows[-1]["t_per_pair_ns"] / rows[0]["t_per_pair_ns"]
     bench_report.add(
-        "entk_large", bench="L1-summary", Ns=list(Ns), loglog_slope_time=_slope(Ns, ts) if len(Ns) > 1 else float("nan"),
+        "entk_large", bench="L1-summary", Ns=list(Ns), loglog_slope_time=loglog_slope(Ns, ts, missing=float("nan")),
         t_per_pair_largest_over_smallest=per_pair, target_per_pair=1.2, target_met_per_pair=bool(per_pair <= 1.2),
         target_met_memory_all=all(row["target_met_memory"] for row in rows),
         matmul_gmacs_per_s=rate_mm, matmul_n=round(gemm_macs ** (1 / 3)), threads=torch.get_num_threads(),

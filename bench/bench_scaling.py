@@ -44,8 +44,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-import numpy as np
 import pytest
+
+from gntk_fast.spectral import loglog_slope
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -143,15 +144,6 @@ def test_scaling_point(benchmark, bench_report, smoke, series, index):
     bench_report.add("scaling", series=series, width=width, seconds=row["seconds"],
                      peak_rss_GiB=row["peak_rss_GiB"], rss_after_warmup_GiB=row.get("rss_after_warmup_GiB"),
                      loadavg_1min_start=load0, loadavg_1min_end=point["loadavg_1min_end"])
-
-
-def loglog_slope(widths, values) -> float | None:
-    """Least-squares slope of log(values) against log(widths) (None with < 2 points)."""
-    w, v = np.asarray(widths, float), np.asarray(values, float)
-    ok = np.isfinite(v) & (v > 0)
-    if ok.sum() < 2:
-        return None
-    return float(np.polyfit(np.log(w[ok]), np.log(v[ok]), 1)[0])
 
 
 def test_scaling_summary(bench_report, smoke):

@@ -8,6 +8,7 @@ Public API (imported lazily, so ``import gntk_fast`` stays cheap)::
     gf.data.load("digits")            # datasets
     gf.empirical_ntk, gf.empirical_ntk_fn          # finite-width NTK of masked MLPs
     gf.graphon                        # SAS estimation, distances, graphon objects
+    gf.pai                            # PaI theory: limit_graphon, network_graphon, path densities, design
     gf.graphon_ntk                    # analytic infinite-width Graphon NTK
     gf.spectral_metrics, gf.predicted_loss         # spectra and linearised training
     gf.train(model, (x, y))           # masked training -> TrainResult (loss curve)
@@ -50,6 +51,9 @@ _LAZY: dict[str, tuple[str, str | None]] = {
     "graphon_cntk": ("gntk_fast.ntk", "graphon_cntk"),
     "graphon_cntk_reference": ("gntk_fast.ntk", "graphon_cntk_reference"),
     "graphon": ("gntk_fast.graphon", None),
+    "pai": ("gntk_fast.pai", None),
+    "limit_graphon": ("gntk_fast.pai", "limit_graphon"),
+    "network_graphon": ("gntk_fast.pai", "network_graphon"),
     "spectral_metrics": ("gntk_fast.spectral", "spectral_metrics"),
     "predicted_loss": ("gntk_fast.spectral", "predicted_loss"),
     "SpectralMetrics": ("gntk_fast.spectral", "SpectralMetrics"),

@@ -15,6 +15,8 @@ __all__ = [
     "COMPAT_MODES",
     "DATASETS",
     "DEFAULT_DEPTH",
+    "PADDINGS",
+    "READOUTS",
 ]
 
 #: the registry of pruning scores, in the order of the papers: name -> the
@@ -41,3 +43,7 @@ COMPAT_MODES: tuple[str, ...] = ("clean", "synaptic-flow")
 DATASETS: tuple[str, ...] = ("digits", "mnist")
 #: hidden layers of the command line's models when --depth is not given (every command)
 DEFAULT_DEPTH = 3
+#: padding modes of conv layers (both keep the image size): the models and the conv kernels
+PADDINGS: tuple[str, ...] = ("circular", "same")
+#: readouts of conv nets: global average pooling, or the flattened feature maps
+READOUTS: tuple[str, ...] = ("gap", "flatten")

@@ -8,6 +8,9 @@
   every way a file can be unreadable (missing, a directory, empty, truncated,
   corrupt, not a zip, holding pickled objects) into one ``ValueError`` (or
   ``FileNotFoundError``) that names the file.
+* :func:`jsonable` (and :func:`clean` for one scalar) turns numpy arrays and
+  scalars into Python lists and scalars for ``json.dumps``, NaN/inf into None
+  (the package's one JSON-cleaning step).
 """
 from __future__ import annotations
 
@@ -22,7 +25,7 @@ from typing import Any, Iterator
 
 import numpy as np
 
-__all__ = ["atomic_path", "save_npz", "write_text", "load_npz", "check_output_path"]
+__all__ = ["atomic_path", "save_npz", "write_text", "load_npz", "check_output_path", "clean", "jsonable"]
 
 
 @contextlib.contextmanager
@@ -168,3 +171,45 @@ def check_output_path(path: str | Path, what: str = "--out", *, directory: bool 
                 raise ValueError(f"{what} {p}: {anc} is not writable")
             break
     return p
+
+
+def clean(value: Any, *, finite: bool = True) -> Any:
+    """A JSON-ready scalar: numpy scalars as Python ones; with ``finite`` (the
+    default) NaN and infinities as None (strict JSON has no NaN), else kept.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from gntk_fast._io import clean
+    >>> clean(np.float32(0.5)), clean(np.int64(3)), clean(float("nan"))
+    (0.5, 3, None)
+    """
+    if isinstance(value, (np.floating, float)):
+        v = float(value)
+        return v if (math.isfinite(v) or not finite) else None
+    if isinstance(value, np.integer):
+        return int(value)
+    if isinstance(value, np.bool_):
+        return bool(value)
+    return value
+
+
+def jsonable(x: Any, *, finite: bool = True) -> Any:
+    """``x`` with numpy arrays and scalars as Python lists and scalars (dicts,
+    lists and tuples walked, dict keys as str); NaN/inf as None unless
+    ``finite=False`` (see :func:`clean`).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from gntk_fast._io import jsonable
+    >>> jsonable({"a": np.array([1.0, np.nan]), 2: (np.int64(1),)})
+    {'a': [1.0, None], '2': [1]}
+    """
+    if isinstance(x, dict):
+        return {str(k): jsonable(v, finite=finite) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [jsonable(v, finite=finite) for v in x]
+    if isinstance(x, np.ndarray):
+        return [jsonable(v, finite=finite) for v in x.tolist()]
+    return clean(x, finite=finite)

@@ -124,3 +124,16 @@ def ordered_block_means(values: np.ndarray, row_order: np.ndarray, col_order: np
     sums = np.add.reduceat(np.add.reduceat(v, row_edges[:-1], axis=0, dtype=dtype), col_edges[:-1], axis=1,
                            dtype=dtype)
     return sums / np.outer(np.diff(row_edges), np.diff(col_edges))
+
+
+def count_taps(m: np.ndarray) -> np.ndarray:
+    """Sum of a 0/1 uint8 array (n_out, n_in, ...) over its trailing (tap) axes, int64 (n_out, n_in).
+
+    One add of a strided (n_out, n_in) slice per tap into a uint16 accumulator
+    (exact below 65536 taps): several times faster than numpy's reduction over
+    the short, contiguous tap axes."""
+    r = m.reshape(m.shape[0], m.shape[1], -1)
+    acc = np.zeros(r.shape[:2], dtype=np.uint16 if r.shape[2] < 1 << 16 else np.int64)
+    for t in range(r.shape[2]):
+        acc += r[:, :, t]
+    return acc.astype(np.int64)

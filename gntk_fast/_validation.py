@@ -27,7 +27,16 @@ __all__ = [
     "check_size",
     "check_memory",
     "check_xy",
+    "check_pair",
+    "check_batch",
+    "check_dtype",
+    "check_float_dtype",
+    "check_permutation",
+    "check_odd_size",
+    "check_sizes",
+    "check_path",
     "real_array",
+    "finite_array",
     "MAX_INT",
     "MAX_STEPS",
     "MAX_SEED",
@@ -35,6 +44,9 @@ __all__ = [
     "MAX_DEPTH",
     "MAX_BLOCKS",
     "MAX_SAMPLES",
+    "MAX_KERNEL",
+    "MAX_IMAGE",
+    "FLOAT_DTYPES",
 ]
 
 #: seeds are ints in [0, MAX_SEED] (the range of ``torch.Generator.manual_seed`` for non-negative seeds)
@@ -44,12 +56,15 @@ MAX_WIDTH = 1 << 22  # neurons in one layer
 MAX_DEPTH = 1024  # hidden layers
 MAX_BLOCKS = 1 << 16  # graphon blocks / quadrature nodes per side (K)
 MAX_SAMPLES = 1 << 24  # inputs in one kernel or data sample
+MAX_KERNEL = 255  # side of a convolution window
+MAX_IMAGE = 1 << 14  # side of an image (pixels)
 #: repeat counts (optimisation steps, pruning iterations, restarts, trials)
 MAX_STEPS = 10**7
 #: every integer argument is at most this unless its own bound is given: an
 #: int64 (so numpy, torch and C++ can hold it) and far beyond any real size
 MAX_INT = 2**63 - 1
-
+#: the floating dtypes a computation may run in
+FLOAT_DTYPES = (torch.float32, torch.float64)
 
 
 class ArgumentTypeError(TypeError, ValueError):
@@ -268,8 +283,8 @@ def check_xy(
             raise ValueError(f"{yname}: integer labels must have shape ({n},); got {tuple(y.shape)}")
         lo, hi = int(y.min()), int(y.max())
         if lo < 0 or (n_classes is not None and hi >= n_classes):
-            top = "" if n_classes is None else f", {n_classes - 1}"
-            raise ValueError(f"{yname}: labels must lie in [0{top}]; got [{lo}, {hi}]")
+            where = "be >= 0" if n_classes is None else f"lie in [0, {n_classes - 1}]"
+            raise ValueError(f"{yname}: labels must {where}; got [{lo}, {hi}]")
         return x, y.to(device=device if device is not None else y.device, dtype=torch.int64), True
     if not targets:
         raise TypeError(f"{yname} must hold integer class labels; got dtype {y.dtype}")
@@ -311,4 +326,187 @@ def real_array(name: str, x: Any) -> np.ndarray:
         raise TypeError(f"{name} must be real-valued; got complex dtype {arr.dtype}")
     if arr.dtype.kind not in "biuf":
         raise TypeError(f"{name} must be a real numeric array; got dtype {arr.dtype}")
+    return arr
+
+
+def check_pair(name: str, data: Any) -> tuple[Any, Any]:
+    """``data`` must be a pair ``(x, y)`` (a tuple or list of two); returns it unpacked.
+
+    The entries are checked by :func:`check_xy` (or by the caller's own
+    tensor checks); this check only refuses anything that is not a pair.
+
+    Examples
+    --------
+    >>> from gntk_fast._validation import check_pair
+    >>> check_pair("data", ([1.0], [0]))
+    ([1.0], [0])
+    """
+    if not isinstance(data, (tuple, list)) or len(data) != 2:
+        got = f"{type(data).__name__} of length {len(data)}" if isinstance(data, (tuple, list)) else type(data).__name__
+        raise TypeError(f"{name} must be a pair (x, y) of tensors; got {got}")
+    return data[0], data[1]
+
+
+def check_batch(name: str, x: Any, *, device: Any, dtype: torch.dtype,
+                ndim: int | tuple[int, ...] | None = None) -> torch.Tensor:
+    """A batch of inputs for a model on ``device`` computing in ``dtype``.
+
+    ``x`` must be a real tensor (or numpy array) of the ranks ``ndim`` allows
+    (any rank >= 1 when None) whose leading dimension holds at least one
+    input, already on ``device`` (never moved silently), and not of a higher
+    precision than ``dtype`` (:func:`check_no_downcast`); integer and bool
+    inputs are converted. Returned in ``dtype``, checked finite.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from gntk_fast._validation import check_batch
+    >>> check_batch("x", torch.ones(2, 3, dtype=torch.int64), device=torch.device("cpu"), dtype=torch.float64).dtype
+    torch.float64
+    """
+    x = check_tensor(name, x, ndim=ndim)
+    if x.is_complex():
+        raise TypeError(f"{name} must be real-valued; got dtype {x.dtype}")
+    if x.ndim < 1 or x.shape[0] == 0:
+        raise ValueError(f"{name} must have a leading batch dimension holding at least one input; "
+                         f"got shape {tuple(x.shape)}")
+    if x.device != torch.device(device):
+        raise ValueError(f"{name} is on {x.device} but the model is on {device}; move them to one device")
+    check_no_downcast(name, x, dtype, f" (dtype={x.dtype})")
+    x = x.to(dtype)
+    if not bool(torch.isfinite(x).all()):
+        raise ValueError(f"{name} contains NaN or infinite values")
+    return x
+
+
+def check_dtype(name: str, x: torch.Tensor, dtypes: Iterable[torch.dtype], what: str = "") -> torch.Tensor:
+    """The tensor ``x``'s dtype must be one of ``dtypes`` (an :class:`ArgumentTypeError`
+    naming ``name`` otherwise; ``what`` says what the dtype means, e.g. "True = kept weight").
+
+    Examples
+    --------
+    >>> import torch
+    >>> from gntk_fast._validation import check_dtype
+    >>> check_dtype("mask", torch.ones(2, dtype=torch.bool), (torch.bool,)).dtype
+    torch.bool
+    """
+    dtypes = tuple(dtypes)
+    if x.dtype not in dtypes:
+        allowed = " or ".join(str(d).replace("torch.", "") for d in dtypes)
+        note = f" ({what})" if what else ""
+        raise ArgumentTypeError(f"{name} must have dtype {allowed}{note}; got {x.dtype}")
+    return x
+
+
+def check_float_dtype(name: str, dtype: Any, *, allow_none: bool = True) -> torch.dtype:
+    """A computation dtype: torch.float32 or torch.float64, or None for torch's
+    default dtype (when ``allow_none``); returned resolved.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from gntk_fast._validation import check_float_dtype
+    >>> check_float_dtype("dtype", torch.float64)
+    torch.float64
+    """
+    if dtype is None and allow_none:
+        resolved = torch.get_default_dtype()
+        if resolved not in FLOAT_DTYPES:
+            raise ValueError(f"{name} must be torch.float32 or torch.float64; got None "
+                             f"(torch's default dtype is {resolved!r})")
+        return resolved
+    if not isinstance(dtype, torch.dtype) or dtype not in FLOAT_DTYPES:
+        none = " or None" if allow_none else ""
+        raise ValueError(f"{name} must be torch.float32, torch.float64{none}; got {dtype!r}")
+    return dtype
+
+
+def check_permutation(name: str, p: Any, n: int) -> np.ndarray:
+    """``p`` (array, tensor or sequence) must be a permutation of ``range(n)``; returned int64 (n,).
+
+    Examples
+    --------
+    >>> from gntk_fast._validation import check_permutation
+    >>> check_permutation("order", [2, 0, 1], 3).tolist()
+    [2, 0, 1]
+    """
+    a = real_array(name, p)
+    if a.shape != (n,) or a.dtype.kind not in "iu" or not np.array_equal(np.sort(a), np.arange(n)):
+        raise ValueError(f"{name} must be a permutation of range({n}) (integers, shape ({n},)); "
+                         f"got shape {a.shape}, dtype {a.dtype}")
+    return a.astype(np.int64)
+
+
+def check_odd_size(name: str, value: Any, max_value: int) -> int:
+    """An odd size in [1, max_value], e.g. a convolution window centred on each pixel.
+
+    Examples
+    --------
+    >>> from gntk_fast._validation import MAX_KERNEL, check_odd_size
+    >>> check_odd_size("kernel_size", 3, MAX_KERNEL)
+    3
+    """
+    k = check_size(name, value, max_value)
+    if k % 2 == 0:
+        raise ValueError(f"{name} must be odd (a window centred on each pixel); got {k}")
+    return k
+
+
+def check_sizes(name: str, values: Any, max_value: int, *, min_value: int = 1, distinct: bool = False) -> list[int]:
+    """A non-empty list of sizes (e.g. widths), each in [min_value, max_value],
+    returned sorted ascending; with ``distinct``, repeated sizes are refused.
+
+    Examples
+    --------
+    >>> from gntk_fast._validation import MAX_WIDTH, check_sizes
+    >>> check_sizes("widths", [256, 64], MAX_WIDTH)
+    [64, 256]
+    """
+    if isinstance(values, (str, bytes)) or not hasattr(values, "__iter__"):
+        raise TypeError(f"{name} must be a list of ints; got {type(values).__name__} {values!r}")
+    out = sorted(check_size(name, v, max_value, min_value=min_value) for v in values)
+    if not out:
+        raise ValueError(f"{name} must be a non-empty list of ints; got {values!r}")
+    if distinct and len(set(out)) != len(out):
+        raise ValueError(f"{name} must be a non-empty list of distinct ints; got {out}")
+    return out
+
+
+def check_path(name: str, value: Any, *, allow_none: bool = False, what: str = "a path") -> Any:
+    """``value`` must be a path (str or os.PathLike), or None when ``allow_none``;
+    returned as a :class:`pathlib.Path` (None stays None).
+
+    Examples
+    --------
+    >>> from gntk_fast._validation import check_path
+    >>> check_path("out", "runs/a").name
+    'a'
+    """
+    import os
+    from pathlib import Path
+
+    if value is None and allow_none:
+        return None
+    if not isinstance(value, (str, os.PathLike)):
+        none = " or None" if allow_none else ""
+        raise TypeError(f"{name} must be {what} (str or os.PathLike){none}; got {type(value).__name__} {value!r}")
+    return Path(value)
+
+
+def finite_array(name: str, x: Any, *, ndim: int | None = None) -> np.ndarray:
+    """``x`` (numpy array, torch tensor or nested sequence of real numbers) as a
+    float64 numpy array with no NaN or infinity, of rank ``ndim`` when given:
+    the numpy counterpart of :func:`as_float_tensor`. Errors name ``name``.
+
+    Examples
+    --------
+    >>> from gntk_fast._validation import finite_array
+    >>> finite_array("weights[0]", [[1, 2]], ndim=2).dtype
+    dtype('float64')
+    """
+    arr = real_array(name, x).astype(np.float64, copy=False)
+    if ndim is not None and arr.ndim != ndim:
+        raise ValueError(f"{name} must have {ndim} dimensions; got shape {arr.shape}")
+    if arr.size and not np.all(np.isfinite(arr)):
+        raise ValueError(f"{name} contains {int((~np.isfinite(arr)).sum())} non-finite value(s) (NaN or inf)")
     return arr

@@ -44,7 +44,7 @@ import numpy as np
 
 from ._validation import MAX_STEPS, check_choice, check_float, check_int, check_memory
 
-__all__ = ["SpectralMetrics", "spectral_metrics", "predicted_loss", "label_matrix"]
+__all__ = ["SpectralMetrics", "spectral_metrics", "predicted_loss", "label_matrix", "loglog_slope"]
 
 
 @dataclass
@@ -416,3 +416,38 @@ def predicted_loss(kernel: Any, y: Any, lr: float, steps: Any, *, f0: Any = None
     lam, _ = _clip(lam, max(float(lam.max()), float(np.abs(K).max())), eps)
     proj = ((U.T @ r0) ** 2).sum(1)  # (N,)
     return np.exp(-2.0 * lr * np.outer(t, lam)) @ proj / (2.0 * n)
+
+
+def loglog_slope(x: Any, y: Any, *, missing: Any = None) -> Any:
+    """Least-squares slope of ``log y`` against ``log x``: the exponent of a power law ``y ~ x^slope``.
+
+    The package's one log-log fit (convergence rates against width, time and
+    memory scaling). Only the pairs with both values finite and positive
+    enter the fit.
+
+    Parameters
+    ----------
+    x, y : sequences of numbers (None counts as missing)
+    missing : the value returned when fewer than two usable pairs remain or
+        their ``x`` values are all equal (default None; e.g. ``float("nan")``).
+
+    Returns
+    -------
+    float, or ``missing``.
+
+    Examples
+    --------
+    >>> from gntk_fast.spectral import loglog_slope
+    >>> round(loglog_slope([1, 2, 4, 8], [1.0, 0.5, 0.25, 0.125]), 12)
+    -1.0
+    >>> loglog_slope([1, 2], [1.0, float("nan")]) is None
+    True
+    """
+    a = np.asarray([np.nan if v is None else v for v in x], dtype=np.float64)
+    b = np.asarray([np.nan if v is None else v for v in y], dtype=np.float64)
+    if a.shape != b.shape or a.ndim != 1:
+        raise ValueError(f"x and y must be two sequences of the same length; got shapes {a.shape} and {b.shape}")
+    ok = np.isfinite(a) & np.isfinite(b) & (a > 0) & (b > 0)
+    if ok.sum() < 2 or np.ptp(np.log(a[ok])) == 0:
+        return missing
+    return float(np.polyfit(np.log(a[ok]), np.log(b[ok]), 1)[0])

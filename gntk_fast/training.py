@@ -26,6 +26,7 @@ from ._validation import (
     check_choice,
     check_float,
     check_int,
+    check_pair,
     check_seed,
     check_size,
     check_tensor,
@@ -101,14 +102,13 @@ def _refresh_pruned_weights(model: nn.Module) -> None:
 
 
 # ------------------------------------------------------------ validation
-def _check_data(name: str, data: Any, loss: str, d_out: int, device, dtype) -> tuple[torch.Tensor, torch.Tensor, bool]:
+def _train_data(name: str, data: Any, loss: str, d_out: int, device, dtype) -> tuple[torch.Tensor, torch.Tensor, bool]:
     """``data`` = (x, y): x (n, d) or images (n, C, H, W) (or (n, L, d)) finite; y int labels (n,) in [0, d_out) or, for the
     squared loss, float targets (n, d_out) (or (n,) when d_out = 1).
     Returns (x, y, labels?) on the model's device, x in the model's dtype
     (:func:`gntk_fast._validation.check_xy`: a float64 x for a float32 model is refused)."""
-    if not isinstance(data, (tuple, list)) or len(data) != 2:
-        raise TypeError(f"{name} must be a pair (x, y) of tensors; got {type(data).__name__}")
-    x, y, labels = check_xy(data[0], data[1], names=(f"{name}[0] (x)", f"{name}[1] (y)"), dtype=dtype,
+    x, y = check_pair(name, data)
+    x, y, labels = check_xy(x, y, names=(f"{name}[0] (x)", f"{name}[1] (y)"), dtype=dtype,
                             device=device, n_classes=d_out, targets=loss == "squared", x_ndim=(2, 3, 4))
     if labels:
         return x, y, True
@@ -198,7 +198,7 @@ def _evaluate(model, x, y, loss, labels) -> tuple[float, float | None]:
     return float(value), (None if correct is None else int(correct) / x.shape[0])
 
 
-def _check_config(steps, optimizer, lr, loss, momentum, progress) -> tuple[int, str, float, str, float, bool | None]:
+def _train_config(steps, optimizer, lr, loss, momentum, progress) -> tuple[int, str, float, str, float, bool | None]:
     steps = check_int("steps", steps, min_value=1, max_value=MAX_STEPS)
     optimizer = check_choice("optimizer", optimizer, OPTIMIZERS)
     lr = check_float("lr", lr, min_value=0.0, min_inclusive=False)
@@ -280,14 +280,12 @@ def train(
     (the step is in the message); ValueError/TypeError naming the argument for
     bad input.
     """
-    steps, optimizer, lr, loss, momentum, progress = _check_config(steps, optimizer, lr, loss, momentum, progress)
+    steps, optimizer, lr, loss, momentum, progress = _train_config(steps, optimizer, lr, loss, momentum, progress)
     seed = check_seed(seed)
     if seed is None:
         seed = secrets.randbits(63)
     device, dtype, params = _probe_model(model)
-    if not isinstance(data, (tuple, list)) or len(data) != 2:
-        raise TypeError(f"data must be a pair (x, y) of tensors; got {type(data).__name__}")
-    x0 = check_tensor("data[0] (x)", data[0], ndim=(2, 3, 4))
+    x0 = check_tensor("data[0] (x)", check_pair("data", data)[0], ndim=(2, 3, 4))
     if x0.shape[0] < 1:
         raise ValueError("data: x must hold at least one sample")
     if callable(getattr(model, "check_input", None)):  # gf.MLP / gf.ConvNet: shape against the model
@@ -295,12 +293,12 @@ def train(
         if eval_data is not None and isinstance(eval_data, (tuple, list)) and len(eval_data) == 2:
             model.check_input(check_tensor("eval_data[0] (x)", eval_data[0], ndim=(2, 3, 4)), "eval_data[0] (x)")
     d_out = _output_width(model, x0[:1].to(device=device, dtype=dtype))
-    x, y, labels = _check_data("data", data, loss, d_out, device, dtype)
+    x, y, labels = _train_data("data", data, loss, d_out, device, dtype)
     n = x.shape[0]
     batch_size = n if batch_size is None else check_size("batch_size", batch_size, n)
     ev = None
     if eval_data is not None:
-        ev = _check_data("eval_data", eval_data, loss, d_out, device, dtype)
+        ev = _train_data("eval_data", eval_data, loss, d_out, device, dtype)
         eval_every = max(1, steps // 10) if eval_every is None else check_int("eval_every", eval_every, min_value=1)
     elif eval_every is not None:
         raise ValueError("eval_every needs eval_data")

@@ -15,6 +15,7 @@ import torch
 from torch import nn
 
 import gntk_fast as gf
+from _helpers import rel
 from gntk_fast.activations import NAMED_ACTIVATIONS, Activation, register_activation, resolve_activation
 from gntk_fast.ntk import graphon_ntk, graphon_ntk_reference
 from gntk_fast.ops import BackendError
@@ -64,10 +65,6 @@ def _cov_samples(n=60, seed=7):
     rho[:4] = torch.tensor([1.0, -1.0, 0.0, 0.999999])
     a[4], b[5] = 0.0, 0.0
     return a, b, rho * torch.sqrt(a * b)
-
-
-def rel(a, b) -> float:
-    return float((a - b).norm() / b.norm())
 
 
 # ----------------------------------------------------------------- the named activations

@@ -10,8 +10,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import gntk_fast as gf
+from _helpers import rel
 from gntk_fast.graphon.objects import FunctionGraphon, InputGraphon, StepGraphon
 from gntk_fast.ntk import graphon_ntk, graphon_ntk_reference
+from gntk_fast.spectral import loglog_slope
 from gntk_fast.activations import erf_dual, relu_dual
 from gntk_fast.ntk import GraphonNTK
 from gntk_fast.ops import BackendError
@@ -20,10 +22,6 @@ from gntk_fast.ops.dual import naive as dual_naive
 from gntk_fast.ops.dual.quadrature import hermite_dual, quadrature_dual
 
 F64 = torch.float64
-
-
-def rel(a, b) -> float:
-    return float((a - b).norm() / b.norm())
 
 
 def inputs(n, d, seed=0):
@@ -122,7 +120,7 @@ def test_finite_width_converges_like_inverse_sqrt_width(trainable):
     X = X / X.norm(dim=1, keepdim=True) * math.sqrt(d)
     widths = [128, 512, 2048]
     errs = _finite_width_error(gs, X, L, widths, range(4), trainable)
-    slope = np.polyfit(np.log(widths), np.log(errs), 1)[0]
+    slope = loglog_slope(widths, errs)
     assert -0.65 <= slope <= -0.35, (errs, slope)
     assert 0.05 < errs[-1] < 0.12 and 0.2 < errs[0] < 0.5, errs
 

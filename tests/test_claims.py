@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from gntk_fast.experiments.claims import CLAIMS, RULE_CHANGES, evaluate_claims, get_claim
+from gntk_fast.spectral import loglog_slope
 
 PAPER = Path(__file__).resolve().parents[1] / "examples" / "results" / "report_paper_mnist"
 
@@ -168,8 +169,7 @@ def test_c9_and_c9b():
 def test_c10_pruned_kernels():
     def t(dist):
         return {"pruned_kernels_fit": [{"method": "random", "kernel": "gntk_variance", "widths": [64, 128, 256],
-                                        "mean_rel_dist": dist, "slope_rel_dist": float(np.polyfit(np.log([64, 128, 256]),
-                                                                                    np.log(dist), 1)[0])}]}
+                                        "mean_rel_dist": dist, "slope_rel_dist": loglog_slope([64, 128, 256], dist)}]}
 
     assert held("C10", t([0.4, 0.2, 0.1])) == [True]
     assert held("C10", t([0.4, 0.38, 0.37])) == [False]
@@ -177,7 +177,7 @@ def test_c10_pruned_kernels():
 
 def _slope_row(rms, reference="independent", cut_slope=-0.5):
     widths = [250, 500, 1000, 2000]
-    slope = float(np.polyfit(np.log(widths), np.log(rms), 1)[0])
+    slope = loglog_slope(widths, rms)
     return {"limit_slope": [{"method": "snip", "layer": 1, "reference": reference, "widths": json.dumps(widths),
                              "rms": json.dumps(rms), "slope_rms": slope, "slope_cut": cut_slope, "fit_r2": 0.9}]}
 

@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 import gntk_fast as gf
 from gntk_fast.graphon import InputGraphon, StepGraphon
-from gntk_fast.graphon.design import design, design_kernel, step_values
+from gntk_fast.pai.design import design, design_kernel, step_values
 
 
 def _data(n=24):

@@ -13,18 +13,12 @@ from torch import nn
 from torch.nn.utils import prune as tprune
 
 import gntk_fast as gf
+from _helpers import rel
 from gntk_fast.ntk import EmpiricalNTK, empirical_ntk, empirical_ntk_fn, empirical_ntk_reference
 from gntk_fast.ops import BackendError
 from gntk_fast.ops.entk_layer import ENTK_LAYER
 
 TOL = {torch.float32: 1e-5, torch.float64: 1e-10}
-
-
-def rel(a, b):
-    """Relative Frobenius error; the absolute error when b is exactly zero."""
-    nb = float(b.double().norm())
-    err = float((a.double() - b.double()).norm())
-    return err / nb if nb > 0 else err
 
 
 def _triton_ok():

@@ -10,6 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import gntk_fast as gf
+from _helpers import rel
 from gntk_fast._backend import cpp_available
 from gntk_fast.ntk import empirical_ntk, empirical_ntk_reference
 from gntk_fast.ops.entk_layer import masked_ntk_layer
@@ -19,13 +20,6 @@ from gntk_fast.ops.entk_layer.naive import masked_ntk_layer_naive as naive
 pytestmark = pytest.mark.skipif(not cpp_available(), reason="C++ extension not built")
 
 TOL = {torch.float32: 1e-5, torch.float64: 1e-10}
-
-
-def rel(a, b):
-    """Relative Frobenius error; the absolute error when b is exactly zero."""
-    nb = float(b.double().norm())
-    err = float((a.double() - b.double()).norm())
-    return err / nb if nb > 0 else err
 
 
 def rand_problem(N1, N2, k, n_out, n_in, density, dtype, seed, relu=True):
@@ -288,7 +282,6 @@ def test_sparse_backward_non_contiguous_mask(monkeypatch):
         _dense_backward(mp)
         _, Dd = forward_backward(m, x)
     assert all(float((a - b).abs().max()) <= 1e-12 for a, b in zip(Ds, Dd))
-
 
 
 @pytest.mark.parametrize("dtype", [torch.float64, torch.float32])

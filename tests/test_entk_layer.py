@@ -10,16 +10,11 @@ import pytest
 import torch
 
 import gntk_fast as gf
+from _helpers import rel
 from gntk_fast import _backend
 from gntk_fast.ops import BackendError
 from gntk_fast.ops.entk_layer import COMPLEMENT_DENSITY, ENTK_LAYER, masked_ntk_layer
 from gntk_fast.ops.entk_layer.naive import masked_ntk_layer_naive
-
-
-def rel(a, b):
-    nb = float(b.double().norm())
-    err = float((a.double().cpu() - b.double().cpu()).norm())
-    return err / nb if nb > 0 else err
 
 
 def problem(N1=9, N2=7, k=3, n_out=13, n_in=11, dtype=torch.float64, seed=0):

@@ -19,6 +19,7 @@ from torch.func import functional_call, jacrev, vmap
 from torch.nn.utils import prune as tprune
 
 import gntk_fast as gf
+from _helpers import rel
 from gntk_fast.ntk import EmpiricalNTK, empirical_nngp, empirical_ntk, empirical_ntk_fn, empirical_ntk_vp
 from gntk_fast.ops.entk_conv import ENTK_CONV, masked_grad_term
 from gntk_fast.ops.entk_conv.naive import masked_grad_term_naive
@@ -26,12 +27,6 @@ from gntk_fast.ops.entk_layer._common import layer_term_diagonal
 from gntk_fast.ops.entk_layer.naive import masked_ntk_layer_naive
 
 TOL = {torch.float32: 1e-5, torch.float64: 1e-10}
-
-
-def rel(a, b):
-    nb = float(b.double().norm())
-    err = float((a.double() - b.double()).norm())
-    return err / nb if nb > 0 else err
 
 
 # ------------------------------------------------------------------ the oracle

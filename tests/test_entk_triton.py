@@ -19,6 +19,7 @@ from gntk_fast.ops.entk_layer import masked_ntk_layer  # noqa: E402
 from gntk_fast.ops.entk_layer import triton as te  # noqa: E402
 from gntk_fast.ops.entk_layer.naive import masked_ntk_layer_naive  # noqa: E402
 from gntk_fast.ops.entk_layer.triton import LAUNCHES, masked_ntk_layer_triton, prepare_mask  # noqa: E402
+from _helpers import rel  # noqa: E402
 
 DEV = torch.device("cuda") if torch.cuda.is_available() else torch.device("cpu")
 
@@ -34,14 +35,6 @@ def oracle(D1, H1, D2, H2, mask, trace):
 def tri(D1, H1, D2=None, H2=None, mask=None, **kw):
     """The op's entry (validation included) with the triton backend named."""
     return masked_ntk_layer(D1, H1, D2, H2, mask, backend="triton", **kw)
-
-
-def rel_err(out, ref):
-    """max |out - ref| / max |ref| (0 when both are 0)."""
-    out = out.double().cpu()
-    scale = ref.abs().max().item()
-    err = (out - ref).abs().max().item()
-    return err / scale if scale > 0 else err
 
 
 def make(N1, N2, k, n_out, n_in, *, seed=0, dtype=torch.float32, sym=False):
@@ -94,7 +87,7 @@ def test_float32_matches_oracle(k, trace, sym, kind):
     expect_shape = (SHAPE["N1"], N2) if trace else (SHAPE["N1"], N2, k, k)
     assert out.shape == expect_shape and out.dtype == torch.float32 and out.device.type == DEV.type
     ref = oracle(D1, H1, D2, H2, M, trace)
-    assert rel_err(out, ref) < 1e-5
+    assert rel(out, ref, norm="max") < 1e-5
     if sym:  # exactly symmetric: T[a,b,c,c'] = T[b,a,c',c]
         o = out if trace else out.permute(0, 2, 1, 3).reshape(SHAPE["N1"] * k, -1)
         assert torch.equal(o, o.T)
@@ -130,7 +123,7 @@ def test_complement_and_direct_agree():
     ref = oracle(D1, H1, D2, H2, M, True)
     a = masked_ntk_layer_triton(D1, H1, D2, H2, direct)
     b = masked_ntk_layer_triton(D1, H1, D2, H2, comp)
-    assert rel_err(a, ref) < 1e-5 and rel_err(b, ref) < 1e-5
+    assert rel(a, ref, norm="max") < 1e-5 and rel(b, ref, norm="max") < 1e-5
 
 
 @pytest.mark.parametrize("trace", [True, False])
@@ -146,7 +139,7 @@ def test_split_k_partials(trace, sym):
         raw = torch.triu(raw) + torch.triu(raw, 1).T
     if not trace:
         raw = raw.reshape(7, 3, -1, 3).permute(0, 2, 1, 3)
-    assert rel_err(raw, oracle(D1, H1, D2, H2, M, trace)) < 1e-5
+    assert rel(raw, oracle(D1, H1, D2, H2, M, trace), norm="max") < 1e-5
 
 
 def test_more_than_one_tile_and_chunk():
@@ -154,9 +147,9 @@ def test_more_than_one_tile_and_chunk():
     D1, H1, D2, H2 = make(40, 35, 1, 23, 29)
     M = make_mask("sparse", 23, 29)
     out = tri(D1, H1, D2, H2, M)
-    assert rel_err(out, oracle(D1, H1, D2, H2, M, True)) < 1e-5
+    assert rel(out, oracle(D1, H1, D2, H2, M, True), norm="max") < 1e-5
     sym = tri(D1, H1, mask=M)
-    assert rel_err(sym, oracle(D1, H1, None, None, M, True)) < 1e-5
+    assert rel(sym, oracle(D1, H1, None, None, M, True), norm="max") < 1e-5
 
 
 def test_each_path_launches_its_kernel():
@@ -169,7 +162,7 @@ def test_each_path_launches_its_kernel():
     assert LAUNCHES["dense"] == d0 + 1 and LAUNCHES["sparse"] == s0 + 1
     tri(D1, H1, D2, H2, make_mask("high", 11, 13))  # complement: dense minus sparse
     assert LAUNCHES["dense"] == d0 + 2 and LAUNCHES["sparse"] == s0 + 2
-    assert rel_err(out, oracle(D1, H1, D2, H2, M, True)) < 1e-5
+    assert rel(out, oracle(D1, H1, D2, H2, M, True), norm="max") < 1e-5
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="interpreter check (CPU tensors)")
@@ -214,7 +207,7 @@ def test_empty_batch_and_noncontiguous_inputs():
     H1t = H1.T.contiguous().T
     assert not D1t.is_contiguous() and not H1t.is_contiguous()
     out = tri(D1t, H1t, D2, H2, M)
-    assert rel_err(out, oracle(D1, H1, D2, H2, M, True)) < 1e-5
+    assert rel(out, oracle(D1, H1, D2, H2, M, True), norm="max") < 1e-5
 
 
 # ----------------------------------------------------------------------------- bad inputs
@@ -254,11 +247,11 @@ def test_property_matches_oracle(N1, N2, k, n_out, n_in, density, trace, sym, se
     out = tri(D1, H1, D2, H2, M, trace=trace)
     ref = oracle(D1, H1, D2, H2, M, trace)
     assert out.shape == ref.shape
-    assert rel_err(out, ref) < 1e-5
+    assert rel(out, ref, norm="max") < 1e-5
     # linear in the mask: kernel(M) + kernel(~M) = kernel(all kept)
     rest = tri(D1, H1, D2, H2, ~M, trace=trace)
     full = tri(D1, H1, D2, H2, None, trace=trace)
-    assert rel_err(out + rest, full.double().cpu()) < 1e-5
+    assert rel(out + rest, full.double().cpu(), norm="max") < 1e-5
 
 
 # ----------------------------------------------------------------------------- CUDA only
@@ -271,11 +264,11 @@ def test_cuda_large_exact_and_tf32(trace, sym):
     M = (torch.rand(257, 300, generator=torch.Generator().manual_seed(3)) < 0.2).cuda()
     ref = oracle(D1, H1, D2, H2, M, trace)
     exact = tri(D1, H1, D2, H2, M, trace=trace)
-    assert rel_err(exact, ref) < 1e-5
+    assert rel(exact, ref, norm="max") < 1e-5
     fast = tri(D1, H1, D2, H2, M, trace=trace, tf32=True)
-    assert rel_err(fast, ref) < 5e-3
+    assert rel(fast, ref, norm="max") < 5e-3
     high = (torch.rand(257, 300, generator=torch.Generator().manual_seed(4)) < 0.9).cuda()
-    assert rel_err(tri(D1, H1, D2, H2, high, trace=trace), oracle(D1, H1, D2, H2, high, trace)) < 1e-5
+    assert rel(tri(D1, H1, D2, H2, high, trace=trace), oracle(D1, H1, D2, H2, high, trace), norm="max") < 1e-5
 
 
 @pytest.mark.cuda
@@ -283,9 +276,9 @@ def test_cuda_big_tiles_split_k_and_float64():
     D1, H1, _, _ = make(1100, 1, 1, 64, 96, sym=True)  # >= 1024 rows: 128-tiles
     M = (torch.rand(64, 96, generator=torch.Generator().manual_seed(5)) < 0.3).cuda()
     out = tri(D1, H1, mask=M)
-    assert rel_err(out, oracle(D1, H1, None, None, M, True)) < 1e-5
+    assert rel(out, oracle(D1, H1, None, None, M, True), norm="max") < 1e-5
     d64 = masked_ntk_layer(D1.double()[:50], H1.double()[:50], mask=M, trace=False)  # auto: the naive twin on CUDA
-    assert d64.is_cuda and rel_err(d64, oracle(D1[:50], H1[:50], None, None, M, False)) < 1e-10
+    assert d64.is_cuda and rel(d64, oracle(D1[:50], H1[:50], None, None, M, False), norm="max") < 1e-10
 
 
 @pytest.mark.parametrize("col_block", [0, 4, 5, 64])
@@ -302,7 +295,7 @@ def test_column_blocked_edge_order(col_block, kind):
     D1, H1, D2, H2 = make(5, 7, 2, 11, 13)
     for trace in (True, False):
         out = masked_ntk_layer_triton(D1, H1, D2, H2, e, trace=trace)
-        assert rel_err(out, oracle(D1, H1, D2, H2, M, trace)) < 1e-5
+        assert rel(out, oracle(D1, H1, D2, H2, M, trace), norm="max") < 1e-5
     with pytest.raises(ValueError, match="col_block"):
         prepare_mask(M, col_block=-1)
 
@@ -324,7 +317,7 @@ def test_end_to_end_through_empirical_ntk():
         for trace in (True, False):
             ours = empirical.empirical_ntk(model, x1, xb, trace=trace, backend="triton")
             ref = reference.empirical_ntk_reference(model, x1, xb, trace=trace)
-            assert rel_err(ours, ref.double().cpu()) < 1e-5
+            assert rel(ours, ref.double().cpu(), norm="max") < 1e-5
     assert LAUNCHES["sparse"] >= s0 + 4 * 3  # three masked layers per call
 
 
@@ -392,9 +385,9 @@ def test_prepared_complement_edges_and_tf32_flag():
     assert e.complement
     for trace in (True, False):
         out = masked_ntk_layer_triton(D1, H1, D2, H2, e, trace=trace)
-        assert rel_err(out, oracle(D1, H1, D2, H2, M, trace)) < 1e-5
+        assert rel(out, oracle(D1, H1, D2, H2, M, trace), norm="max") < 1e-5
     f = tri(D1, H1, D2, H2, M, tf32=True)  # the TF32 dot (the interpreter rounds like TF32 or exactly)
-    assert rel_err(f, oracle(D1, H1, D2, H2, M, True)) < 5e-3
+    assert rel(f, oracle(D1, H1, D2, H2, M, True), norm="max") < 5e-3
 
 
 def test_edge_cache_released_with_the_mask():

@@ -113,12 +113,12 @@ def _xy(n=6, d=3):
 
 
 @pytest.mark.parametrize("call, name", [
-    (lambda: gf.graphon.design(*_xy(), 1, 0.5, steps=2**64), "steps"),
-    (lambda: gf.graphon.design(*_xy(), 2**64, 0.5, steps=1), "depth"),
-    (lambda: gf.graphon.design(*_xy(), 1, 0.5, K=2**64, steps=1), "K"),
-    (lambda: gf.graphon.design(*_xy(), 1, 0.5, T=2**64, steps=1, objective="loss"), "T"),
+    (lambda: gf.pai.design(*_xy(), 1, 0.5, steps=2**64), "steps"),
+    (lambda: gf.pai.design(*_xy(), 2**64, 0.5, steps=1), "depth"),
+    (lambda: gf.pai.design(*_xy(), 1, 0.5, K=2**64, steps=1), "K"),
+    (lambda: gf.pai.design(*_xy(), 1, 0.5, T=2**64, steps=1, objective="loss"), "T"),
     (lambda: gf.prune(gf.MLP(3, 8, 1, seed=0), "synflow", 0.5, iterations=2**64), "iterations"),
-    (lambda: gf.graphon.path_density([0.5, 0.5], 2**64), "d"),
+    (lambda: gf.pai.path_density([0.5, 0.5], 2**64), "d"),
     (lambda: gf.predicted_loss(np.eye(4), np.ones(4), 0.1, 2**64), "steps"),
     (lambda: gf.graphon.cut_norm(np.ones((30, 30)), restarts=2**64), "restarts"),
     (lambda: gf.spectral_metrics(np.eye(3), k=2**64), "k"),
@@ -139,11 +139,11 @@ def test_one_integer_check_bounds_every_integer():
 def test_design_needs_labels():
     x, _ = _xy()
     with pytest.raises(TypeError, match=r"^y must be given"):
-        gf.graphon.design(x, None, 1, 0.5, steps=1)
+        gf.pai.design(x, None, 1, 0.5, steps=1)
     with pytest.raises(ValueError, match=r"^x and y must hold the same number of samples"):
-        gf.graphon.design(x, torch.arange(5), 1, 0.5, steps=1)
+        gf.pai.design(x, torch.arange(5), 1, 0.5, steps=1)
     with pytest.raises(TypeError, match=r"^y must hold integer class labels"):
-        gf.graphon.design(x, torch.ones(6), 1, 0.5, steps=1)
+        gf.pai.design(x, torch.ones(6), 1, 0.5, steps=1)
 
 
 def test_float64_data_for_a_float32_model_is_refused():
@@ -301,9 +301,9 @@ def test_sweep_tasks_in_any_dask_worker_run_single_threaded(monkeypatch):
 # ------------------------------------------------------------------ progress
 def test_long_calls_take_a_progress_switch(capsys):
     x, y = _xy(8, 4)
-    gf.graphon.design(x, y, 1, 0.3, K=2, steps=3, progress=True)
+    gf.pai.design(x, y, 1, 0.3, K=2, steps=3, progress=True)
     assert "design alignment" in capsys.readouterr().err
-    gf.graphon.design(x, y, 1, 0.3, K=2, steps=3)  # default: quiet when short
+    gf.pai.design(x, y, 1, 0.3, K=2, steps=3)  # default: quiet when short
     assert "design" not in capsys.readouterr().err
     mask = np.random.default_rng(0).random((40, 30)) < 0.3
     gf.graphon.network_histogram(mask, progress=True)
@@ -357,7 +357,7 @@ def test_entk_refuses_a_silent_downcast_of_the_inputs(kind):
 
 def test_synflow_recursion_shows_progress_and_bounds_iterations(capsys):
     import gntk_fast as gf
-    from gntk_fast.graphon.limit import synflow_recursion
+    from gntk_fast.pai.limit import synflow_recursion
 
     m = gf.MLP(6, 16, 2, seed=0)
     synflow_recursion(m, 0.3, iterations=3, progress=True)

@@ -7,16 +7,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import gntk_fast as gf
-from gntk_fast.graphon import (
-    channel_connectivity,
-    channel_sas,
-    conv_network_graphon,
-    hom_densities,
-    network_graphon,
-    sas,
-    sas_layers,
-)
+from gntk_fast.graphon import channel_connectivity, channel_sas, hom_densities, sas, sas_layers
 from gntk_fast.graphon.io import load_estimates, save_estimates
+from gntk_fast.pai import conv_network_graphon, network_graphon
 
 
 def two_block_mask():

@@ -1,7 +1,6 @@
 """Tests of the analytic Graphon CNTK (docs/graphon-cntk.md)."""
 from __future__ import annotations
 
-import math
 
 import numpy as np
 import pytest
@@ -10,15 +9,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import gntk_fast as gf
+from _helpers import rel
 from gntk_fast.ntk import TapGraphons, graphon_cntk, graphon_cntk_reference
 from gntk_fast.ops import BackendError
 from gntk_fast.ops.cntk_step import CNTK_STEP, cntk_step
+from gntk_fast.spectral import loglog_slope
 
 F64 = torch.float64
-
-
-def rel(a, b) -> float:
-    return float((a - b).norm() / b.norm())
 
 
 def images(n, c, h, w, seed=0):
@@ -244,7 +241,7 @@ def test_finite_conv_net_converges_to_graphon_cntk(readout, padding, measured):
             net.set_masks([torch.bernoulli(torch.from_numpy(np.ascontiguousarray(p)), generator=g) for p in probs])
             e.append(rel(_entk(net, x), limit))
         errs.append(float(np.mean(e)))
-    slope = np.polyfit(np.log([16, 64, 256]), np.log(errs), 1)[0]
+    slope = loglog_slope([16, 64, 256], errs)
     assert errs[0] > errs[1] > errs[2] and errs[2] < errs[0] / 2, (errs, measured)
     assert -0.9 < slope < -0.25, (errs, slope, measured)
 

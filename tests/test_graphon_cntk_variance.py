@@ -167,7 +167,7 @@ def test_one_input_channel_mask_kernel_is_a_multiple_of_the_dense_cntk(readout, 
 def test_per_tap_network_graphon_of_a_pruned_conv_net():
     # a per-tap network graphon (a list of k^2 step graphons per conv layer) and its variance graphons go to
     # graphon_cntk as they are; on uniform blocks they equal the (k^2, K, K) arrays of their block values
-    from gntk_fast.graphon import network_graphon
+    from gntk_fast.pai import network_graphon
 
     net = gf.ConvNet(1, 8, 2, 3, kernel_size=3, image_size=5, seed=0, dtype=F64)
     gf.prune(net, "snip", 0.7, data=(images(8, 1, 5, 5, seed=1), torch.arange(8) % 3), seed=0, progress=False)

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from scipy import integrate, optimize, special
 
 import gntk_fast as gf
-from gntk_fast.graphon.limit import (
+from gntk_fast.pai.limit import (
     ResidualDistribution,
     block_means,
     factor_fit,
@@ -183,7 +183,7 @@ def test_check1_homogeneous_methods_predict_constant(method):
         d = 1.0 - 0.8
         # the limit is the constant d exactly, in every layer, whatever the realised weights
         assert np.abs(lg[1].graphon.H - d).max() < 1e-12
-        assert np.abs(gf.graphon.block_means(lg[1].graphon, n, n, 16) - d).max() < 1e-12
+        assert np.abs(gf.pai.block_means(lg[1].graphon, n, n, 16) - d).max() < 1e-12
         assert np.abs(lg[0].feature_density - d).max() < 1e-12
         assert all(abs(l.density - d) < 1e-12 for l in lg.layers)
         res = gf.prune(copy.deepcopy(m), method, 0.8, scope="layerwise", seed=1)

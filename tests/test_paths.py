@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 import gntk_fast as gf
 from gntk_fast.graphon import FunctionGraphon
-from gntk_fast.graphon.paths import path_counts, path_density, path_density_comparison
+from gntk_fast.pai.paths import path_counts, path_density, path_density_comparison
 
 W1 = FunctionGraphon(lambda u, v: 0.2 + 0.6 * u * v)
 W2 = FunctionGraphon(lambda u, v: 0.1 + 0.8 * (1 - u) * v)

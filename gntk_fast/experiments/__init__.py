@@ -35,8 +35,7 @@ those are bound eagerly below (their modules import only numpy/torch at top leve
 """
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from .._lazy import lazy_attributes
 
 _LAZY: dict[str, str] = {
     "GraphonConvergence": "gntk_fast.experiments.graphon_convergence",
@@ -69,14 +68,4 @@ from .limit_graphons import limit_graphons  # noqa: E402
 
 __all__ = ["graphon_convergence", "limit_graphons", *_LAZY]
 
-
-def __getattr__(name: str) -> Any:
-    if name not in _LAZY:
-        raise AttributeError(f"module 'gntk_fast.experiments' has no attribute {name!r}")
-    value = getattr(importlib.import_module(_LAZY[name]), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_LAZY))
+__getattr__, __dir__ = lazy_attributes("gntk_fast.experiments", _LAZY)

@@ -7,38 +7,15 @@ null) and Parquet (pyarrow, when installed). Both are written atomically.
 from __future__ import annotations
 
 import json
-import math
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Iterable, Sequence
 
 import numpy as np
 
-from .._io import atomic_path, write_text
+from .._io import atomic_path, clean, jsonable, write_text  # clean, jsonable: re-exported
+from ..spectral import loglog_slope  # re-exported: the experiments' log-log fit
 
 __all__ = ["clean", "jsonable", "write_table", "read_table", "spearman", "loglog_slope", "group_mean", "group_series"]
-
-
-def clean(value: Any) -> Any:
-    """A JSON-safe scalar: numpy scalars to Python, NaN/inf to None."""
-    if isinstance(value, (np.floating, float)):
-        v = float(value)
-        return v if math.isfinite(v) else None
-    if isinstance(value, (np.integer,)):
-        return int(value)
-    if isinstance(value, np.bool_):
-        return bool(value)
-    return value
-
-
-def jsonable(x: Any) -> Any:
-    """``x`` with numpy arrays and scalars as Python lists and scalars, NaN/inf as None."""
-    if isinstance(x, dict):
-        return {str(k): jsonable(v) for k, v in x.items()}
-    if isinstance(x, (list, tuple)):
-        return [jsonable(v) for v in x]
-    if isinstance(x, np.ndarray):
-        return [jsonable(v) for v in x.tolist()]
-    return clean(x)
 
 
 def _rows(rows: Iterable[dict]) -> list[dict]:
@@ -86,16 +63,6 @@ def spearman(x: Sequence[float], y: Sequence[float]) -> tuple[float | None, floa
         return None, None, n
     res = spearmanr(a[ok], b[ok])
     return clean(res.statistic), clean(res.pvalue), n
-
-
-def loglog_slope(x: Sequence[float], y: Sequence[float]) -> float | None:
-    """Least-squares slope of log y against log x (positive finite pairs only)."""
-    a = np.asarray(x, dtype=np.float64)
-    b = np.asarray(y, dtype=np.float64)
-    ok = np.isfinite(a) & np.isfinite(b) & (a > 0) & (b > 0)
-    if ok.sum() < 2 or np.ptp(np.log(a[ok])) == 0:
-        return None
-    return float(np.polyfit(np.log(a[ok]), np.log(b[ok]), 1)[0])
 
 
 def group_mean(rows: Sequence[dict], keys: Sequence[str], value: str) -> dict[tuple, tuple[float, float, int]]:

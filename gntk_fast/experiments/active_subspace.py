@@ -10,7 +10,7 @@ is still a universal approximator. :func:`active_subspace` tests both halves:
   data-driven pruner (SNIP, GraSP: scores proportional to |x_j|) has
   coordinates to select, and a data-free one (SynFlow: all-ones inputs) does not;
 * **the sets**: per method, the pooled prediction
-  :func:`gntk_fast.graphon.limit_graphon` (``n_networks = pool`` fc networks
+  :func:`gntk_fast.pai.limit_graphon` (``n_networks = pool`` fc networks
   of the largest width, none of them trained) gives each input coordinate's
   predicted kept density; the *kept* set is the ``set_size`` coordinates of
   highest density (at least d), the *pruned-away* set the ``set_size`` of
@@ -39,7 +39,7 @@ from typing import Any, Sequence
 import numpy as np
 import torch
 
-from .._validation import check_float, check_fraction, check_size
+from .._validation import check_float, check_fraction, check_size, check_sizes
 
 __all__ = ["active_subspace", "synthetic_inputs", "subspace_target"]
 
@@ -108,13 +108,13 @@ def active_subspace(
     >>> sets[0]["method"], sorted({r["net"] for r in fit})
     ('snip', ['dense', 'pruned'])
     """
-    from ..graphon import limit_graphon
+    from ..pai import limit_graphon
     from ..models import fc
     from ..pruning import prune
     from ..training import train
 
     methods = list(methods)
-    widths = sorted(check_size("widths", w, 1 << 14) for w in widths)
+    widths = check_sizes("widths", widths, 1 << 14)
     if not methods or not widths:
         raise ValueError("methods and widths must be non-empty")
     sparsity = check_fraction("sparsity", sparsity)

@@ -44,7 +44,6 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-import numpy as np
 import torch
 
 from .._validation import MAX_DEPTH, MAX_WIDTH, check_choice, check_fraction, check_int, check_seed, check_size
@@ -80,12 +79,13 @@ class ConvStudyConfig:
     kernel_dtype: str = "float64"
 
     def validated(self) -> "ConvStudyConfig":
-        from ..ntk._conv_grid import PADDINGS, READOUTS, _check_kernel
+        from .._constants import PADDINGS, READOUTS
+        from .._validation import MAX_KERNEL, check_odd_size
 
         c = copy.copy(self)
         c.channels = check_size("channels", c.channels, MAX_WIDTH)
         c.depth = check_size("depth", c.depth, MAX_DEPTH)
-        c.kernel_size = _check_kernel(c.kernel_size)
+        c.kernel_size = check_odd_size("kernel_size", c.kernel_size, MAX_KERNEL)
         c.padding = check_choice("padding", c.padding, PADDINGS)
         c.readout = check_choice("readout", c.readout, READOUTS)
         c.steps = check_size("steps", c.steps, 10**7)
@@ -150,7 +150,7 @@ def _model(data: StudyData, cfg: ConvStudyConfig, seed: int):
 
 
 def _kernels(model, data: StudyData, cfg: ConvStudyConfig, seed: int) -> dict[str, torch.Tensor]:
-    from ..graphon.network import network_graphon
+    from ..pai.network import network_graphon
     from ..ntk import empirical_ntk, graphon_cntk
 
     dt = torch.float64 if cfg.kernel_dtype == "float64" else torch.float32

@@ -37,6 +37,7 @@ from .._validation import (
     check_memory,
     check_seed,
     check_size,
+    check_sizes,
 )
 
 __all__ = ["GraphonConvergence", "graphon_convergence", "trial_seed"]
@@ -318,7 +319,7 @@ def graphon_convergence(
     """
     from ..graphon.sas import tv_smooth
 
-    methods, widths, sparsity, depth, trials, K, seed = _check_arguments(
+    methods, widths, sparsity, depth, trials, K, seed = _convergence_arguments(
         methods, widths, sparsity, depth, trials, K, seed
     )
     x, y, data_name, image_shape = _load_batch(data, seed, data_dir)
@@ -349,7 +350,7 @@ def graphon_convergence(
     )
 
 
-def _check_arguments(methods, widths, sparsity, depth, trials, K, seed):
+def _convergence_arguments(methods, widths, sparsity, depth, trials, K, seed):
     """Validated (methods, ascending widths, sparsity, depth, trials, K, seed)."""
     from ..pruning.scores import METHODS
 
@@ -358,9 +359,7 @@ def _check_arguments(methods, widths, sparsity, depth, trials, K, seed):
     methods = [check_choice("methods", m, METHODS) for m in methods]
     if not methods or len(set(methods)) != len(methods):
         raise ValueError(f"methods must be a non-empty list of distinct methods; got {methods}")
-    widths = sorted(check_size("widths", w, MAX_WIDTH) for w in widths)
-    if not widths or len(set(widths)) != len(widths):
-        raise ValueError(f"widths must be a non-empty list of distinct ints; got {widths}")
+    widths = check_sizes("widths", widths, MAX_WIDTH, distinct=True)
     sparsity = check_fraction("sparsity", sparsity)
     depth = check_size("depth", depth, MAX_DEPTH, min_value=2)
     trials = check_int("trials", trials, min_value=1)

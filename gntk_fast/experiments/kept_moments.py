@@ -29,7 +29,7 @@ from typing import Sequence
 import numpy as np
 import torch
 
-from .._validation import MAX_DEPTH, MAX_WIDTH, check_fraction, check_size
+from .._validation import MAX_DEPTH, MAX_WIDTH, check_fraction, check_size, check_sizes
 from .metrics import COHERENCE, DENSITY, ENTK_TRACE_RATIO, MEAN_KEPT, OUT_SCALE, SECOND_KEPT
 
 __all__ = ["kept_weight_moments", "row_coherence"]
@@ -97,7 +97,7 @@ def kept_weight_moments(methods: Sequence[str] = ("random", "grasp"), widths: Se
     from ..pruning import prune
     from .pruned_study import load_study_data
 
-    widths = sorted(check_size("widths", w, MAX_WIDTH) for w in widths)
+    widths = check_sizes("widths", widths, MAX_WIDTH)
     depth = check_size("depth", depth, MAX_DEPTH)
     seeds = check_size("seeds", seeds, 1000)
     sparsity = check_fraction("sparsity", sparsity)

@@ -25,7 +25,7 @@ from typing import Sequence
 import numpy as np
 import torch
 
-from .._validation import MAX_DEPTH, MAX_WIDTH, check_size
+from .._validation import MAX_DEPTH, MAX_WIDTH, check_size, check_sizes
 from ._tables import loglog_slope
 from .metrics import (DENSITY, EXPONENT, MEAN_REL_DIST, PREDICTED_EXPONENT, PREDICTED_RATIO, RATIO, REL_DIST,
                       SLOPE_REL_DIST, TRAINABLE)
@@ -55,7 +55,7 @@ def kernel_convergence(widths: Sequence[int] = (128, 512, 2048), seeds: int = 3,
     from ..models import MLP
     from ..ntk import empirical_ntk, graphon_ntk
 
-    widths = sorted(check_size("widths", w, MAX_WIDTH) for w in widths)
+    widths = check_sizes("widths", widths, MAX_WIDTH)
     seeds = check_size("seeds", seeds, 1000)
     gs = spec_graphons(d)
     g = torch.Generator().manual_seed(seed)
@@ -165,12 +165,12 @@ def pruned_kernel_convergence(methods: Sequence[str] = ("snip", "synflow"), widt
     from tqdm.auto import tqdm
 
     from .. import data as gdata
-    from ..graphon.network import network_graphon
     from ..models import MLP
     from ..ntk import empirical_ntk, graphon_ntk
+    from ..pai.network import network_graphon
     from ..pruning import prune
 
-    widths = sorted(check_size("widths", w, MAX_WIDTH) for w in widths)
+    widths = check_sizes("widths", widths, MAX_WIDTH)
     seeds = check_size("seeds", seeds, 1000)
     x, _ = gdata.load(data, split="all" if data == "digits" else "test", n=n_inputs, seed=seed, data_dir=data_dir)
     import warnings

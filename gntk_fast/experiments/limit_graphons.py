@@ -6,12 +6,12 @@ The checks of docs/limit-graphons.md section 4 as one experiment:
   per trial (Synaptic-Flow's fc: PyTorch init, biases) is pruned layerwise at
   the given sparsity by :func:`gntk_fast.prune` (clean mode) and its masks
   estimated by SAS (K blocks). The prediction is POOLED
-  (:func:`gntk_fast.graphon.limit_graphon` with ``n_networks = pool``): the
+  (:func:`gntk_fast.pai.limit_graphon` with ``n_networks = pool``): the
   factors' quantile functions are estimated over ``pool`` independent
   networks of the width, none of them a test network (SynFlow with 100
   iterations: the pool's recursions averaged; Random and Magnitude: the exact
   constant d), so the prediction is the same for every test network. It is
-  averaged on SAS's blocks (:func:`gntk_fast.graphon.block_means`) and
+  averaged on SAS's blocks (:func:`gntk_fast.pai.block_means`) and
   compared with the SAS estimate of the masks of each test network
   (``reference="independent"``: the check). As a labelled diagnostic, the
   same-network fit (factors fitted on the test network itself) is compared
@@ -29,10 +29,10 @@ The checks of docs/limit-graphons.md section 4 as one experiment:
   sets (kept density below d / 10).
 * **path density** (check 5): the finite path counts of the real masks
   against the path integral of their joint estimate
-  (:func:`gntk_fast.graphon.network_graphon`) and of the per-mask SAS
-  estimates (:func:`gntk_fast.graphon.path_density_comparison`).
+  (:func:`gntk_fast.pai.network_graphon`) and of the per-mask SAS
+  estimates (:func:`gntk_fast.pai.path_density_comparison`).
 * **design**: a step graphon per layer designed by
-  :func:`gntk_fast.graphon.design` for kernel-target alignment on a training
+  :func:`gntk_fast.pai.design` for kernel-target alignment on a training
   batch; fc networks pruned from it (``prune(..., "graphon")``) and by
   Random / SNIP / SynFlow (100 iterations) at the same per-layer density
   are trained with :func:`gntk_fast.train` (Adam, lr 1e-3, minibatches) and
@@ -57,6 +57,7 @@ import numpy as np
 
 from .._validation import check_choice, check_seed
 from .metrics import CUT, ERR_JOINT, ERR_PER_MASK, FIT_R2, PRED_ERROR, RMS, SAS_TO_CONST, SLOPE_CUT, SLOPE_RMS
+from ..spectral import loglog_slope
 
 __all__ = ["LimitGraphonsExperiment", "limit_graphons", "merge_results", "SCALES", "METHOD_SPECS"]
 
@@ -95,14 +96,7 @@ class LimitGraphonsExperiment:
         return [r for r in self.rows if r["part"] == part and all(r.get(k) == v for k, v in match.items())]
 
     def to_json(self, path: str | Path) -> Path:
-        from .._io import write_text
-
-        def clean(v):
-            if isinstance(v, (np.floating, np.integer)):
-                return v.item()
-            if isinstance(v, np.ndarray):
-                return v.tolist()
-            return v
+        from .._io import jsonable, write_text
 
         here = Path(path).resolve().parent
 
@@ -113,7 +107,7 @@ class LimitGraphonsExperiment:
                 return Path(v).name
 
         body = {"config": self.config, "figures": {k: rel(v) for k, v in self.figures.items()},
-                "rows": [{k: clean(v) for k, v in r.items()} for r in self.rows]}
+                "rows": jsonable(self.rows, finite=False)}  # NaN kept: merge_results reads them back
         return write_text(path, json.dumps(body, indent=1) + "\n")
 
 
@@ -122,14 +116,6 @@ def _nanmean(values) -> float:
     v = np.asarray(values, dtype=float)
     v = v[np.isfinite(v)]
     return float(v.mean()) if v.size else float("nan")
-
-
-def _slope(widths, values) -> float:
-    x, y = np.log(np.asarray(widths, float)), np.log(np.asarray(values, float))
-    ok = np.isfinite(y)
-    if ok.sum() < 2:
-        return float("nan")
-    return float(np.polyfit(x[ok], y[ok], 1)[0])
 
 
 def _load(cfg, data_dir, seed):
@@ -176,10 +162,11 @@ def limit_graphons(
     overrides : any key of the scale's settings (:data:`SCALES`), e.g. ``trials=3``
         or ``train_steps=100``.
     """
-    from ..graphon import block_means, limit_graphon, sas, synflow_recursion
+    from ..graphon import sas
     from ..graphon.distances import cut_norm
-    from ..graphon.paths import path_density_comparison
     from ..models import fc
+    from ..pai import block_means, limit_graphon, synflow_recursion
+    from ..pai.paths import path_density_comparison
     from ..pruning import prune
 
     scale = check_choice("scale", scale, tuple(SCALES))
@@ -301,8 +288,8 @@ def _slope_rows(rows: list[dict[str, Any]], labels, widths, depth: int) -> list[
                 const = [np.mean([r[SAS_TO_CONST] for r in sel if r["width"] == w]) for w in ws]
                 perr = [np.mean([r.get(PRED_ERROR, np.nan) for r in sel if r["width"] == w]) for w in ws]
                 out.append(dict(part="slope", method=label, layer=layer, reference=ref, widths=ws,
-                                slope_rms=_slope(ws, mean), slope_cut=_slope(ws, cut),
-                                slope_sas_to_const=_slope(ws, const), rms=[float(v) for v in mean],
+                                slope_rms=loglog_slope(ws, mean, missing=np.nan), slope_cut=loglog_slope(ws, cut, missing=np.nan),
+                                slope_sas_to_const=loglog_slope(ws, const, missing=np.nan), rms=[float(v) for v in mean],
                                 cut=[float(v) for v in cut], pred_error=float(perr[-1]),
                                 fit_r2=_nanmean([r[FIT_R2] for r in sel])))
     return out
@@ -337,7 +324,7 @@ def _design_part(cfg, pbatch, train_set, eval_set, d_in, dens, depth, seed, out,
     """Design graphons for alignment, prune and train against Random / SNIP / SynFlow."""
     import torch
 
-    from ..graphon import design
+    from ..pai import design
     from ..models import fc
     from ..plots import new_figure, save_figure
     from ..pruning import prune

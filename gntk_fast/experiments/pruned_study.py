@@ -17,7 +17,7 @@ on the data's pruning batch, then
   (b) ``entk_fresh``: the empirical NTK of the same masks with fresh,
       independent N(0, 1) weights (seed + 10^6);
   (c) ``gntk_mask``: the analytic Graphon NTK of the network graphon of the
-      masks (:func:`gntk_fast.graphon.network_graphon`, one order per hidden
+      masks (:func:`gntk_fast.pai.network_graphon`, one order per hidden
       layer, K blocks);
   (d) ``gntk_variance``: the analytic kernel with the variance graphons
       ``E[w^2 m]`` of the pruned network's weights for the forward/backward
@@ -250,7 +250,7 @@ def coordinate_relevance(x: torch.Tensor, y: torch.Tensor, classes: int) -> np.n
 
 def path_summary(masks, x: torch.Tensor, y: torch.Tensor, classes: int) -> dict:
     """The per-coordinate path density ``P(j)`` of the masks (finite path counts over the
-    dense count, :func:`gntk_fast.graphon.paths.path_counts`) summarised: its mean, its
+    dense count, :func:`gntk_fast.pai.paths.path_counts`) summarised: its mean, its
     coefficient of variation over coordinates, and its Pearson correlation with the
     coordinates' class relevance (:func:`coordinate_relevance`; None when either is constant).
 
@@ -261,7 +261,7 @@ def path_summary(masks, x: torch.Tensor, y: torch.Tensor, classes: int) -> dict:
     >>> path_summary(ms, torch.eye(2), torch.tensor([0, 1]), 2)["path_mean"]
     1.0
     """
-    from ..graphon.paths import path_counts
+    from ..pai.paths import path_counts
 
     P = path_counts(masks)
     r = coordinate_relevance(x, y, classes)
@@ -301,7 +301,7 @@ def _model(d: int, classes: int, cfg: StudyConfig, seed: int):
 
 
 def _kernels(model, data: StudyData, cfg: StudyConfig, seed: int) -> dict[str, torch.Tensor]:
-    from ..graphon.network import network_graphon
+    from ..pai.network import network_graphon
     from ..ntk import empirical_ntk, graphon_ntk
 
     dt = torch.float64 if cfg.kernel_dtype == "float64" else torch.float32

@@ -19,30 +19,22 @@ are reachable as attributes too:
 * more estimators behind SAS's interface (:mod:`gntk_fast.graphon.estimators`):
   :func:`usvt`, :func:`network_histogram` (automatic block count),
   :func:`largest_gap`, with plain twins ``*_reference``; :func:`estimate_error`.
-* predicted limit graphons (:mod:`gntk_fast.graphon.limit`):
-  :func:`limit_graphon`, :func:`limit_graphon_from_scores`,
-  :func:`synflow_recursion`, :func:`block_means`.
 * conv masks (:mod:`gntk_fast.graphon.channels`): :func:`channel_connectivity`
   (pooled kept fraction of each channel pair's taps, or one tap),
   :func:`channel_sas` / :func:`channel_sas_trials` (``taps="pooled"|"per-tap"``;
-  also reached through :func:`sas`, :func:`sas_layers`, :func:`network_graphon`
-  and the distances, which accept 4-D masks).
-* network graphons: :func:`network_graphon` (:class:`NetworkGraphon`), one
-  order per hidden layer shared by the masks on both sides, and the variance
-  graphons ``E[w^2 m]`` of a network's kept weights (:mod:`gntk_fast.graphon.network`).
+  also reached through :func:`sas`, :func:`sas_layers`, the distances and
+  :func:`gntk_fast.pai.network_graphon`, which accept 4-D masks).
 * quadrature grids of a network of graphons (:mod:`gntk_fast.graphon.grid`, the
   discretisation of the analytic NTK): :func:`~gntk_fast.graphon.grid.discretise`.
-* path densities (:mod:`gntk_fast.graphon.paths`): :func:`path_counts` (finite
-  masks), :func:`path_density` (layered-graphon integral),
-  :func:`path_density_comparison` (joint vs per-mask estimates).
-* graphon design (:mod:`gntk_fast.graphon.design`): :func:`design` optimises
-  one step graphon per layer at fixed density through the differentiable
-  analytic kernel :func:`design_kernel`.
+
+The theory of pruning-at-initialisation masks built on this toolkit
+(predicted limit graphons, network graphons, path densities, graphon design)
+lives in :mod:`gntk_fast.pai`; its names are no longer attributes of this
+package (``gf.pai.limit_graphon`` is ``gf.pai.limit_graphon``).
 """
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from .._lazy import lazy_attributes
 
 _LAZY = {
     "Graphon": "gntk_fast.graphon.objects",
@@ -65,12 +57,6 @@ _LAZY = {
     "estimate": "gntk_fast.graphon.estimators",
     "estimate_error": "gntk_fast.graphon.estimators",
     "ESTIMATORS": "gntk_fast.graphon.estimators",
-    "limit_graphon": "gntk_fast.graphon.limit",
-    "limit_graphon_from_scores": "gntk_fast.graphon.limit",
-    "synflow_recursion": "gntk_fast.graphon.limit",
-    "LimitGraphons": "gntk_fast.graphon.limit",
-    "LayerLimit": "gntk_fast.graphon.limit",
-    "block_means": "gntk_fast.graphon.limit",
     "sas_layers": "gntk_fast.graphon.io",
     "save_estimates": "gntk_fast.graphon.io",
     "load_estimates": "gntk_fast.graphon.io",
@@ -85,18 +71,9 @@ _LAZY = {
     "hom_densities": "gntk_fast.graphon.stats",
     "hom_densities_reference": "gntk_fast.graphon.stats",
     "degree_profile": "gntk_fast.graphon.stats",
-    "NetworkGraphon": "gntk_fast.graphon.network",
-    "path_counts": "gntk_fast.graphon.paths",
-    "design_kernel": "gntk_fast.graphon.design",
-    "DesignResult": "gntk_fast.graphon.design",
-    "path_density": "gntk_fast.graphon.paths",
-    "path_density_comparison": "gntk_fast.graphon.paths",
-    "PathDensityComparison": "gntk_fast.graphon.paths",
-    "network_graphon": "gntk_fast.graphon.network",
     "channel_connectivity": "gntk_fast.graphon.channels",
     "channel_sas": "gntk_fast.graphon.sas",
     "channel_sas_trials": "gntk_fast.graphon.sas",
-    "conv_network_graphon": "gntk_fast.graphon.network",
     "tap_counts": "gntk_fast.graphon.channels",
 }
 
@@ -104,25 +81,10 @@ _LAZY = {
 # submodule sets the package attribute), so the SAS names are bound eagerly here;
 # ``from gntk_fast.graphon.sas import SASResult`` keeps working through sys.modules.
 from .sas import SASResult, sas, sas_trials, tv_smooth  # noqa: E402
-# likewise ``design`` (the function) shadows its module ``gntk_fast.graphon.design``
-from .design import design  # noqa: E402
 
-__all__ = ["SASResult", "sas", "sas_trials", "tv_smooth", "design", *_LAZY]
+__all__ = ["SASResult", "sas", "sas_trials", "tv_smooth", *_LAZY]
 
 
-_SUBMODULES = ("objects", "distances", "stats", "reference", "io", "estimators", "limit", "network", "paths", "grid",
-               "channels")
+_SUBMODULES = ("objects", "distances", "stats", "reference", "io", "estimators", "grid", "channels")
 
-
-def __getattr__(name: str) -> Any:
-    if name in _SUBMODULES:
-        return importlib.import_module(f"gntk_fast.graphon.{name}")
-    if name not in _LAZY:
-        raise AttributeError(f"module 'gntk_fast.graphon' has no attribute {name!r}")
-    value = getattr(importlib.import_module(_LAZY[name]), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_LAZY))
+__getattr__, __dir__ = lazy_attributes("gntk_fast.graphon", _LAZY, _SUBMODULES)

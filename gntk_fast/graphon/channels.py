@@ -24,7 +24,7 @@ the estimates live with their dense counterparts: :func:`channel_sas` and
 :func:`channel_sas_trials` in :mod:`gntk_fast.graphon.sas`, and
 :func:`conv_network_graphon` (one channel order per hidden layer, shared by
 the mask that feeds the layer, the mask that reads it and every tap) in
-:mod:`gntk_fast.graphon.network`.
+:mod:`gntk_fast.pai.network`.
 """
 from __future__ import annotations
 
@@ -32,6 +32,7 @@ from typing import Any
 
 import numpy as np
 
+from .._masks import count_taps
 from .._validation import check_int
 
 __all__ = [
@@ -83,23 +84,10 @@ def conv_mask(mask: Any, name: str = "mask") -> np.ndarray:
     return np.ascontiguousarray(mask, dtype=np.uint8)
 
 
-def _count_taps(m: np.ndarray) -> np.ndarray:
-    """Sum of a 0/1 uint8 array (n_out, n_in, ...) over its trailing (tap) axes, int64 (n_out, n_in).
-
-    One add of a strided (n_out, n_in) slice per tap into a uint16 accumulator
-    (exact below 65536 taps): several times faster than numpy's reduction over
-    the short, contiguous tap axes."""
-    r = m.reshape(m.shape[0], m.shape[1], -1)
-    acc = np.zeros(r.shape[:2], dtype=np.uint16 if r.shape[2] < 1 << 16 else np.int64)
-    for t in range(r.shape[2]):
-        acc += r[:, :, t]
-    return acc.astype(np.int64)
-
-
 def tap_counts(mask: Any, name: str = "mask") -> tuple[np.ndarray, int]:
     """``(N, T)``: kept taps per channel pair, int64 (C_out, C_in), and the taps per pair T = kh kw."""
     m = conv_mask(mask, name)
-    return _count_taps(m), int(m.shape[2] * m.shape[3])
+    return count_taps(m), int(m.shape[2] * m.shape[3])
 
 
 def _tap_index(tap: Any, kh: int, kw: int) -> int:
@@ -141,6 +129,6 @@ def channel_connectivity(mask: Any, tap: int | tuple[int, int] | None = None) ->
     m = conv_mask(mask)
     kh, kw = m.shape[2:]
     if tap is None:
-        return _count_taps(m) / float(kh * kw)
+        return count_taps(m) / float(kh * kw)
     t = _tap_index(tap, kh, kw)
     return np.ascontiguousarray(m[:, :, t // kw, t % kw])

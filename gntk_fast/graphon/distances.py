@@ -22,8 +22,8 @@ from typing import Any
 
 import numpy as np
 
-from .._validation import MAX_STEPS, check_float, check_int, check_seed
-from .stats import degree_profile, hom_densities, real_array
+from .._validation import MAX_STEPS, check_float, check_int, check_seed, finite_array
+from .stats import degree_profile, hom_densities
 
 __all__ = [
     "CutNorm",
@@ -42,11 +42,9 @@ EXACT_CUT_MAX = 20  # enumerate 2^min(K_out, K_in) subsets up to this size
 def _as_H(name: str, x: Any) -> np.ndarray:
     if hasattr(x, "H") and not isinstance(x, np.ndarray):
         x = x.H
-    arr = real_array(name, x).astype(np.float64, copy=False)
+    arr = finite_array(name, x)
     if arr.ndim != 2 or arr.size == 0:
         raise ValueError(f"{name} must be a non-empty 2-D (K_out, K_in) matrix; got shape {arr.shape}")
-    if not np.all(np.isfinite(arr)):
-        raise ValueError(f"{name} must be finite (no NaN or inf)")
     return arr
 
 

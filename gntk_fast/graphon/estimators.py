@@ -79,7 +79,7 @@ def _result(H, rp, cp, r, c, re, ce, shape) -> SASResult:
                      None, 1, None)
 
 
-def _check_K(name: str, K: Any, n: int) -> int:
+def _blocks_on_side(name: str, K: Any, n: int) -> int:
     K = check_int(name, K, min_value=1)
     if K > n:
         raise ValueError(f"{name}={K} is larger than the number of neurons on that side (n={n}); use {name} <= {n}")
@@ -112,8 +112,8 @@ def usvt(mask: Any, K: int | None = 64, K_in: int | None = None, *, eta: float =
     if K is None:
         re, ce = np.arange(n_out + 1), np.arange(n_inp + 1)
     else:
-        K = _check_K("K", K, n_out)
-        Ki = _check_K("K_in", K if K_in is None else K_in, n_inp)
+        K = _blocks_on_side("K", K, n_out)
+        Ki = _blocks_on_side("K_in", K if K_in is None else K_in, n_inp)
         re, ce = block_edges(n_out, K), block_edges(n_inp, Ki, "K_in")
     return _result(_blocks_mean(S, re, ce), rp, cp, r, c, re, ce, M.shape)
 
@@ -216,11 +216,11 @@ def network_histogram(mask: Any, K: Any = "auto", *, k_grid: Sequence[int] | Non
         if K != "auto":
             raise ValueError(f"K must be 'auto' or a positive int; got {K!r}")
         ks = default_k_grid(n_out, n_inp) if k_grid is None else [
-            _check_K("k_grid entries", k, min(n_out, n_inp)) for k in k_grid]
+            _blocks_on_side("k_grid entries", k, min(n_out, n_inp)) for k in k_grid]
         if not ks:
             raise ValueError("k_grid must not be empty")
         K = int(ks[int(np.argmin(_cv_errors(S, ks, seed, progress)))])
-    K = _check_K("K", K, min(n_out, n_inp))
+    K = _blocks_on_side("K", K, min(n_out, n_inp))
     re, ce = block_edges(n_out, K), block_edges(n_inp, K, "K_in")
     return _result(_blocks_mean(S, re, ce), rp, cp, r, c, re, ce, M.shape)
 
@@ -249,8 +249,8 @@ def largest_gap(mask: Any, K: int = 8, K_in: int | None = None, *, n_in: int | N
     """
     M, r, c, rp, cp = _dense(mask, n_in)
     n_out, n_inp = M.shape
-    K = _check_K("K", K, n_out)
-    Ki = _check_K("K_in", K if K_in is None else K_in, n_inp)
+    K = _blocks_on_side("K", K, n_out)
+    Ki = _blocks_on_side("K_in", K if K_in is None else K_in, n_inp)
     re = _gap_edges(r[rp] / n_inp, K)
     ce = _gap_edges(c[cp] / n_out, Ki)
     S = M[np.ix_(rp, cp)]

@@ -28,11 +28,29 @@ import numpy as np
 
 from .._validation import MAX_BLOCKS, MAX_DEPTH, MAX_WIDTH, check_choice, check_int, check_size
 
-__all__ = ["GraphonGrid", "discretise", "composite_rule"]
+__all__ = ["GraphonGrid", "LayerNodes", "discretise", "composite_rule", "layer_rule"]
+
+
+class LayerNodes:
+    """``depth`` and ``sizes`` of a discretised network whose ``u`` lists the
+    quadrature nodes of each hidden layer (shared by :class:`GraphonGrid` and
+    the conv nets' grid)."""
+
+    u: list
+
+    @property
+    def depth(self) -> int:
+        """Number of hidden layers L."""
+        return len(self.u)
+
+    @property
+    def sizes(self) -> list[int]:
+        """The number of nodes of each hidden layer."""
+        return [len(x) for x in self.u]
 
 
 @dataclass
-class GraphonGrid:
+class GraphonGrid(LayerNodes):
     """The discretised network.
 
     Attributes
@@ -59,14 +77,6 @@ class GraphonGrid:
     @property
     def has_variance(self) -> bool:
         return self.Av is not None
-
-    @property
-    def depth(self) -> int:
-        return len(self.u)
-
-    @property
-    def sizes(self) -> list[int]:
-        return [len(x) for x in self.u]
 
 
 def _graphon_objects(graphons, depth, name="graphons", max_value=1.0):
@@ -120,6 +130,36 @@ def composite_rule(edges: np.ndarray, K: int, quadrature: str) -> tuple[np.ndarr
     return np.concatenate(us), np.concatenate(ws)
 
 
+def layer_rule(touching: list, K: int, quadrature: str) -> tuple[np.ndarray, np.ndarray, str]:
+    """Quadrature nodes ``u``, weights ``w`` and a description of one hidden layer.
+
+    ``touching`` lists the graphons on the layer as ``(graphon, "rows" | "cols")``
+    pairs (the layer is the rows of the one below it, the columns of the one
+    above). When every one is constant or a step graphon the integrand is
+    piecewise constant on the union of their step edges and the midpoints
+    of those intervals are exact; otherwise :func:`composite_rule` puts about
+    ``K`` nodes on the same intervals.
+
+    Examples
+    --------
+    >>> from gntk_fast.graphon.objects import ConstantGraphon
+    >>> u, w, rule = layer_rule([(ConstantGraphon(0.5), "rows"), (ConstantGraphon(0.2), "cols")], 64, "midpoint")
+    >>> u.tolist(), w.tolist(), rule
+    ([0.5], [1.0], 'constant (1 node)')
+    """
+    from .objects import ConstantGraphon, StepGraphon
+
+    edges = [np.array([0.0, 1.0])]
+    for g, side in touching:
+        if isinstance(g, StepGraphon):
+            edges.append(g.row_edges if side == "rows" else g.col_edges)
+    e = np.unique(np.concatenate(edges))
+    if any(not isinstance(g, (ConstantGraphon, StepGraphon)) for g, _ in touching):
+        u, w = composite_rule(e, K, quadrature)
+        return u, w, f"{quadrature} K={len(u)}" + (f" on {len(e) - 1} step intervals" if len(e) > 2 else "")
+    return 0.5 * (e[:-1] + e[1:]), np.diff(e), "constant (1 node)" if len(e) == 2 else f"step midpoints K={len(e) - 1}"
+
+
 def discretise(graphons, d: int, *, K: int = 256, quadrature: str = "gauss-legendre", n_outputs: int = 1, depth=None,
                variance=None) -> GraphonGrid:
     """Quadrature positions and graphon values of every layer (see module docstring).
@@ -127,7 +167,7 @@ def discretise(graphons, d: int, *, K: int = 256, quadrature: str = "gauss-legen
     ``variance``: optional variance graphons (same layout, values >= 0),
     evaluated on the same grid; the nodes of a hidden layer then also respect
     the block edges of the variance graphons that touch it."""
-    from .objects import ConstantGraphon, InputGraphon, StepGraphon
+    from .objects import InputGraphon
 
     K = check_size("K", K, MAX_BLOCKS)
     quadrature = check_choice("quadrature", quadrature, ("gauss-legendre", "midpoint"))
@@ -148,20 +188,10 @@ def discretise(graphons, d: int, *, K: int = 256, quadrature: str = "gauss-legen
         touching = [(gs[l - 1], "rows"), (gs[l], "cols")]
         if vs is not None:
             touching += [(vs[l - 1], "rows"), (vs[l], "cols")]
-        edges = [np.array([0.0, 1.0])]
-        for g, side in touching:
-            if isinstance(g, StepGraphon):
-                edges.append(g.row_edges if side == "rows" else g.col_edges)
-        e = np.unique(np.concatenate(edges))
-        if any(not isinstance(g, (ConstantGraphon, StepGraphon)) for g, _ in touching):
-            u, w = composite_rule(e, K, quadrature)
-            us.append(u)
-            ws.append(w)
-            rules.append(f"{quadrature} K={len(u)}" + (f" on {len(e) - 1} step intervals" if len(e) > 2 else ""))
-            continue
-        us.append(0.5 * (e[:-1] + e[1:]))
-        ws.append(np.diff(e))
-        rules.append("constant (1 node)" if len(e) == 2 else f"step midpoints K={len(e) - 1}")
+        u, w, rule = layer_rule(touching, K, quadrature)
+        us.append(u)
+        ws.append(w)
+        rules.append(rule)
 
     v_in = (np.arange(d) + 0.5) / d
     u_out = (np.arange(n_outputs) + 0.5) / n_outputs

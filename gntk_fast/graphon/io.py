@@ -46,7 +46,7 @@ def sas_layers(masks: Sequence[Any], K: int = 64, *, input_layer: bool = True, s
     A 2-D mask right after a conv mask whose columns are P > 1 times that
     layer's channels is a flatten readout (columns in (channel, pixel) order):
     it is estimated over channels with its P pixels as taps, as
-    :func:`gntk_fast.graphon.network_graphon` does.
+    :func:`gntk_fast.pai.network_graphon` does.
 
     Examples
     --------
@@ -143,7 +143,7 @@ def _scalar(z: dict[str, np.ndarray], key: str, kinds: str, where: str):
     return a.item()
 
 
-def _check_shape(a: np.ndarray, key: str, shapes: list[tuple[int, ...]], where: str, why: str = "") -> None:
+def _require_shape(a: np.ndarray, key: str, shapes: list[tuple[int, ...]], where: str, why: str = "") -> None:
     if a.shape not in shapes:
         want = " or ".join(str(s) for s in shapes)
         raise ValueError(f"{where}: {key} has shape {a.shape}; expected {want}{why}")
@@ -187,15 +187,15 @@ def _load_layer(z: dict[str, np.ndarray], i: int, where: str, key=None) -> SASRe
                 raise ValueError(f"{where}: {key(side + '_edges')} has shape ({k + 1},); expected ({k_est + 1},) "
                                  f"({key('H')} and {key('H_raw')} have shape {H.shape})")
     for f in ("H", "H_raw"):
-        _check_shape(kw[f], key(f), [K], where, f" (the blocks of {key('row_edges')} and {key('col_edges')})")
+        _require_shape(kw[f], key(f), [K], where, f" (the blocks of {key('row_edges')} and {key('col_edges')})")
         if not (np.isfinite(kw[f]).all() and kw[f].min() >= 0 and kw[f].max() <= 1):
             raise ValueError(f"{where}: {key(f)} must hold values in [0, 1]")
     H = kw["H"]
     for side, n, n_other in (("row", n_out, n_in), ("col", n_in, n_out)):
         perm, deg = kw[f"{side}_perm"], kw[f"{side}_degrees"]
         shapes = [(T, n)] if T > 1 else [(n,), (1, n)]
-        _check_shape(perm, key(side + "_perm"), shapes, where)
-        _check_shape(deg, key(side + "_degrees"), shapes, where)
+        _require_shape(perm, key(side + "_perm"), shapes, where)
+        _require_shape(deg, key(side + "_degrees"), shapes, where)
         if not (np.sort(perm, axis=-1) == np.arange(n)).all():
             raise ValueError(f"{where}: {key(side + '_perm')} is not a permutation of range({n})")
         if deg.min() < 0 or deg.max() > n_other * taps:
@@ -203,7 +203,7 @@ def _load_layer(z: dict[str, np.ndarray], i: int, where: str, key=None) -> SASRe
     H_trials = z.get(key("H_trials"))
     if H_trials is not None:
         H_trials = _get(z, key("H_trials"), "f", where)
-        _check_shape(H_trials, key("H_trials"), [(T, *H.shape)], where)
+        _require_shape(H_trials, key("H_trials"), [(T, *H.shape)], where)
     return SASResult(**kw, shape=(n_out, n_in), sort_cols=bool(sort_cols),
                      smooth=None if np.isnan(smooth) else float(smooth), n_trials=int(T), H_trials=H_trials,
                      taps=int(taps))

@@ -65,7 +65,7 @@ def _as_unit_points(name: str, x: Any) -> np.ndarray:
     return arr
 
 
-def _check_values(name: str, values: np.ndarray, max_value: float = 1.0) -> np.ndarray:
+def _graphon_values(name: str, values: np.ndarray, max_value: float = 1.0) -> np.ndarray:
     if values.size:
         if not np.all(np.isfinite(values)):
             raise ValueError(f"{name} returned non-finite values (NaN or inf)")
@@ -76,7 +76,7 @@ def _check_values(name: str, values: np.ndarray, max_value: float = 1.0) -> np.n
     return values
 
 
-def _check_max_value(max_value: Any) -> float:
+def _max_value_arg(max_value: Any) -> float:
     """1.0 (a connection probability) or inf (a variance graphon, any value >= 0)."""
     if max_value is None or max_value == 1.0:
         return 1.0
@@ -86,7 +86,7 @@ def _check_max_value(max_value: Any) -> float:
     raise ValueError(f"max_value must be 1.0 (a probability graphon) or inf (a variance graphon); got {max_value!r}")
 
 
-def _check_shape(n_out: Any, n_in: Any, bytes_per_entry: float) -> tuple[int, int]:
+def _output_shape(n_out: Any, n_in: Any, bytes_per_entry: float) -> tuple[int, int]:
     """Sizes of a (n_out, n_in) output: each in [1, MAX_WIDTH], total bytes within memory."""
     n_out = check_size("n_out", n_out, MAX_WIDTH)
     n_in = check_size("n_in", n_in, MAX_WIDTH)
@@ -115,7 +115,7 @@ class Graphon:
         u = _as_unit_points("u", u)
         v = _as_unit_points("v", v)
         u, v = np.broadcast_arrays(u, v)
-        return _check_values(type(self).__name__, np.asarray(self._eval(u, v), dtype=np.float64), self.max_value)
+        return _graphon_values(type(self).__name__, np.asarray(self._eval(u, v), dtype=np.float64), self.max_value)
 
     __call__ = evaluate
 
@@ -130,7 +130,7 @@ class Graphon:
         """``W(u_i, v_j)`` at the neuron positions, shape (n_out, n_in), float64.
 
         n_out, n_in are bounded by MAX_WIDTH and the matrix must fit in memory."""
-        n_out, n_in = _check_shape(n_out, n_in, 8)
+        n_out, n_in = _output_shape(n_out, n_in, 8)
         u = neuron_positions(n_out, "n_out")
         v = neuron_positions(n_in, "n_in")
         return self._rows(u, v)
@@ -177,7 +177,7 @@ class Graphon:
             raise ValueError(f"{self!r} is a variance graphon (values may exceed 1); only a graphon of "
                              "connection probabilities can be sampled as a mask")
         packed = check_bool("packed", packed)
-        n_out, n_in = _check_shape(n_out, n_in, 1 / 8 if packed else 1)
+        n_out, n_in = _output_shape(n_out, n_in, 1 / 8 if packed else 1)
         seed = check_seed(seed)
         if workers is None:
             workers = min(4, os.cpu_count() or 1)
@@ -222,7 +222,7 @@ class ConstantGraphon(Graphon):
     """``W(u, v) = c`` (the limit of random / Erdos-Renyi pruning at density c)."""
 
     def __init__(self, c: float, *, max_value: float = 1.0) -> None:
-        self.max_value = _check_max_value(max_value)
+        self.max_value = _max_value_arg(max_value)
         self.c = check_float("c", c, min_value=0.0, max_value=self.max_value)
 
     def _eval(self, u, v):
@@ -249,7 +249,7 @@ class FunctionGraphon(Graphon):
 
     def __init__(self, fn: Callable[[np.ndarray, np.ndarray], Any], name: str | None = None, *,
                  max_value: float = 1.0) -> None:
-        self.max_value = _check_max_value(max_value)
+        self.max_value = _max_value_arg(max_value)
         if not callable(fn):
             raise TypeError(f"fn must be callable; got {type(fn).__name__}")
         self.fn = fn
@@ -268,7 +268,7 @@ class FunctionGraphon(Graphon):
         u = _as_unit_points("u", u)
         v = _as_unit_points("v", v)
         u, v = np.broadcast_arrays(u, v)
-        return _check_values("fn", np.asarray(self._eval(u, v), dtype=np.float64), self.max_value)
+        return _graphon_values("fn", np.asarray(self._eval(u, v), dtype=np.float64), self.max_value)
 
     def integrate(self, n: int = 512) -> float:
         """Tensor Gauss-Legendre rule with ``n`` nodes per axis (n^2 calls, vectorised).
@@ -288,7 +288,7 @@ class FunctionGraphon(Graphon):
         return f"FunctionGraphon({self.name})"
 
 
-def _check_edges(name: str, edges: Any, k: int) -> np.ndarray:
+def _edges_arg(name: str, edges: Any, k: int) -> np.ndarray:
     if edges is None:
         return np.linspace(0.0, 1.0, k + 1)
     e = real_array(name, edges)
@@ -318,16 +318,16 @@ class StepGraphon(Graphon):
     """
 
     def __init__(self, H: Any, row_edges: Any = None, col_edges: Any = None, *, max_value: float = 1.0) -> None:
-        self.max_value = _check_max_value(max_value)
+        self.max_value = _max_value_arg(max_value)
         H = np.array(real_array("H", H), dtype=np.float64)
         if H.ndim != 2:
             raise ValueError(f"H must be a 2-D (K_out, K_in) matrix; got shape {H.shape}")
         if H.size == 0:
             raise ValueError("H must not be empty")
-        _check_values("H", H, self.max_value)
+        _graphon_values("H", H, self.max_value)
         self.H = H
-        self.row_edges = _check_edges("row_edges", row_edges, H.shape[0])
-        self.col_edges = _check_edges("col_edges", col_edges, H.shape[1])
+        self.row_edges = _edges_arg("row_edges", row_edges, H.shape[0])
+        self.col_edges = _edges_arg("col_edges", col_edges, H.shape[1])
         self.H.setflags(write=False)
         self.row_edges.setflags(write=False)
         self.col_edges.setflags(write=False)
@@ -441,7 +441,7 @@ def as_graphon(obj: Any, *, max_value: float = 1.0) -> Graphon:
     also a valid variance graphon, but a variance graphon is refused where
     probabilities are asked for (``max_value=1.0``).
     """
-    max_value = _check_max_value(max_value)
+    max_value = _max_value_arg(max_value)
     if isinstance(obj, Graphon):
         if obj.max_value > max_value:
             raise ValueError(f"{obj!r} is a variance graphon (values may exceed 1); a graphon of connection "

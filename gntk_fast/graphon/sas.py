@@ -37,9 +37,10 @@ import numpy as np
 from .._validation import check_bool, check_choice, check_float
 from ..ops import sas_blocks as _blocks
 from ._masks import block_edges, coerce_mask, descending_stable_order, ordered_block_means
-from .channels import TAPS, _count_taps, conv_mask, is_conv_mask
+from .._masks import count_taps
+from .channels import TAPS, conv_mask, is_conv_mask
 
-__all__ = ["SASResult", "sas", "sas_trials", "tv_smooth", "channel_sas", "channel_sas_trials"]
+__all__ = ["SASResult", "sas", "sas_trials", "tv_smooth", "channel_sas", "channel_sas_trials", "sas_from_counts"]
 
 
 # ---------------------------------------------------------------- result type
@@ -123,7 +124,7 @@ class SASResult:
 
 
 # --------------------------------------------------------------- validation
-def _check_smooth(smooth: Any) -> float | None:
+def _smooth_weight(smooth: Any) -> float | None:
     if smooth is None:
         return None
     w = check_float("smooth", smooth, min_value=0.0)
@@ -228,7 +229,7 @@ def sas(
                           backend=backend)
     m = coerce_mask(mask, n_in=n_in)
     b = _blocks.sas_blocks(m, K, K_in, sort_cols, backend=backend, threads=threads)
-    smooth = _check_smooth(smooth)
+    smooth = _smooth_weight(smooth)
     Hs = tv_smooth(b.H, smooth) if smooth is not None else b.H
     return SASResult(Hs, b.H, b.row_perm, b.col_perm, b.row_degrees, b.col_degrees, b.row_edges, b.col_edges,
                      (m.n_out, m.n_in), sort_cols, smooth, 1, None)
@@ -266,7 +267,7 @@ def sas_trials(
     (4, 4, 4)
     """
     sort_cols = check_bool("sort_cols", sort_cols)
-    smooth = _check_smooth(smooth)
+    smooth = _smooth_weight(smooth)
     taps = check_choice("taps", taps, TAPS)
     if is_conv_mask(masks) or (
         isinstance(masks, (list, tuple)) and len(masks) > 0 and all(is_conv_mask(m) for m in masks)
@@ -315,10 +316,37 @@ def sas_trials(
 
 
 # ------------------------------------------------------------ conv masks (channel connectivity)
-def _pooled_sas(counts: np.ndarray, T: int, K: Any, K_in: Any, smooth: Any, sort_cols: bool):
+def sas_from_counts(counts: np.ndarray, T: int, K: Any, K_in: Any, smooth: Any, sort_cols: bool) -> SASResult:
+    """SAS of pooled tap counts: the kept taps of each channel pair, out of ``T``.
+
+    The pooled estimate of :func:`channel_sas` from counts already summed
+    over the taps (rows and columns sorted by their count degrees, block
+    means divided by ``T``), for callers that hold the counts.
+
+    Parameters
+    ----------
+    counts : int64 array (C_out, C_in)
+        Kept taps per channel pair, each in [0, T].
+    T : int
+        Taps per channel pair (kh kw).
+    K, K_in, smooth, sort_cols
+        As in :func:`sas`.
+
+    Returns
+    -------
+    SASResult
+        ``taps = T``; ``H`` holds kept fractions in [0, 1].
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> r = sas_from_counts(np.array([[9, 0], [0, 9]]), 9, 1, 1, None, True)
+    >>> float(r.H[0, 0])
+    0.5
+    """
     n_out, n_in = counts.shape
     K, K_in = _blocks.resolve_blocks(K, K_in, sort_cols, n_out, n_in)
-    smooth = _check_smooth(smooth)
+    smooth = _smooth_weight(smooth)
     row_degrees = counts.sum(axis=1, dtype=np.int64)
     col_degrees = counts.sum(axis=0, dtype=np.int64)
     row_perm = descending_stable_order(row_degrees)
@@ -380,12 +408,12 @@ def channel_sas(
     if taps == "per-tap":
         kh, kw = m.shape[2:]
         return [sas(m[:, :, t // kw, t % kw], K, K_in, smooth, sort_cols, backend=backend) for t in range(kh * kw)]
-    counts = _count_taps(m)
-    return _pooled_sas(counts, int(m.shape[2] * m.shape[3]), K, K_in, smooth, sort_cols)
+    counts = count_taps(m)
+    return sas_from_counts(counts, int(m.shape[2] * m.shape[3]), K, K_in, smooth, sort_cols)
 
 
 def _combine_trials(results: list, smooth: Any):
-    smooth = _check_smooth(smooth)
+    smooth = _smooth_weight(smooth)
     H_trials = np.stack([r.H_raw for r in results])
     H = H_trials.mean(axis=0)
     Hs = tv_smooth(H, smooth) if smooth is not None else H

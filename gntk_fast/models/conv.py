@@ -26,41 +26,30 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .._constants import PADDINGS, READOUTS
 from .._validation import (
     MAX_DEPTH,
+    MAX_IMAGE,
+    MAX_KERNEL,
     MAX_WIDTH,
     check_bool,
     check_choice,
     check_float,
+    check_float_dtype,
     check_memory,
+    check_odd_size,
     check_seed,
     check_size,
     check_tensor,
 )
 from ..activations import Activation, resolve_activation
-from ._masked import MaskedLayersMixin
-from .mlp import MaskedLinear, _check_dtype, _generator
+from ._masked import MaskedLayersMixin, _generator, init_masked_weight
+from .mlp import MaskedLinear
 
 __all__ = ["MaskedConv2d", "ConvNet", "PADDINGS", "READOUTS"]
 
-#: padding modes of ``MaskedConv2d`` / ``ConvNet`` (both keep the image size)
-PADDINGS = ("circular", "same")
-#: readouts of ``ConvNet``
-READOUTS = ("gap", "flatten")
-#: largest odd kernel size accepted (a window wider than any sensible image)
-MAX_KERNEL = 255
-#: largest image side accepted by ``image_size``
-MAX_IMAGE = 1 << 14
 
-
-def _check_kernel_size(kernel_size) -> int:
-    k = check_size("kernel_size", kernel_size, MAX_KERNEL)
-    if k % 2 == 0:
-        raise ValueError(f"kernel_size must be odd (a window centred on each pixel); got {k}")
-    return k
-
-
-def _check_image_size(image_size) -> tuple[int, int]:
+def _image_size(image_size) -> tuple[int, int]:
     if isinstance(image_size, (list, tuple)):
         if len(image_size) != 2:
             raise ValueError(f"image_size must be an int or a pair (H, W); got {image_size!r}")
@@ -132,25 +121,14 @@ class MaskedConv2d(nn.Module):
         super().__init__()
         self.in_channels = check_size("in_channels", in_channels, MAX_WIDTH)
         self.out_channels = check_size("out_channels", out_channels, MAX_WIDTH)
-        self.kernel_size = _check_kernel_size(kernel_size)
+        self.kernel_size = check_odd_size("kernel_size", kernel_size, MAX_KERNEL)
         self.padding = check_choice("padding", padding, PADDINGS)
         bias = check_bool("bias", bias)
-        dtype = _check_dtype(dtype)
+        dtype = check_float_dtype("dtype", dtype)
         k = self.kernel_size
-        n_weights = self.out_channels * self.in_channels * k * k
-        check_memory("MaskedConv2d weights", n_weights * (torch.empty((), dtype=dtype).element_size() + 1))
-        if generator is None:
-            generator = _generator(check_seed(seed))
-        elif not isinstance(generator, torch.Generator):
-            raise TypeError(f"generator must be a torch.Generator or None; got {type(generator).__name__}")
-        w = torch.randn(self.out_channels, self.in_channels, k, k, generator=generator, dtype=dtype)
-        self.weight = nn.Parameter(w.to(device))
-        self.bias = nn.Parameter(torch.zeros(self.out_channels, dtype=dtype, device=device)) if bias else None
-        self.register_buffer("weight_mask", torch.ones(w.shape, dtype=torch.bool, device=device))
-        if weight_scale is None:
-            weight_scale = 1.0 / math.sqrt(self.in_channels * k * k)
-        self.weight_scale = check_float("weight_scale", weight_scale)
-        self.bias_scale = check_float("bias_scale", bias_scale)
+        init_masked_weight(self, (self.out_channels, self.in_channels, k, k), self.in_channels * k * k, bias=bias,
+                           weight_scale=weight_scale, bias_scale=bias_scale, dtype=dtype, device=device,
+                           generator=generator, seed=seed, what="MaskedConv2d")
 
     @property
     def fan_in(self) -> int:
@@ -271,7 +249,7 @@ class ConvNet(MaskedLayersMixin, nn.Module):
         in_channels = check_size("in_channels", in_channels, MAX_WIDTH)
         hidden = _channel_list(channels, depth)
         n_out = check_size("n_out", n_out, MAX_WIDTH)
-        self.kernel_size = _check_kernel_size(kernel_size)
+        self.kernel_size = check_odd_size("kernel_size", kernel_size, MAX_KERNEL)
         self.padding = check_choice("padding", padding, PADDINGS)
         self.readout = check_choice("readout", readout, READOUTS)
         if image_size is None:
@@ -279,7 +257,7 @@ class ConvNet(MaskedLayersMixin, nn.Module):
                 raise ValueError('image_size must be given (H, W) when readout="flatten" (the dense layer\'s fan-in)')
             self.image_size: tuple[int, int] | None = None
         else:
-            self.image_size = _check_image_size(image_size)
+            self.image_size = _image_size(image_size)
             if not _wraps_once(self.padding, self.kernel_size, self.image_size):
                 raise ValueError(
                     f"image_size must be at least (kernel_size - 1) / 2 = {(self.kernel_size - 1) // 2} on each side "
@@ -287,7 +265,7 @@ class ConvNet(MaskedLayersMixin, nn.Module):
                 )
         bias = check_bool("bias", bias)
         seed = check_seed(seed)
-        dtype = _check_dtype(dtype)
+        dtype = check_float_dtype("dtype", dtype)
         w_std = check_float("w_std", w_std, min_value=0.0, min_inclusive=False)
         b_std = check_float("b_std", b_std, min_value=0.0)
         self.w_std, self.b_std = w_std, b_std
@@ -341,22 +319,9 @@ class ConvNet(MaskedLayersMixin, nn.Module):
         return self.widths[-1]
 
     @property
-    def depth(self) -> int:
-        """Number of conv layers L."""
-        return len(self.widths) - 2
-
-    @property
     def channels(self) -> list[int]:
         """``[C_1, ..., C_L]``."""
         return self.widths[1:-1]
-
-    @property
-    def activation(self) -> Activation:
-        """The activation when every conv layer shares one, else a ValueError."""
-        kinds = {(a.name, id(a.fn)) for a in self.activations}
-        if len(kinds) > 1:
-            raise ValueError("this ConvNet has per-layer activations; use .activations")
-        return self.activations[0]
 
     # ----------------------------------------------------------------- forward
     def _shape_error(self, name: str, shape) -> ValueError:

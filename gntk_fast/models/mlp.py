@@ -29,13 +29,14 @@ from .._validation import (
     check_bool,
     check_choice,
     check_float,
+    check_float_dtype,
     check_memory,
     check_seed,
     check_size,
     check_tensor,
 )
 from ..activations import Activation, resolve_activation
-from ._masked import MaskedLayersMixin
+from ._masked import MaskedLayersMixin, _generator, init_masked_weight
 
 __all__ = ["MaskedLinear", "MLP", "fc"]
 
@@ -77,22 +78,10 @@ class MaskedLinear(nn.Module):
         self.in_features = check_size("in_features", in_features, MAX_WIDTH)
         self.out_features = check_size("out_features", out_features, MAX_WIDTH)
         bias = check_bool("bias", bias)
-        dtype = _check_dtype(dtype)
-        check_memory("MaskedLinear weights", self.in_features * self.out_features * (torch.empty((), dtype=dtype).element_size() + 1))
-        if generator is None:
-            generator = _generator(check_seed(seed))
-        elif not isinstance(generator, torch.Generator):
-            raise TypeError(f"generator must be a torch.Generator or None; got {type(generator).__name__}")
-        w = torch.randn(self.out_features, self.in_features, generator=generator, dtype=dtype)
-        self.weight = nn.Parameter(w.to(device))
-        self.bias = nn.Parameter(torch.zeros(self.out_features, dtype=dtype, device=device)) if bias else None
-        self.register_buffer(
-            "weight_mask", torch.ones(self.out_features, self.in_features, dtype=torch.bool, device=device)
-        )
-        if weight_scale is None:
-            weight_scale = 1.0 / math.sqrt(self.in_features)
-        self.weight_scale = check_float("weight_scale", weight_scale)
-        self.bias_scale = check_float("bias_scale", bias_scale)
+        dtype = check_float_dtype("dtype", dtype)
+        init_masked_weight(self, (self.out_features, self.in_features), self.in_features, bias=bias,
+                           weight_scale=weight_scale, bias_scale=bias_scale, dtype=dtype, device=device,
+                           generator=generator, seed=seed, what="MaskedLinear")
 
     def effective_weight(self) -> torch.Tensor:
         """``weight_scale * (weight * weight_mask)``, the matrix applied in forward."""
@@ -108,26 +97,6 @@ class MaskedLinear(nn.Module):
             f"bias={self.bias is not None}, weight_scale={self.weight_scale:.4g}, "
             f"density={self.weight_mask.float().mean().item():.4g}"
         )
-
-
-_DTYPES = (torch.float32, torch.float64)
-
-
-def _check_dtype(dtype) -> torch.dtype:
-    """``dtype``: None (torch's default dtype) or torch.float32 / torch.float64."""
-    resolved = torch.get_default_dtype() if dtype is None else dtype
-    if resolved not in _DTYPES:
-        what = f"{dtype!r}" if dtype is not None else f"None (torch's default dtype is {resolved!r})"
-        raise ValueError(f"dtype must be torch.float32 or torch.float64; got {what}")
-    return resolved
-
-
-def _generator(seed: int | None) -> torch.Generator:
-    """A private CPU generator seeded with ``seed``; None draws the seed from
-    torch's global RNG (so ``torch.manual_seed`` makes it reproducible)."""
-    gen = torch.Generator(device="cpu")
-    gen.manual_seed(int(seed) if seed is not None else int(torch.randint(0, 2**62, (1,)).item()))
-    return gen
 
 
 def _hidden_widths(width, depth) -> list[int]:
@@ -146,7 +115,7 @@ def _hidden_widths(width, depth) -> list[int]:
     return [w] * d
 
 
-def _check_parameter_memory(widths: Sequence[int], bias: bool, dtype: torch.dtype) -> None:
+def _refuse_oversized_parameters(widths: Sequence[int], bias: bool, dtype: torch.dtype) -> None:
     """Refuse a network whose weights (+ masks, + biases) would not fit in memory."""
     itemsize = torch.empty((), dtype=dtype).element_size()
     n_bytes = sum(a * b * (itemsize + 1) + (b * itemsize if bias else 0) for a, b in zip(widths[:-1], widths[1:]))
@@ -209,12 +178,12 @@ class MLP(MaskedLayersMixin, nn.Module):
         hidden = _hidden_widths(width, depth)
         bias = check_bool("bias", bias)
         seed = check_seed(seed)
-        dtype = _check_dtype(dtype)
+        dtype = check_float_dtype("dtype", dtype)
         self.parameterization = check_choice("parameterization", parameterization, ("ntk", "standard"))
         w_std = check_float("w_std", w_std, min_value=0.0, min_inclusive=False)
         b_std = check_float("b_std", b_std, min_value=0.0)
         self.widths: list[int] = [d_in, *hidden, d_out]
-        _check_parameter_memory(self.widths, bias, dtype)
+        _refuse_oversized_parameters(self.widths, bias, dtype)
         if isinstance(activation, (list, tuple)):
             if len(activation) != len(hidden):
                 raise ValueError(
@@ -254,20 +223,6 @@ class MLP(MaskedLayersMixin, nn.Module):
     @property
     def d_out(self) -> int:
         return self.widths[-1]
-
-    @property
-    def depth(self) -> int:
-        """Number of hidden layers L."""
-        return len(self.widths) - 2
-
-    @property
-    def activation(self) -> Activation:
-        """The activation when every hidden layer shares one (same name and same
-        function), else a ValueError; identity for a model without hidden layers."""
-        kinds = {(a.name, id(a.fn)) for a in self.activations}
-        if len(kinds) > 1:
-            raise ValueError("this MLP has per-layer activations; use .activations")
-        return self.activations[0] if self.activations else resolve_activation("identity")
 
     # ----------------------------------------------------------------- forward
     def check_input(self, x, name: str = "x") -> torch.Tensor:
@@ -464,7 +419,7 @@ def fc(
     num_classes = check_size("num_classes", num_classes, MAX_WIDTH)
     bias = check_bool("bias", bias)
     seed = check_seed(seed)
-    _check_parameter_memory([input_dim] + [width] * depth + [num_classes], bias, torch.get_default_dtype())
+    _refuse_oversized_parameters([input_dim] + [width] * depth + [num_classes], bias, torch.get_default_dtype())
     act = nonlinearity if nonlinearity is not None else nn.ReLU()
     with torch.random.fork_rng(devices=[]):
         if seed is not None:

@@ -41,7 +41,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .._validation import MAX_WIDTH, check_bool, check_choice, check_float, check_memory, check_seed, check_size
+from .._validation import MAX_IMAGE, MAX_WIDTH, check_bool, check_choice, check_float, check_memory, check_seed, check_size
 
 __all__ = ["vgg", "resnet20", "VGG", "ResNet", "BasicBlock", "VGG_PLANS"]
 
@@ -50,8 +50,6 @@ VGG_PLANS: dict[str, tuple] = {
     "vgg11": (64, "M", 128, "M", 256, 256, "M", 512, 512, "M", 512, 512),
     "vgg16": (64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M", 512, 512, 512),
 }
-
-_MAX_IMAGE = 1 << 14
 
 
 def _seeded(seed: int | None):
@@ -213,7 +211,7 @@ def vgg(
     n_out = check_size("n_out", n_out, MAX_WIDTH)
     width = check_float("width", width, min_value=0.0, min_inclusive=False, max_value=1024.0)
     batch_norm = check_bool("batch_norm", batch_norm)
-    image_size = check_size("image_size", image_size, _MAX_IMAGE)
+    image_size = check_size("image_size", image_size, MAX_IMAGE)
     seed = check_seed(seed)
     if image_size < 32:
         raise ValueError(

@@ -26,16 +26,13 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from .._validation import MAX_BLOCKS, MAX_DEPTH, MAX_WIDTH, check_choice, check_int, check_size
-from ..graphon.grid import composite_rule
+from .._constants import PADDINGS, READOUTS
+from .._validation import MAX_BLOCKS, MAX_DEPTH, MAX_KERNEL, MAX_WIDTH, check_choice, check_int, check_odd_size, check_size
+from ..graphon.grid import LayerNodes, layer_rule
 
 __all__ = ["TapGraphons", "ConvGrid", "discretise_conv", "PixelGeometry", "geometry", "MAX_KERNEL", "PADDINGS",
            "READOUTS", "INPUT_MASKS", "MAX_MASK_BITS", "MAX_MASK_NODES"]
 
-#: largest (odd) kernel side accepted
-MAX_KERNEL = 255
-PADDINGS = ("circular", "same")
-READOUTS = ("gap", "flatten")
 #: how the input layer's graphon enters: its mean (exact for variance-modulated nets and as C_0 k^2 -> infinity)
 #: or the exact average over the Bernoulli masks of a channel's C_0 k^2 input weights
 INPUT_MASKS = ("mean", "bernoulli")
@@ -69,7 +66,7 @@ class TapGraphons:
         if callable(taps) and not hasattr(taps, "__len__"):
             if kernel_size is None:
                 raise ValueError("kernel_size must be given when taps is a callable W(u, v, t)")
-            k = _check_kernel(kernel_size)
+            k = check_odd_size("kernel_size", kernel_size, MAX_KERNEL)
             fn = taps
             self.taps = [(lambda u, v, t=t: fn(u, v, t)) for t in range(k * k)]
         else:
@@ -79,7 +76,7 @@ class TapGraphons:
             k = int(round(len(self.taps) ** 0.5))
             if len(self.taps) == 0 or k * k != len(self.taps):
                 raise ValueError(f"taps must list k^2 graphons (one per tap of a k x k window); got {len(self.taps)}")
-            if kernel_size is not None and _check_kernel(kernel_size) != k:
+            if kernel_size is not None and check_odd_size("kernel_size", kernel_size, MAX_KERNEL) != k:
                 raise ValueError(f"taps lists {len(self.taps)} graphons but kernel_size={kernel_size} has {kernel_size ** 2} taps")
         self.kernel_size = k
 
@@ -87,15 +84,8 @@ class TapGraphons:
         return f"TapGraphons(kernel_size={self.kernel_size})"
 
 
-def _check_kernel(kernel_size: Any) -> int:
-    k = check_size("kernel_size", kernel_size, MAX_KERNEL)
-    if k % 2 == 0:
-        raise ValueError(f"kernel_size must be odd (a window centred on each pixel); got {k}")
-    return k
-
-
 @dataclass
-class ConvGrid:
+class ConvGrid(LayerNodes):
     """The discretised conv net.
 
     A : (G_1, K_1, C_0)        W_1(u_a, v_j, t) (G = 1 shared, k^2 per tap)
@@ -121,14 +111,6 @@ class ConvGrid:
     @property
     def has_variance(self) -> bool:
         return self.Av is not None
-
-    @property
-    def depth(self) -> int:
-        return len(self.u)
-
-    @property
-    def sizes(self) -> list[int]:
-        return [len(x) for x in self.u]
 
 
 def _entry(i: int, g: Any, k: int, last: bool, name: str = "graphons", max_value: float = 1.0) -> list:
@@ -256,9 +238,7 @@ def discretise_conv(graphons: Any, in_channels: int, *, kernel_size: int = 3, K:
     block edges of the variance graphons that touch it. ``input_masks``:
     "mean" or "bernoulli" (the input layer's nodes split by their masks; not
     with variance graphons)."""
-    from ..graphon.objects import ConstantGraphon, StepGraphon
-
-    k = _check_kernel(kernel_size)
+    k = check_odd_size("kernel_size", kernel_size, MAX_KERNEL)
     K = check_size("K", K, MAX_BLOCKS)
     quadrature = check_choice("quadrature", quadrature, ("gauss-legendre", "midpoint"))
     input_masks = check_choice("input_masks", input_masks, INPUT_MASKS)
@@ -277,19 +257,10 @@ def discretise_conv(graphons: Any, in_channels: int, *, kernel_size: int = 3, K:
         touching = [(g, "rows") for g in gs[l - 1]] + [(g, "cols") for g in gs[l]]
         if vs is not None:
             touching += [(g, "rows") for g in vs[l - 1]] + [(g, "cols") for g in vs[l]]
-        edges = [np.array([0.0, 1.0])]
-        for g, side in touching:
-            if isinstance(g, StepGraphon):
-                edges.append(g.row_edges if side == "rows" else g.col_edges)
-        e = np.unique(np.concatenate(edges))
-        if any(not isinstance(g, (ConstantGraphon, StepGraphon)) for g, _ in touching):
-            u, w = composite_rule(e, K, quadrature)
-            rules.append(f"{quadrature} K={len(u)}" + (f" on {len(e) - 1} step intervals" if len(e) > 2 else ""))
-        else:
-            u, w = 0.5 * (e[:-1] + e[1:]), np.diff(e)
-            rules.append("constant (1 node)" if len(e) == 2 else f"step midpoints K={len(e) - 1}")
+        u, w, rule = layer_rule(touching, K, quadrature)
         us.append(u)
         ws.append(w)
+        rules.append(rule)
     v_in = (np.arange(c0) + 0.5) / c0
     u_out = (np.arange(n_outputs) + 0.5) / n_outputs
     A = _eval(0, gs[0], us[0], v_in)

@@ -61,7 +61,7 @@ import torch
 from tqdm.auto import tqdm
 
 from .._threads import threads_for, torch_threads
-from .._validation import MAX_BLOCKS, MAX_DEPTH, MAX_WIDTH, check_bool, check_choice, check_int
+from .._validation import MAX_BLOCKS, MAX_DEPTH, MAX_WIDTH, check_bool, check_choice, check_float_dtype, check_int
 from ..ops.dense_ntk import dense_ntk
 from ..ops.dual import DualPlan, plan_dual
 from ..graphon.grid import GraphonGrid, discretise
@@ -323,7 +323,7 @@ def graphon_ntk(
 
     Parameters
     ----------
-    graphons : list of L + 1 graphons (or a :class:`~gntk_fast.graphon.NetworkGraphon`)
+    graphons : list of L + 1 graphons (or a :class:`~gntk_fast.pai.NetworkGraphon`)
         ``[W^1 (input layer over (u, input coordinate j)), W^2..W^L (hidden),
         W^{L+1} (read-out over (output c, v))]``. Each entry: a number in
         [0, 1], a callable ``W(u, v)`` vectorised over numpy arrays, a 2-D
@@ -360,7 +360,7 @@ def graphon_ntk(
     progress : show a tqdm bar over the pairs (default: when there are > 16 chunks).
     variance_graphons : optional list of L + 1 variance graphons ``V^l(u, v) =
         E[w^2 m]`` (values >= 0, same layout as ``graphons``; e.g.
-        :attr:`gntk_fast.graphon.NetworkGraphon.variance_graphons`, the block
+        :attr:`gntk_fast.pai.NetworkGraphon.variance_graphons`, the block
         means of a pruned network's ``W * W * M``). They replace the mask
         graphons in the forward covariances, the NNGP and the backward
         recursion (``s~^l = int V^l S^{l-1}``, ``G^l = Sd^l int V^{l+1} G^{l+1}``),
@@ -379,9 +379,7 @@ def graphon_ntk(
     return_nngp = check_bool("return_nngp", return_nngp)
     with torch_threads(threads_for(sum(x.numel() for x in (x1, x2) if isinstance(x, torch.Tensor)))):
         x1, x2 = check_inputs(x1, x2)  # small inputs: a finiteness check on one thread
-    dtype = torch.float64 if dtype is None else dtype
-    if dtype not in (torch.float32, torch.float64):
-        raise ValueError(f"dtype must be torch.float32 or torch.float64; got {dtype}")
+    dtype = torch.float64 if dtype is None else check_float_dtype("dtype", dtype)
     device = x1.device
     plan = plan_dual(activation, dual=dual, quad_nodes=quad_nodes, backend=backend, device=device)
     scales = None

@@ -35,7 +35,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from .._validation import check_bool, check_int, check_memory
+from .._validation import check_bool, check_float_dtype, check_int, check_memory
 from ..ops.cntk_step import CNTK_STEP
 from ..ops.dual import plan_dual
 from ._conv_grid import ConvGrid, discretise_conv, geometry
@@ -182,7 +182,7 @@ def graphon_cntk(
     progress : tqdm bar over the pairs (default: when there are more than 16 chunks).
     variance_graphons : optional list of L + 1 variance graphons ``V_l(u, v) = E[w^2 m]``
         (values >= 0, the layout of ``graphons``: shared or per tap; e.g.
-        :attr:`gntk_fast.graphon.NetworkGraphon.variance_graphons` of a pruned
+        :attr:`gntk_fast.pai.NetworkGraphon.variance_graphons` of a pruned
         conv net). They replace the mask graphons in the forward covariances,
         the NNGP and the backward signal, while with ``trainable="mask"`` the
         mask graphons still count each layer's parameters (docs/graphon-cntk.md
@@ -216,9 +216,7 @@ def graphon_cntk(
     return_nngp = check_bool("return_nngp", return_nngp)
     x1, x2 = check_images(x1, x2)
     k, padding, readout, trainable = check_conv_options(x1, kernel_size, padding, readout, trainable)
-    dtype = torch.float64 if dtype is None else dtype
-    if dtype not in (torch.float32, torch.float64):
-        raise ValueError(f"dtype must be torch.float32 or torch.float64; got {dtype}")
+    dtype = torch.float64 if dtype is None else check_float_dtype("dtype", dtype)
     device = x1.device
     plan = plan_dual(activation, dual=dual, quad_nodes=quad_nodes, backend="naive", device=device)
     step = CNTK_STEP.resolve(backend, device.type, act=plan.activation, rule=plan.rule).load()

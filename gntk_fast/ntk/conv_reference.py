@@ -13,15 +13,12 @@ from typing import Any
 import numpy as np
 import torch
 
-from .._validation import MAX_SAMPLES, as_float_tensor, check_bool, check_choice, check_size
+from .._validation import MAX_IMAGE, MAX_KERNEL, MAX_SAMPLES, as_float_tensor, check_bool, check_choice, check_odd_size, check_size
 from ..ops.dual import plan_dual
-from ._conv_grid import PADDINGS, READOUTS, _check_kernel, discretise_conv
+from ._conv_grid import PADDINGS, READOUTS, discretise_conv
 from .analytic_reference import GraphonNTK
 
 __all__ = ["graphon_cntk_reference", "check_images", "check_conv_options"]
-
-#: largest image side accepted
-MAX_IMAGE = 1 << 14
 
 
 def check_images(x1: Any, x2: Any) -> tuple[torch.Tensor, torch.Tensor | None]:
@@ -45,7 +42,7 @@ def check_images(x1: Any, x2: Any) -> tuple[torch.Tensor, torch.Tensor | None]:
 
 def check_conv_options(x1: torch.Tensor, kernel_size: Any, padding: Any, readout: Any, trainable: Any):
     """Validated ``(k, padding, readout, trainable)`` for images like x1."""
-    k = _check_kernel(kernel_size)
+    k = check_odd_size("kernel_size", kernel_size, MAX_KERNEL)
     padding = check_choice("padding", padding, PADDINGS)
     readout = check_choice("readout", readout, READOUTS)
     trainable = check_choice("trainable", trainable, ("mask", "all"))

@@ -26,7 +26,6 @@ see ``MLP.from_sequential``) has no bias term.
 from __future__ import annotations
 
 import math
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -37,12 +36,13 @@ from tqdm.auto import tqdm
 
 from .._io import atomic_path, check_output_path
 from .._validation import (
+    check_batch,
     check_bool,
     check_choice,
+    check_float_dtype,
     check_int,
     check_memory,
-    check_no_downcast,
-    check_tensor,
+    check_path,
 )
 from ..ops.entk_layer import (
     ENTK_LAYER,
@@ -76,7 +76,7 @@ class EmpiricalNTK:
     names: list[str] | None = None
 
 
-def _check_model(model):
+def _require_mlp(model):
     from ..models import MLP
 
     if not isinstance(model, MLP):
@@ -93,7 +93,7 @@ def _all_finite(t: torch.Tensor) -> bool:
     return bool(torch.isfinite(t).all())
 
 
-def _check_weights_finite(model) -> None:
+def _require_finite_weights(model) -> None:
     """Every weight finite (a ValueError naming the first bad layer)."""
     for l, layer in enumerate(model.layers):
         if not _all_finite(layer.weight.detach()):
@@ -101,7 +101,7 @@ def _check_weights_finite(model) -> None:
 
 
 def _validate_model(model) -> None:
-    _check_model(model)
+    _require_mlp(model)
     for l, layer in enumerate(model.layers):
         m = layer.weight_mask
         if m.dtype != torch.bool:
@@ -114,27 +114,13 @@ def _validate_model(model) -> None:
             raise ValueError(f"model mask of layer {l} is on {m.device} but its weight is on {layer.weight.device}")
         if layer.bias is not None and not bool(torch.isfinite(layer.bias).all()):
             raise ValueError(f"model bias of layer {l} contains NaN or infinite values")
-    _check_weights_finite(model)
+    _require_finite_weights(model)
 
 
-def _check_dtype(dtype) -> None:
-    if not isinstance(dtype, torch.dtype) or dtype not in (torch.float32, torch.float64):
-        raise ValueError(f"dtype must be torch.float32, torch.float64 or None; got {dtype!r}")
-
-
-def _check_x(model, name: str, x, device, dtype) -> torch.Tensor:
-    x = check_tensor(name, x, ndim=(1, 2))
-    if x.is_complex():
-        raise TypeError(f"{name} must be real-valued; got dtype {x.dtype}")
-    if x.device != device:
-        raise ValueError(f"{name} is on {x.device} but the model is on {device}; move them to one device")
-    check_no_downcast(name, x, dtype, f" (dtype={x.dtype})")
-    x = model.check_input(x, name)
-    if x.ndim == 1:
-        x = x.unsqueeze(0)
-    if x.shape[0] == 0:
-        raise ValueError(f"{name} must hold at least one input; got shape {tuple(x.shape)}")
-    return x.to(dtype)
+def _mlp_inputs(model, name: str, x, device, dtype) -> torch.Tensor:
+    """A batch (N, d_in) or one input (d_in,) for the MLP, as a batch (N, d_in) in ``dtype``."""
+    x = model.check_input(check_batch(name, x, device=device, dtype=dtype, ndim=(1, 2)), name)
+    return x.unsqueeze(0) if x.ndim == 1 else x
 
 
 def prepare_inputs(model, x1, x2, dtype):
@@ -145,7 +131,7 @@ def prepare_inputs(model, x1, x2, dtype):
     on the model's device; the model's masks must be bool tensors shaped like
     its weights, and its weights and biases finite.
     """
-    _check_model(model)
+    _require_mlp(model)
     device = model.layers[0].weight.device
     for name, x in (("x1", x1), ("x2", x2)):
         if isinstance(x, torch.Tensor) and x.device != device:
@@ -153,9 +139,9 @@ def prepare_inputs(model, x1, x2, dtype):
     _validate_model(model)
     if dtype is None:
         dtype = model.layers[0].weight.dtype
-    _check_dtype(dtype)
-    x1 = _check_x(model, "x1", x1, device, dtype)
-    x2 = None if x2 is None else _check_x(model, "x2", x2, device, dtype)
+    check_float_dtype("dtype", dtype)
+    x1 = _mlp_inputs(model, "x1", x1, device, dtype)
+    x2 = None if x2 is None else _mlp_inputs(model, "x2", x2, device, dtype)
     return x1, x2, dtype, device
 
 
@@ -173,7 +159,7 @@ def check_result_finite(theta: torch.Tensor, sym: bool, dtype: torch.dtype) -> t
     return theta
 
 
-def _check_options(trace, per_layer, tf32, trainable, backend):
+def _entk_options(trace, per_layer, tf32, trainable, backend):
     """Validate the options shared by :func:`empirical_ntk` and :func:`empirical_ntk_fn`."""
     trace = check_bool("trace", trace)
     per_layer = check_bool("per_layer", per_layer)
@@ -228,7 +214,7 @@ def forward_backward(model, x: torch.Tensor, dtype: torch.dtype | None = None):
     return Hs, Ds
 
 
-def _check_signals_finite(name: str, Hs, Ds, dtype) -> None:
+def _require_finite_signals(name: str, Hs, Ds, dtype) -> None:
     if not all(_all_finite(t) for t in (*Hs, *Ds)):  # before the kernels see them
         raise ValueError(f"{name}: the network's activations or backward signals are not finite in {dtype} "
                          "(overflow from very large inputs or weights: try dtype=torch.float64; "
@@ -297,7 +283,7 @@ def _signals(model, x, bounds, index, dtype, name, check: bool) -> _Tile:
     i0, i1 = bounds[index]
     Hs, Ds = forward_backward(model, x[i0:i1], dtype)
     if check:  # each tile's signals are checked the first time they are computed
-        _check_signals_finite(name, Hs, Ds, dtype)
+        _require_finite_signals(name, Hs, Ds, dtype)
     return _Tile(index, Hs, [D.contiguous() for D in Ds])
 
 
@@ -348,11 +334,9 @@ def _fill(model, x1, x2, outs, layer_fn, *, block, progress, trace, trainable, t
             bar.update(1)
 
 
-def _check_out(out, per_layer: bool, device) -> Path | None:
-    if out is None:
+def _output_file(out, per_layer: bool, device) -> Path | None:
+    if check_path("out", out, allow_none=True) is None:
         return None
-    if not isinstance(out, (str, os.PathLike)):
-        raise TypeError(f"out must be a path (str or os.PathLike) or None; got {type(out).__name__}")
     if per_layer:
         raise ValueError("out: per_layer=True needs the per-layer terms in memory; "
                          "it cannot be combined with out=PATH")
@@ -368,7 +352,7 @@ def _mlp_diagonal(model, x1, outs, *, block, progress, trace, trainable, dtype) 
 
     def signals(x, index):
         Hs, Ds = forward_backward(model, x, dtype)
-        _check_signals_finite("x1", Hs, Ds, dtype)
+        _require_finite_signals("x1", Hs, Ds, dtype)
         return _Tile(index, Hs, Ds)
 
     def terms(t, _):
@@ -492,7 +476,7 @@ def empirical_ntk(
     """
     from ..models import MLP
 
-    trace, per_layer, tf32, trainable, backend = _check_options(trace, per_layer, tf32, trainable, backend)
+    trace, per_layer, tf32, trainable, backend = _entk_options(trace, per_layer, tf32, trainable, backend)
     diagonal = check_bool("diagonal", diagonal)
     if progress is not None:
         progress = check_bool("progress", progress)
@@ -506,7 +490,7 @@ def empirical_ntk(
     x1, x2, dtype, device = prepare_inputs(model, x1, x2, dtype)
     if block is None:
         block = default_block(model, trace=trace, per_layer=per_layer, dtype=dtype)
-    path = _check_out(out, per_layer, device)
+    path = _output_file(out, per_layer, device)
     layer_fn = ENTK_LAYER(backend, device.type, dtype=dtype)
     N1, N2, k = x1.shape[0], (x1 if x2 is None else x2).shape[0], model.d_out
     if diagonal:
@@ -537,9 +521,9 @@ def _module_entry(model, x1, x2, *, trace, diagonal, trainable, backend, dtype, 
         raise ValueError("trainable='all' is defined for a gntk_fast.MLP only; a general module's kernel is "
                          "over its kept weights (trainable='mask')")
     if dtype is not None:
-        _check_dtype(dtype)
+        check_float_dtype("dtype", dtype)
     device = next(p.device for p in model.parameters())
-    path = _check_out(out, per_layer, device)
+    path = _output_file(out, per_layer, device)
     check = lambda t: check_result_finite(t, x2 is None, t.dtype)  # noqa: E731
     outs, names = module_ntk(model, x1, x2, trace=trace, diagonal=diagonal, per_layer=per_layer, backend=backend,
                              tf32=tf32, dtype=dtype, block=block, progress=progress, out_path=path,
@@ -616,10 +600,10 @@ def empirical_ntk_fn(
     >>> gf.empirical_ntk_fn(net, trace=False)(torch.randn(3, 4)).shape   # module form
     torch.Size([3, 3, 2, 2])
     """
-    trace, per_layer, tf32, trainable, backend = _check_options(trace, per_layer, tf32, trainable, backend)
+    trace, per_layer, tf32, trainable, backend = _entk_options(trace, per_layer, tf32, trainable, backend)
     diagonal = check_bool("diagonal", diagonal)
     if dtype is not None:
-        _check_dtype(dtype)
+        check_float_dtype("dtype", dtype)
     if block is not None:
         block = check_int("block", block, min_value=1)
     if progress is not None:
@@ -633,7 +617,7 @@ def empirical_ntk_fn(
 
         model = f
         if isinstance(model, MLP):
-            _check_model(model)
+            _require_mlp(model)
         else:
             check_module(model)
 
@@ -645,9 +629,9 @@ def empirical_ntk_fn(
     if not callable(f) or isinstance(f, torch.nn.Module):
         raise TypeError(f"f must be a function f(params, x) when params is given; got {type(f).__name__} "
                         "(for a module use empirical_ntk_fn(model) without params)")
-    from .module import _check_params, functional_ntk
+    from .module import _function_params, functional_ntk
 
-    _check_params(params, masks)
+    _function_params(params, masks)
     given = params
 
     def ntk_fn(x1, x2=None, params=None):
@@ -700,7 +684,7 @@ def empirical_nngp(model, x1, x2=None, *, dtype: torch.dtype | None = None, bloc
     if block is not None:
         block = check_int("block", block, min_value=1)
     if dtype is not None:
-        _check_dtype(dtype)
+        check_float_dtype("dtype", dtype)
     return module_nngp(model, x1, x2, dtype=dtype, block=block)
 
 
@@ -758,5 +742,5 @@ def empirical_ntk_vp(model, x, v, *, trace: bool = True, dtype: torch.dtype | No
     if block is not None:
         block = check_int("block", block, min_value=1)
     if dtype is not None:
-        _check_dtype(dtype)
+        check_float_dtype("dtype", dtype)
     return module_ntk_vp(model, x, v, trace=trace, dtype=dtype, block=block)

@@ -54,7 +54,7 @@ from torch import nn
 from torch.func import functional_call, jacrev, vmap
 from tqdm.auto import tqdm
 
-from .._validation import check_int, check_memory, check_no_downcast, check_tensor
+from .._validation import check_batch, check_float_dtype, check_int, check_memory, check_tensor
 from ..ops.entk_conv import ENTK_CONV
 from ..ops.entk_layer import ENTK_LAYER
 from ..ops.entk_layer import delta_gram, dense_layer_term, layer_term_diagonal, symmetrize
@@ -194,22 +194,6 @@ def check_module(model) -> nn.Module:
     if n == 0:
         raise ValueError("model has no trainable parameter (requires_grad=True): its eNTK is zero")
     return model
-
-
-def _check_x(name: str, x, device, dtype) -> torch.Tensor:
-    x = check_tensor(name, x)
-    if not x.is_floating_point() and x.dtype not in (torch.int64, torch.int32, torch.uint8):
-        raise TypeError(f"{name} must be a real-valued tensor; got dtype {x.dtype}")
-    if x.ndim < 1 or x.shape[0] == 0:
-        raise ValueError(f"{name} must have a leading batch dimension holding at least one input; "
-                         f"got shape {tuple(x.shape)}")
-    if x.device != device:
-        raise ValueError(f"{name} is on {x.device} but the model is on {device}; move them to one device")
-    check_no_downcast(name, x, dtype, f" (dtype={x.dtype})")
-    x = x.to(dtype)
-    if not bool(torch.isfinite(x).all()):
-        raise ValueError(f"{name} contains NaN or infinite values")
-    return x
 
 
 class _EvalMode:
@@ -505,15 +489,12 @@ def _kernel_shape(n1, n2, k, trace, diagonal):
 def _prepare(model, x1, x2, dtype, diagonal):
     check_module(model)
     device, mdtype = _param_device_dtype(model)
-    if dtype is None:
-        dtype = mdtype
-    if dtype not in (torch.float32, torch.float64):
-        raise ValueError(f"dtype must be torch.float32, torch.float64 or None; got {dtype!r}")
-    x1 = _check_x("x1", x1, device, dtype)
+    dtype = mdtype if dtype is None else check_float_dtype("dtype", dtype)
+    x1 = check_batch("x1", x1, device=device, dtype=dtype)
     if x2 is not None:
         if diagonal:
             raise ValueError("x2 must be None with diagonal=True (the diagonal is K(x1_i, x1_i))")
-        x2 = _check_x("x2", x2, device, dtype)
+        x2 = check_batch("x2", x2, device=device, dtype=dtype)
         if x2.shape[1:] != x1.shape[1:]:
             raise ValueError(f"x2 must have x1's per-input shape {tuple(x1.shape[1:])}; got {tuple(x2.shape[1:])}")
     if any(p.dtype != dtype for p in model.parameters() if p.is_floating_point()) or any(
@@ -659,7 +640,7 @@ def module_ntk_vp(model, x, v, *, trace=True, dtype=None, block=None):
 
 
 # ------------------------------------------------------------------ function-level form
-def _check_params(params, masks):
+def _function_params(params, masks):
     """params: a dict name -> tensor or a tuple/list of tensors; masks: None or the same
     structure (entries None or bool/0-1 tensors shaped like the parameter)."""
     if isinstance(params, dict):
@@ -712,14 +693,14 @@ class _FnSig:
 
 def functional_ntk(f, params, masks, x1, x2, *, trace, diagonal, per_layer, block, progress, check):
     """The kernel of ``f(params, x)`` over the kept entries of ``params`` (see :func:`gntk_fast.ntk.empirical_ntk_fn`)."""
-    keys, mk = _check_params(params, masks)
+    keys, mk = _function_params(params, masks)
     p0 = params[keys[0]]
     dtype, device = p0.dtype, p0.device
-    x1 = _check_x("x1", x1, device, dtype)
+    x1 = check_batch("x1", x1, device=device, dtype=dtype)
     if x2 is not None:
         if diagonal:
             raise ValueError("x2 must be None with diagonal=True (the diagonal is K(x1_i, x1_i))")
-        x2 = _check_x("x2", x2, device, dtype)
+        x2 = check_batch("x2", x2, device=device, dtype=dtype)
     detached = type(params)({kk: params[kk].detach() for kk in keys}) if isinstance(params, dict) \
         else type(params)(p.detach() for p in params)
 

@@ -18,7 +18,18 @@ from tqdm.auto import tqdm
 
 from .._constants import COMPAT_MODES, PRUNING_METHODS, SCHEDULES, SCOPE_ALIASES, SCOPES
 from .._threads import threads_for, torch_threads
-from .._validation import MAX_STEPS, check_bool, check_choice, check_int, check_seed, check_size, check_tensor, density_from
+from .._validation import (
+    MAX_STEPS,
+    check_bool,
+    check_choice,
+    check_float_dtype,
+    check_int,
+    check_seed,
+    check_size,
+    check_tensor,
+    check_xy,
+    density_from,
+)
 from ..models import MLP
 from ..ops.mask_select import select_parts
 from .layers import UNSUPPORTED_POLICIES, PrunableLayer, dense_parameters, find_prunable, install_masks, is_chain
@@ -76,7 +87,7 @@ def _entry(model: nn.Module, layers: list[PrunableLayer]) -> tuple[PrunableLayer
     return None, False
 
 
-def _check_entry(where: str, x: torch.Tensor, entry: PrunableLayer, flatten: bool, model: nn.Module) -> None:
+def _entry_input_shape(where: str, x: torch.Tensor, entry: PrunableLayer, flatten: bool, model: nn.Module) -> None:
     """Static shape check of the input ``x`` against the first layer (:func:`_entry`)."""
     if entry.is_conv:
         nd = entry.theta.ndim  # (out, in, *kernel): the input is (n, C, *spatial)
@@ -122,25 +133,14 @@ def _batches(data: Any, model: nn.Module, layers: list[PrunableLayer]) -> list[t
         if not (isinstance(item, (tuple, list)) and len(item) >= 2):
             raise TypeError(f"{where} must be an (x, y) pair; got {type(item).__name__}")
         x = check_tensor(f"{where} x", item[0])
-        y = check_tensor(f"{where} y", item[1], ndim=1)
-        if x.ndim < 2 or x.shape[0] == 0:
-            raise ValueError(f"{where} x must be a non-empty batch (n, features...); got shape {tuple(x.shape)}")
+        x, y, _ = check_xy(x, item[1], names=(f"{where} x", f"{where} y"), x_ndim=(2, 3, 4, 5),
+                           dtype=None if x.is_floating_point() else layers[0].theta.dtype, device=device)
         if entry is not None:
-            _check_entry(where, x, entry, flatten, model)
+            _entry_input_shape(where, x, entry, flatten, model)
         if out and tuple(x.shape[1:]) != tuple(out[0][0].shape[1:]):
             raise ValueError(f"{where} x has samples of shape {tuple(x.shape[1:])} but data[0] has "
                              f"{tuple(out[0][0].shape[1:])}")
-        if not x.is_floating_point():
-            x = x.to(layers[0].theta.dtype)
-        if not bool(torch.isfinite(x).all()):
-            raise ValueError(f"{where} x contains NaN or infinite values")
-        if y.is_floating_point() or y.dtype == torch.bool or y.is_complex():
-            raise TypeError(f"{where} y must hold integer class labels; got dtype {y.dtype}")
-        if y.shape[0] != x.shape[0]:
-            raise ValueError(f"{where}: x has {x.shape[0]} samples but y has {y.shape[0]}")
-        if bool((y < 0).any()):
-            raise ValueError(f"{where} y has negative labels")
-        out.append((x.to(device), y.to(device=device, dtype=torch.int64)))
+        out.append((x, y))
     return out
 
 
@@ -436,8 +436,8 @@ def _validate(method, sparsity, compression, scope, iterations, schedule, compat
         progress = check_bool("progress", progress)
     if synflow_dtype is None:
         synflow_dtype = torch.float32 if compat_mode == "synaptic-flow" else torch.float64
-    elif synflow_dtype not in (torch.float32, torch.float64):
-        raise ValueError(f"synflow_dtype must be None, torch.float32 or torch.float64; got {synflow_dtype}")
+    else:
+        synflow_dtype = check_float_dtype("synflow_dtype", synflow_dtype)
     return _Plan(method, density, scope, E, schedule, compat_mode, _seed(seed), shuffle, invert, synflow_dtype,
                  progress)
 

@@ -32,21 +32,12 @@ from typing import Any, Sequence
 import numpy as np
 import torch
 
-from .._validation import check_choice, check_seed
+from .._validation import check_choice, check_permutation, check_seed
 
 __all__ = ["graphon_weights", "graphon_masks", "graphon_masks_reference", "inclusion_probabilities",
            "prune_from_graphons", "SAMPLERS"]
 
 SAMPLERS = ("keys", "systematic")
-
-
-def _check_perm(name: str, p: Any, n: int) -> np.ndarray | None:
-    if p is None:
-        return None
-    a = np.asarray(p.detach().cpu().numpy() if isinstance(p, torch.Tensor) else p)
-    if a.shape != (n,) or a.dtype.kind not in "iu" or not np.array_equal(np.sort(a), np.arange(n)):
-        raise ValueError(f"{name} must be a permutation of 0..{n - 1}")
-    return a.astype(np.int64)
 
 
 def graphon_weights(shapes: Sequence[tuple[int, int]], graphons: Sequence[Any],
@@ -78,10 +69,8 @@ def graphon_weights(shapes: Sequence[tuple[int, int]], graphons: Sequence[Any],
         if pos is not None:
             if not (isinstance(pos, (tuple, list)) and len(pos) == 2):
                 raise TypeError(f"positions[{l}] must be None or a pair (row_perm, col_perm)")
-            rp = _check_perm(f"positions[{l}][0]", pos[0], n_out)
-            cp = _check_perm(f"positions[{l}][1]", pos[1], n_in)
-            rp = np.arange(n_out) if rp is None else rp
-            cp = np.arange(n_in) if cp is None else cp
+            rp = np.arange(n_out) if pos[0] is None else check_permutation(f"positions[{l}][0]", pos[0], n_out)
+            cp = np.arange(n_in) if pos[1] is None else check_permutation(f"positions[{l}][1]", pos[1], n_in)
             Wn = np.empty_like(W)
             Wn[np.ix_(rp, cp)] = W
             W = Wn

@@ -39,7 +39,7 @@ from typing import Any, Sequence
 import numpy as np
 import torch
 
-from .._io import load_npz, save_npz, write_text
+from .._io import jsonable, load_npz, save_npz, write_text
 
 __all__ = ["PruneResult", "mask_report", "load_masks", "check_mask_arrays", "layer_key"]
 
@@ -191,7 +191,7 @@ class PruneResult:
         return save_npz(path, arrays)
 
     def to_json(self) -> str:
-        return json.dumps(self.report, indent=2, default=_json_default)
+        return json.dumps(jsonable(self.report, finite=False), indent=2, default=_json_default)
 
     def save_report(self, path: str | Path) -> Path:
         """Write the report (layers, totals, config, history) as JSON, atomically."""
@@ -199,10 +199,7 @@ class PruneResult:
 
 
 def _json_default(o: Any):
-    if isinstance(o, (np.integer,)):
-        return int(o)
-    if isinstance(o, (np.floating,)):
-        return float(o)
+    """The report's non-numeric values: a torch dtype by its name, anything else as str."""
     if isinstance(o, torch.dtype):
         return str(o).replace("torch.", "")
     return str(o)

@@ -77,7 +77,7 @@ GRASP_EPS = 1e-10
 Batches = list[tuple[torch.Tensor, torch.Tensor]]
 
 
-def _check_output(out: torch.Tensor, y: torch.Tensor) -> None:
+def _cross_entropy_output(out: torch.Tensor, y: torch.Tensor) -> None:
     if out.ndim != 2:
         raise ValueError(f"model output must be (batch, classes) for the cross-entropy; got shape {tuple(out.shape)}")
     if int(y.max()) >= out.shape[1]:
@@ -229,7 +229,7 @@ class SnipScore(PruningMethod):
         try:
             for x, y in batches:
                 out = _forward(work, x)
-                _check_output(out, y)
+                _cross_entropy_output(out, y)
                 loss = F.cross_entropy(out, y)
                 gs = list(torch.autograd.grad(loss, leaves, allow_unused=True))
                 del out, loss
@@ -286,7 +286,7 @@ class GraspScore(PruningMethod):
         g: list[torch.Tensor | None] = [None] * len(thetas)
         for x, y in batches:
             out = _forward(work, x)
-            _check_output(out, y)
+            _cross_entropy_output(out, y)
             gs = list(torch.autograd.grad(F.cross_entropy(out / T, y), thetas, allow_unused=True))
             del out
             _accumulate(g, gs)

@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .._validation import check_path
 from .config import MAX_TASKS, SweepConfig, count_tasks, expand, parse_config, read_config, task_id
 from .runner import RunReport
 from .store import Store
@@ -46,12 +47,6 @@ def _as_config(config: Any) -> SweepConfig:
     if isinstance(config, (str, Path)):
         return read_config(config)
     raise TypeError(f"config must be a TOML path or a dict; got {type(config).__name__}")
-
-
-def _check_out(out: Any) -> Path:
-    if out is None or not isinstance(out, (str, Path)):
-        raise TypeError(f"out must be the sweep's result directory (a path); got {type(out).__name__} {out!r}")
-    return Path(out)
 
 
 def _require_extra(distributed: bool) -> None:
@@ -98,7 +93,7 @@ def run(config: Any, out: str | Path, *, scheduler: str | None = None, workers: 
     from .._validation import check_bool, check_float, check_int
     from .runner import run_tasks
 
-    _check_out(out)
+    check_path("out", out, what="the sweep's result directory")
     cfg = _as_config(config)
     worker_timeout = check_float("worker_timeout", worker_timeout, min_value=0.0, min_inclusive=False)
     _require_extra(scheduler != "inline")
@@ -153,7 +148,7 @@ class SweepStatus:
 def status(out: str | Path) -> SweepStatus:
     """The :class:`SweepStatus` of the sweep directory ``out`` (FileNotFoundError
     when it holds no ``sweep.json``)."""
-    store = Store(_check_out(out))
+    store = Store(check_path("out", out, what="the sweep's result directory"))
     _require_extra(False)
     doc = store.read_manifest()
     tasks = [(t["id"], t["config"]) for t in doc["tasks"]]
@@ -180,7 +175,7 @@ def load(out: str | Path, *, kind: str | None = None):
     Rows follow the manifest's grid order, then the task's own order.
     ``kind`` keeps one task kind. ``table.to_pandas()`` needs pandas.
     """
-    store = Store(_check_out(out))
+    store = Store(check_path("out", out, what="the sweep's result directory"))
     _require_extra(False)
     import pyarrow as pa
     import pyarrow.parquet as pq

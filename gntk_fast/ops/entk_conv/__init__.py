@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import torch
 
-from ..._validation import ArgumentTypeError, check_bool, check_finite, check_tensor
+from ..._validation import FLOAT_DTYPES, check_bool, check_dtype, check_finite, check_tensor
 from .._registry import BackendError, Op
 
 __all__ = ["masked_grad_term", "ENTK_CONV", "BackendError"]
@@ -36,12 +36,11 @@ ENTK_CONV.register("torch", "gntk_fast.ops.entk_conv.gather:masked_grad_term_gat
 ENTK_CONV.register("naive", "gntk_fast.ops.entk_conv.naive:masked_grad_term_naive", devices=("cpu", "cuda"))
 
 
-def _check_pair(dname, uname, D, U):
+def _signals_and_patches(dname, uname, D, U):
     D = check_tensor(dname, D, ndim=4)
     U = check_tensor(uname, U, ndim=3)
     for name, t in ((dname, D), (uname, U)):
-        if t.dtype not in (torch.float32, torch.float64):
-            raise ArgumentTypeError(f"{name} must have dtype float32 or float64; got {t.dtype}")
+        check_dtype(name, t, FLOAT_DTYPES)
     if D.shape[0] != U.shape[0] or D.shape[3] != U.shape[2]:
         raise ValueError(f"{dname} (N, k, n_out, p) and {uname} (N, q, p) must agree in N and p; "
                          f"got {tuple(D.shape)} and {tuple(U.shape)}")
@@ -75,12 +74,12 @@ def masked_grad_term(D1, U1, D2=None, U2=None, mask=None, *, trace: bool = True,
     """
     trace = check_bool("trace", trace)
     diagonal = check_bool("diagonal", diagonal)
-    D1, U1 = _check_pair("D1", "U1", D1, U1)
+    D1, U1 = _signals_and_patches("D1", "U1", D1, U1)
     if (D2 is None) != (U2 is None):
         raise ValueError("D2 and U2 must both be given or both be None (None means the first set)")
     tensors = [("D1", D1), ("U1", U1)]
     if D2 is not None:
-        D2, U2 = _check_pair("D2", "U2", D2, U2)
+        D2, U2 = _signals_and_patches("D2", "U2", D2, U2)
         if D2.shape[1:3] != D1.shape[1:3] or U2.shape[1] != U1.shape[1]:
             raise ValueError(f"D2/U2 must match D1/U1 in k, n_out and q; got {tuple(D2.shape)}, {tuple(U2.shape)}")
         tensors += [("D2", D2), ("U2", U2)]
@@ -88,9 +87,7 @@ def masked_grad_term(D1, U1, D2=None, U2=None, mask=None, *, trace: bool = True,
         if t.dtype != D1.dtype or t.device != D1.device:
             raise ValueError(f"{name} must have D1's dtype and device ({D1.dtype}, {D1.device})")
     if mask is not None:
-        mask = check_tensor("mask", mask, ndim=2)
-        if mask.dtype != torch.bool:
-            raise ArgumentTypeError(f"mask must be a bool tensor (True = kept); got dtype {mask.dtype}")
+        mask = check_dtype("mask", check_tensor("mask", mask, ndim=2), (torch.bool,), "True = kept weight")
         if tuple(mask.shape) != (D1.shape[2], U1.shape[1]) or mask.device != D1.device:
             raise ValueError(f"mask must have shape (n_out, q) = {(D1.shape[2], U1.shape[1])} on D1's device; "
                              f"got {tuple(mask.shape)} on {mask.device}")

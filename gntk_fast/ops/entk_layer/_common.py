@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import torch
 
-from ..._validation import ArgumentTypeError, check_bool, check_finite, check_tensor
+from ..._validation import FLOAT_DTYPES, ArgumentTypeError, check_bool, check_dtype, check_finite, check_tensor
 
 __all__ = ["COMPLEMENT_DENSITY", "use_complement", "check_layer_args", "delta_gram", "dense_layer_term",
            "layer_term_diagonal", "output_shape", "symmetrize"]
@@ -33,27 +33,22 @@ def use_complement(nnz: int, total: int, complement: bool | None) -> bool:
     ``complement`` True/False forces it; None decides by density > COMPLEMENT_DENSITY."""
     if complement is None:
         return nnz > COMPLEMENT_DENSITY * total
-    if not isinstance(complement, bool):
-        raise ArgumentTypeError(f"complement must be None, True or False; got {complement!r}")
-    return complement
+    return check_bool("complement", complement)
 
 
-def _check_pair(dname: str, hname: str, D, H) -> tuple[torch.Tensor, torch.Tensor]:
+def _signals_and_inputs(dname: str, hname: str, D, H) -> tuple[torch.Tensor, torch.Tensor]:
     D = check_tensor(dname, D, ndim=3)
     H = check_tensor(hname, H, ndim=2)
     for name, t in ((dname, D), (hname, H)):
-        if t.dtype not in (torch.float32, torch.float64):
-            raise ArgumentTypeError(f"{name} must have dtype float32 or float64; got {t.dtype}")
+        check_dtype(name, t, FLOAT_DTYPES)
     if D.shape[0] != H.shape[0]:
         raise ValueError(f"{dname} and {hname} must have the same number of rows (inputs); "
                          f"got {dname} {tuple(D.shape)} and {hname} {tuple(H.shape)}")
     return D, H
 
 
-def _check_mask(mask, shape: tuple[int, int], device: torch.device) -> torch.Tensor:
-    mask = check_tensor("mask", mask, ndim=2)
-    if mask.dtype != torch.bool:
-        raise ArgumentTypeError(f"mask must be a bool tensor (True = kept weight); got dtype {mask.dtype}")
+def _layer_mask(mask, shape: tuple[int, int], device: torch.device) -> torch.Tensor:
+    mask = check_dtype("mask", check_tensor("mask", mask, ndim=2), (torch.bool,), "True = kept weight")
     if tuple(mask.shape) != shape:
         raise ValueError(f"mask must have shape (n_out, n_in) = {shape}; got {tuple(mask.shape)}")
     if mask.device != device:
@@ -71,14 +66,14 @@ def check_layer_args(D1, H1, D2, H2, mask, trace):
     TypeErrors that are also ValueErrors.
     """
     trace = check_bool("trace", trace)
-    D1, H1 = _check_pair("D1", "H1", D1, H1)
+    D1, H1 = _signals_and_inputs("D1", "H1", D1, H1)
     if (D2 is None) != (H2 is None):
         raise ValueError("D2 and H2 must both be given or both be None (None means the first set, symmetric)")
     N1, k, n_out = D1.shape
     n_in = H1.shape[1]
     tensors = [("D1", D1), ("H1", H1)]
     if D2 is not None:
-        D2, H2 = _check_pair("D2", "H2", D2, H2)
+        D2, H2 = _signals_and_inputs("D2", "H2", D2, H2)
         if tuple(D2.shape[1:]) != (k, n_out):
             raise ValueError(f"D2 must have shape (N2, k, n_out) = (N2, {k}, {n_out}) like D1; got {tuple(D2.shape)}")
         if H2.shape[1] != n_in:
@@ -90,7 +85,7 @@ def check_layer_args(D1, H1, D2, H2, mask, trace):
         if t.device != D1.device:
             raise ValueError(f"{name} is on {t.device} but D1 is on {D1.device}; put all inputs on one device")
     if mask is not None:
-        mask = _check_mask(mask, (int(n_out), int(n_in)), D1.device)
+        mask = _layer_mask(mask, (int(n_out), int(n_in)), D1.device)
     for name, t in tensors:
         check_finite(name, t)
     return D1, H1, D2, H2, mask, trace

@@ -52,7 +52,7 @@ from typing import Any
 
 import torch
 
-from ..._validation import ArgumentTypeError, check_int, check_tensor
+from ..._validation import check_bool, check_dtype, check_int, check_tensor
 from ._common import use_complement
 
 __all__ = [
@@ -121,13 +121,6 @@ _CACHE: dict[int, tuple[Any, int, str, MaskEdges]] = {}
 _CACHE_MAX = 32
 
 
-def _check_mask_tensor(mask: Any) -> torch.Tensor:
-    mask = check_tensor("mask", mask, ndim=2)
-    if mask.dtype != torch.bool:
-        raise ArgumentTypeError(f"mask must be a bool tensor (True = kept weight); got dtype {mask.dtype}")
-    return mask
-
-
 def default_col_block(device: torch.device) -> int:
     """Column block of the edge order: 64 on CUDA, 0 (plain CSR) elsewhere.
 
@@ -165,9 +158,9 @@ def prepare_mask(mask: torch.Tensor, *, complement: bool | None = None, col_bloc
     tensor (keyed by identity, invalidated when the tensor is modified in
     place), so repeated calls are free.
     """
-    mask = _check_mask_tensor(mask)
-    if complement is not None and not isinstance(complement, bool):
-        raise ArgumentTypeError(f"complement must be None, True or False; got {complement!r}")
+    mask = check_dtype("mask", check_tensor("mask", mask, ndim=2), (torch.bool,), "True = kept weight")
+    if complement is not None:
+        complement = check_bool("complement", complement)
     if col_block is None:
         col_block = default_col_block(mask.device)
     col_block = check_int("col_block", col_block, min_value=0)

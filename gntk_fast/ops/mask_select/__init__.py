@@ -46,7 +46,7 @@ from typing import Any, Sequence
 import torch
 
 from ..._constants import COMPAT_MODES, SCOPE_ALIASES, SCOPES
-from ..._validation import check_bool, check_choice, check_float, check_int, check_tensor
+from ..._validation import check_bool, check_choice, check_dtype, check_float, check_int, check_tensor
 from .._registry import Op
 
 __all__ = ["select_masks", "select_layer_masks", "select_parts", "OP"]
@@ -65,13 +65,11 @@ OP.register("numpy", "gntk_fast.ops.mask_select.numpy:select", devices=("cpu",))
 OP.register("naive", "gntk_fast.ops.mask_select.naive:select", devices=("cpu",))
 
 
-def _check_call(flat_scores: Any, current: Any, sizes: Any) -> tuple[torch.Tensor, torch.Tensor, list[int]]:
+def _selection_inputs(flat_scores: Any, current: Any, sizes: Any) -> tuple[torch.Tensor, torch.Tensor, list[int]]:
     flat = check_tensor("flat_scores", flat_scores, ndim=1)
     if flat.dtype == torch.bool or flat.is_complex():
         raise TypeError(f"flat_scores must hold real scores; got dtype {flat.dtype}")
-    current = check_tensor("current", current, ndim=1)
-    if current.dtype != torch.bool:
-        raise TypeError(f"current must be a bool mask; got dtype {current.dtype}")
+    current = check_dtype("current", check_tensor("current", current, ndim=1), (torch.bool,), "the kept mask")
     if current.numel() != flat.numel():
         raise ValueError(f"current has {current.numel()} entries but flat_scores has {flat.numel()}")
     sizes = [check_int(f"sizes[{i}]", n, min_value=0) for i, n in enumerate(sizes)]
@@ -80,7 +78,7 @@ def _check_call(flat_scores: Any, current: Any, sizes: Any) -> tuple[torch.Tenso
     return flat, current, sizes
 
 
-def _check_options(density: Any, scope: Any, rule: Any, final: Any) -> tuple[float, str, str, bool]:
+def _selection_options(density: Any, scope: Any, rule: Any, final: Any) -> tuple[float, str, str, bool]:
     """Validated (density in [0, 1], scope with "local" read as "layerwise", rule, final)."""
     density = check_float("density", density, min_value=0.0, max_value=1.0)
     scope = check_choice("scope", SCOPE_ALIASES.get(scope, scope) if isinstance(scope, str) else scope, SCOPES)
@@ -108,8 +106,8 @@ def select_masks(
     alias), ``backend`` "auto", "histogram", "numpy" or "naive" (an unknown name is a
     :class:`~gntk_fast.ops.BackendError`).
     """
-    flat, current, sizes = _check_call(flat_scores, current, sizes)
-    density, scope, rule, final = _check_options(density, scope, rule, final)
+    flat, current, sizes = _selection_inputs(flat_scores, current, sizes)
+    density, scope, rule, final = _selection_options(density, scope, rule, final)
     fn = OP(backend, "cpu", n_scores=flat.numel(), named=backend != "auto")
     return fn(flat, current, sizes, density, scope, rule, final)
 
@@ -155,12 +153,10 @@ def select_parts(
     n = sum(sizes)
     b = OP.resolve(backend, "cpu", n_scores=n, named=backend != "auto")
     if b.name == "histogram" and len({t.dtype for t in scores}) == 1 and scores[0].is_floating_point():
-        current = check_tensor("current", current, ndim=1)
-        if current.dtype != torch.bool:
-            raise TypeError(f"current must be a bool mask; got dtype {current.dtype}")
+        current = check_dtype("current", check_tensor("current", current, ndim=1), (torch.bool,), "the kept mask")
         if current.numel() != n:
             raise ValueError(f"current has {current.numel()} entries but the scores have {n}")
-        density, scope, rule, final = _check_options(density, scope, rule, final)
+        density, scope, rule, final = _selection_options(density, scope, rule, final)
         return b.load()(scores, current, sizes, density, scope, rule, final)
     flat = torch.cat([t.detach().reshape(-1) for t in scores])
     return select_masks(flat, current, sizes, density, scope, rule=rule, final=final, backend=backend)

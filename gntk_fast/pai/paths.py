@@ -28,7 +28,7 @@ __all__ = ["path_counts", "path_density", "PathDensityComparison", "path_density
 
 
 def _dense(masks: Sequence[Any]) -> list[np.ndarray]:
-    from ._masks import check_uint8_values, coerce_mask
+    from .._masks import check_uint8_values, coerce_mask
 
     if hasattr(masks, "masks") and not isinstance(masks, (list, tuple)):
         masks = masks.masks  # a PruneResult
@@ -73,7 +73,7 @@ def path_density(graphons: Sequence[Any], d: int, *, K: int = 256, quadrature: s
     read-out outputs at ``(c - 1/2)/k`` (for a read-out graphon with one row
     per output, k = its number of rows).
     """
-    from .grid import discretise
+    from ..graphon.grid import discretise
 
     grid = discretise(graphons, d, K=K, quadrature=quadrature, n_outputs=n_outputs)
     v = grid.R.mean(0)  # (K_L,): the read-out averaged over outputs
@@ -103,7 +103,7 @@ class PathDensityComparison:
 def path_density_comparison(masks: Sequence[Any], K: int = 64) -> PathDensityComparison:
     """Path counts of ``masks`` vs the path densities of their joint and per-mask estimates (K blocks)."""
     from .network import network_graphon
-    from .objects import from_sas
+    from ..graphon.objects import from_sas
 
     ms = _dense(masks)
     d, k = ms[0].shape[1], ms[-1].shape[0]

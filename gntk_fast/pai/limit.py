@@ -80,8 +80,8 @@ from scipy.optimize import brentq
 
 from .._constants import METHODS, SCHEDULES, SCOPE_ALIASES, SCOPES
 from .._progress import check_progress, progress_bar
-from .._validation import MAX_STEPS, check_choice, check_int, density_from
-from .objects import Graphon, InputGraphon, StepGraphon
+from .._validation import MAX_STEPS, check_choice, check_int, density_from, finite_array
+from ..graphon.objects import Graphon, InputGraphon, StepGraphon
 
 __all__ = [
     "ResidualDistribution",
@@ -551,12 +551,9 @@ def limit_graphon_from_scores(
         raise TypeError("scores must be a non-empty list of 2-D score matrices (one per layer)")
     mats = []
     for l, s in enumerate(scores):
-        a = s.detach().cpu().numpy() if isinstance(s, torch.Tensor) else np.asarray(s)
-        if a.ndim != 2 or a.size == 0 or a.dtype.kind not in "fiu":
-            raise ValueError(f"scores[{l}] must be a non-empty real 2-D matrix; got shape {a.shape}, dtype {a.dtype}")
-        a = a.astype(np.float64)
-        if not np.isfinite(a).all():
-            raise ValueError(f"scores[{l}] holds NaN or infinite values")
+        a = finite_array(f"scores[{l}]", s, ndim=2)
+        if a.size == 0:
+            raise ValueError(f"scores[{l}] must be a non-empty real 2-D matrix; got shape {a.shape}")
         if l > 0 and a.shape[1] != mats[-1].shape[0]:
             raise ValueError(f"scores[{l}] has {a.shape[1]} columns but scores[{l - 1}] has {mats[-1].shape[0]} rows")
         mats.append(a)
@@ -643,7 +640,7 @@ def limit_graphon(
     Examples
     --------
     >>> import numpy as np, gntk_fast as gf
-    >>> from gntk_fast.graphon import limit_graphon
+    >>> from gntk_fast.pai import limit_graphon
     >>> m = gf.fc(16, 64, 2, 4, seed=0)
     >>> round(float(limit_graphon(m, "magnitude", 0.8)[1].graphon.H.mean()), 12)  # exact: the constant d
     0.2
@@ -989,8 +986,8 @@ def block_means(graphon: Any, n_out: int, n_in: int, K: int = 64, K_in: int | No
     K_in) of masks sampled from a degree-sorted ``graphon`` estimates.
     Returns float64 (K, K_in).
     """
-    from ._masks import block_edges
-    from .objects import as_graphon
+    from .._masks import block_edges
+    from ..graphon.objects import as_graphon
 
     g = as_graphon(graphon)
     M = g.matrix(n_out, n_in)

@@ -218,7 +218,7 @@ def design(
     Examples
     --------
     >>> import torch
-    >>> from gntk_fast.graphon import design
+    >>> from gntk_fast.pai import design
     >>> x = torch.randn(8, 4, dtype=torch.float64)
     >>> r = design(x, torch.arange(8) % 2, depth=1, density=0.3, K=2, steps=2)
     >>> len(r.graphons), r.history.shape
@@ -275,7 +275,7 @@ def design(
     with torch.no_grad():
         final = float(value())
     hist.append(final)
-    from .objects import InputGraphon, StepGraphon
+    from ..graphon.objects import InputGraphon, StepGraphon
 
     with torch.no_grad():
         vals = [step_values(t, dv).numpy().clip(0.0, 1.0) for t, dv in zip(logits, dens)]

@@ -41,10 +41,10 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from .._validation import MAX_BLOCKS, check_choice, check_size
-from ._masks import block_edges, coerce_mask, ordered_block_means
-from .channels import TAPS, _count_taps, conv_mask, is_conv_mask
-from .sas import _pooled_sas, sas
+from .._validation import MAX_BLOCKS, check_choice, check_permutation, check_size, finite_array
+from .._masks import block_edges, coerce_mask, count_taps, ordered_block_means
+from ..graphon.channels import TAPS, conv_mask, is_conv_mask
+from ..graphon.sas import sas, sas_from_counts
 
 __all__ = ["NetworkGraphon", "network_graphon", "conv_network_graphon", "ordered_block_means"]
 
@@ -121,38 +121,57 @@ def _as_weights(weights: Sequence[Any], shapes: list[tuple[int, int]]) -> list[n
         raise ValueError(f"weights must be a list of {len(shapes)} arrays, one per mask")
     out = []
     for i, (w, shape) in enumerate(zip(weights, shapes)):
-        try:
-            import torch
-
-            if isinstance(w, torch.Tensor):
-                w = w.detach().cpu().double().numpy()
-        except ImportError:  # pragma: no cover
-            pass
-        arr = np.asarray(w, dtype=np.float64)
+        arr = finite_array(f"weights[{i}]", w)
         if arr.shape != shape:
             raise ValueError(f"weights[{i}] has shape {arr.shape}; its mask has shape {shape}")
-        if not np.all(np.isfinite(arr)):
-            raise ValueError(f"weights[{i}] holds NaN or infinite values")
         out.append(arr)
     return out
 
 
-def _check_orders(orders: Sequence[Any], sizes: list[int]) -> list[np.ndarray]:
+def _hidden_orders(orders: Sequence[Any], sizes: list[int]) -> list[np.ndarray]:
+    """``orders``: one permutation per hidden layer, of that layer's size."""
     if not isinstance(orders, (list, tuple)) or len(orders) != len(sizes):
         raise ValueError(f"orders must be a list of {len(sizes)} permutations, one per hidden layer")
-    out = []
-    for i, (o, n) in enumerate(zip(orders, sizes)):
-        arr = np.asarray(o)
-        if arr.shape != (n,) or arr.dtype.kind not in "iu" or not np.array_equal(np.sort(arr), np.arange(n)):
-            raise ValueError(f"orders[{i}] must be a permutation of range({n})")
-        out.append(arr.astype(np.int64))
-    return out
+    return [check_permutation(f"orders[{i}]", o, n) for i, (o, n) in enumerate(zip(orders, sizes))]
 
 
 def _degree_order(m_in: np.ndarray, m_out: np.ndarray) -> np.ndarray:
     ind = m_in.sum(axis=1, dtype=np.int64)  # kept fan-in of each neuron
     outd = m_out.sum(axis=0, dtype=np.int64)  # kept fan-out
     return np.lexsort((np.arange(len(ind)), -outd, -ind)).astype(np.int64)
+
+
+class _SharedOrders:
+    """One order per hidden layer and each layer's block plan: what :func:`network_graphon`
+    and :func:`conv_network_graphon` share. ``counts[l]`` is layer l's 2-D kept count
+    (mask or kept taps per channel pair) of shape ``shapes[l]``."""
+
+    def __init__(self, counts: list[np.ndarray], shapes: list[tuple[int, int]], K: int, orders: Any) -> None:
+        self.shapes = shapes
+        self.L = L = len(shapes) - 1
+        sizes = [shapes[l][0] for l in range(L)]
+        if orders is None:
+            self.orders = [_degree_order(counts[l], counts[l + 1]) for l in range(L)]
+        else:
+            self.orders = _hidden_orders(orders, sizes)
+        self.edges = [block_edges(n, min(K, n)) for n in sizes]
+
+    def plan(self, l: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """(row order, column order, row edges, column edges) of layer l: input coordinates
+        and outputs keep their identity, one block each."""
+        n_in, n_out = self.shapes[0][1], self.shapes[-1][0]
+        ro, re = (self.orders[l], self.edges[l]) if l < self.L else (np.arange(n_out), block_edges(n_out, n_out))
+        co, ce = (self.orders[l - 1], self.edges[l - 1]) if l > 0 else (np.arange(n_in), block_edges(n_in, n_in))
+        return ro, co, re, ce
+
+    def graphon(self, H: np.ndarray, l: int, re: np.ndarray, ce: np.ndarray, max_value: float):
+        """Layer l's block values as a graphon: an InputGraphon for the input layer, else a StepGraphon."""
+        from ..graphon.objects import InputGraphon, StepGraphon
+
+        n_out, n_in = self.shapes[l]
+        if l == 0:
+            return InputGraphon(H, row_edges=re / n_out, max_value=max_value)
+        return StepGraphon(H, row_edges=re / n_out, col_edges=ce / n_in, max_value=max_value)
 
 
 def network_graphon(masks: Sequence[Any], K: int = 64, *, weights: Sequence[Any] | None = None,
@@ -185,12 +204,10 @@ def network_graphon(masks: Sequence[Any], K: int = 64, *, weights: Sequence[Any]
     --------
     >>> import gntk_fast as gf
     >>> net = gf.MLP(64, 32, 2, 10, seed=0)
-    >>> ng = gf.graphon.network_graphon(net.masks, K=4)
+    >>> ng = gf.pai.network_graphon(net.masks, K=4)
     >>> [g.H.shape for g in ng.graphons]
     [(4, 64), (4, 4), (10, 4)]
     """
-    from .objects import InputGraphon, StepGraphon
-
     taps = check_choice("taps", taps, TAPS)
     raw = getattr(masks, "masks", masks)
     if isinstance(raw, (list, tuple)) and any(is_conv_mask(m) for m in raw):
@@ -201,40 +218,19 @@ def network_graphon(masks: Sequence[Any], K: int = 64, *, weights: Sequence[Any]
     order = check_choice("order", order, ("degree",))
     shapes = [tuple(int(s) for s in m.shape) for m in ms]
     ws = None if weights is None else _as_weights(weights, shapes)
-    L = len(ms) - 1
-    sizes = [shapes[l][0] for l in range(L)]
-    if orders is None:
-        orders = [_degree_order(ms[l], ms[l + 1]) for l in range(L)]
-    else:
-        orders = _check_orders(orders, sizes)
-    Ks = [min(K, n) for n in sizes]
-    edges = [block_edges(n, k) for n, k in zip(sizes, Ks)]
-    d, k_out = shapes[0][1], shapes[-1][0]
-    ident_in, ident_out = np.arange(d), np.arange(k_out)
-    unit_in, unit_out = block_edges(d, d), block_edges(k_out, k_out)
-
-    def layer_plan(l):  # (row order, col order, row edges, col edges)
-        ro, re = (orders[l], edges[l]) if l < L else (ident_out, unit_out)
-        co, ce = (orders[l - 1], edges[l - 1]) if l > 0 else (ident_in, unit_in)
-        return ro, co, re, ce
-
-    def make(H, l, re, ce, max_value):
-        n_out, n_in = shapes[l]
-        if l == 0:
-            return InputGraphon(H, row_edges=re / n_out, max_value=max_value)
-        return StepGraphon(H, row_edges=re / n_out, col_edges=ce / n_in, max_value=max_value)
-
+    net = _SharedOrders(ms, shapes, K, orders)
     graphons, variance, per_mask, diff = [], [] if ws is not None else None, [], []
-    for l in range(L + 1):
-        ro, co, re, ce = layer_plan(l)
+    for l in range(net.L + 1):
+        ro, co, re, ce = net.plan(l)
         H = ordered_block_means(ms[l], ro, co, re, ce)
-        graphons.append(make(H, l, re, ce, 1.0))
+        graphons.append(net.graphon(H, l, re, ce, 1.0))
         if ws is not None:
             V = ordered_block_means(ws[l] * ws[l] * ms[l], ro, co, re, ce)
-            variance.append(make(V, l, re, ce, float("inf")))
+            variance.append(net.graphon(V, l, re, ce, float("inf")))
         own = sas(ms[l], len(re) - 1, len(ce) - 1, sort_cols=l > 0)
         per_mask.append(own)
         diff.append(float(np.mean(np.abs(H - own.H))))
+    orders, edges = net.orders, net.edges
     return NetworkGraphon(graphons, variance, orders, edges, per_mask, np.array(diff), shapes)
 
 
@@ -273,19 +269,9 @@ def _layer_taps(masks: Sequence[Any], weights: Sequence[Any] | None):
                              f"{out[-1].shape[0]} output channels: consecutive layers must chain")
         out.append(a)
         if weights is not None:
-            w = weights[i]
-            try:
-                import torch
-
-                if isinstance(w, torch.Tensor):
-                    w = w.detach().cpu().double().numpy()
-            except ImportError:  # pragma: no cover
-                pass
-            w = np.asarray(w, dtype=np.float64)
+            w = finite_array(f"weights[{i}]", weights[i])
             if w.size != a.size:
                 raise ValueError(f"weights[{i}] has shape {w.shape}; its mask has {a.size} entries")
-            if not np.all(np.isfinite(w)):
-                raise ValueError(f"weights[{i}] holds NaN or infinite values")
             wout.append(w.reshape(a.shape))
     return out, wout
 
@@ -330,56 +316,37 @@ def conv_network_graphon(masks: Sequence[Any], K: int = 64, *, weights: Sequence
     >>> import torch
     >>> import gntk_fast as gf
     >>> net = gf.ConvNet(1, 16, 2, 10, seed=0)
-    >>> ng = gf.graphon.network_graphon(net.masks, K=4)
+    >>> ng = gf.pai.network_graphon(net.masks, K=4)
     >>> [g.H.shape for g in ng.graphons]
     [(4, 1), (4, 4), (10, 4)]
     """
-    from .objects import InputGraphon, StepGraphon
-
     taps = check_choice("taps", taps, TAPS)
     order = check_choice("order", order, ("degree",))
     K = check_size("K", K, MAX_BLOCKS)
     ms, ws = _layer_taps(masks, weights)
-    counts = [_count_taps(m) for m in ms]
+    counts = [count_taps(m) for m in ms]
     shapes = [tuple(int(s) for s in c.shape) for c in counts]
-    L = len(ms) - 1
-    sizes = [shapes[l][0] for l in range(L)]
-    if orders is None:
-        orders = [_degree_order(counts[l], counts[l + 1]) for l in range(L)]
-    else:
-        orders = _check_orders(orders, sizes)
-    edges = [block_edges(n, min(K, n)) for n in sizes]
-    c_in, k_out = shapes[0][1], shapes[-1][0]
-
-    def plan(l):
-        ro, re = (orders[l], edges[l]) if l < L else (np.arange(k_out), block_edges(k_out, k_out))
-        co, ce = (orders[l - 1], edges[l - 1]) if l > 0 else (np.arange(c_in), block_edges(c_in, c_in))
-        return ro, co, re, ce
-
-    def make(H, l, re, ce, max_value):
-        n_out, n_in = shapes[l]
-        if l == 0:
-            return InputGraphon(H, row_edges=re / n_out, max_value=max_value)
-        return StepGraphon(H, row_edges=re / n_out, col_edges=ce / n_in, max_value=max_value)
+    net = _SharedOrders(counts, shapes, K, orders)
 
     def graphons_of(values, l, max_value):  # values (n_out, n_in, T)
-        ro, co, re, ce = plan(l)
+        ro, co, re, ce = net.plan(l)
         T = values.shape[2]
         if taps == "pooled" or T == 1:
-            summed = _count_taps(values) if values.dtype == np.uint8 else values.sum(axis=2)
-            return make(ordered_block_means(summed, ro, co, re, ce) / T, l, re, ce, max_value)
-        return [make(ordered_block_means(np.ascontiguousarray(values[:, :, t]), ro, co, re, ce), l, re, ce,
-                     max_value) for t in range(T)]
+            summed = count_taps(values) if values.dtype == np.uint8 else values.sum(axis=2)
+            return net.graphon(ordered_block_means(summed, ro, co, re, ce) / T, l, re, ce, max_value)
+        return [net.graphon(ordered_block_means(np.ascontiguousarray(values[:, :, t]), ro, co, re, ce), l, re, ce,
+                            max_value) for t in range(T)]
 
     graphons, variance, per_mask, diff = [], [] if ws is not None else None, [], []
-    for l in range(L + 1):
-        ro, co, re, ce = plan(l)
+    for l in range(net.L + 1):
+        ro, co, re, ce = net.plan(l)
         T = ms[l].shape[2]
         graphons.append(graphons_of(ms[l], l, 1.0))
         if ws is not None:
             variance.append(graphons_of(ws[l] * ws[l] * ms[l], l, float("inf")))
         H_joint = ordered_block_means(counts[l], ro, co, re, ce) / T
-        own = _pooled_sas(counts[l], T, len(re) - 1, len(ce) - 1, None, l > 0)
+        own = sas_from_counts(counts[l], T, len(re) - 1, len(ce) - 1, None, l > 0)
         per_mask.append(own)
         diff.append(float(np.mean(np.abs(H_joint - own.H))))
+    orders, edges = net.orders, net.edges
     return NetworkGraphon(graphons, variance, orders, edges, per_mask, np.array(diff), shapes)
