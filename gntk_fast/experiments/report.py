@@ -103,7 +103,7 @@ SCALES: dict[str, dict[str, Any]] = {
                          "sparsity": 0.9, "depth": 3, "n_inputs": 32},
         "active_subspace": {"methods": ["snip", "grasp", "synflow"], "widths": [128, 256, 512, 1024], "seeds": 3,
                             "pool": 8},
-        "conv": {"convergence": {"methods": ["random", "magnitude", "snip", "grasp", "synflow"], "channels": [16, 32, 64, 128, 256, 512], "trials": 3, "K": 16, "depth": 3, "sparsity": 0.9}, "kernel_convergence": {"channels": [64, 128, 256, 512], "seeds": 3, "depth": 2, "K": 8, "input_masks": "bernoulli", "readouts": ["flatten", "gap"], "n_images": 16, "gap_images": 4}, "random_scaling": {"densities": [1.0, 0.5, 0.25, 0.1], "channels": 512, "depth": 3, "seeds": 3, "n_images": 16}},  # noqa: E501
+        "conv": {"convergence": {"methods": ["random", "magnitude", "snip", "grasp", "synflow"], "channels": [16, 32, 64, 128, 256, 512], "trials": 3, "K": 16, "depth": 3, "sparsity": 0.9}, "kernel_convergence": {"channels": [64, 128, 256, 512], "seeds": 3, "depth": 2, "K": 8, "input_masks": "bernoulli", "readouts": ["flatten"], "n_images": 16, "gap_images": 4}, "random_scaling": {"densities": [1.0, 0.5, 0.25, 0.1], "channels": 512, "depth": 3, "seeds": 3, "n_images": 16}},  # noqa: E501
         "conv_study": {"methods": ["dense", "random", "magnitude", "snip", "grasp", "synflow"],
                        "sparsities": [0.5, 0.8, 0.9, 0.95], "seeds": 5, "checkpoints": [50, 100, 200],
                        "config": {"channels": 32, "depth": 3, "readout": "flatten", "steps": 200, "lr": 1e-2,
