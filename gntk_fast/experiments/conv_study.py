@@ -292,35 +292,7 @@ def plot_conv_kernel_metrics(kernel_rows: Sequence[dict], metrics: Sequence[tupl
 def plot_conv_training(train_rows: Sequence[dict], *, path: str | Path | None = None):
     """Training loss against steps, one panel per method (one shared log y axis), one line per
     sparsity (mean, band +- sample sd over seeds), the dense net dashed in every panel."""
-    import matplotlib
+    from .figures import plot_training_curves
 
-    from ..plots import new_figure, save_figure
-    from ._tables import group_mean, group_series
-
-    methods = [m for m in METHODS if m != "dense" and any(r["method"] == m for r in train_rows)]
-    stats = group_mean(train_rows, ("method", "sparsity", "step"), "loss")
-    sps = sorted({r["sparsity"] for r in train_rows if r["method"] != "dense"})
-    fig, axes = new_figure(1, max(1, len(methods)), size=(2.8 * max(1, len(methods)) + 0.8, 3.2))
-    cmap = matplotlib.colormaps["viridis"]
-    for j, m in enumerate(methods):
-        ax = axes[0][j]
-        if j:
-            ax.sharey(axes[0][0])
-        for i, sp in enumerate([None] + sps):
-            series = group_series(stats, *(("dense", 0.0) if sp is None else (m, sp)))
-            if series is None:
-                continue
-            s, mu, sd = series
-            color = "black" if sp is None else cmap(i / max(1, len(sps)))
-            ax.plot(s, mu, color=color, lw=1.3, ls="--" if sp is None else "-",
-                    label="dense" if sp is None else f"s={sp:g}")
-            ax.fill_between(s, mu - sd, mu + sd, color=color, alpha=0.15, lw=0)
-        ax.set_title(m, fontsize=10)
-        ax.set_xlabel("optimizer step")
-        ax.set_yscale("log")
-        ax.grid(alpha=0.3)
-    axes[0][0].set_ylabel("training loss")
-    axes[0][-1].legend(fontsize=7)
-    fig.suptitle("pruned conv nets: training curves (Adam; mean +- sd over seeds)", fontsize=10)
-    save_figure(fig, path)
-    return fig
+    return plot_training_curves(train_rows, path=path, ylabel="training loss", sharey=True,
+                                title="pruned conv nets: training curves (Adam; mean +- sd over seeds)")

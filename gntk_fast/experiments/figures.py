@@ -34,9 +34,12 @@ def _methods(rows: Sequence[dict]) -> list[str]:
     return sorted(seen, key=lambda m: order.index(m) if m in order else len(order))
 
 
-def plot_training_curves(train_rows: Sequence[dict], *, path: str | Path | None = None, metric: str = "loss"):
+def plot_training_curves(train_rows: Sequence[dict], *, path: str | Path | None = None, metric: str = "loss",
+                         title: str = "training curves of pruned nets (Adam; mean +- sd over seeds)",
+                         ylabel: str | None = None, sharey: bool = False):
     """Training loss (mean over seeds, band = +-1 sd) against steps: one panel per
-    pruning method, one line per sparsity, the dense net in every panel (Fig. 2/10)."""
+    pruning method, one line per sparsity, the dense net in every panel (Fig. 2/10).
+    ``sharey``: one y axis for every panel."""
     import matplotlib
 
     methods = [m for m in _methods(train_rows) if m != "dense"]
@@ -44,7 +47,9 @@ def plot_training_curves(train_rows: Sequence[dict], *, path: str | Path | None 
     fig, axes = new_figure(1, max(1, len(methods)), size=(3.1 * max(1, len(methods)) + 0.6, 3.3))
     sps = sorted({r["sparsity"] for r in train_rows if r["method"] != "dense"})
     cmap = matplotlib.colormaps["viridis"]
-    for ax, m in zip(axes[0], methods):
+    for j, (ax, m) in enumerate(zip(axes[0], methods)):
+        if sharey and j:
+            ax.sharey(axes[0][0])
         for i, sp in enumerate([None] + sps):
             series = group_series(stats, *(("dense", 0.0) if sp is None else (m, sp)))
             if series is None:
@@ -58,9 +63,9 @@ def plot_training_curves(train_rows: Sequence[dict], *, path: str | Path | None 
         ax.set_xlabel("optimizer step")
         ax.set_yscale("log")
         ax.grid(alpha=0.3)
-    axes[0][0].set_ylabel(f"training {metric} (full training subset)")
+    axes[0][0].set_ylabel(ylabel or f"training {metric} (full training subset)")
     axes[0][-1].legend(fontsize=7, loc="upper right")
-    fig.suptitle("training curves of pruned nets (Adam; mean +- sd over seeds)", fontsize=10)
+    fig.suptitle(title, fontsize=10)
     save_figure(fig, path)
     return fig
 
