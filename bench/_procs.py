@@ -7,7 +7,19 @@ import subprocess
 import sys
 from pathlib import Path
 
-__all__ = ["median_in_child", "CpuNeighbours"]
+__all__ = ["median_in_child", "CpuNeighbours", "NT_IMPORT"]
+
+#: child-process code that imports jax and neural-tangents (in float64), for the benchmarks
+#: that compare with neural-tangents in a side environment; needs ``sys`` and ``types`` imported
+NT_IMPORT = r"""
+try:
+    import tf2jax  # noqa: F401
+except Exception:  # an installed tf2jax built for another jax: the stax kernels do not need it
+    sys.modules["tf2jax"] = types.ModuleType("tf2jax")
+import jax
+import neural_tangents as nt
+jax.config.update("jax_enable_x64", True)
+"""
 
 _REPO = str(Path(__file__).resolve().parents[1])
 

@@ -31,6 +31,8 @@ import numpy as np
 import pytest
 import torch
 
+from _procs import NT_IMPORT
+
 from gntk_fast import data
 from gntk_fast.ntk import graphon_cntk
 
@@ -39,13 +41,7 @@ NT_PYTHON = os.environ.get("GNTK_NT_PYTHON") or sys.executable
 _CHILD = r"""
 import json, sys, time, types, statistics
 import numpy as np
-try:
-    import tf2jax  # noqa: F401
-except Exception:  # an installed tf2jax built for another jax: the stax kernels do not need it
-    sys.modules["tf2jax"] = types.ModuleType("tf2jax")
-import jax
-import neural_tangents as nt
-jax.config.update("jax_enable_x64", True)
+""" + NT_IMPORT + r"""
 stax = nt.stax
 depth, readout, padding, path, repeat = int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4], int(sys.argv[5])
 x = np.load(path).transpose(0, 2, 3, 1)  # NCHW -> NHWC

@@ -52,6 +52,8 @@ import numpy as np
 import pytest
 import torch
 
+from _procs import NT_IMPORT
+
 from gntk_fast import data
 from gntk_fast.ntk import graphon_ntk
 
@@ -80,15 +82,8 @@ def _peak(call):
 
 _NT_SERVER = r"""
 import json, sys, time, types
-try:
-    import tf2jax  # noqa: F401
-except Exception:  # an installed tf2jax built for another jax: the stax kernels do not need it
-    sys.modules["tf2jax"] = types.ModuleType("tf2jax")
 import numpy as np
-import jax
-import neural_tangents as nt
-jax.config.update("jax_enable_x64", True)
-""" + _PEAK + r"""
+""" + NT_IMPORT + _PEAK + r"""
 stax = nt.stax
 depth = int(sys.argv[1])
 layers = []
