@@ -14,10 +14,12 @@ from typing import Any, Callable, Iterable, Mapping
 __all__ = ["lazy_attributes"]
 
 
-def lazy_attributes(package: str, names: Mapping[str, str],
-                    submodules: Iterable[str] = ()) -> tuple[Callable[[str], Any], Callable[[], list[str]]]:
+def lazy_attributes(package: str, names: Mapping[str, str], submodules: Iterable[str] = (),
+                    moved: Mapping[str, str] | None = None) -> tuple[Callable[[str], Any], Callable[[], list[str]]]:
     """``(__getattr__, __dir__)`` for ``package``: ``names`` maps each public name
-    to the module defining it; ``submodules`` are reachable as attributes too.
+    to the module defining it; ``submodules`` are reachable as attributes too;
+    ``moved`` maps names that used to live here to their new package, named in
+    the AttributeError (nothing is imported from there).
 
     Examples
     --------
@@ -28,10 +30,13 @@ def lazy_attributes(package: str, names: Mapping[str, str],
     (2.0, True)
     """
     subs = frozenset(submodules)
+    moved = dict(moved or {})
 
     def __getattr__(name: str) -> Any:
         if name in subs:
             return importlib.import_module(f"{package}.{name}")
+        if name in moved:
+            raise AttributeError(f"module {package!r} has no attribute {name!r}: it moved to {moved[name]}.{name}")
         if name not in names:
             raise AttributeError(f"module {package!r} has no attribute {name!r}")
         value = getattr(importlib.import_module(names[name]), name)

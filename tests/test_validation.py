@@ -204,7 +204,9 @@ def test_pai_names_live_in_pai_only():
     for name, module in _LAZY.items():
         obj = getattr(gf.pai, name)
         assert obj.__module__ == module, name
-        with pytest.raises(AttributeError):
+        with pytest.raises(AttributeError, match=rf"moved to gntk_fast\.pai\.{name}$"):
             getattr(gf.graphon, name)
+    with pytest.raises(AttributeError, match="no attribute 'not_a_name'$"):
+        gf.graphon.not_a_name
     assert gf.pai.design.__module__ == "gntk_fast.pai.design"
     assert gf.limit_graphon is gf.pai.limit_graphon and gf.network_graphon is gf.pai.network_graphon

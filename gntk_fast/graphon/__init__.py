@@ -87,4 +87,11 @@ __all__ = ["SASResult", "sas", "sas_trials", "tv_smooth", *_LAZY]
 
 _SUBMODULES = ("objects", "distances", "stats", "reference", "io", "estimators", "grid", "channels")
 
-__getattr__, __dir__ = lazy_attributes("gntk_fast.graphon", _LAZY, _SUBMODULES)
+#: the theory of pruning-at-initialisation masks, which has its own package (gntk_fast.pai) above this one
+_MOVED = {name: "gntk_fast.pai" for name in (
+    "ResidualDistribution", "LayerLimit", "LimitGraphons", "limit_graphon", "limit_graphon_from_scores", "factor_fit",
+    "synflow_recursion", "block_means", "NetworkGraphon", "network_graphon", "conv_network_graphon", "path_counts",
+    "path_density", "PathDensityComparison", "path_density_comparison", "DesignResult", "design_kernel",
+    "limit", "network", "paths", "design")}
+
+__getattr__, __dir__ = lazy_attributes("gntk_fast.graphon", _LAZY, _SUBMODULES, moved=_MOVED)
