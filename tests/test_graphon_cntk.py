@@ -322,3 +322,27 @@ def test_digits_with_identical_background_patches_match_twin():
     for readout in ("gap", "flatten"):
         ref = graphon_cntk_reference(gs, x, K=3, readout=readout)
         assert rel(graphon_cntk(gs, x, K=3, readout=readout), ref) < 1e-12
+
+
+@pytest.mark.parametrize("groups", [1, 9])
+@pytest.mark.parametrize("padding", ["circular", "same"])
+def test_variance_gather_adds_the_taps_in_order(groups, padding):
+    """The variances' tap gather is the plain loop over the k^2 neighbours, bit for bit: the taps are
+    added in order from 0 (the per-pair twin's order), zero where a tap reads the padding."""
+    from gntk_fast.ntk._conv_grid import geometry
+    from gntk_fast.ntk.conv import _gather
+
+    H, W, k, K = 3, 4, 3, 2
+    sh = geometry(H, W, k, padding, "flatten").diag
+    g = torch.Generator().manual_seed(3)
+    Y = torch.randn(2, H * W, groups * K + 1, generator=g, dtype=F64)
+    want = np.zeros((2, H * W, K))
+    Yn = Y.numpy()
+    for n in range(2):
+        for p in range(H * W):
+            for t in range(k * k):
+                q = sh[p, t]
+                c0 = (t if groups > 1 else 0) * K
+                want[n, p] += Yn[n, q, c0:c0 + K] if q >= 0 else 0.0
+    want /= k * k
+    assert np.array_equal(_gather(Y, torch.from_numpy(sh), groups, K).numpy(), want)

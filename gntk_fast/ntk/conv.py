@@ -92,14 +92,22 @@ class _Mats:
 
 
 def _gather(Y: torch.Tensor, sh: torch.Tensor, groups: int, K: int) -> torch.Tensor:
-    """1/k^2 sum_t Y[:, sh[:, t], g(t) K : (g(t) + 1) K] over the taps (0 where sh = -1): (N, P, K)."""
+    """1/k^2 sum_t Y[:, sh[:, t], g(t) K : (g(t) + 1) K] over the taps (0 where sh = -1): (N, P, K).
+
+    One ``index_select`` of all k^2 neighbours (a zero row stands for the padding) and one sum over the
+    taps: a few large ops rather than k^2 small ones (each torch op costs a parallel-region start). The
+    taps are added in order (a cumulative sum), as the per-pair twin adds them: where a pair's
+    correlation is exactly 1 the ReLU angle turns a different rounding of Sigma into ~1e-8."""
+    N, P = Y.shape[:2]
     T = sh.shape[1]
-    out = Y.new_zeros(Y.shape[0], sh.shape[0], K)
-    for t in range(T):
-        g = t if groups > 1 else 0
-        ok = (sh[:, t] >= 0).to(Y.dtype)[None, :, None]
-        out += Y[:, sh[:, t].clamp(min=0), g * K:(g + 1) * K] * ok
-    return out / T
+    cols = groups * K  # the own column is not read
+    Yp = torch.cat([Y[..., :cols], Y.new_zeros(N, 1, cols)], dim=1)  # row P: the zero padding
+    idx = torch.where(sh >= 0, sh, P).reshape(-1)
+    rows = Yp.index_select(1, idx).view(N, P, T, cols)
+    if groups > 1:  # tap t reads its own column group t
+        rows = torch.diagonal(rows.view(N, P, T, T, K), dim1=2, dim2=3)  # (N, P, K, T)
+        return rows.cumsum(-1)[..., -1] / T
+    return rows.cumsum(2)[:, :, -1] / T
 
 
 def _variances(X: torch.Tensor, m: _Mats, sh: torch.Tensor, f) -> list[torch.Tensor]:
@@ -227,6 +235,7 @@ def graphon_cntk(
     N1, C0, H, W = x1.shape
     geo = geometry(H, W, k, padding, readout)
     E = len(geo.e1)
+    diagonal = readout == "flatten"  # the entries are the pixels themselves (e1 = e2 = p)
     itemsize = torch.finfo(dtype).bits // 8
     widest = max(max(m.A.shape[1], *(b.shape[1] for b in m.B)) if m.B else m.A.shape[1], 1)
     per_pair = E * (4 * widest + 4 * max(m.sizes) + 2 * C0) * itemsize
@@ -274,7 +283,10 @@ def graphon_cntk(
                 ui, uj = id1[ii], id2[jj]
                 same = ui == uj
                 B = len(ii)
-                Z = (U[ui][:, :, e1] * U[uj][:, :, e2]).transpose(1, 2)  # (B, E, C0)
+                Xi, Xj = U.index_select(0, ui), U.index_select(0, uj)  # (B, C0, P)
+                if not diagonal:
+                    Xi, Xj = Xi.index_select(2, e1), Xj.index_select(2, e2)
+                Z = (Xi * Xj).transpose(1, 2)  # (B, E, C0)
                 if m.split:
                     Y = torch.stack([Z @ m.A, Z @ m.A_own], dim=2)
                 else:
@@ -287,13 +299,14 @@ def graphon_cntk(
                         Y = Y.view(B, E, 2, cols)
                         if m.split:
                             Y[:, :, 1] += out[:, :, 0] @ m.B_own[l]
-                S, Ud = out[:, :, 0], out[:, :, 1]
-                ng = (S @ m.r).sum(1) * geo.weight
+                tot = out.sum(1) * geo.weight  # (B, 2, K): the read-out's sum over the entries first
+                S, Ud = tot[:, 0], tot[:, 1]
+                ng = S @ m.r
                 if m.split:
-                    own = (S @ m.r_own).sum(1) * geo.weight
+                    own = S @ m.r_own
                 else:
-                    own = ng if mask else (S @ m.wL).sum(1) * (geo.weight * m.n_out)
-                th = own + (Ud @ m.r).sum(1) * geo.weight
+                    own = ng if mask else (S @ m.wL) * m.n_out
+                th = own + Ud @ m.r
                 theta[ii, jj] = th
                 if nngp is not None:
                     nngp[ii, jj] = ng
