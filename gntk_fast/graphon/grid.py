@@ -31,12 +31,24 @@ from .._validation import MAX_BLOCKS, MAX_DEPTH, MAX_WIDTH, check_choice, check_
 __all__ = ["GraphonGrid", "LayerNodes", "discretise", "composite_rule", "layer_rule"]
 
 
+@dataclass
 class LayerNodes:
-    """``depth`` and ``sizes`` of a discretised network whose ``u`` lists the
-    quadrature nodes of each hidden layer (shared by :class:`GraphonGrid` and
-    the conv nets' grid)."""
+    """The fields and properties shared by :class:`GraphonGrid` and the conv
+    nets' grid: graphon values ``A`` (input layer), ``B`` (hidden to hidden),
+    ``R`` (read-out), the quadrature nodes ``u`` and weights ``w`` of each
+    hidden layer with their ``rules``, and the variance graphons ``Av``,
+    ``Bv``, ``Rv`` on the same grid (None when none were given). Each grid's
+    docstring gives the shapes."""
 
+    A: np.ndarray
+    B: list
+    R: np.ndarray
     u: list
+    w: list
+    rules: list
+    Av: np.ndarray | None = None
+    Bv: list | None = None
+    Rv: np.ndarray | None = None
 
     @property
     def depth(self) -> int:
@@ -47,6 +59,10 @@ class LayerNodes:
     def sizes(self) -> list[int]:
         """The number of nodes of each hidden layer."""
         return [len(x) for x in self.u]
+
+    @property
+    def has_variance(self) -> bool:
+        return self.Av is not None
 
 
 @dataclass
@@ -63,20 +79,6 @@ class GraphonGrid(LayerNodes):
     Av, Bv, Rv : the variance graphons on the same grid (same shapes), or None
         when none were given (the mask graphons play both roles)
     """
-
-    A: np.ndarray
-    B: list
-    R: np.ndarray
-    u: list
-    w: list
-    rules: list
-    Av: np.ndarray | None = None
-    Bv: list | None = None
-    Rv: np.ndarray | None = None
-
-    @property
-    def has_variance(self) -> bool:
-        return self.Av is not None
 
 
 def _graphon_objects(graphons, depth, name="graphons", max_value=1.0):

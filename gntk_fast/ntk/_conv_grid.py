@@ -98,20 +98,6 @@ class ConvGrid(LayerNodes):
         repeated over the k^2 taps when the other is per tap).
     """
 
-    A: np.ndarray
-    B: list
-    R: np.ndarray
-    u: list
-    w: list
-    rules: list
-    Av: np.ndarray | None = None
-    Bv: list | None = None
-    Rv: np.ndarray | None = None
-
-    @property
-    def has_variance(self) -> bool:
-        return self.Av is not None
-
 
 def _entry(i: int, g: Any, k: int, last: bool, name: str = "graphons", max_value: float = 1.0) -> list:
     """The graphon objects of entry i: a list of 1 (shared) or k^2 (per tap)."""
