@@ -211,15 +211,21 @@ class MagnitudeScore(PruningMethod):
         return [l.theta.detach().abs().reshape(-1) for l in self.ctx.layers]
 
 
-class SnipScore(PruningMethod):
-    """|dL/dm| = |theta * dL/d(theta m)|, the gradient summed over the batches."""
+class _GradientScore(PruningMethod):
+    """A data-driven method: it scores through a differentiable copy of the
+    model's masked layers (:class:`ScoringCopy`), made once per pruning run."""
 
-    name = "snip"
     needs_data = True
 
     def __init__(self, ctx: ScoreContext) -> None:
         super().__init__(ctx)
         self.work = ScoringCopy(ctx.model, ctx.layers)
+
+
+class SnipScore(_GradientScore):
+    """|dL/dm| = |theta * dL/d(theta m)|, the gradient summed over the batches."""
+
+    name = "snip"
 
     def score(self, mask):
         work, batches, compat = self.work, self.ctx.batches, self.ctx.compat
@@ -266,15 +272,10 @@ def _accumulate(acc: list[torch.Tensor | None], gs: list[torch.Tensor | None]) -
         del gi
 
 
-class GraspScore(PruningMethod):
+class GraspScore(_GradientScore):
     """theta * (H g), signed; logits / T (T = 200)."""
 
     name = "grasp"
-    needs_data = True
-
-    def __init__(self, ctx: ScoreContext) -> None:
-        super().__init__(ctx)
-        self.work = ScoringCopy(ctx.model, ctx.layers)
 
     def score(self, mask):
         work, batches, compat = self.work, self.ctx.batches, self.ctx.compat
