@@ -106,7 +106,8 @@ def test_figures_share_axes_and_render(tmp_path, data):
 
 TINY_CONV_STUDY = {"methods": ["dense", "random", "snip"], "sparsities": [0.5, 0.9], "seeds": 1, "checkpoints": [2, 4],
                    "config": {"channels": 6, "depth": 1, "readout": "flatten", "steps": 4, "batch_size": 16,
-                              "eval_every": 2, "n_train": 48, "n_eval": 24, "n_kernel": 6, "K": 2}}
+                              "eval_every": 2, "n_train": 48, "n_eval": 24, "n_test": 24, "n_kernel": 6,
+                              "K": 2}}
 
 
 def test_conv_study_section_in_report(tmp_path):
@@ -125,6 +126,11 @@ def test_conv_study_section_in_report(tmp_path):
     ids = [c["id"] for c in claims]
     assert ids.count("CV4") == 4 and ids.count("CV5") == 4 and ids.count("CV7") == 1 and ids.count("CV8") == 1
     assert ids.count("CV6") == 4  # one per kernel
+    assert ids.count("CV9") == 4 and ids.count("CV10") == 4  # one per kernel
+    assert all("n=5 configurations" in c["numbers"] for c in claims if c["id"] in ("CV9", "CV10"))
+    gen = run.tables["conv_study_generalisation"]
+    assert len(gen) == 5 and all(r["test_loss"] > 0 for r in gen)
+    assert "### Generalisation" in text and "24 examples of the same split" in text
     # one seed: the energy rise and the against-Random sign test are not measurable, and say so
     assert all(c["held"] is None and "fewer than 5 seeds" in c["numbers"] for c in claims if c["id"] == "CV4")
     assert all(c["held"] is None for c in claims if c["id"] in ("CV6", "CV8"))

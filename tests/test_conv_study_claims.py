@@ -1,4 +1,4 @@
-"""The pruned conv-net study's claims (CV4-CV8): the MLP study's rules on the conv tables, each on a hand-made
+"""The pruned conv-net study's claims (CV4-CV10): the MLP study's rules on the conv tables, each on a hand-made
 table it passes, one it fails, and one it cannot measure where the rule has that branch."""
 from __future__ import annotations
 
@@ -97,3 +97,26 @@ def test_conv_claims_ignore_the_mlp_tables():
     for cid in ("CV4", "CV7", "CV8"):
         assert get_claim(cid)(mlp, {}) == []
     assert get_claim("C5")(_energy(0.2, 0.01, 5), {}) == []
+
+
+def _gen(sign, n_cfg=6):
+    kr, gr = [], []
+    for i in range(n_cfg):
+        key = {"method": f"m{i}", "sparsity": 0.5, "seed": 0}
+        for kern in ("entk_pruned", "gntk_variance"):
+            kr.append({**key, "kernel": kern, "ntk_gen_measure": 1.0 + i})
+        gr.append({**key, "train_loss": 0.1, "test_loss": 0.5 + sign * 0.1 * i,
+                   "generalisation_gap": 0.4 - sign * 0.1 * i})  # the gap runs against the held-out loss
+    return {"conv_study_generalisation": gr, "conv_study_kernels": kr}
+
+
+def test_cv9_cv10_generalisation_measure():
+    assert held("CV9", _gen(+1)) == [True, True] and held("CV10", _gen(+1)) == [False, False]
+    assert held("CV9", _gen(-1)) == [False, False] and held("CV10", _gen(-1)) == [True, True]
+    assert held("CV9", _gen(+1, n_cfg=4)) == [None, None]  # too few configurations
+    rows = get_claim("CV9")(_gen(+1), {})
+    assert [r["kernel"] for r in rows] == ["(a) eNTK, pruned net", "(d) Graphon CNTK, variance graphons"]
+    # the MLP study's tables leave them silent
+    g = _gen(+1)
+    assert get_claim("CV9")({"generalisation": g["conv_study_generalisation"], "kernels": g["conv_study_kernels"]},
+                            {}) == []

@@ -195,3 +195,15 @@ def test_flat_null_includes_the_sorting_spread():
     binomial_se = np.sqrt(p * (1 - p) / ((400 / K) ** 2 * 2))  # the spread without degree sorting
     assert small > 1.5 * binomial_se
     assert large < 0.7 * small  # the sorting spread shrinks like n^-1/2
+
+
+def test_study_data_refuses_a_training_set_that_leaves_nothing_held_out():
+    # a training set that takes every example would leave the held-out loss (C16, C17) silently unmeasurable
+    with pytest.raises(ValueError, match="n_train=1797 .* none held out for n_test=5"):
+        ps.load_study_data("digits", n_train=1797, n_kernel=10, n_test=5)
+    d = ps.load_study_data("digits", n_train=1797, n_kernel=10, n_test=0)
+    assert d.x_train.shape[0] == 1797 and d.x_test.shape[0] == 0
+    d = ps.load_study_data("digits", n_train=1700, n_kernel=10, n_test=500)
+    assert d.x_test.shape[0] == 97  # what the split holds beyond the training set
+    with pytest.raises(ValueError, match="n_test"):
+        ps.StudyConfig(n_test=-1).validated()

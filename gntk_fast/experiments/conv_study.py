@@ -11,7 +11,8 @@ data's pruning batch, then
 
 * trained (:func:`gntk_fast.train`: Adam, cross-entropy, ``steps`` updates of
   minibatches of ``batch_size``; the loss scored every ``eval_every`` updates
-  on the first ``n_eval`` training images);
+  on the first ``n_eval`` training images; after training, the loss on
+  ``n_test`` held-out images of the same split, never trained on);
 * measured through four kernels on the first ``n_kernel`` training images
   (traced over the outputs):
 
@@ -33,7 +34,8 @@ data's pruning batch, then
   ``scale_free_dist_to_a``, ``ntk_gen_measure``).
 
 Rows: ``kernel_rows`` one per (case, kernel), ``train_rows`` one per (case,
-scored step). The images are the study data of
+scored step), ``gen_rows`` one per case (``train_loss``, ``test_loss``,
+``test_accuracy``, ``generalisation_gap``, as in the MLP study). The images are the study data of
 :func:`gntk_fast.experiments.pruned_study.load_study_data` reshaped to
 (N, 1, side, side) (8 x 8 digits, 28 x 28 MNIST).
 """
@@ -48,7 +50,7 @@ import torch
 
 from .._validation import MAX_DEPTH, MAX_WIDTH, check_choice, check_fraction, check_int, check_seed, check_size
 from .pruned_study import (KERNEL_LABELS as _MLP_LABELS, KERNELS, METHODS, METRICS, StudyData, _metrics, case_grid,
-                           ntk_generalisation_measure, scale_free_distance)
+                           held_out_rows, ntk_generalisation_measure, scale_free_distance)
 
 __all__ = ["ConvStudyConfig", "images_of", "run_conv_case", "run_conv_study", "ConvCaseResult", "KERNELS",
            "KERNEL_LABELS", "METRICS", "plot_conv_kernel_metrics", "plot_conv_training"]
@@ -73,6 +75,7 @@ class ConvStudyConfig:
     eval_every: int = 10
     n_train: int = 1000
     n_eval: int = 500
+    n_test: int = 1000
     n_kernel: int = 48
     K: int = 8
     scope: str = "global"
@@ -93,6 +96,7 @@ class ConvStudyConfig:
         c.eval_every = check_size("eval_every", c.eval_every, 10**7)
         c.n_train = check_size("n_train", c.n_train, 10**7)
         c.n_eval = check_size("n_eval", c.n_eval, 10**7)
+        c.n_test = check_int("n_test", c.n_test, min_value=0, max_value=10**7)
         c.n_kernel = check_int("n_kernel", c.n_kernel, min_value=3, max_value=10**5)
         c.K = check_size("K", c.K, c.channels)
         c.scope = check_choice("scope", c.scope, ("global", "layerwise"))
@@ -136,6 +140,7 @@ class ConvCaseResult:
 
     kernel_rows: list = field(default_factory=list)
     train_rows: list = field(default_factory=list)
+    gen_rows: list = field(default_factory=list)
     eigenvalues: dict = field(default_factory=dict)
     layer_density: list = field(default_factory=list)
     masks_enforced: bool | None = None
@@ -226,6 +231,8 @@ def run_conv_case(method: str, sparsity: float, seed: int, data: StudyData, cfg:
         for s, lo, acc in zip(tr.eval_steps, tr.eval_loss, tr.eval_accuracy):
             res.train_rows.append({**key, "step": int(s), "loss": float(lo), "accuracy": float(acc),
                                    "masks_enforced": res.masks_enforced})
+        with torch_threads(threads_for(work)):
+            res.gen_rows += held_out_rows(m, data, float(tr.eval_loss[-1]), key)
     return res
 
 

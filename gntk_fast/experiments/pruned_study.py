@@ -9,7 +9,9 @@ on the data's pruning batch, then
 * trained (:func:`gntk_fast.train`: Adam, ``lr`` 1e-3, minibatches of
   ``batch_size``, cross-entropy, ``steps`` updates); the training loss at step
   s is the loss on the first ``n_eval`` training examples (all of them when
-  ``n_eval >= n_train``) after s updates (scored every ``eval_every`` updates);
+  ``n_eval >= n_train``) after s updates (scored every ``eval_every`` updates),
+  and the held-out loss after training is scored on ``n_test`` examples of the
+  same split that were never trained on;
 * measured through four kernels on ``n_kernel`` inputs (traced over the k
   outputs):
 
@@ -87,6 +89,7 @@ class StudyConfig:
     eval_every: int = 10
     n_train: int = 2000
     n_eval: int = 2000
+    n_test: int = 1000
     n_kernel: int = 256
     n_linear: int = 128
     K: int = 64
@@ -104,6 +107,7 @@ class StudyConfig:
         c.eval_every = check_size("eval_every", c.eval_every, 10**7)
         c.n_train = check_size("n_train", c.n_train, 10**7)
         c.n_eval = check_size("n_eval", c.n_eval, 10**7)
+        c.n_test = check_int("n_test", c.n_test, min_value=0, max_value=10**7)
         c.n_linear = check_int("n_linear", c.n_linear, min_value=2)
         c.n_kernel = check_int("n_kernel", c.n_kernel, min_value=3)
         c.K = check_size("K", c.K, c.width)
@@ -166,11 +170,15 @@ def load_study_data(name: str = "digits", *, n_train: int, n_kernel: int, data_d
             gdata.mnist_files("train", data_dir)  # raises naming the expected files
             raise FileNotFoundError("MNIST not found")  # pragma: no cover
     x, y = gdata.load(name, split=split, data_dir=data_dir)
+    n_test = check_int("n_test", n_test, min_value=0, max_value=10**7)
+    if n_test > 0 and n_train >= x.shape[0]:
+        raise ValueError(f"n_train={n_train} takes every one of the {x.shape[0]} examples of {name} ({split} split), "
+                         f"leaving none held out for n_test={n_test}; lower n_train or pass n_test=0")
     n_train = min(n_train, x.shape[0])
     g = np.random.default_rng(np.random.SeedSequence([int(seed), 1]))
     perm = g.permutation(x.shape[0])
     idx = torch.from_numpy(perm[:n_train])
-    tidx = torch.from_numpy(perm[n_train:n_train + max(0, int(n_test))])
+    tidx = torch.from_numpy(perm[n_train:n_train + n_test])
     xt, yt = x[idx], y[idx]
     n_kernel = min(n_kernel, n_train)
     with warnings.catch_warnings():
@@ -178,6 +186,19 @@ def load_study_data(name: str = "digits", *, n_train: int, n_kernel: int, data_d
         pb = gdata.pruning_batch(name, 10, split=split, data_dir=data_dir, seed=seed)
     return StudyData(name, xt, yt, xt[:n_kernel], yt[:n_kernel], pb, gdata.num_classes(name), split, note,
                      x[tidx], y[tidx])
+
+
+def held_out_rows(model: torch.nn.Module, data: StudyData, train_loss: float, key: dict) -> list[dict]:
+    """One row (``key``, ``train_loss``, ``test_loss``, ``test_accuracy``, ``generalisation_gap``) of a
+    trained ``model`` scored on the held-out examples of ``data`` (none when it holds none)."""
+    if data.x_test is None or data.x_test.shape[0] == 0:
+        return []
+    with torch.no_grad():
+        out = model(data.x_test.to(next(model.parameters()).dtype))
+        test_loss = float(torch.nn.functional.cross_entropy(out, data.y_test))
+        test_acc = float((out.argmax(1) == data.y_test).float().mean())
+    return [{**key, TRAIN_LOSS: train_loss, TEST_LOSS: test_loss, TEST_ACCURACY: test_acc,
+             GENERALISATION_GAP: test_loss - train_loss}]
 
 
 @dataclass
@@ -365,14 +386,7 @@ def run_case(method: str, sparsity: float, seed: int, data: StudyData, cfg: Stud
         for s, lo, acc in zip(tr.eval_steps, tr.eval_loss, tr.eval_accuracy):
             res.train_rows.append({**key, STEP: int(s), LOSS: float(lo), ACCURACY: float(acc),
                                    MASKS_ENFORCED: res.masks_enforced})
-        if data.x_test is not None and data.x_test.shape[0] > 0:
-            with torch.no_grad():
-                out = m(data.x_test.to(next(m.parameters()).dtype))
-                test_loss = float(torch.nn.functional.cross_entropy(out, data.y_test))
-                test_acc = float((out.argmax(1) == data.y_test).float().mean())
-            train_loss = float(tr.eval_loss[-1])
-            res.gen_rows.append({**key, TRAIN_LOSS: train_loss, TEST_LOSS: test_loss,
-                                 TEST_ACCURACY: test_acc, GENERALISATION_GAP: test_loss - train_loss})
+        res.gen_rows += held_out_rows(m, data, float(tr.eval_loss[-1]), key)
     if linearised:
         m = copy.deepcopy(model)
         xk, yk = data.x_kernel[:cfg.n_linear], data.y_kernel[:cfg.n_linear]

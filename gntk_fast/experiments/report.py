@@ -83,7 +83,7 @@ SCALES: dict[str, dict[str, Any]] = {
                        "sparsities": [0.8, 0.95], "seeds": 5, "checkpoints": [10, 20, 40],
                        "config": {"channels": 16, "depth": 3, "readout": "flatten", "steps": 40, "lr": 1e-2,
                                   "batch_size": 32, "eval_every": 10, "n_train": 500, "n_eval": 200,
-                                  "n_kernel": 32, "K": 8}},
+                                  "n_test": 1000, "n_kernel": 32, "K": 8}},
     },
     "paper": {
         "data": "mnist",
@@ -95,8 +95,9 @@ SCALES: dict[str, dict[str, Any]] = {
                            "sparsity": 0.8, "depth": 3, "K": 64, "n_inputs": 64},
         "study": {"methods": ["dense", "random", "magnitude", "snip", "grasp", "synflow"],
                   "sparsities": [0.5, 0.8, 0.9, 0.95], "seeds": 5,
-                  "config": {"width": 1024, "depth": 4, "steps": 200, "batch_size": 128, "n_train": 10000,
-                             "n_eval": 2000, "n_kernel": 300, "n_linear": 128, "K": 64, "gd_steps": 200}},
+                  "config": {"width": 1024, "depth": 4, "steps": 200, "batch_size": 128, "n_train": 9000,
+                             "n_eval": 2000, "n_test": 1000, "n_kernel": 300, "n_linear": 128, "K": 64,
+                             "gd_steps": 200}},
         "checkpoints": [50, 100, 200],
         "limit_graphons": {},
         "kept_moments": {"methods": ["random", "grasp"], "widths": [256, 512, 1024, 2048], "seeds": 3,
@@ -107,8 +108,8 @@ SCALES: dict[str, dict[str, Any]] = {
         "conv_study": {"methods": ["dense", "random", "magnitude", "snip", "grasp", "synflow"],
                        "sparsities": [0.5, 0.8, 0.9, 0.95], "seeds": 5, "checkpoints": [50, 100, 200],
                        "config": {"channels": 32, "depth": 3, "readout": "flatten", "steps": 200, "lr": 1e-2,
-                                  "batch_size": 64, "eval_every": 25, "n_train": 10000, "n_eval": 1000,
-                                  "n_kernel": 128, "K": 16}},
+                                  "batch_size": 64, "eval_every": 25, "n_train": 9000, "n_eval": 1000,
+                                  "n_test": 1000, "n_kernel": 128, "K": 16}},
     },
 }
 

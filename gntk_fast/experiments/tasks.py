@@ -517,7 +517,7 @@ def pruned_study(config: dict[str, Any]) -> TaskOutput:
                         batch_size=cfg["batch_size"], n_train=cfg["n_train"], n_eval=cfg["n_train"],
                         n_kernel=cfg["n_samples"], K=cfg["K"], scope=cfg["scope"]).validated()
     data = load_study_data(cfg["data"], n_train=study.n_train, n_kernel=study.n_kernel, data_dir=cfg["data_dir"],
-                           seed=cfg["seed"])
+                           seed=cfg["seed"], n_test=0)
     res = run_case(cfg["method"], cfg["sparsity"], _model_seed(cfg), data, study)
     tr = sorted(res.train_rows, key=lambda r: r["step"])
     base = _base_row(cfg, None, t0)

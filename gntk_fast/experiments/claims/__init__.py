@@ -43,7 +43,7 @@ _MODULES = (
     "c19_active_subspace",
     "cv1_conv_graphon_convergence", "cv2_conv_kernel_convergence", "cv3_conv_random_scaling",
     "cv4_conv_energy", "cv5_conv_spectral_correlation", "cv6_conv_against_random", "cv7_conv_variance_kernel",
-    "cv8_conv_variance_shape",
+    "cv8_conv_variance_shape", "cv9_conv_generalisation", "cv10_conv_generalisation_gap",
 )
 
 CLAIMS: tuple[Claim, ...] = tuple(import_module(f"{__name__}.{m}").CLAIM for m in _MODULES)

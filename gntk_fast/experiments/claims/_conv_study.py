@@ -3,7 +3,7 @@
 :func:`on_conv_tables` wraps an MLP claim's rule: it reads the conv study's
 tables under the MLP study's names (``conv_study_kernels`` as ``kernels``,
 ``conv_study_training`` as ``training``, ``conv_study_correlations`` as
-``correlations``) and names the analytic kernels as Graphon CNTKs.
+``correlations``, ``conv_study_generalisation`` as ``generalisation``) and names the analytic kernels as Graphon CNTKs.
 """
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from typing import Callable
 
 #: conv study table -> the MLP study's table of the same columns
 TABLES = {"conv_study_kernels": "kernels", "conv_study_training": "training",
-          "conv_study_correlations": "correlations"}
+          "conv_study_correlations": "correlations", "conv_study_generalisation": "generalisation"}
 
 
 def on_conv_tables(rule: Callable) -> Callable:

@@ -93,4 +93,11 @@ RULE_CHANGES: tuple[dict, ...] = (
                "C = 512 (sampling error 0.011 / 0.008), but 0.006 / 0.009 from the mask-averaged one; the error "
                "floor flattened the slopes (-0.17, +0.02, -0.01)",
      "after_numbers": True},
+    {"date": "2026-12-06", "claims": "C16, C17",
+     "before": "(setting) the paper-scale study trained on 10,000 MNIST examples: with only the 10k test split present "
+               "that is every example, so no held-out loss existed and both claims were not measurable (n = 0)",
+     "after": "the paper-scale study trains on 9,000 and scores the held-out loss on the other 1,000; a training set "
+              "that leaves nothing held out is now refused; the rules are unchanged",
+     "reason": "the claims' held-out loss was silently missing at paper scale; no verdict had been computed",
+     "after_numbers": False},
 )

@@ -6,7 +6,8 @@ import time
 
 from ._base import Section, View, md_table
 
-TABLES = ("conv_study_kernels", "conv_study_training", "conv_study_correlations", "conv_study_density")
+TABLES = ("conv_study_kernels", "conv_study_training", "conv_study_correlations", "conv_study_density",
+          "conv_study_generalisation")
 _PLOTTED = (("energy_top5", "top-5 energy"), ("alpha", "decay exponent alpha"), ("effective_rank", "effective rank"),
             ("alignment", "kernel-target alignment"))
 
@@ -24,7 +25,7 @@ def _run(run) -> None:
     s = run.settings["conv_study"]
     cfg = ConvStudyConfig(**s["config"]).validated()
     data = images_of(load_study_data(run.data, n_train=cfg.n_train, n_kernel=cfg.n_kernel, data_dir=run.data_dir,
-                                     n_test=0))
+                                     n_test=cfg.n_test))
     notes = [data.note] if data.note else []
     cases_dir = run.out / "cases"
 
@@ -33,16 +34,18 @@ def _run(run) -> None:
         return cases_dir / f"conv_{m}_{sp:g}_{seed}_{run.key('conv_study')}.json"
 
     def on_case(case, res):
-        blob = {"kernel_rows": res.kernel_rows, "train_rows": res.train_rows, "layer_density": res.layer_density}
+        blob = {"kernel_rows": res.kernel_rows, "train_rows": res.train_rows, "gen_rows": res.gen_rows,
+                "layer_density": res.layer_density}
         write_text(case_file(case), json.dumps(jsonable(blob), allow_nan=False) + "\n")
 
     run_conv_study(s["methods"], s["sparsities"], s["seeds"], data, cfg, progress=run.progress, on_case=on_case,
                    skip=lambda case: case_file(case).exists())
-    kernel_rows, train_rows, density_rows = [], [], []
+    kernel_rows, train_rows, gen_rows, density_rows = [], [], [], []
     for case in case_grid(s["methods"], s["sparsities"], s["seeds"]):
         blob = json.loads(case_file(case).read_text())
         kernel_rows += blob["kernel_rows"]
         train_rows += blob["train_rows"]
+        gen_rows += blob["gen_rows"]
         m, sp, seed = case
         density_rows += [{"method": m, "sparsity": sp, "seed": seed, "layer": li, "density": d}
                          for li, d in enumerate(blob["layer_density"])]
@@ -54,7 +57,8 @@ def _run(run) -> None:
     plot_correlations(corr, list(KERNELS), list(METRICS), correlation_step(corr) or cfg.steps, KERNEL_LABELS,
                       path=figs["conv_study_correlations"])
     run.save_section("conv_study", {"conv_study_kernels": kernel_rows, "conv_study_training": train_rows,
-                                    "conv_study_correlations": corr, "conv_study_density": density_rows},
+                                    "conv_study_correlations": corr, "conv_study_density": density_rows,
+                                    "conv_study_generalisation": gen_rows},
                      {"conv_study_config": cfg.as_dict()}, figs, time.perf_counter() - t0, notes)
 
 
@@ -101,6 +105,11 @@ def _render(v: View) -> list[str]:
           "configurations (seed means); a positive rho means a larger metric goes with a higher (slower) loss.", "",
           f"![conv_study_correlations]({f['conv_study_correlations']})", ""]
     L.append(md_table(t["conv_study_correlations"], ["kernel", "metric", "step", "rho", "p_value", "n"]))
+    if t.get("conv_study_generalisation"):
+        from .study import generalisation_lines
+
+        L += generalisation_lines(t["conv_study_generalisation"], t["conv_study_kernels"], KERNELS, KERNEL_LABELS,
+                                  "CV9, CV10")
     return L
 
 
@@ -113,6 +122,10 @@ def _deviations(v: View) -> list[str]:
         out.append("Section 8 uses the flatten read-out: global average pooling of the small feature maps of "
                    "standardised digits gives nearly image-independent features (a nearly rank-one kernel) that "
                    "short training does not move.")
+    if v.tables.get("conv_study_generalisation"):
+        from .study import held_out_note
+
+        out.append(held_out_note(cfg, "CV9, CV10"))
     return out
 
 

@@ -24,7 +24,8 @@ def _run(run) -> None:
     t0 = time.perf_counter()
     s = run.settings["study"]
     cfg = StudyConfig(**s["config"]).validated()
-    data = load_study_data(run.data, n_train=cfg.n_train, n_kernel=cfg.n_kernel, data_dir=run.data_dir)
+    data = load_study_data(run.data, n_train=cfg.n_train, n_kernel=cfg.n_kernel, data_dir=run.data_dir,
+                           n_test=cfg.n_test)
     notes = [data.note] if data.note else []
     cases_dir = run.out / "cases"
 
@@ -173,23 +174,7 @@ def _render(v: View) -> list[str]:
     if "linearised" in f:
         L += ["### Linearised prediction", "", f"![linearised]({f['linearised']})", ""]
     if t.get("generalisation"):
-        from .._tables import group_mean
-
-        L += ["### Generalisation", "",
-              "Final training loss (on the scored training examples), loss on held-out examples and their gap "
-              "(seed means), beside the NTK generalisation measure sqrt(2 tr(Y^T Theta^-1 Y) / N) of each kernel "
-              "(claims C16, C17).", ""]
-        g = {k: group_mean(t["generalisation"], ("method", "sparsity"), k) for k in (TRAIN_LOSS, TEST_LOSS, GENERALISATION_GAP)}
-        meas = {k: group_mean([r for r in t["kernels"] if r["kernel"] == k], ("method", "sparsity"),
-                              NTK_GEN_MEASURE) for k in KERNELS}
-        rows = []
-        for key in sorted(g[TEST_LOSS]):
-            row = {"method": key[0], "sparsity": key[1], **{k: g[k][key][0] for k in g}}
-            for k in KERNELS:
-                row[f"measure {KERNEL_LABELS[k][:3]}"] = meas[k][key][0] if key in meas[k] else None
-            rows.append(row)
-        L.append(md_table(rows, ["method", "sparsity", TRAIN_LOSS, TEST_LOSS, GENERALISATION_GAP,
-                                 *[f"measure {KERNEL_LABELS[k][:3]}" for k in KERNELS]]))
+        L += generalisation_lines(t["generalisation"], t["kernels"], KERNELS, KERNEL_LABELS, "C16, C17")
     if t.get("path_density"):
         from .._tables import group_mean
 
@@ -214,13 +199,41 @@ def _render(v: View) -> list[str]:
     return L
 
 
+def generalisation_lines(gen_rows, kernel_rows, kernels, labels, claims: str) -> list[str]:
+    """The generalisation block of a study section: final training loss, held-out loss and their gap (seed
+    means) per (method, sparsity), beside each kernel's NTK generalisation measure."""
+    from .._tables import group_mean
+
+    L = ["### Generalisation", "",
+         "Final training loss (on the scored training examples), loss on held-out examples and their gap "
+         "(seed means), beside the NTK generalisation measure sqrt(2 tr(Y^T Theta^-1 Y) / N) of each kernel "
+         f"(claims {claims}).", ""]
+    g = {k: group_mean(gen_rows, ("method", "sparsity"), k) for k in (TRAIN_LOSS, TEST_LOSS, GENERALISATION_GAP)}
+    meas = {k: group_mean([r for r in kernel_rows if r["kernel"] == k], ("method", "sparsity"), NTK_GEN_MEASURE)
+            for k in kernels}
+    rows = []
+    for key in sorted(g[TEST_LOSS]):
+        row = {"method": key[0], "sparsity": key[1], **{k: g[k][key][0] for k in g}}
+        for k in kernels:
+            row[f"measure {labels[k][:3]}"] = meas[k][key][0] if key in meas[k] else None
+        rows.append(row)
+    L.append(md_table(rows, ["method", "sparsity", TRAIN_LOSS, TEST_LOSS, GENERALISATION_GAP,
+                             *[f"measure {labels[k][:3]}" for k in kernels]]))
+    return L
+
+
+def held_out_note(cfg: dict, claims: str) -> str:
+    """The deviation line of a study's held-out split."""
+    return (f"Held-out loss ({claims}) on {cfg['n_test']} examples of the same split that were neither trained "
+            f"on nor scored as training loss (training on {cfg['n_train']}).")
+
+
 def _deviations(v: View) -> list[str]:
     cfg = v.summaries["study_config"]
     s = v.settings["study"]
     out = [f"Kernels on {cfg['n_kernel']} inputs where the paper uses 128."] if cfg["n_kernel"] != 128 else []
     if v.tables.get("generalisation"):
-        out.append("Held-out loss (C16, C17) on examples of the same split that were neither trained on nor "
-                   "scored as training loss.")
+        out.append(held_out_note(cfg, "C16, C17"))
     out += [f"{s['seeds']} seeds per case.",
            "Kernels (c) and (d) are built from each net's own masks (K = "
            f"{cfg['K']} blocks), not from the method's limit graphon."]
