@@ -191,7 +191,7 @@ class _Run:
                          "notes": self.notes,
                          "figures": {k: str(Path(v).relative_to(self.out)) for k, v in self.figures.items()},
                          "machine": f"{platform.machine()} {platform.system()}, Python {platform.python_version()}",
-                         "finished": finished})
+                         "rule_changes": list(RULE_CHANGES), "finished": finished})
 
 
 # ------------------------------------------------------------------- render
@@ -206,13 +206,16 @@ def _read_tables(tables_dir: Path) -> tuple[dict[str, list], dict]:
     return tables, meta
 
 
-def _rules_lines() -> list[str]:
+def _rules_lines(meta: dict) -> list[str]:
+    """The rules section: the rule changes as recorded in the report's tables when it ran."""
     L = ["## Rules", "",
          "Each claim's rule (the criterion column above) was written before its numbers were seen, except for the "
-         "changes below, which were made after numbers had been seen; each is listed with its date and reason.", ""]
+         "changes below marked \"yes\" under \"after numbers\"; every change to a rule, or to a setting a claim "
+         "reads, is listed with its date and reason.", ""]
     rows = [{"date": r["date"], "claims": r["claims"], "before": r["before"], "after": r["after"],
-             "reason": r["reason"]} for r in RULE_CHANGES]
-    L.append(md_table(rows, ["date", "claims", "before", "after", "reason"]))
+             "reason": r["reason"], "after numbers": "yes" if r.get("after_numbers", True) else "no"}
+            for r in meta.get("rule_changes", RULE_CHANGES)]
+    L.append(md_table(rows, ["date", "claims", "before", "after", "reason", "after numbers"]))
     return L
 
 
@@ -281,7 +284,7 @@ def render_report(tables_dir: str | Path) -> str:
           "(\"-\": not measurable or not applicable; the numbers say why). "
           f"{held} held, {failed} did not, {len(claims) - held - failed} not measurable.", ""]
     L.append(md_table(claims, ["id", "claim", "source", "kernel", "held", "numbers", "criterion"]))
-    L += _rules_lines()
+    L += _rules_lines(meta)
     L += _deviation_lines(view, present)
     for s in present:
         L += s.render(view)

@@ -20,6 +20,7 @@ def _run(run) -> None:
                               plot_conv_training, run_conv_study)
     from ..figures import plot_correlations
     from ..pruned_study import case_grid, correlation_rows, load_study_data
+    from .study import held_out_count
 
     t0 = time.perf_counter()
     s = run.settings["conv_study"]
@@ -59,7 +60,8 @@ def _run(run) -> None:
     run.save_section("conv_study", {"conv_study_kernels": kernel_rows, "conv_study_training": train_rows,
                                     "conv_study_correlations": corr, "conv_study_density": density_rows,
                                     "conv_study_generalisation": gen_rows},
-                     {"conv_study_config": cfg.as_dict()}, figs, time.perf_counter() - t0, notes)
+                     {"conv_study_config": {**cfg.as_dict(), "held_out": held_out_count(data)}}, figs,
+                     time.perf_counter() - t0, notes)
 
 
 def _render(v: View) -> list[str]:

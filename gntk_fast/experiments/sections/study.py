@@ -74,7 +74,8 @@ def _run(run) -> None:
     run.save_section("study", {"kernels": kernel_rows, "training": train_rows, "linearised": linear_rows,
                                "layer_density": density_rows, "correlations": corr, "generalisation": gen_rows,
                                "path_density": path_rows},
-                     {"study_config": cfg.as_dict()}, figs, time.perf_counter() - t0, notes)
+                     {"study_config": {**cfg.as_dict(), "held_out": held_out_count(data)}}, figs,
+                     time.perf_counter() - t0, notes)
 
 
 def _plot_spectra(spectra: dict, path: Path) -> None:
@@ -222,11 +223,18 @@ def generalisation_lines(gen_rows, kernel_rows, kernels, labels, claims: str) ->
     return L
 
 
-def held_out_note(cfg: dict, claims: str) -> str:
-    """The deviation line of a study's held-out split."""
-    return (f"Held-out loss ({claims}) on {cfg['n_test']} examples of the same split that were neither trained "
-            f"on nor scored as training loss (training on {cfg['n_train']}).")
+def held_out_count(data) -> int:
+    """How many held-out examples a study's data holds."""
+    return 0 if data.x_test is None else int(data.x_test.shape[0])
 
+
+def held_out_note(cfg: dict, claims: str) -> str:
+    """The deviation line of a study's held-out split (its size where the run recorded it)."""
+    if "held_out" not in cfg:
+        return (f"Held-out loss ({claims}) on examples of the same split that were neither trained on nor scored "
+                "as training loss.")
+    return (f"Held-out loss ({claims}) on {cfg['held_out']} examples of the same split that were never trained on "
+            f"(training on {cfg['n_train']}).")
 
 def _deviations(v: View) -> list[str]:
     cfg = v.summaries["study_config"]
