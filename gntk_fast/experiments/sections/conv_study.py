@@ -124,6 +124,11 @@ def _deviations(v: View) -> list[str]:
         out.append("Section 8 uses the flatten read-out: global average pooling of the small feature maps of "
                    "standardised digits gives nearly image-independent features (a nearly rank-one kernel) that "
                    "short training does not move.")
+    out.append("Of the MLP study's claims, section 8 tests C5, C6, C6b, C9, C9b, C16 and C17 on conv nets (CV4-CV10). "
+               "Not tested there: C7 (section 8 runs no linearised gradient descent), C10 (it prunes one channel "
+               "count; section 7 measures kernel convergence with channels) and C18 (a conv layer's weights are "
+               "shared by every pixel, so each pixel's path density is the same away from the border and has "
+               "nothing to follow the pixels' class relevance with).")
     if v.tables.get("conv_study_generalisation"):
         from .study import held_out_note
 
