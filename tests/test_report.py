@@ -207,3 +207,13 @@ def test_study_data_refuses_a_training_set_that_leaves_nothing_held_out():
     assert d.x_test.shape[0] == 97  # what the split holds beyond the training set
     with pytest.raises(ValueError, match="n_test"):
         ps.StudyConfig(n_test=-1).validated()
+
+
+def test_study_asks_skip_before_each_case(study_data):
+    # another process finishing cases meanwhile: they are not computed again
+    done = set()
+    out = ps.run_study(["random"], [0.5, 0.9], 1, study_data, _cfg(width=16, steps=2, eval_every=1),
+                       linearised=False, progress=False,
+                       on_case=lambda case, r: done.update(ps.case_grid(["random"], [0.5, 0.9], 1)),
+                       skip=lambda case: case in done)
+    assert [c for c, _ in out] == [("random", 0.5, 0)]

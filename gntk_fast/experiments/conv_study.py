@@ -241,7 +241,7 @@ def run_conv_study(methods: Sequence[str], sparsities: Sequence[float], seeds: i
                    on_case: Callable[[tuple, ConvCaseResult], None] | None = None,
                    skip: Callable[[tuple], bool] | None = None) -> list[tuple[tuple, ConvCaseResult]]:
     """Every case of :func:`gntk_fast.experiments.pruned_study.case_grid` (``on_case`` after each, ``skip``
-    the cases already done). Returns [(case, result)]."""
+    the cases already done; asked again before each case). Returns [(case, result)]."""
     from tqdm.auto import tqdm
 
     cfg = cfg.validated()
@@ -251,6 +251,8 @@ def run_conv_study(methods: Sequence[str], sparsities: Sequence[float], seeds: i
     out = []
     for case in tqdm(todo, desc="pruned conv nets (prune, kernels, train)", disable=not (progress is None or progress),
                      total=len(cases), initial=len(cases) - len(todo)):
+        if skip is not None and skip(case):  # done meanwhile by another process on the same folder
+            continue
         r = run_conv_case(*case, data, cfg)
         if on_case is not None:
             on_case(case, r)

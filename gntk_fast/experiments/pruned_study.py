@@ -437,7 +437,8 @@ def run_study(methods: Sequence[str], sparsities: Sequence[float], seeds: int, d
     """Run every case of :func:`case_grid` (linearised runs for seed 0 only).
 
     ``on_case(case, result)`` is called after each case (e.g. to save it), and
-    ``skip(case)`` can skip cases already done. Returns [(case, result)].
+    ``skip(case)`` can skip cases already done; it is asked again before each case, so two
+    processes sharing one output folder do not repeat each other's cases. Returns [(case, result)].
     """
     from tqdm.auto import tqdm
 
@@ -449,6 +450,8 @@ def run_study(methods: Sequence[str], sparsities: Sequence[float], seeds: int, d
     # reused cases start the bar (initial), so its rate and ETA count only the cases computed now
     for case in tqdm(todo, desc="pruned nets (prune, kernels, train)", disable=not show, total=len(cases),
                      initial=len(cases) - len(todo)):
+        if skip is not None and skip(case):  # done meanwhile by another process on the same folder
+            continue
         r = run_case(*case, data, cfg, kernels=kernels, train=train, linearised=linearised and case[2] == 0)
         if on_case is not None:
             on_case(case, r)
