@@ -303,5 +303,5 @@ def plot_conv_training(train_rows: Sequence[dict], *, path: str | Path | None = 
     sparsity (mean, band +- sample sd over seeds), the dense net dashed in every panel."""
     from .figures import plot_training_curves
 
-    return plot_training_curves(train_rows, path=path, ylabel="training loss", sharey=True,
+    return plot_training_curves(train_rows, path=path, ylabel="training loss",
                                 title="pruned conv nets: training curves (Adam; mean +- sd over seeds)")

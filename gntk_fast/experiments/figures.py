@@ -36,10 +36,10 @@ def _methods(rows: Sequence[dict]) -> list[str]:
 
 def plot_training_curves(train_rows: Sequence[dict], *, path: str | Path | None = None, metric: str = "loss",
                          title: str = "training curves of pruned nets (Adam; mean +- sd over seeds)",
-                         ylabel: str | None = None, sharey: bool = False):
+                         ylabel: str | None = None, sharey: bool = True):
     """Training loss (mean over seeds, band = +-1 sd) against steps: one panel per
     pruning method, one line per sparsity, the dense net in every panel (Fig. 2/10).
-    ``sharey``: one y axis for every panel."""
+    ``sharey``: one y axis for every panel (default: the panels are compared)."""
     import matplotlib
 
     methods = [m for m in _methods(train_rows) if m != "dense"]
