@@ -60,7 +60,7 @@ def test_conv_experiments_tiny():
         ("mask", "eNTK", 2), ("mask", "analytic", 2), ("all", "analytic", 1)}
 
 
-def test_conv_section_in_report(tmp_path):
+def test_conv_section_in_report(tmp_path, monkeypatch):
     from gntk_fast.experiments.report import SCALES, _Run, _write_report, render_report
     from gntk_fast.experiments.sections import SECTIONS
 
@@ -82,6 +82,20 @@ def test_conv_section_in_report(tmp_path):
     cv2 = [c for c in claims if c["id"] == "CV2"]
     assert all(c["held"] is None and "channel counts" in c["numbers"] for c in cv2)
     assert run.load_section("conv")  # a rerun with the same settings reuses the section
+    # each part was saved as it finished: a run interrupted after them reads them back, computing nothing
+    parts = sorted(p.name.split("_" + run.key("conv"))[0] for p in (tmp_path / "cases").glob("conv_part_*"))
+    assert parts == ["conv_part_convergence", "conv_part_kernel_convergence", "conv_part_random_scaling"]
+    (tmp_path / "sections" / "conv.json").unlink()
+    import gntk_fast.experiments.conv_checks as cc
+
+    def refuse(*a, **k):
+        raise AssertionError("a saved part was computed again")
+
+    for name in ("conv_graphon_convergence", "conv_kernel_convergence", "conv_random_scaling"):
+        monkeypatch.setattr(cc, name, refuse)
+    rerun = _Run(tmp_path, "small", "digits", None, False, settings)
+    section.run(rerun)
+    assert rerun.tables["conv_convergence"] == run.tables["conv_convergence"]
 
 
 def test_committed_conv_results_regenerate_from_their_tables():

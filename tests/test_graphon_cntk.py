@@ -324,14 +324,17 @@ def test_digits_with_identical_background_patches_match_twin():
         assert rel(graphon_cntk(gs, x, K=3, readout=readout), ref) < 1e-12
 
 
+@pytest.mark.parametrize("tile", [None, 1])
 @pytest.mark.parametrize("groups", [1, 9])
 @pytest.mark.parametrize("padding", ["circular", "same"])
-def test_variance_gather_adds_the_taps_in_order(groups, padding):
+def test_variance_gather_adds_the_taps_in_order(groups, padding, tile, monkeypatch):
     """The variances' tap gather is the plain loop over the k^2 neighbours, bit for bit: the taps are
     added in order from 0 (the per-pair twin's order), zero where a tap reads the padding."""
     from gntk_fast.ntk._conv_grid import geometry
     from gntk_fast.ntk.conv import _gather
 
+    if tile is not None:  # a working budget below one image: one image per chunk
+        monkeypatch.setattr("gntk_fast.ntk.conv._TILE_BYTES", tile)
     H, W, k, K = 3, 4, 3, 2
     sh = geometry(H, W, k, padding, "flatten").diag
     g = torch.Generator().manual_seed(3)
@@ -346,3 +349,30 @@ def test_variance_gather_adds_the_taps_in_order(groups, padding):
                 want[n, p] += Yn[n, q, c0:c0 + K] if q >= 0 else 0.0
     want /= k * k
     assert np.array_equal(_gather(Y, torch.from_numpy(sh), groups, K).numpy(), want)
+
+
+def test_variance_gather_stays_within_its_working_budget():
+    """Many input-layer nodes (input_masks="bernoulli" multiplies them by 2^9) on 28 x 28 images: the
+    gather works through chunks of images, never all k^2 neighbours of every image at once (measured
+    as the peak resident memory of a child process)."""
+    import subprocess
+    import sys
+
+    code = """
+import resource, torch
+from gntk_fast.ntk._conv_grid import geometry
+from gntk_fast.ntk.conv import _gather
+sh = torch.from_numpy(geometry(28, 28, 3, "circular", "flatten").diag)
+Y = torch.ones(40, 784, 513, dtype=torch.float64)
+out = torch.empty(40, 784, 512, dtype=torch.float64)
+out.fill_(0.0)
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+out = _gather(Y, sh, 1, 512)
+assert bool((out == 1.0).all())
+print((resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) * 1024)
+"""
+    whole = 40 * 784 * 9 * 512 * 8  # every image's neighbours at once: 1.16 GB
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    grew = int(r.stdout.strip().splitlines()[-1])
+    assert grew < whole / 2, (grew, whole)

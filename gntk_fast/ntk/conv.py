@@ -94,20 +94,27 @@ class _Mats:
 def _gather(Y: torch.Tensor, sh: torch.Tensor, groups: int, K: int) -> torch.Tensor:
     """1/k^2 sum_t Y[:, sh[:, t], g(t) K : (g(t) + 1) K] over the taps (0 where sh = -1): (N, P, K).
 
-    One ``index_select`` of all k^2 neighbours (a zero row stands for the padding) and one sum over the
-    taps: a few large ops rather than k^2 small ones (each torch op costs a parallel-region start). The
-    taps are added in order (a cumulative sum), as the per-pair twin adds them: where a pair's
+    One gather of all k^2 neighbours per chunk of images (a zero row stands for the padding) and one sum
+    over the taps: a few large ops rather than k^2 small ones (each torch op costs a parallel-region
+    start). A chunk's gathered rows stay within the 256 MB working budget, whatever the number of nodes.
+    The taps are added in order (a cumulative sum), as the per-pair twin adds them: where a pair's
     correlation is exactly 1 the ReLU angle turns a different rounding of Sigma into ~1e-8."""
     N, P = Y.shape[:2]
     T = sh.shape[1]
-    cols = groups * K  # the own column is not read
-    Yp = torch.cat([Y[..., :cols], Y.new_zeros(N, 1, cols)], dim=1)  # row P: the zero padding
-    idx = torch.where(sh >= 0, sh, P).reshape(-1)
-    rows = Yp.index_select(1, idx).view(N, P, T, cols)
-    if groups > 1:  # tap t reads its own column group t
-        rows = torch.diagonal(rows.view(N, P, T, T, K), dim1=2, dim2=3)  # (N, P, K, T)
-        return rows.cumsum(-1)[..., -1] / T
-    return rows.cumsum(2)[:, :, -1] / T
+    idx = torch.where(sh >= 0, sh, P)  # (P, T)
+    taps = torch.arange(T, device=Y.device)[None, :]
+    out = Y.new_empty(N, P, K)
+    chunk = max(1, _TILE_BYTES // max(1, 2 * P * T * K * Y.element_size()))  # the rows and their cumsum
+    for n0 in range(0, N, chunk):
+        Yc = Y[n0:n0 + chunk, :, :groups * K]  # the own column is not read
+        nb = Yc.shape[0]
+        Yp = torch.cat([Yc, Yc.new_zeros(nb, 1, groups * K)], dim=1)  # row P: the zero padding
+        if groups > 1:  # tap t reads its own column group t
+            rows = Yp.view(nb, P + 1, T, K)[:, idx, taps]  # (nb, P, T, K)
+        else:
+            rows = Yp.index_select(1, idx.reshape(-1)).view(nb, P, T, K)
+        out[n0:n0 + nb] = rows.cumsum(2)[:, :, -1] / T
+    return out
 
 
 def _variances(X: torch.Tensor, m: _Mats, sh: torch.Tensor, f) -> list[torch.Tensor]:
