@@ -276,13 +276,16 @@ def test_backends_against_the_twins():
         assert rel(empirical_ntk(odd_net, xo, backend=backend), empirical_ntk(odd_net, xo, backend="naive")) < 1e-12
 
 
+@pytest.mark.parametrize("chunked", [False, True])
 @pytest.mark.parametrize("density", [0.0, 0.1, 0.5, 0.8, 1.0])
 @pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
 @pytest.mark.parametrize("gather", [True, False])
-def test_conv_op_backends_match_the_twin(density, dtype, gather, monkeypatch):
+def test_conv_op_backends_match_the_twin(density, dtype, gather, chunked, monkeypatch):
     import gntk_fast.ops.entk_conv.gather as gather_mod
 
     monkeypatch.setattr(gather_mod, "SPARSE_DENSITY", 1.0 if gather else 0.0)  # both ways of forming gradients
+    if chunked:  # a working budget below one output unit: one unit per chunk
+        monkeypatch.setattr(gather_mod, "CHUNK_BYTES", 1)
     g = torch.Generator().manual_seed(int(density * 10))
     D1, U1 = torch.randn(5, 3, 4, 7, generator=g, dtype=dtype), torch.randn(5, 6, 7, generator=g, dtype=dtype)
     D2, U2 = torch.randn(3, 3, 4, 7, generator=g, dtype=dtype), torch.randn(3, 6, 7, generator=g, dtype=dtype)
@@ -427,3 +430,31 @@ def test_bad_inputs():
         empirical_ntk_fn(net, params)
     with pytest.raises(ValueError, match="masks"):
         empirical_ntk_fn(net, masks={"W": None})
+
+
+def test_kept_gradients_stay_within_their_working_budget():
+    """A wide, sparse conv layer (the row gather's case): the patches are gathered for chunks of output
+    units, never for all of them at once (peak resident memory of a child process)."""
+    import subprocess
+    import sys
+
+    code = """
+import resource, torch
+from gntk_fast.ops.entk_conv.gather import kept_gradients
+g = torch.Generator().manual_seed(0)
+N, k, n_out, q, p = 4, 2, 512, 2304, 196
+D = torch.randn(N, k, n_out, p, generator=g, dtype=torch.float64)
+U = torch.randn(N, q, p, generator=g, dtype=torch.float64)
+mask = torch.rand(n_out, q, generator=g) < 0.1
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+G = kept_gradients(D, U, mask)
+grew = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) * 1024
+want = torch.einsum("akop,aqp->akoq", D[:, :, :3], U)[:, :, mask[:3]]  # the first units, in full
+assert torch.allclose(G[:, :, :want.shape[2]], want, rtol=1e-12, atol=1e-12)
+print(grew)
+"""
+    m = 2304 // 8  # the longest kept row of a 10 % mask is below q / 8 (the gather's case) and above 0.1 q
+    whole = 4 * 512 * int(0.1 * 2304) * 196 * 8  # every unit's gathered patches at once: 740 MB at least
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    assert int(r.stdout.strip().splitlines()[-1]) < whole / 2 and m > 0

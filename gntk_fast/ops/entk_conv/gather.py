@@ -18,8 +18,8 @@ entries of the mask only and contracted as one GEMM over them:
 Either way the kept gradients ``(N, k, nnz)`` are contracted by one GEMM,
 ``(N1, k nnz) @ (k nnz, N2)`` traced or ``(N1 k, nnz) @ (nnz, N2 k)`` full
 (``N1 N2 k nnz`` multiply-adds), or squared and summed for the diagonal.
-Memory: the kept gradients of both input sets plus the gathered patches of
-one set.
+Memory: the kept gradients of both input sets, plus the gathered patches (or
+the full gradients) of one chunk of output units within :data:`CHUNK_BYTES`.
 """
 from __future__ import annotations
 
@@ -27,11 +27,13 @@ import torch
 
 from ..entk_layer._common import delta_gram, symmetrize
 
-__all__ = ["masked_grad_term_gather", "kept_gradients", "SPARSE_DENSITY"]
+__all__ = ["masked_grad_term_gather", "kept_gradients", "SPARSE_DENSITY", "CHUNK_BYTES"]
 
 #: the row gather forms the kept gradients when the longest kept row holds at most
 #: this fraction of the patch rows (measured crossover, see the module docstring)
 SPARSE_DENSITY = 0.125
+#: working memory of one chunk of output units (gathered patches or full per-example gradients)
+CHUNK_BYTES = 256 << 20
 
 
 def _row_index(mask: torch.Tensor):
@@ -45,20 +47,32 @@ def _row_index(mask: torch.Tensor):
 
 
 def kept_gradients(D: torch.Tensor, U: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
-    """The per-example gradients at the kept entries, (N, k, nnz) (all entries when mask is None)."""
+    """The per-example gradients at the kept entries, (N, k, nnz) (all entries when mask is None).
+
+    Formed for chunks of output units whose gathered patches or full gradients stay within
+    :data:`CHUNK_BYTES` (whatever the width), then concatenated in the units' order."""
     N, k, n_out, p = D.shape
     q = U.shape[1]
-    if mask is not None and int(mask.sum(1).max()) <= SPARSE_DENSITY * q:
+    sparse = mask is not None and int(mask.sum(1).max()) <= SPARSE_DENSITY * q
+    if sparse:
         idx, valid = _row_index(mask)
         m = idx.shape[1]
-        Ug = U.index_select(1, idx.reshape(-1)).reshape(N, n_out, m, p)
-        G = torch.matmul(D.transpose(1, 2), Ug.transpose(2, 3))  # (N, n_out, k, m)
-        G = G.transpose(1, 2).reshape(N, k, n_out * m)
-        return G[:, :, valid.reshape(-1)]
-    G = torch.bmm(D.reshape(N, k * n_out, p), U.transpose(1, 2)).reshape(N, k, n_out * q)
-    if mask is None:
-        return G
-    return G[:, :, mask.reshape(-1)]
+        per_unit = N * m * (p + 2 * k)  # gathered patches, and the gradients with their permuted copy
+    else:
+        per_unit = 2 * N * k * q  # the gradients, and their kept entries
+    step = max(1, CHUNK_BYTES // (per_unit * U.element_size()))
+    parts = []
+    for o0 in range(0, n_out, step):
+        o1 = min(n_out, o0 + step)
+        Dc = D[:, :, o0:o1]
+        if sparse:
+            Ug = U.index_select(1, idx[o0:o1].reshape(-1)).reshape(N, o1 - o0, m, p)
+            G = torch.matmul(Ug, Dc.permute(0, 2, 3, 1))  # (N, units, m, k): the gathered patches read in place
+            parts.append(G.permute(0, 3, 1, 2).reshape(N, k, (o1 - o0) * m)[:, :, valid[o0:o1].reshape(-1)])
+            continue
+        G = torch.bmm(Dc.reshape(N, k * (o1 - o0), p), U.transpose(1, 2)).reshape(N, k, (o1 - o0) * q)
+        parts.append(G if mask is None else G[:, :, mask[o0:o1].reshape(-1)])
+    return parts[0] if len(parts) == 1 else torch.cat(parts, dim=2)
 
 
 def masked_grad_term_gather(D1, U1, D2=None, U2=None, mask=None, *, trace: bool = True,
