@@ -145,6 +145,23 @@ class _Run:
         part = [self.settings[k] for k in sec.settings]
         return hashlib.sha256(json.dumps([part, self.data], sort_keys=True).encode()).hexdigest()[:16]
 
+    # ------------------------------------------------------------------ cases
+    def case_path(self, section: str, name: str) -> Path:
+        """The file of one finished piece of a section (a case, a part), keyed by the section's settings."""
+        return self.out / "cases" / f"{name}_{self.key(section)}.json"
+
+    def save_case(self, path: Path, blob: Any) -> None:
+        """Write one finished piece as JSON, atomically (Ctrl-C loses nothing that finished)."""
+        write_text(path, json.dumps(jsonable(blob), allow_nan=False) + "\n")
+
+    def cached(self, section: str, name: str, compute) -> Any:
+        """``compute()``'s result, saved as the section's piece ``name`` when it finishes and read back by a
+        rerun with the same settings (always the JSON form, so both runs see the same values)."""
+        path = self.case_path(section, name)
+        if not path.exists():
+            self.save_case(path, compute())
+        return json.loads(path.read_text())
+
     # --------------------------------------------------------------- sections
     def section_path(self, name: str) -> Path:
         return self.out / "sections" / f"{name}.json"

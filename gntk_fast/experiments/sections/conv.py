@@ -15,20 +15,6 @@ from ..metrics import (
 from ._base import Section, View, fmt, md_table
 
 
-def _part(run, name: str, compute):
-    """One part's rows, saved under the run's cases as it finishes (a rerun with the same settings reads them
-    back instead of computing them again)."""
-    import json
-
-    from ..._io import write_text
-    from .._tables import jsonable
-
-    path = run.out / "cases" / f"conv_part_{name}_{run.key('conv')}.json"
-    if not path.exists():
-        write_text(path, json.dumps(jsonable(compute()), allow_nan=False) + "\n")
-    return json.loads(path.read_text())
-
-
 def _run(run) -> None:
     from ..conv_checks import (
         conv_graphon_convergence,
@@ -43,13 +29,13 @@ def _run(run) -> None:
     s = run.settings["conv"]
     g, k, r = s["convergence"], s["kernel_convergence"], s["random_scaling"]
     common = dict(data=run.data, data_dir=run.data_dir, progress=run.progress)
-    crows = _part(run, "convergence", lambda: conv_graphon_convergence(
+    crows = run.cached("conv", "conv_part_convergence", lambda: conv_graphon_convergence(
         g["methods"], g["channels"], depth=g["depth"], sparsity=g["sparsity"], trials=g["trials"], K=g["K"],
         **common))
-    krows = _part(run, "kernel_convergence", lambda: conv_kernel_convergence(
+    krows = run.cached("conv", "conv_part_kernel_convergence", lambda: conv_kernel_convergence(
         k["channels"], k["seeds"], depth=k["depth"], K=k["K"], readouts=k["readouts"], n_images=k["n_images"],
         gap_images=k["gap_images"], input_masks=k.get("input_masks", "mean"), **common))
-    srows, sfit = _part(run, "random_scaling", lambda: list(conv_random_scaling(
+    srows, sfit = run.cached("conv", "conv_part_random_scaling", lambda: list(conv_random_scaling(
         r["densities"], channels=r["channels"], depth=r["depth"], seeds=r["seeds"], n_images=r["n_images"],
         **common)))
     figs = {n: run.fig(n) for n in ("conv_convergence", "conv_kernel_convergence", "conv_random_scaling")}

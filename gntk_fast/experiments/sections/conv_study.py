@@ -13,8 +13,6 @@ _PLOTTED = (("energy_top5", "top-5 energy"), ("alpha", "decay exponent alpha"), 
 
 
 def _run(run) -> None:
-    from ..._io import write_text
-    from .._tables import jsonable
     from ..claims.c06_spectral_correlation import correlation_step
     from ..conv_study import (KERNEL_LABELS, KERNELS, METRICS, ConvStudyConfig, images_of, plot_conv_kernel_metrics,
                               plot_conv_training, run_conv_study)
@@ -28,16 +26,14 @@ def _run(run) -> None:
     data = images_of(load_study_data(run.data, n_train=cfg.n_train, n_kernel=cfg.n_kernel, data_dir=run.data_dir,
                                      n_test=cfg.n_test))
     notes = [data.note] if data.note else []
-    cases_dir = run.out / "cases"
-
     def case_file(case):
         m, sp, seed = case
-        return cases_dir / f"conv_{m}_{sp:g}_{seed}_{run.key('conv_study')}.json"
+        return run.case_path("conv_study", f"conv_{m}_{sp:g}_{seed}")
 
     def on_case(case, res):
         blob = {"kernel_rows": res.kernel_rows, "train_rows": res.train_rows, "gen_rows": res.gen_rows,
                 "layer_density": res.layer_density}
-        write_text(case_file(case), json.dumps(jsonable(blob), allow_nan=False) + "\n")
+        run.save_case(case_file(case), blob)
 
     run_conv_study(s["methods"], s["sparsities"], s["seeds"], data, cfg, progress=run.progress, on_case=on_case,
                    skip=lambda case: case_file(case).exists())

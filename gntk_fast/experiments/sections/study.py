@@ -14,12 +14,10 @@ from ._base import Section, View, md_table
 
 
 def _run(run) -> None:
-    from .._tables import jsonable
     from ..claims.c06_spectral_correlation import correlation_step
     from ..figures import plot_correlations, plot_kernel_metric, plot_linearised, plot_training_curves
     from ..pruned_study import (KERNEL_LABELS, KERNELS, METRICS, StudyConfig, case_grid, correlation_rows,
                                 load_study_data, run_study)
-    from ..._io import write_text
 
     t0 = time.perf_counter()
     s = run.settings["study"]
@@ -27,18 +25,16 @@ def _run(run) -> None:
     data = load_study_data(run.data, n_train=cfg.n_train, n_kernel=cfg.n_kernel, data_dir=run.data_dir,
                            n_test=cfg.n_test)
     notes = [data.note] if data.note else []
-    cases_dir = run.out / "cases"
-
     def case_file(case):
         m, sp, seed = case
-        return cases_dir / f"{m}_{sp:g}_{seed}_{run.key('study')}.json"
+        return run.case_path("study", f"{m}_{sp:g}_{seed}")
 
     def on_case(case, res):
         blob = {"kernel_rows": res.kernel_rows, "train_rows": res.train_rows, "linear_rows": res.linear_rows,
                 "gen_rows": res.gen_rows, "path_rows": res.path_rows,
                 "layer_density": res.layer_density,
                 "eigenvalues": {k: [float(v) for v in ev] for k, ev in res.eigenvalues.items()}}
-        write_text(case_file(case), json.dumps(jsonable(blob), allow_nan=False) + "\n")
+        run.save_case(case_file(case), blob)
 
     run_study(s["methods"], s["sparsities"], s["seeds"], data, cfg, progress=run.progress, on_case=on_case,
               skip=lambda case: case_file(case).exists())
@@ -235,6 +231,7 @@ def held_out_note(cfg: dict, claims: str) -> str:
                 "as training loss.")
     return (f"Held-out loss ({claims}) on {cfg['held_out']} examples of the same split that were never trained on "
             f"(training on {cfg['n_train']}).")
+
 
 def _deviations(v: View) -> list[str]:
     cfg = v.summaries["study_config"]
